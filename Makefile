@@ -1,0 +1,44 @@
+# radar-extract: `make help` lists the targets.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_URL ?= mysql+pymysql://root@127.0.0.1:3306/radar_demo
+DEMO_SCALE ?= 1
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo extract test test-unit bench lint clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/radar-extract: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/radar-extract ## Create .venv with the package and its development tools
+
+demo: install ## Build the synthetic demo database (DEMO_SCALE=1) and extract it into ./data
+	$(BIN)/python -m extractor.demo --url '$(DEMO_URL)' --scale $(DEMO_SCALE)
+	RADAR_MYSQL_URL='$(DEMO_URL)' RADAR_DEST=./data $(BIN)/radar-extract extract $(ARGS)
+
+extract: install ## Run an extraction with the environment's configuration (ARGS='--table store')
+	$(BIN)/radar-extract extract $(ARGS)
+
+test: install ## Run every test (needs MySQL/MariaDB at 127.0.0.1:3306 or RADAR_TEST_MYSQL_URL)
+	$(BIN)/python -m pytest -q $(ARGS)
+
+test-unit: install ## Run the tests that need no services
+	$(BIN)/python -m pytest -q tests/unit $(ARGS)
+
+bench: install ## Benchmark against `mariadb --quick` and plain pymysql (3M rows; not a test)
+	$(BIN)/python bench/bench.py $(ARGS)
+
+lint: install ## ruff and mypy --strict on the package
+	$(BIN)/ruff check extractor tests bench
+	$(BIN)/mypy extractor
+
+clean: ## Remove .venv, ./data and caches
+	rm -rf $(VENV) data build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,86 @@
+"""Summarise benchmark runs: side-by-side table, verdict lines, JSON in bench/.results/."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+SPEED_TARGET = 0.9  # median(a) <= 0.9 x median(b)
+RSS_TARGET_MB = 400.0
+
+
+@dataclass
+class Run:
+    contender: str
+    rep: int
+    exit_code: int
+    wall_s: float
+    peak_rss_mb: float
+    ok: bool
+    error: str = ""
+    warning: str = ""
+    stderr_tail: str = ""
+    rows_written: int | None = None
+    files: list[str] = field(default_factory=list)
+
+
+def summarise(runs: list[Run]) -> dict[str, Any]:
+    good = [r for r in runs if r.ok]
+    if not good:
+        return {"runs": len(runs), "ok": 0}
+    walls = [r.wall_s for r in good]
+    rss = [r.peak_rss_mb for r in good]
+    return {"runs": len(runs), "ok": len(good), "median_s": statistics.median(walls),
+            "min_s": min(walls), "max_s": max(walls),
+            "median_rss_mb": statistics.median(rss), "max_rss_mb": max(rss)}
+
+
+def verdicts(s: dict[str, dict[str, Any]]) -> tuple[float | None, list[str]]:
+    a, b = s.get("a", {}), s.get("b", {})
+    ratio = a["median_s"] / b["median_s"] if a.get("ok") and b.get("ok") else None
+    if ratio is None:
+        speed = "n/a - (a) has no successful run" if not a.get("ok") else "n/a - (b) failed"
+    else:
+        speed = f"{'PASS' if ratio <= SPEED_TARGET else 'FAIL'} (ratio {ratio:.2f})"
+    peaks = [x["max_rss_mb"] for k, x in s.items() if k.startswith("a") and x.get("ok")]
+    rss = (f"{'PASS' if max(peaks) <= RSS_TARGET_MB else 'FAIL'} (max {max(peaks):.0f} MB)"
+           if peaks else "n/a - (a) has no successful run")
+    lines = [f"(a) <= {SPEED_TARGET} x (b) wall time:  {speed}",
+             f"peak RSS of (a) <= {RSS_TARGET_MB:.0f} MB:  {rss}"]
+    if s.get("a", {}).get("ok") and s.get("a2x", {}).get("ok"):
+        one, two = s["a"]["median_rss_mb"], s["a2x"]["median_rss_mb"]
+        lines.append(f"peak RSS of (a) at 2x rows: {two:.0f} MB vs {one:.0f} MB ({two / one:.2f}x)")
+    return ratio, lines
+
+
+def report(runs: list[Run], labels: dict[str, str], meta: dict[str, Any], out_dir: Path) -> Path:
+    s = {k: summarise([r for r in runs if r.contender == k]) for k in labels}
+    print(f"\n{'contender':24}{'runs':>6}{'median s':>10}{'min s':>9}{'max s':>9}"
+          f"{'med RSS MB':>12}{'max RSS MB':>12}")
+    for key, label in labels.items():
+        x = s[key]
+        if not x.get("ok"):
+            why = "not run (see notes)" if not x["runs"] else "all runs FAILED"
+            print(f"{label:24}{x['runs']:>6}  {why}")
+            continue
+        runs_col = f"{x['ok']}" if x["ok"] == x["runs"] else f"{x['ok']}/{x['runs']}"
+        print(f"{label:24}{runs_col:>6}{x['median_s']:>10.2f}{x['min_s']:>9.2f}"
+              f"{x['max_s']:>9.2f}{x['median_rss_mb']:>12.1f}{x['max_rss_mb']:>12.1f}")
+    ratio, lines = verdicts(s)
+    print(f"\nratio median(a)/median(b): {'n/a' if ratio is None else f'{ratio:.2f}'}")
+    print("\n".join(lines))
+    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{stamp}.json"
+    doc = {"timestamp": stamp, "host": platform.node(), "cpus": os.cpu_count(), **meta,
+           "summary": s, "ratio_a_over_b": ratio, "verdicts": lines,
+           "runs": [asdict(r) for r in runs]}
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    print(f"\nresults: {path}")
+    return path

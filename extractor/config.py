@@ -1,0 +1,281 @@
+"""Typed settings: config file (TOML) < environment < flags, validated once, before any I/O.
+
+Every problem is collected and reported together in one `ConfigError`. The MySQL
+password is held in a `Secret`, whose repr and str never show it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+from urllib.parse import unquote, urlsplit
+
+from extractor.errors import ConfigError
+
+SslMode = Literal["disabled", "preferred", "required", "verify_ca", "verify_identity"]
+SSL_MODES: tuple[SslMode, ...] = ("disabled", "preferred", "required", "verify_ca", "verify_identity")
+
+DEFAULT_PREFIX = "origin=airbyte/database=bronze_radar"
+MIB = 1024 * 1024
+_NAME = re.compile(r"^[A-Za-z0-9_$-]{1,64}$")
+_PREFIX_PART = re.compile(r"^[A-Za-z0-9_.=-]+$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+class Secret:
+    """A string that never shows itself in repr, str, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Secret, (self._value,))
+
+
+@dataclass(frozen=True)
+class MySQLSettings:
+    host: str = "127.0.0.1"
+    port: int = 3306
+    user: str = "root"
+    password: Secret = field(default_factory=lambda: Secret(""))
+    database: str = "radar"
+    ssl_mode: SslMode = "preferred"
+    ssl_ca: str | None = None
+
+    def describe(self) -> str:
+        """Where we connect, for humans: never the password."""
+        return f"{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    mysql: MySQLSettings = field(default_factory=MySQLSettings)
+    dest: str = "./data"
+    s3_endpoint_url: str | None = None
+    prefix: str = DEFAULT_PREFIX
+    workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    log_file: str | None = None
+    batch_rows: int = 50_000
+    row_group_bytes: int = 128 * MIB
+    file_max_bytes: int = 1024 * MIB
+    page_bytes: int = 1 * MIB
+
+    @property
+    def dest_is_s3(self) -> bool:
+        return self.dest.startswith("s3://")
+
+
+# name -> environment variable. The TOML file uses the same names (lower case, flat).
+ENV_VARS: dict[str, str] = {
+    "mysql_url": "RADAR_MYSQL_URL",
+    "mysql_host": "RADAR_MYSQL_HOST",
+    "mysql_port": "RADAR_MYSQL_PORT",
+    "mysql_user": "RADAR_MYSQL_USER",
+    "mysql_password": "RADAR_MYSQL_PASSWORD",
+    "mysql_database": "RADAR_MYSQL_DATABASE",
+    "mysql_ssl_mode": "RADAR_MYSQL_SSL_MODE",
+    "mysql_ssl_ca": "RADAR_MYSQL_SSL_CA",
+    "dest": "RADAR_DEST",
+    "s3_endpoint_url": "RADAR_S3_ENDPOINT_URL",
+    "prefix": "RADAR_PREFIX",
+    "workers": "RADAR_WORKERS",
+    "log_file": "RADAR_LOG_FILE",
+    "batch_rows": "RADAR_BATCH_ROWS",
+    "row_group_mb": "RADAR_ROW_GROUP_MB",
+    "file_max_mb": "RADAR_FILE_MAX_MB",
+}
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge the three layers and validate the result, raising one ConfigError for all problems."""
+    problems: list[str] = []
+    raw: dict[str, Any] = {}
+    if config_file is not None:
+        raw.update(_read_toml(Path(config_file), problems))
+    environ = os.environ if env is None else env
+    for name, var in ENV_VARS.items():
+        if environ.get(var, "") != "":
+            raw[name] = environ[var]
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            raw[name] = value
+    settings = _build(raw, problems)
+    if problems:
+        raise ConfigError(problems)
+    assert settings is not None
+    return settings
+
+
+def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        problems.append(f"config file {path} does not exist")
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        problems.append(f"config file {path} is not valid TOML: {exc}")
+        return {}
+    unknown = sorted(set(data) - set(ENV_VARS))
+    if unknown:
+        problems.append(f"config file {path} has unknown keys: {', '.join(unknown)}")
+    return {k: v for k, v in data.items() if k in ENV_VARS}
+
+
+def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
+    mysql = _mysql_settings(raw, problems)
+    defaults = Settings()
+    workers = _integer(raw, "workers", defaults.workers, 1, 64, problems)
+    batch_rows = _integer(raw, "batch_rows", defaults.batch_rows, 1_000, 10_000_000, problems)
+    row_group_mb = _integer(raw, "row_group_mb", defaults.row_group_bytes // MIB, 1, 4096, problems)
+    file_max_mb = _integer(raw, "file_max_mb", defaults.file_max_bytes // MIB, 1, 65536, problems)
+    dest = str(raw.get("dest", defaults.dest))
+    _check_dest(dest, problems)
+    prefix = str(raw.get("prefix", defaults.prefix)).strip("/")
+    if not all(_PREFIX_PART.match(p) and p not in (".", "..") for p in prefix.split("/")):
+        problems.append(f"prefix {prefix!r} must be path segments of letters, digits and _.=-")
+    endpoint = raw.get("s3_endpoint_url")
+    if endpoint is not None and not re.match(r"^https?://[^/\s]+", str(endpoint)):
+        problems.append("s3_endpoint_url must start with http:// or https://")
+    if mysql is None or problems:
+        return None
+    return Settings(
+        mysql=mysql,
+        dest=dest,
+        s3_endpoint_url=None if endpoint is None else str(endpoint),
+        prefix=prefix,
+        workers=workers,
+        log_file=None if raw.get("log_file") is None else str(raw["log_file"]),
+        batch_rows=batch_rows,
+        row_group_bytes=row_group_mb * MIB,
+        file_max_bytes=file_max_mb * MIB,
+    )
+
+
+def _mysql_settings(raw: Mapping[str, Any], problems: list[str]) -> MySQLSettings | None:
+    base = MySQLSettings()
+    parts: dict[str, Any] = {}
+    if "mysql_url" in raw:
+        parsed = _parse_url(str(raw["mysql_url"]), problems)
+        if parsed is None:
+            return None
+        parts.update(parsed)
+    # Explicit parts win over the URL: the password often arrives apart, from a secret store.
+    for key in ("host", "port", "user", "password", "database", "ssl_mode", "ssl_ca"):
+        if f"mysql_{key}" in raw:
+            parts[key] = raw[f"mysql_{key}"]
+    port = _integer(parts, "port", base.port, 1, 65535, problems, label="mysql_port")
+    database = str(parts.get("database", base.database))
+    if not _NAME.match(database):
+        problems.append(f"mysql_database {database!r} is not a valid database name")
+    ssl_mode = str(parts.get("ssl_mode", base.ssl_mode)).lower()
+    if ssl_mode not in SSL_MODES:
+        problems.append(f"mysql_ssl_mode {ssl_mode!r} must be one of {', '.join(SSL_MODES)}")
+    ssl_ca = parts.get("ssl_ca")
+    if ssl_ca is not None and not Path(str(ssl_ca)).is_file():
+        problems.append(f"mysql_ssl_ca {ssl_ca} is not a readable file")
+    host = str(parts.get("host", base.host))
+    if not host or any(c.isspace() for c in host):
+        problems.append("mysql_host must be a host name or address")
+    password = parts.get("password", "")
+    return MySQLSettings(
+        host=host,
+        port=port,
+        user=str(parts.get("user", base.user)),
+        password=password if isinstance(password, Secret) else Secret(str(password)),
+        database=database,
+        ssl_mode=cast(SslMode, ssl_mode),
+        ssl_ca=None if ssl_ca is None else str(ssl_ca),
+    )
+
+
+def _parse_url(url: str, problems: list[str]) -> dict[str, Any] | None:
+    # Parsed by hand so that no error message can echo the URL and its password.
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        problems.append("mysql_url is not a valid URL (mysql+pymysql://user:pass@host:3306/db)")
+        return None
+    if parts.scheme not in ("mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql"):
+        problems.append("mysql_url must start with mysql+pymysql:// (or mysql://)")
+        return None
+    out: dict[str, Any] = {}
+    if parts.hostname:
+        out["host"] = parts.hostname
+    if port is not None:
+        out["port"] = port
+    if parts.username:
+        out["user"] = unquote(parts.username)
+    if parts.password is not None:
+        out["password"] = Secret(unquote(parts.password))
+    database = parts.path.lstrip("/")
+    if database:
+        out["database"] = unquote(database)
+    query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
+    for key in ("ssl_mode", "ssl_ca"):
+        if key in query:
+            out[key] = unquote(query[key])
+    return out
+
+
+def _integer(
+    raw: Mapping[str, Any],
+    key: str,
+    default: int,
+    low: int,
+    high: int,
+    problems: list[str],
+    label: str | None = None,
+) -> int:
+    value = raw.get(key, default)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        problems.append(f"{label or key} must be an integer, got {value!r}")
+        return default
+    if not low <= number <= high:
+        problems.append(f"{label or key} must be between {low} and {high}, got {number}")
+        return default
+    return number
+
+
+def _check_dest(dest: str, problems: list[str]) -> None:
+    if dest.startswith("s3://"):
+        bucket = dest[5:].split("/", 1)[0]
+        if not _BUCKET.match(bucket):
+            problems.append(f"dest {dest!r}: {bucket!r} is not a valid S3 bucket name")
+    elif "://" in dest:
+        problems.append(f"dest {dest!r} must be s3://bucket[/prefix] or a local path")
+    elif not dest:
+        problems.append("dest must not be empty")
+
+
+Parser = Callable[[str], Any]

@@ -1,0 +1,105 @@
+"""The exception tree of radar-extract, with exit codes in one place.
+
+    ExtractError                    exit 1  a table or the run failed
+    ├── UsageError                  exit 2  bad flag, bad date, unknown table (nothing touched)
+    │   └── ConfigError             exit 2  invalid configuration, every problem listed at once
+    ├── SourceError                 exit 1  MySQL failed while reading one table
+    │   ├── SourceUnavailable       exit 3  server unreachable, or refuses the credentials
+    │   └── UnsupportedColumn       exit 1  a column type outside the type contract
+    ├── DestinationError            exit 1  writing, uploading or publishing failed
+    │   └── DestinationUnavailable  exit 3  destination unreachable, unwritable or refuses credentials
+    └── VerificationError           exit 1  rows read differ from rows in the Parquet footers
+
+`transient` marks the errors a retry may cure (lost connection, throttling); the
+reliability layer uses it, never string matching. Every error stays picklable,
+since it crosses the boundary of a worker process, and carries its context
+(`table`, `step`) so a report line can say where it happened.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
+
+
+class ExtractError(Exception):
+    """Root of every error radar-extract raises on purpose."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str | None = None,
+        step: str | None = None,
+        transient: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.table = table
+        self.step = step
+        self.transient = transient
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only arguments do not survive the default pickling of exceptions.
+        return (
+            _rebuild,
+            (type(self), self.message, self.table, self.step, self.transient),
+        )
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _rebuild(
+    cls: type[ExtractError], message: str, table: str | None, step: str | None, transient: bool
+) -> ExtractError:
+    return cls(message, table=table, step=step, transient=transient)
+
+
+class UsageError(ExtractError):
+    """The command line asks for something impossible; nothing was touched."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(UsageError):
+    """The configuration is invalid; `problems` lists every one found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("invalid configuration: " + "; ".join(self.problems))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (ConfigError, (self.problems,))
+
+
+class SourceError(ExtractError):
+    """MySQL failed while serving one table."""
+
+
+class SourceUnavailable(SourceError):
+    """The MySQL server cannot be reached or refuses the credentials."""
+
+    exit_code = EXIT_UNAVAILABLE
+
+
+class UnsupportedColumn(SourceError):
+    """A column type that the type contract does not cover: never passed through silently."""
+
+
+class DestinationError(ExtractError):
+    """Writing, uploading or publishing Parquet files failed."""
+
+
+class DestinationUnavailable(DestinationError):
+    """The destination cannot be reached, written, or refuses the credentials."""
+
+    exit_code = EXIT_UNAVAILABLE
+
+
+class VerificationError(ExtractError):
+    """The files written do not hold exactly the rows that were read."""

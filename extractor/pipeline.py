@@ -1,0 +1,171 @@
+"""One table, end to end: read -> convert -> Parquet -> stage -> verify -> publish.
+
+Runs inside a worker process; everything it needs arrives in picklable form and
+everything it returns is a `TableResult`, failures included: one failing table
+never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+import shutil
+import tempfile
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from extractor import __version__
+from extractor.casts import convert_batch
+from extractor.config import Settings
+from extractor.errors import ExtractError
+from extractor.report import TableResult
+from extractor.sink.destination import Destination
+from extractor.sink.parquet import RollingParquetWriter, WrittenFile
+from extractor.sink.publish import StagedFile, publish, verify
+from extractor.source.reader import read_batches
+from extractor.types import Column, arrow_schema, plan_column
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]  # table, rows so far, estimated rows
+
+
+@dataclass(frozen=True)
+class TableTask:
+    table: str
+    columns: list[Column]
+    estimated_rows: int = 0
+    estimated_bytes: int = 0
+    primary_key: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    settings: Settings
+    run_id: str
+    date: str
+    tls: bool
+
+
+class Uploader:
+    """Uploads finished files to staging in the background, so reading never waits on S3."""
+
+    def __init__(self, destination: Destination, staging: str) -> None:
+        self.destination = destination
+        self.staging = staging
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="upload")
+        self._futures: list[Future[StagedFile]] = []
+
+    def submit(self, written: WrittenFile) -> None:
+        self._futures.append(self._pool.submit(self._upload, written))
+
+    def _upload(self, written: WrittenFile) -> StagedFile:
+        target = posixpath.join(self.staging, os.path.basename(written.path))
+        self.destination.put(written.path, target)
+        return StagedFile(written, target)
+
+    def wait(self) -> list[StagedFile]:
+        return [f.result() for f in self._futures]
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def extract_table(ctx: RunContext, task: TableTask, progress: Progress | None = None) -> TableResult:
+    """Extract and publish one table; never raises for a table-level failure."""
+    started = time.monotonic()
+    settings = ctx.settings
+    table = task.table
+    destination = Destination(settings)
+    staging = destination.staging_dir(ctx.run_id, table)
+    spool = tempfile.mkdtemp(prefix=f"radar-extract-{table[:40]}-") if destination.is_s3 else staging
+    os.makedirs(spool, exist_ok=True)
+    uploader = Uploader(destination, staging) if destination.is_s3 else None
+    writer: RollingParquetWriter | None = None
+    rows = 0
+    try:
+        plans = [plan_column(c, table) for c in task.columns]
+        schema = arrow_schema(plans)
+        writer = RollingParquetWriter(
+            spool, table, schema,
+            row_group_bytes=settings.row_group_bytes,
+            file_max_bytes=settings.file_max_bytes,
+            page_bytes=settings.page_bytes,
+            on_file=uploader.submit if uploader else None,
+        )
+        nulled: Counter[str] = Counter()
+        for raw in read_batches(settings.mysql, table, plans, settings.batch_rows, tls=ctx.tls):
+            batch, lost = convert_batch(raw, plans, schema, table)
+            writer.write(batch)
+            rows += batch.num_rows
+            nulled.update(lost)
+            if progress is not None:
+                progress(table, rows, task.estimated_rows)
+        files = writer.close()
+        staged = uploader.wait() if uploader else [StagedFile(f, f.path) for f in files]
+        verify(staged, rows, destination, table)
+        manifest = {
+            "table": table,
+            "date": ctx.date,
+            "run_id": ctx.run_id,
+            "engine": f"radar-extract {__version__}",
+            "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "rows": rows,
+            "bytes": sum(f.bytes for f in files),
+            "source": {
+                "database": settings.mysql.database,
+                "rows_read": rows,  # the count of the one consistent read
+                "estimated_rows": task.estimated_rows,
+            },
+            "files": [
+                {"key": posixpath.basename(s.staged_path), "rows": s.local.rows,
+                 "bytes": s.local.bytes} for s in staged
+            ],
+            "schema": [
+                {"name": p.name, "mysql_type": p.column.column_type,
+                 "nullable": p.column.nullable, "arrow_type": str(p.arrow_type)}
+                for p in plans
+            ],
+            "primary_key": task.primary_key,
+            "nulled": dict(sorted(nulled.items())),
+        }
+        keys = publish(destination, table, ctx.date, staged, manifest)
+        return TableResult(
+            table=table, status="published", rows=rows, files=len(files),
+            bytes=sum(f.bytes for f in files), seconds=round(time.monotonic() - started, 3),
+            nulled=dict(sorted(nulled.items())), keys=[destination.url(k) for k in keys],
+        )
+    except ExtractError as exc:
+        logger.debug("table %s failed", table, exc_info=True)
+        return _failed(table, started, rows, exc.message, exc.step, type(exc).__name__,
+                       exc.transient)
+    except Exception as exc:  # a bug of ours: report it, keep the other tables going
+        logger.debug("table %s failed unexpectedly:\n%s", table, traceback.format_exc())
+        detail = " ".join(str(exc).split())[:300]
+        return _failed(table, started, rows, f"internal error {type(exc).__name__}: {detail}",
+                       "extract", type(exc).__name__, False)
+    finally:
+        if writer is not None:
+            writer.abort()
+        if uploader is not None:
+            uploader.shutdown()
+        if destination.is_s3:
+            shutil.rmtree(spool, ignore_errors=True)
+        try:
+            destination.remove_tree(staging)
+        except ExtractError:
+            logger.warning("could not remove staging %s", destination.url(staging))
+
+
+def _failed(table: str, started: float, rows: int, error: str, step: str | None,
+            kind: str, transient: bool) -> TableResult:
+    return TableResult(
+        table=table, status="failed", rows=rows, seconds=round(time.monotonic() - started, 3),
+        error=error, error_step=step, error_type=kind, transient=transient,
+    )

@@ -1,0 +1,79 @@
+"""`radar-extract check`: can tonight's run work? Each check says ok, warning or failure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from extractor.config import Settings
+from extractor.errors import ExtractError
+from extractor.sink.destination import Destination
+from extractor.source.connection import (
+    create_engine,
+    server_offers_tls,
+    session_uses_tls,
+    translate_errors,
+)
+from extractor.source.discovery import list_tables
+from extractor.types import quote_identifier
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    warning: bool = False
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    """Run every check; raises SourceUnavailable/DestinationUnavailable (exit 3) when a
+    side cannot be reached at all."""
+    mysql = settings.mysql
+    results: list[Check] = []
+    with translate_errors(mysql, table=None, step="connect"):
+        engine = create_engine(mysql)
+        try:
+            with engine.connect() as conn:
+                version = conn.exec_driver_sql("SELECT VERSION()").scalar()
+                results.append(Check("mysql", True, f"{mysql.describe()} (server {version})"))
+                tls = session_uses_tls(conn)
+                offered = tls or server_offers_tls(conn)
+                results.append(_tls_check(settings, tls, offered))
+                tables = list_tables(conn, mysql.database)
+                unreadable = []
+                for table in tables:
+                    try:
+                        conn.exec_driver_sql(
+                            f"SELECT * FROM {quote_identifier(mysql.database)}."
+                            f"{quote_identifier(table.name)} LIMIT 0"
+                        ).fetchall()
+                    except Exception as exc:
+                        unreadable.append(f"{table.name} ({type(exc).__name__})")
+                results.append(Check(
+                    "tables", not unreadable,
+                    f"{len(tables)} base tables readable" if not unreadable
+                    else f"{len(unreadable)} unreadable: {', '.join(unreadable[:10])}",
+                ))
+        finally:
+            engine.dispose()
+    destination = Destination(settings)
+    try:
+        destination.probe("check")
+        results.append(Check("destination", True,
+                             f"{destination.url(destination.root)} writable (probe written "
+                             f"and deleted under {destination.url(destination.internal())})"))
+    except ExtractError as exc:
+        if exc.exit_code != 1:
+            raise
+        results.append(Check("destination", False, str(exc)))
+    return results
+
+
+def _tls_check(settings: Settings, tls: bool, offered: bool) -> Check:
+    mode = settings.mysql.ssl_mode
+    if tls:
+        return Check("tls", True, f"TLS in use (ssl_mode={mode}); bulk reads use pymysql over TLS")
+    if mode == "disabled":
+        return Check("tls", True, "TLS disabled by configuration (ssl_mode=disabled)")
+    return Check("tls", True, f"server offers no TLS: ssl_mode={mode} fell back to plaintext",
+                 warning=True)

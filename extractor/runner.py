@@ -1,0 +1,179 @@
+"""A run: discover, select, plan, then extract tables in a pool of worker processes.
+
+Tables go largest first so the longest one starts early. Worker processes (not
+threads) because decoding and Parquet encoding are CPU-bound; they are spawned, not
+forked, since connectorx and s3fs hold threads that a fork would copy half-alive.
+A single table, or one worker, runs in this process and skips the spawn cost.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from extractor.config import Settings
+from extractor.errors import UsageError
+from extractor.pipeline import Progress, RunContext, TableTask, extract_table
+from extractor.report import RunReport, TableResult
+from extractor.sink.destination import Destination
+from extractor.source.connection import (
+    create_engine,
+    server_offers_tls,
+    session_uses_tls,
+    translate_errors,
+)
+from extractor.source.discovery import TableInfo, list_tables, primary_keys, table_columns
+
+logger = logging.getLogger(__name__)
+
+_TABLE_NAME = re.compile(r"^[^\x00/\\]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What discovery found, and whether the bulk reads must be encrypted."""
+
+    tables: list[TableInfo]
+    tasks: dict[str, TableTask]
+    tls: bool
+
+
+def parse_date(text: str | None) -> str:
+    """The partition date: given, or today's UTC date, fixed once at the start of a run."""
+    if text is None:
+        return datetime.now(UTC).date().isoformat()
+    try:
+        return date.fromisoformat(text).isoformat() if len(text) == 10 else _bad_date(text)
+    except ValueError:
+        return _bad_date(text)
+
+
+def _bad_date(text: str) -> str:
+    raise UsageError(f"--date {text!r} is not a valid date (YYYY-MM-DD)")
+
+
+def new_run_id(run_date: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{run_date}_{stamp}_{uuid.uuid4().hex[:8]}"
+
+
+def discover(settings: Settings) -> Catalog:
+    """Tables, columns and keys from information_schema, and the TLS decision."""
+    mysql = settings.mysql
+    with translate_errors(mysql, table=None, step="connect"):
+        engine = create_engine(mysql)
+        try:
+            with engine.connect() as conn:
+                tls_now = session_uses_tls(conn)
+                offered = tls_now or server_offers_tls(conn)
+                tables = list_tables(conn, mysql.database)
+                columns = table_columns(conn, mysql.database)
+                keys = primary_keys(conn, mysql.database)
+        finally:
+            engine.dispose()
+    tasks = {
+        t.name: TableTask(t.name, columns.get(t.name, []), t.estimated_rows, t.estimated_bytes,
+                          keys.get(t.name, []))
+        for t in tables
+    }
+    # The fast reader has no TLS: it may only be used when the connection stays plaintext.
+    tls = mysql.ssl_mode != "disabled" and offered
+    return Catalog(tables, tasks, tls)
+
+
+def select_tables(catalog: Catalog, include: Sequence[str], exclude: Sequence[str]) -> list[str]:
+    """The tables to run, largest first. Unknown names are a usage error, before any read."""
+    for name in [*include, *exclude]:
+        if not _TABLE_NAME.match(name):
+            raise UsageError(f"table name {name[:80]!r} is not valid")
+    known = {t.name for t in catalog.tables}
+    unknown = sorted({*include, *exclude} - known)
+    if unknown:
+        raise UsageError(
+            f"not a base table of the database: {', '.join(repr(u) for u in unknown)}"
+        )
+    chosen = set(include) if include else known
+    chosen -= set(exclude)
+    by_size = sorted(catalog.tables, key=lambda t: (-t.estimated_bytes, -t.estimated_rows, t.name))
+    return [t.name for t in by_size if t.name in chosen]
+
+
+def run_extract(
+    settings: Settings,
+    *,
+    tables: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    run_date: str | None = None,
+    progress: Progress | None = None,
+    on_result: Callable[[TableResult], None] | None = None,
+) -> RunReport:
+    """Extract the selected tables and write the run report; raises only for run-level errors."""
+    started = time.monotonic()
+    day = parse_date(run_date)
+    destination = Destination(settings)
+    catalog = discover(settings)
+    names = select_tables(catalog, tables, exclude)
+    run_id = new_run_id(day)
+    destination.probe(run_id)
+    report = RunReport(
+        run_id=run_id, date=day, database=settings.mysql.database,
+        destination=destination.url(destination.root),
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        tls=catalog.tls, reader="pymysql" if catalog.tls else "connectorx",
+    )
+    logger.info("run %s: %d tables from %s to %s, %s", run_id, len(names),
+                settings.mysql.describe(), report.destination,
+                "TLS" if catalog.tls else "plaintext")
+    ctx = RunContext(settings, run_id, day, catalog.tls)
+    tasks = [catalog.tasks[n] for n in names]
+    for result in _execute(ctx, tasks, progress):
+        report.tables.append(result)
+        _log_result(result)
+        if on_result is not None:
+            on_result(result)
+    report.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+    report.seconds = round(time.monotonic() - started, 3)
+    destination.write_text(destination.internal("runs", f"{run_id}.json"), report.to_json())
+    return report
+
+
+def _execute(
+    ctx: RunContext, tasks: list[TableTask], progress: Progress | None
+) -> Iterator[TableResult]:
+    workers = min(ctx.settings.workers, len(tasks))
+    if workers <= 1:
+        for task in tasks:
+            yield extract_table(ctx, task, progress)
+        return
+    from extractor.logs import worker_initializer, worker_logging_config
+
+    with ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"),
+        initializer=worker_initializer, initargs=(worker_logging_config(),),
+    ) as pool:
+        futures = {pool.submit(extract_table, ctx, task, None): task for task in tasks}
+        for future in as_completed(futures):
+            task = futures[future]
+            try:
+                yield future.result()
+            except Exception as exc:  # the worker process died (killed, out of memory)
+                yield TableResult(
+                    table=task.table, status="failed", error_step="worker",
+                    error=f"worker process failed: {type(exc).__name__}: {exc}",
+                    error_type=type(exc).__name__,
+                )
+
+
+def _log_result(r: TableResult) -> None:
+    if r.status == "published":
+        logger.info("%s: published %d rows in %d files (%d bytes) in %.1f s",
+                    r.table, r.rows, r.files, r.bytes, r.seconds)
+    else:
+        logger.error("%s", r.error_line())

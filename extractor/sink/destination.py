@@ -1,0 +1,155 @@
+"""The destination root, local or S3, through fsspec, and the layout of keys under it.
+
+    <root>/<prefix>/<table>/cog_dt_ingestion=<date>/file_<table>_NNN.parquet   data
+    <root>/_radar_extract/staging/<run_id>/<table>/...                       not yet published
+    <root>/_radar_extract/manifests/<table>/cog_dt_ingestion=<date>.json     one per partition
+    <root>/_radar_extract/runs/<run_id>.json                                 run reports
+
+Only data files live under a table's location: Athena reads every object there.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from extractor.config import Settings
+from extractor.errors import DestinationError, DestinationUnavailable, ExtractError
+
+INTERNAL = "_radar_extract"
+
+
+class Destination:
+    """Keys and file operations under the configured root."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.is_s3 = settings.dest_is_s3
+        if self.is_s3:
+            import s3fs
+
+            client_kwargs: dict[str, Any] = {}
+            if settings.s3_endpoint_url:
+                client_kwargs["endpoint_url"] = settings.s3_endpoint_url
+            # Credentials only from the standard chain (environment, profile, task role).
+            self.fs: Any = s3fs.S3FileSystem(client_kwargs=client_kwargs, use_listings_cache=False)
+            self.root = settings.dest[len("s3://"):].rstrip("/")
+        else:
+            from fsspec.implementations.local import LocalFileSystem
+
+            self.fs = LocalFileSystem(auto_mkdir=True)
+            self.root = os.path.abspath(settings.dest)
+
+    # -- layout -------------------------------------------------------------------------
+    def data_dir(self, table: str, date: str) -> str:
+        return posixpath.join(
+            self.root, self.settings.prefix, table, f"cog_dt_ingestion={date}"
+        )
+
+    def internal(self, *parts: str) -> str:
+        return posixpath.join(self.root, INTERNAL, *parts)
+
+    def staging_dir(self, run_id: str, table: str) -> str:
+        return self.internal("staging", run_id, table)
+
+    def manifest_path(self, table: str, date: str) -> str:
+        return self.internal("manifests", table, f"cog_dt_ingestion={date}.json")
+
+    def url(self, path: str) -> str:
+        """A path as a person would type it."""
+        return f"s3://{path}" if self.is_s3 else path
+
+    # -- operations ---------------------------------------------------------------------
+    def put(self, local_path: str, path: str) -> None:
+        with self.errors("upload", path):
+            self.fs.put_file(local_path, path)
+
+    def move_or_copy(self, src: str, dst: str) -> None:
+        """Local: an atomic rename. S3: a server-side copy (the staging copy is removed later)."""
+        with self.errors("publish", dst):
+            if self.is_s3:
+                self.fs.copy(src, dst)
+            else:
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                os.replace(src, dst)
+
+    def list_files(self, directory: str) -> list[str]:
+        with self.errors("list", directory):
+            try:
+                entries = self.fs.ls(directory, detail=True)
+            except FileNotFoundError:
+                return []
+        return sorted(e["name"] for e in entries if e.get("type") == "file")
+
+    def size(self, path: str) -> int:
+        with self.errors("verify", path):
+            return int(self.fs.size(path))
+
+    def remove(self, paths: list[str]) -> None:
+        if paths:
+            with self.errors("remove", paths[0]):
+                self.fs.rm(paths)
+
+    def remove_tree(self, directory: str) -> None:
+        with self.errors("cleanup", directory):
+            try:
+                self.fs.rm(directory, recursive=True)
+            except FileNotFoundError:
+                pass
+
+    def write_text(self, path: str, text: str) -> None:
+        with self.errors("write", path):
+            # Local writes go through a temporary name so a reader never sees half a file.
+            tmp = path if self.is_s3 else f"{path}.tmp-{os.getpid()}"
+            with self.fs.open(tmp, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            if not self.is_s3:
+                os.replace(tmp, path)
+
+    def read_text(self, path: str) -> str | None:
+        with self.errors("read", path):
+            try:
+                with self.fs.open(path, "r", encoding="utf-8") as handle:
+                    return str(handle.read())
+            except FileNotFoundError:
+                return None
+
+    def probe(self, run_id: str) -> None:
+        """Write and delete an object outside the data prefix: proves the destination works."""
+        path = self.internal("probes", f"{run_id}.probe")
+        self.write_text(path, "radar-extract write probe\n")
+        self.remove([path])
+
+    @contextmanager
+    def errors(self, step: str, path: str, table: str | None = None) -> Iterator[None]:
+        """Translate filesystem and S3 errors into ours, with the step and the key."""
+        try:
+            yield
+        except ExtractError:
+            raise
+        except Exception as exc:
+            raise translate(exc, step=step, where=self.url(path), table=table) from exc
+
+
+_REFUSED = re.compile(r"access ?denied|forbidden|invalidaccesskeyid|signaturedoesnotmatch|"
+                      r"nosuchbucket|no credentials|unable to locate credentials|"
+                      r"expiredtoken|read-only file system|permission denied", re.I)
+_TRANSIENT = re.compile(r"slowdown|throttl|internalerror|serviceunavailable|timeout|timed out|"
+                        r"connection (reset|refused|aborted)|503|500|502|504", re.I)
+
+
+def translate(exc: BaseException, *, step: str, where: str, table: str | None) -> ExtractError:
+    detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:400]
+    if isinstance(exc, PermissionError) or _REFUSED.search(detail):
+        return DestinationUnavailable(f"destination {where} refused {step}: {detail}",
+                                      table=table, step=step)
+    transient = bool(_TRANSIENT.search(detail))
+    if step in ("probe", "write") and isinstance(exc, OSError) and not transient:
+        return DestinationUnavailable(f"destination {where} is not writable: {detail}",
+                                      table=table, step=step)
+    return DestinationError(f"destination {where} failed at {step}: {detail}",
+                            table=table, step=step, transient=transient)

@@ -1,0 +1,82 @@
+"""What the database holds, from information_schema only: tables, estimates, columns, keys.
+
+Every name the engine later puts into SQL comes from here, never from user text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from extractor.types import Column
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    estimated_rows: int
+    estimated_bytes: int
+
+
+_TABLES = sa.text(
+    "SELECT TABLE_NAME AS name, COALESCE(TABLE_ROWS, 0) AS est_rows,"
+    " COALESCE(DATA_LENGTH, 0) AS est_bytes"
+    " FROM information_schema.TABLES"
+    " WHERE TABLE_SCHEMA = :db AND TABLE_TYPE = 'BASE TABLE'"
+    " ORDER BY TABLE_NAME"
+)
+
+_COLUMNS = sa.text(
+    "SELECT TABLE_NAME AS tbl, COLUMN_NAME AS name, LOWER(DATA_TYPE) AS data_type,"
+    " COLUMN_TYPE AS column_type, IS_NULLABLE AS nullable,"
+    " NUMERIC_PRECISION AS num_precision, NUMERIC_SCALE AS num_scale,"
+    " DATETIME_PRECISION AS dt_precision"
+    " FROM information_schema.COLUMNS"
+    " WHERE TABLE_SCHEMA = :db"
+    " ORDER BY TABLE_NAME, ORDINAL_POSITION"
+)
+
+_PRIMARY_KEYS = sa.text(
+    "SELECT TABLE_NAME AS tbl, COLUMN_NAME AS name FROM information_schema.KEY_COLUMN_USAGE"
+    " WHERE TABLE_SCHEMA = :db AND CONSTRAINT_NAME = 'PRIMARY'"
+    " ORDER BY TABLE_NAME, ORDINAL_POSITION"
+)
+
+
+def _text(value: object) -> str:
+    # MySQL 8 returns some information_schema columns as bytes.
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def list_tables(conn: sa.Connection, database: str) -> list[TableInfo]:
+    """Base tables of `database` (views excluded) with the server's size estimates."""
+    rows = conn.execute(_TABLES, {"db": database}).mappings()
+    return [
+        TableInfo(_text(r["name"]), int(r["est_rows"]), int(r["est_bytes"])) for r in rows
+    ]
+
+
+def table_columns(conn: sa.Connection, database: str) -> dict[str, list[Column]]:
+    """Columns of every table in `database`, in ordinal order."""
+    out: dict[str, list[Column]] = {}
+    for r in conn.execute(_COLUMNS, {"db": database}).mappings():
+        out.setdefault(_text(r["tbl"]), []).append(
+            Column(
+                name=_text(r["name"]),
+                data_type=_text(r["data_type"]),
+                column_type=_text(r["column_type"]),
+                nullable=_text(r["nullable"]) == "YES",
+                precision=None if r["num_precision"] is None else int(r["num_precision"]),
+                scale=None if r["num_scale"] is None else int(r["num_scale"]),
+                datetime_precision=None if r["dt_precision"] is None else int(r["dt_precision"]),
+            )
+        )
+    return out
+
+
+def primary_keys(conn: sa.Connection, database: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for r in conn.execute(_PRIMARY_KEYS, {"db": database}).mappings():
+        out.setdefault(_text(r["tbl"]), []).append(_text(r["name"]))
+    return out
