@@ -106,13 +106,14 @@ def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | N
 
 
 @main.command()
+@click.option("--dest", help="Destination root: s3://bucket[/prefix] or a local path.")
 @_common
 @_guarded
-def check(config_file: str | None, log_json: bool, verbose: bool) -> None:
+def check(dest: str | None, config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Preflight: MySQL reachable, tables readable, TLS in use or not, destination writable."""
     from extractor.preflight import run_checks
 
-    settings = _settings(config_file, log_json, verbose)
+    settings = _settings(config_file, log_json, verbose, dest=dest)
     ok = True
     for check_result in run_checks(settings):
         ok = ok and check_result.ok

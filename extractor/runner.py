@@ -138,6 +138,7 @@ def run_extract(
         _log_result(result)
         if on_result is not None:
             on_result(result)
+    destination.remove_tree(destination.internal("staging", run_id))
     report.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     report.seconds = round(time.monotonic() - started, 3)
     destination.write_text(destination.internal("runs", f"{run_id}.json"), report.to_json())

@@ -67,6 +67,7 @@ class RollingParquetWriter:
         self._buffer: list[pa.RecordBatch] = []
         self._buffered_bytes = 0
         self._writer: pq.ParquetWriter | None = None
+        self._sink: pa.NativeFile | None = None
         self._path = ""
         self._rows_in_file = 0
 
@@ -87,6 +88,9 @@ class RollingParquetWriter:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
 
     def _flush_row_group(self) -> None:
         if self._writer is None:
@@ -98,14 +102,16 @@ class RollingParquetWriter:
         self._rows_in_file += table.num_rows
         self._buffer.clear()
         self._buffered_bytes = 0
-        if os.path.getsize(self._path) >= self.file_max_bytes:
+        assert self._sink is not None
+        if self._sink.tell() >= self.file_max_bytes:
             self._close_file()
 
     def _open_file(self) -> None:
         self._path = os.path.join(self.directory, file_name(self.table, len(self.files) + 1))
         self._rows_in_file = 0
+        self._sink = pa.OSFile(self._path, "wb")
         self._writer = pq.ParquetWriter(
-            self._path, self.schema, data_page_size=self.page_bytes, **PARQUET_OPTIONS
+            self._sink, self.schema, data_page_size=self.page_bytes, **PARQUET_OPTIONS
         )
 
     def _close_file(self) -> None:
@@ -113,6 +119,9 @@ class RollingParquetWriter:
             return
         self._writer.close()
         self._writer = None
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
         done = WrittenFile(self._path, self._rows_in_file, os.path.getsize(self._path))
         self.files.append(done)
         if self.on_file is not None:
