@@ -51,8 +51,26 @@ def convert_array(array: pa.Array, plan: ColumnPlan) -> pa.Array:
     target = plan.arrow_type
     if plan.convert is Convert.CAST:
         return array if array.type == target else pc.cast(array, target)
-    if plan.convert is Convert.DATE_TEXT:
-        return _text_to_temporal(array, target, "%Y-%m-%d", 10, _FIRST_DAY)
+    if plan.convert is Convert.UNSCALED_DECIMAL:
+        # decimal128 stores the unscaled integer: int64 -> decimal(38, 0), reinterpreted as (p, s).
+        unscaled = pc.cast(array, pa.decimal128(38, 0))
+        return pa.Array.from_buffers(target, len(unscaled), unscaled.buffers(),
+                                     unscaled.null_count, unscaled.offset)
+    if plan.convert is Convert.DATE_DIGITS:
+        days, valid = _civil_days(pc.cast(array, pa.int64()))
+        return _null_where(pc.cast(pc.cast(days, pa.int32()), target), _invalid(valid))
+    if plan.convert is Convert.DATETIME_DIGITS:
+        digits = pc.cast(array, pa.int64())
+        ymd = pc.divide(digits, 1_000_000)
+        hms = pc.subtract(digits, pc.multiply(ymd, 1_000_000))
+        hour, minute, second = _split3(hms)
+        days, valid = _civil_days(ymd)
+        valid = pc.and_(valid, pc.and_(pc.less_equal(hour, 23), pc.and_(
+            pc.less_equal(minute, 59), pc.less_equal(second, 59))))
+        seconds = pc.add(pc.multiply(days, 86_400), pc.add(pc.multiply(hour, 3600), pc.add(
+            pc.multiply(minute, 60), second)))
+        micros = pc.multiply(seconds, 1_000_000)
+        return _null_where(pc.cast(micros, target), _invalid(valid))
     if plan.convert is Convert.DATETIME_TEXT:
         return _text_to_temporal(array, target, "%Y-%m-%d %H:%M:%S", 19, _FIRST_MICROS)
     if plan.convert is Convert.EPOCH_MICROS_UTC:
@@ -61,6 +79,51 @@ def convert_array(array: pa.Array, plan: ColumnPlan) -> pa.Array:
         micros = _null_where(micros, pc.equal(micros, 0))
         return pc.cast(micros, target)
     raise AssertionError(f"unhandled conversion {plan.convert}")
+
+
+_DAYS_IN_MONTH = pa.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], pa.int64())
+
+
+def _split3(number: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """AABBCC -> (AA, BB, CC), for non-negative integers."""
+    high = pc.divide(number, 10_000)
+    rest = pc.subtract(number, pc.multiply(high, 10_000))
+    middle = pc.divide(rest, 100)
+    return high, middle, pc.subtract(rest, pc.multiply(middle, 100))
+
+
+def _civil_days(ymd: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """YYYYMMDD digits -> (days since 1970-01-01, is a real calendar date).
+
+    Days from civil date by H. Hinnant's algorithm, in whole-array integer kernels.
+    Year 0 (MySQL's '0000-..') and day/month 0 or past the month's end are invalid.
+    """
+    year, month, day = _split3(ymd)
+    month_ok = pc.and_(pc.greater_equal(month, 1), pc.less_equal(month, 12))
+    leap = pc.and_(_divisible(year, 4), pc.or_(pc.invert(_divisible(year, 100)),
+                                                _divisible(year, 400)))
+    month_days = pc.take(_DAYS_IN_MONTH, pc.if_else(month_ok, month, 0))
+    month_days = pc.add(month_days, pc.cast(pc.and_(leap, pc.equal(month, 2)), pa.int64()))
+    valid = pc.and_(pc.and_(month_ok, pc.greater_equal(year, 1)),
+                    pc.and_(pc.greater_equal(day, 1), pc.less_equal(day, month_days)))
+    shifted = pc.subtract(year, pc.cast(pc.less_equal(month, 2), pa.int64()))  # March-based
+    era = pc.divide(shifted, 400)
+    year_of_era = pc.subtract(shifted, pc.multiply(era, 400))
+    march_month = pc.add(month, pc.if_else(pc.greater(month, 2), -3, 9))
+    day_of_year = pc.add(pc.divide(pc.add(pc.multiply(march_month, 153), 2), 5),
+                         pc.subtract(day, 1))
+    day_of_era = pc.add(pc.add(pc.multiply(year_of_era, 365), pc.divide(year_of_era, 4)),
+                        pc.subtract(day_of_year, pc.divide(year_of_era, 100)))
+    days = pc.subtract(pc.add(pc.multiply(era, 146_097), day_of_era), 719_468)
+    return days, valid
+
+
+def _divisible(number: pa.Array, by: int) -> pa.Array:
+    return pc.equal(pc.multiply(pc.divide(number, by), by), number)
+
+
+def _invalid(valid: pa.Array) -> pa.Array:
+    return pc.invert(pc.fill_null(valid, True))
 
 
 def _text_to_temporal(

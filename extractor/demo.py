@@ -64,6 +64,7 @@ from sqlalchemy.engine import make_url
 
 DEFAULT_URL = "mysql+pymysql://root@127.0.0.1:3306/radar_demo"
 MAX_SCALE = 100  # id and code widths are sized for this
+CHUNK = 500_000  # generated rows per INSERT ... SELECT (bounds each transaction)
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
@@ -540,7 +541,7 @@ TABLES: tuple[Table, ...] = (
         ("user_agent", "VARCHAR(255) NULL", nulls(pick(["Mozilla/5.0", "RadarApp/3.1"]), 3)),
         created("expires_at", "DATETIME NOT NULL")), key=("token",)),
     Table("app_setting", 30, (
-        ("setting_key", "VARCHAR(64) NOT NULL", "CONCAT('radar.setting.', LPAD(n, 3, '0'))"),
+        ("setting_key", "VARCHAR(64) NOT NULL", "CONCAT('radar.setting.', LPAD(n, 6, '0'))"),
         ("value", "TEXT NULL", nulls("CONCAT('valor ', n)", 5)), updated()),
         key=("setting_key",)),
     lookup("feature_flag", 25, ("enabled", "BIT(1) NOT NULL", "n % 2")),
@@ -611,12 +612,12 @@ def generated_rows(scale: int = 1) -> dict[str, int]:
     return {t.name: t.rows * scale for t in TABLES}
 
 
-def _numbers(count: int) -> str:
-    """A derived table `seq` with one column n = 0 .. count-1."""
-    width = len(str(max(count - 1, 1)))
+def _numbers(start: int, stop: int) -> str:
+    """A derived table `seq` with one column n = start .. stop-1, in order."""
+    width = len(str(max(stop - start - 1, 1)))
     joins = " CROSS JOIN ".join(f"{_DIGITS} AS d{i}" for i in range(width))
-    n = " + ".join(f"d{i}.d * {10**i}" for i in range(width))
-    return f"(SELECT {n} AS n FROM {joins}) AS seq WHERE seq.n < {count} ORDER BY seq.n"
+    n = " + ".join([str(start)] + [f"d{i}.d * {10**i}" for i in range(width)])
+    return f"(SELECT {n} AS n FROM {joins}) AS seq WHERE seq.n < {stop} ORDER BY seq.n"
 
 
 def _create_sql(t: Table) -> str:
@@ -672,8 +673,9 @@ def build_demo_database(url: str, database: str = "radar_demo", *, scale: int = 
                 cur.execute("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'")
                 cur.execute(_create_sql(t))
                 rows = 0
-                if counts[t.name]:
-                    rows += cur.execute(_insert_sql(t, counts, _numbers(counts[t.name])))
+                for lo in range(0, counts[t.name], CHUNK):
+                    source = _numbers(lo, min(lo + CHUNK, counts[t.name]))
+                    rows += cur.execute(_insert_sql(t, counts, source))
                 cur.execute("SET SESSION sql_mode = ''")
                 for k, edge in enumerate(t.edges):
                     source = f"(SELECT {counts[t.name] + k} AS n) AS seq"

@@ -8,10 +8,10 @@ from extractor.config import Settings
 from extractor.errors import ExtractError
 from extractor.sink.destination import Destination
 from extractor.source.connection import (
-    create_engine,
+    control_connection,
+    query,
     server_offers_tls,
     session_uses_tls,
-    translate_errors,
 )
 from extractor.source.discovery import list_tables
 from extractor.types import quote_identifier
@@ -30,32 +30,24 @@ def run_checks(settings: Settings) -> list[Check]:
     side cannot be reached at all."""
     mysql = settings.mysql
     results: list[Check] = []
-    with translate_errors(mysql, table=None, step="connect"):
-        engine = create_engine(mysql)
-        try:
-            with engine.connect() as conn:
-                version = conn.exec_driver_sql("SELECT VERSION()").scalar()
-                results.append(Check("mysql", True, f"{mysql.describe()} (server {version})"))
-                tls = session_uses_tls(conn)
-                offered = tls or server_offers_tls(conn)
-                results.append(_tls_check(settings, tls, offered))
-                tables = list_tables(conn, mysql.database)
-                unreadable = []
-                for table in tables:
-                    try:
-                        conn.exec_driver_sql(
-                            f"SELECT * FROM {quote_identifier(mysql.database)}."
-                            f"{quote_identifier(table.name)} LIMIT 0"
-                        ).fetchall()
-                    except Exception as exc:
-                        unreadable.append(f"{table.name} ({type(exc).__name__})")
-                results.append(Check(
-                    "tables", not unreadable,
-                    f"{len(tables)} base tables readable" if not unreadable
-                    else f"{len(unreadable)} unreadable: {', '.join(unreadable[:10])}",
-                ))
-        finally:
-            engine.dispose()
+    with control_connection(mysql) as conn:
+        version = query(conn, "SELECT VERSION() AS v")[0]["v"]
+        results.append(Check("mysql", True, f"{mysql.describe()} (server {version})"))
+        tls = session_uses_tls(conn)
+        results.append(_tls_check(settings, tls, tls or server_offers_tls(conn)))
+        tables = list_tables(conn, mysql.database)
+        unreadable = []
+        for table in tables:
+            try:
+                query(conn, f"SELECT * FROM {quote_identifier(mysql.database)}."
+                            f"{quote_identifier(table.name)} LIMIT 0")
+            except Exception as exc:  # pymysql's errors: reported per table, not raised
+                unreadable.append(f"{table.name} (error {exc.args[0] if exc.args else '?'})")
+        results.append(Check(
+            "tables", not unreadable,
+            f"{len(tables)} base tables readable" if not unreadable
+            else f"{len(unreadable)} unreadable: {', '.join(unreadable[:10])}",
+        ))
     destination = Destination(settings)
     try:
         destination.probe("check")

@@ -23,12 +23,7 @@ from extractor.errors import UsageError
 from extractor.pipeline import Progress, RunContext, TableTask, extract_table
 from extractor.report import RunReport, TableResult
 from extractor.sink.destination import Destination
-from extractor.source.connection import (
-    create_engine,
-    server_offers_tls,
-    session_uses_tls,
-    translate_errors,
-)
+from extractor.source.connection import control_connection, server_offers_tls, session_uses_tls
 from extractor.source.discovery import TableInfo, list_tables, primary_keys, table_columns
 
 logger = logging.getLogger(__name__)
@@ -67,17 +62,12 @@ def new_run_id(run_date: str) -> str:
 def discover(settings: Settings) -> Catalog:
     """Tables, columns and keys from information_schema, and the TLS decision."""
     mysql = settings.mysql
-    with translate_errors(mysql, table=None, step="connect"):
-        engine = create_engine(mysql)
-        try:
-            with engine.connect() as conn:
-                tls_now = session_uses_tls(conn)
-                offered = tls_now or server_offers_tls(conn)
-                tables = list_tables(conn, mysql.database)
-                columns = table_columns(conn, mysql.database)
-                keys = primary_keys(conn, mysql.database)
-        finally:
-            engine.dispose()
+    with control_connection(mysql) as conn:
+        tls_now = session_uses_tls(conn)
+        offered = tls_now or server_offers_tls(conn)
+        tables = list_tables(conn, mysql.database)
+        columns = table_columns(conn, mysql.database)
+        keys = primary_keys(conn, mysql.database)
     tasks = {
         t.name: TableTask(t.name, columns.get(t.name, []), t.estimated_rows, t.estimated_bytes,
                           keys.get(t.name, []))

@@ -7,10 +7,13 @@ Rules are ordered most specific first; a type no rule covers raises
 
 Why the projections: connectorx (the bulk reader) panics on zero dates, on TIME
 beyond 24 h, on DECIMAL wider than its 28 digits, and on GEOMETRY; it returns
-every DECIMAL as decimal(38,10) and TIMESTAMP in the session's time zone. So:
-DECIMAL, DATE, DATETIME and TIME travel as text (decimal text is also faster
-than connectorx's own decimal decoding, measured), TIMESTAMP as the exact UTC
-epoch in microseconds, BIT as an unsigned integer, GEOMETRY as WKB.
+every DECIMAL as decimal(38,10) and TIMESTAMP in the session's time zone. So each
+such column travels as an integer where one holds it exactly (cheaper to send,
+decode and convert than text, measured), else as MySQL's own text:
+DECIMAL(p ≤ 18) as the unscaled integer, DATE and DATETIME(0) as the digits
+YYYYMMDD[hhmmss] (a zero or invalid date keeps its digits, so nothing is coerced
+on the server), TIMESTAMP as the exact UTC epoch in microseconds, BIT as an
+unsigned integer; wider DECIMAL, DATETIME(n > 0) and TIME as text; GEOMETRY as WKB.
 """
 
 from __future__ import annotations
@@ -46,6 +49,10 @@ class Read(enum.Enum):
 
     AS_IS = "{col}"
     TEXT = "CAST({col} AS CHAR)"
+    # Exact: p ≤ 18 digits times 10^s is an integer below 2^63.
+    UNSCALED = "CAST({col} * {factor} AS SIGNED)"
+    # A temporal in numeric context: YYYYMMDD or YYYYMMDDhhmmss, zero dates as 0.
+    DIGITS = "{col} + 0"
     UNSIGNED = "CAST({col} AS UNSIGNED)"
     # UNIX_TIMESTAMP of a TIMESTAMP column returns the stored UTC value, whatever the
     # session time zone; 0 means the zero timestamp.
@@ -57,7 +64,9 @@ class Convert(enum.Enum):
     """How the bulk reader's array becomes the contract's Arrow type (see casts.py)."""
 
     CAST = "cast"  # safe Arrow cast: raises on any overflow or lost digit
-    DATE_TEXT = "date_text"  # 'YYYY-MM-DD'; zero/invalid -> NULL, counted
+    UNSCALED_DECIMAL = "unscaled_decimal"  # int64 v -> decimal v / 10^s, zero-copy
+    DATE_DIGITS = "date_digits"  # YYYYMMDD; zero/invalid -> NULL, counted
+    DATETIME_DIGITS = "datetime_digits"  # YYYYMMDDhhmmss; zero/invalid -> NULL, counted
     DATETIME_TEXT = "datetime_text"  # 'YYYY-MM-DD hh:mm:ss[.ffffff]'; zero/invalid -> NULL, counted
     EPOCH_MICROS_UTC = "epoch_micros_utc"  # int64 microseconds; 0 (zero timestamp) -> NULL, counted
 
@@ -77,7 +86,8 @@ class ColumnPlan:
 
     def select_sql(self) -> str:
         col = quote_identifier(self.column.name)
-        return f"{self.read.value.format(col=col)} AS {col}"
+        factor = 10 ** (self.column.scale or 0)
+        return f"{self.read.value.format(col=col, factor=factor)} AS {col}"
 
 
 @dataclass(frozen=True)
@@ -122,15 +132,21 @@ RULES: tuple[Rule, ...] = (
     Rule("BIT(2..63)", lambda c: c.data_type == "bit" and _bits(c) <= 63,
          Read.UNSIGNED, lambda c: pa.int64()),
     Rule("BIT(64)", _is("bit"), Read.UNSIGNED, lambda c: pa.decimal128(20, 0)),
-    Rule("DECIMAL(p,s), p ≤ 38",
+    Rule("DECIMAL(p,s), p ≤ 18",
+         lambda c: c.data_type in ("decimal", "numeric") and (c.precision or 10) <= 18,
+         Read.UNSCALED, lambda c: pa.decimal128(c.precision or 10, c.scale or 0),
+         Convert.UNSCALED_DECIMAL),
+    Rule("DECIMAL(p,s), 18 < p ≤ 38",
          lambda c: c.data_type in ("decimal", "numeric")
          and (c.precision or 10) <= MAX_DECIMAL128_PRECISION,
          Read.TEXT, lambda c: pa.decimal128(c.precision or 10, c.scale or 0)),
     Rule("DECIMAL(p,s), p > 38", _is("decimal", "numeric"), Read.TEXT, lambda c: pa.string()),
     Rule("FLOAT", _is("float"), Read.AS_IS, lambda c: pa.float32()),
     Rule("DOUBLE", _is("double", "real"), Read.AS_IS, lambda c: pa.float64()),
-    Rule("DATE", _is("date"), Read.TEXT, lambda c: pa.date32(), Convert.DATE_TEXT),
-    Rule("DATETIME(n)", _is("datetime"), Read.TEXT, lambda c: pa.timestamp("us"),
+    Rule("DATE", _is("date"), Read.DIGITS, lambda c: pa.date32(), Convert.DATE_DIGITS),
+    Rule("DATETIME", lambda c: c.data_type == "datetime" and not c.datetime_precision,
+         Read.DIGITS, lambda c: pa.timestamp("us"), Convert.DATETIME_DIGITS),
+    Rule("DATETIME(n), n > 0", _is("datetime"), Read.TEXT, lambda c: pa.timestamp("us"),
          Convert.DATETIME_TEXT),
     Rule("TIMESTAMP(n)", _is("timestamp"), Read.EPOCH_MICROS,
          lambda c: pa.timestamp("us", tz="UTC"), Convert.EPOCH_MICROS_UTC),

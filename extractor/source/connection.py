@@ -1,4 +1,4 @@
-"""Connections to MySQL: SQLAlchemy/pymysql for control queries, connectorx for bulk reads.
+"""Connections to MySQL: pymysql for control queries, connectorx for bulk reads.
 
 Also the one place where driver errors become ours (`translate_errors`), with the
 password scrubbed from any message a driver might echo.
@@ -12,8 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
-
-import sqlalchemy as sa
 
 from extractor.config import MySQLSettings
 from extractor.errors import ExtractError, SourceError, SourceUnavailable
@@ -63,16 +61,31 @@ def connect_kwargs(mysql: MySQLSettings) -> dict[str, Any]:
     return kwargs
 
 
-def create_engine(mysql: MySQLSettings) -> sa.Engine:
-    """An engine for control queries (discovery, counts, checks); never for bulk data."""
+@contextmanager
+def control_connection(mysql: MySQLSettings, *, step: str = "connect") -> Iterator[Any]:
+    """A pymysql connection for control queries (discovery, counts, checks), errors translated.
+
+    Plain pymysql rather than SQLAlchemy: these are a handful of parameterised queries,
+    and importing SQLAlchemy cost 0.2 s per process, 5% of a 3M-row table's extraction.
+    """
     import pymysql
 
-    kwargs = connect_kwargs(mysql)
-    return sa.create_engine(
-        "mysql+pymysql://",
-        creator=lambda: pymysql.connect(**kwargs),
-        poolclass=sa.pool.NullPool,
-    )
+    with translate_errors(mysql, table=None, step=step):
+        conn = pymysql.connect(**connect_kwargs(mysql), autocommit=True)
+    try:
+        with translate_errors(mysql, table=None, step="discover"):
+            yield conn
+    finally:
+        conn.close()
+
+
+def query(conn: Any, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, Any]]:
+    """Rows of a parameterised control query as dicts (never for bulk data)."""
+    import pymysql.cursors
+
+    with conn.cursor(pymysql.cursors.DictCursor) as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
 
 
 def connectorx_url(mysql: MySQLSettings) -> str:
@@ -82,20 +95,20 @@ def connectorx_url(mysql: MySQLSettings) -> str:
     return f"mysql://{user}:{password}@{mysql.host}:{mysql.port}/{quote(mysql.database)}"
 
 
-def session_uses_tls(conn: sa.Connection) -> bool:
-    row = conn.exec_driver_sql("SHOW SESSION STATUS LIKE 'Ssl_cipher'").first()
-    return bool(row and row[1])
+def session_uses_tls(conn: Any) -> bool:
+    rows = query(conn, "SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+    return bool(rows and rows[0]["Value"])
 
 
-def server_offers_tls(conn: sa.Connection) -> bool:
-    row = conn.exec_driver_sql("SHOW GLOBAL VARIABLES LIKE 'have_ssl'").first()
-    if row is not None:
-        return str(row[1]).upper() == "YES"
+def server_offers_tls(conn: Any) -> bool:
+    rows = query(conn, "SHOW GLOBAL VARIABLES LIKE 'have_ssl'")
+    if rows:
+        return str(rows[0]["Value"]).upper() == "YES"
     return session_uses_tls(conn)  # MySQL 8.4 dropped have_ssl
 
 
 def error_number(exc: BaseException) -> int | None:
-    args = getattr(exc, "orig", exc).args if hasattr(exc, "orig") else exc.args
+    args = exc.args
     if args and isinstance(args[0], int):
         return args[0]
     found = re.search(r"ERROR (\d{4})", str(exc))
@@ -116,8 +129,7 @@ def classify(
 ) -> ExtractError:
     """Turn a driver exception into ours: one line, no password, transient or not."""
     number = error_number(exc)
-    orig = getattr(exc, "orig", None) or exc
-    detail = scrub(" ".join(str(a) for a in getattr(orig, "args", ()) or (str(orig),)), mysql)
+    detail = scrub(" ".join(str(a) for a in exc.args) or type(exc).__name__, mysql)
     detail = " ".join(detail.split())[:500]
     lost = bool(re.search(r"lost connection|gone away|broken pipe|connection reset|"
                           r"connection refused|unexpected eof|timed out", detail, re.I))

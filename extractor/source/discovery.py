@@ -6,9 +6,9 @@ Every name the engine later puts into SQL comes from here, never from user text.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-import sqlalchemy as sa
-
+from extractor.source.connection import query
 from extractor.types import Column
 
 
@@ -19,27 +19,27 @@ class TableInfo:
     estimated_bytes: int
 
 
-_TABLES = sa.text(
+_TABLES = (
     "SELECT TABLE_NAME AS name, COALESCE(TABLE_ROWS, 0) AS est_rows,"
     " COALESCE(DATA_LENGTH, 0) AS est_bytes"
     " FROM information_schema.TABLES"
-    " WHERE TABLE_SCHEMA = :db AND TABLE_TYPE = 'BASE TABLE'"
+    " WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE'"
     " ORDER BY TABLE_NAME"
 )
 
-_COLUMNS = sa.text(
+_COLUMNS = (
     "SELECT TABLE_NAME AS tbl, COLUMN_NAME AS name, LOWER(DATA_TYPE) AS data_type,"
     " COLUMN_TYPE AS column_type, IS_NULLABLE AS nullable,"
     " NUMERIC_PRECISION AS num_precision, NUMERIC_SCALE AS num_scale,"
     " DATETIME_PRECISION AS dt_precision"
     " FROM information_schema.COLUMNS"
-    " WHERE TABLE_SCHEMA = :db"
+    " WHERE TABLE_SCHEMA = %s"
     " ORDER BY TABLE_NAME, ORDINAL_POSITION"
 )
 
-_PRIMARY_KEYS = sa.text(
+_PRIMARY_KEYS = (
     "SELECT TABLE_NAME AS tbl, COLUMN_NAME AS name FROM information_schema.KEY_COLUMN_USAGE"
-    " WHERE TABLE_SCHEMA = :db AND CONSTRAINT_NAME = 'PRIMARY'"
+    " WHERE TABLE_SCHEMA = %s AND CONSTRAINT_NAME = 'PRIMARY'"
     " ORDER BY TABLE_NAME, ORDINAL_POSITION"
 )
 
@@ -49,18 +49,18 @@ def _text(value: object) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def list_tables(conn: sa.Connection, database: str) -> list[TableInfo]:
+def list_tables(conn: Any, database: str) -> list[TableInfo]:
     """Base tables of `database` (views excluded) with the server's size estimates."""
-    rows = conn.execute(_TABLES, {"db": database}).mappings()
+    rows = query(conn, _TABLES, (database,))
     return [
         TableInfo(_text(r["name"]), int(r["est_rows"]), int(r["est_bytes"])) for r in rows
     ]
 
 
-def table_columns(conn: sa.Connection, database: str) -> dict[str, list[Column]]:
+def table_columns(conn: Any, database: str) -> dict[str, list[Column]]:
     """Columns of every table in `database`, in ordinal order."""
     out: dict[str, list[Column]] = {}
-    for r in conn.execute(_COLUMNS, {"db": database}).mappings():
+    for r in query(conn, _COLUMNS, (database,)):
         out.setdefault(_text(r["tbl"]), []).append(
             Column(
                 name=_text(r["name"]),
@@ -75,8 +75,8 @@ def table_columns(conn: sa.Connection, database: str) -> dict[str, list[Column]]
     return out
 
 
-def primary_keys(conn: sa.Connection, database: str) -> dict[str, list[str]]:
+def primary_keys(conn: Any, database: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    for r in conn.execute(_PRIMARY_KEYS, {"db": database}).mappings():
+    for r in query(conn, _PRIMARY_KEYS, (database,)):
         out.setdefault(_text(r["tbl"]), []).append(_text(r["name"]))
     return out

@@ -265,9 +265,11 @@ def test_four_byte_characters_are_intact(query: Callable[..., list[Any]]) -> Non
     assert bytes.fromhex(title).decode("utf-8") == "Campeonato 𝄞 Música & Saúde 🎵"
 
 
-def test_cli_rebuild_is_deterministic(built: tuple[str, dict[str, int], float],
-                                      conn: Any) -> None:
+def test_cli_rebuild_is_deterministic(built: tuple[str, dict[str, int], float], conn: Any,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second build, through the CLI and in smaller INSERT chunks, holds the same data."""
     db, counts, _ = built
+    monkeypatch.setattr(demo, "CHUNK", 30_000)
     other = f"radar_demo_test_{secrets.token_hex(4)}"
     url = make_url(URL).set(database=other).render_as_string(hide_password=False)
     try:
