@@ -8,8 +8,8 @@ digit tables, which works on MySQL 8 and MariaDB), so two builds at the same sca
 identical data. scale=1 gives about 200k rows, store_metrics being the largest table.
 
 The tables cover every MySQL type of radar-extract's type contract. Hand-written edge rows
-are appended to some tables after the generated rows, in a session with sql_mode='' and
-time_zone='+00:00':
+are appended to some tables after the generated rows (which are inserted in strict mode),
+in a session with sql_mode='' and time_zone='+00:00':
 
 * zero and invalid dates: store.opened_on DATE ('0000-00-00', '2024-00-15', '1000-01-01',
   '9999-12-31'), store.created_at DATETIME ('0000-00-00 00:00:00', '2024-00-15 08:30:00'),
@@ -42,6 +42,8 @@ time_zone='+00:00':
   the invalid ENUM value '' in store.status; a ~1 MB LONGTEXT in product.leaflet; JSON with
   unicode in user_access.preferences, dashboard_data.payload, store_general_strategy.payload,
   JSON 'null' next to SQL NULL;
+* geometry: region.boundary GEOMETRY holds POLYGONs and one POINT, store.location is a POINT
+  and store_address.delivery_area a POLYGON column (both with NULLs);
 * binary: all 256 byte values and an empty BLOB in store_document.content, a zero-padded
   BINARY(32) in store_document.sha256 and BINARY(16) in voucher.token;
 * keys: product_ean has a VARCHAR primary key (with 'SEM GTIN'), user_terms none, user_store,
@@ -57,10 +59,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import click
 import pymysql
-from sqlalchemy.engine import make_url
+
+from extractor.config import load_settings
 
 DEFAULT_URL = "mysql+pymysql://root@127.0.0.1:3306/radar_demo"
 MAX_SCALE = 100  # id and code widths are sized for this
@@ -642,10 +646,13 @@ def _insert_sql(t: Table, counts: Mapping[str, int], source: str,
 
 
 def _connect(url: str) -> Any:
-    u = make_url(url)
-    return pymysql.connect(host=u.host or "127.0.0.1", port=u.port or 3306,
-                           user=u.username or "root", password=u.password or "",
-                           charset="utf8mb4", autocommit=True)
+    mysql = load_settings(env={"RADAR_MYSQL_URL": url}).mysql
+    return pymysql.connect(host=mysql.host, port=mysql.port, user=mysql.user,
+                           password=mysql.password.reveal(), charset="utf8mb4", autocommit=True)
+
+
+def _url_database(url: str) -> str | None:
+    return unquote(urlsplit(url).path.lstrip("/")) or None
 
 
 def build_demo_database(url: str, database: str = "radar_demo", *, scale: int = 1,
@@ -700,7 +707,7 @@ def build_demo_database(url: str, database: str = "radar_demo", *, scale: int = 
               help="Row-count multiplier (1 = about 200k rows).")
 def main(url: str, database: str | None, scale: int) -> None:
     """Build the SYNTHETIC Radar-like demo database (drops it first if it exists)."""
-    name = database or make_url(url).database or "radar_demo"
+    name = database or _url_database(url) or "radar_demo"
     counts = build_demo_database(url, name, scale=scale,
                                  progress=lambda line: click.echo(line, err=True))
     click.echo(f"synthetic demo database {name}: {len(counts)} tables, "

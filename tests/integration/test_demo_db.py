@@ -12,7 +12,7 @@ from typing import Any
 import pymysql
 import pytest
 from click.testing import CliRunner
-from sqlalchemy.engine import make_url
+from urllib.parse import urlsplit
 
 from extractor import demo
 
@@ -37,10 +37,14 @@ INT_RANGES = {
 
 
 def _connect() -> Any:
-    u = make_url(URL)
-    return pymysql.connect(host=u.host or "127.0.0.1", port=u.port or 3306,
+    u = urlsplit(URL)
+    return pymysql.connect(host=u.hostname or "127.0.0.1", port=u.port or 3306,
                            user=u.username or "root", password=u.password or "",
                            charset="utf8mb4", autocommit=True)
+
+
+def _with_database(url: str, database: str) -> str:
+    return urlsplit(url)._replace(path=f"/{database}").geturl()
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +58,7 @@ def conn() -> Iterator[Any]:
 def built(conn: Any) -> Iterator[tuple[str, dict[str, int], float]]:
     """One demo database at scale=1; the URL's own database part must be ignored."""
     name = f"radar_demo_test_{secrets.token_hex(4)}"
-    url = make_url(URL).set(database="not_this_one").render_as_string(hide_password=False)
+    url = _with_database(URL, "not_this_one")
     start = time.monotonic()
     try:
         counts = demo.build_demo_database(url, name, scale=1)
@@ -271,7 +275,7 @@ def test_cli_rebuild_is_deterministic(built: tuple[str, dict[str, int], float], 
     db, counts, _ = built
     monkeypatch.setattr(demo, "CHUNK", 30_000)
     other = f"radar_demo_test_{secrets.token_hex(4)}"
-    url = make_url(URL).set(database=other).render_as_string(hide_password=False)
+    url = _with_database(URL, other)
     try:
         result = CliRunner().invoke(demo.main, ["--url", url, "--scale", "1"])
         assert result.exit_code == 0, result.output
