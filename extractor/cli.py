@@ -137,7 +137,7 @@ def tables(as_json: bool, config_file: str | None, log_json: bool, verbose: bool
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    width = max([len(r["table"]) for r in rows] + [5])
+    width = max([len(t.name) for t in catalog.tables] + [5])
     click.echo(f"{'table':<{width}}  {'est. rows':>14}  {'est. bytes':>14}")
-    for r in rows:
-        click.echo(f"{r['table']:<{width}}  {r['estimated_rows']:>14,}  {r['estimated_bytes']:>14,}")
+    for t in catalog.tables:
+        click.echo(f"{t.name:<{width}}  {t.estimated_rows:>14,}  {t.estimated_bytes:>14,}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -18,7 +18,9 @@ from urllib.parse import unquote, urlsplit
 from extractor.errors import ConfigError
 
 SslMode = Literal["disabled", "preferred", "required", "verify_ca", "verify_identity"]
-SSL_MODES: tuple[SslMode, ...] = ("disabled", "preferred", "required", "verify_ca", "verify_identity")
+SSL_MODES: tuple[SslMode, ...] = (
+    "disabled", "preferred", "required", "verify_ca", "verify_identity"
+)
 
 DEFAULT_PREFIX = "origin=airbyte/database=bronze_radar"
 MIB = 1024 * 1024
@@ -277,5 +279,3 @@ def _check_dest(dest: str, problems: list[str]) -> None:
     elif not dest:
         problems.append("dest must not be empty")
 
-
-Parser = Callable[[str], Any]

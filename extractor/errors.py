@@ -7,7 +7,7 @@
     │   ├── SourceUnavailable       exit 3  server unreachable, or refuses the credentials
     │   └── UnsupportedColumn       exit 1  a column type outside the type contract
     ├── DestinationError            exit 1  writing, uploading or publishing failed
-    │   └── DestinationUnavailable  exit 3  destination unreachable, unwritable or refuses credentials
+    │   └── DestinationUnavailable  exit 3  destination unreachable, unwritable, or refusing
     └── VerificationError           exit 1  rows read differ from rows in the Parquet footers
 
 `transient` marks the errors a retry may cure (lost connection, throttling); the

@@ -86,7 +86,9 @@ def use_system_allocator() -> None:
         pa.set_memory_pool(pa.system_memory_pool())
 
 
-def extract_table(ctx: RunContext, task: TableTask, progress: Progress | None = None) -> TableResult:
+def extract_table(
+    ctx: RunContext, task: TableTask, progress: Progress | None = None
+) -> TableResult:
     """Extract and publish one table; never raises for a table-level failure."""
     use_system_allocator()
     started = time.monotonic()
@@ -94,7 +96,8 @@ def extract_table(ctx: RunContext, task: TableTask, progress: Progress | None = 
     table = task.table
     destination = Destination(settings)
     staging = destination.staging_dir(ctx.run_id, table)
-    spool = tempfile.mkdtemp(prefix=f"radar-extract-{table[:40]}-") if destination.is_s3 else staging
+    # S3: files are spooled on local disk and uploaded as each one is finished.
+    spool = tempfile.mkdtemp(prefix="radar-extract-") if destination.is_s3 else staging
     os.makedirs(spool, exist_ok=True)
     uploader = Uploader(destination, staging) if destination.is_s3 else None
     writer: RollingParquetWriter | None = None
@@ -110,7 +113,8 @@ def extract_table(ctx: RunContext, task: TableTask, progress: Progress | None = 
             on_file=uploader.submit if uploader else None,
         )
         nulled: Counter[str] = Counter()
-        for raw in read_batches(settings.mysql, table, plans, settings.batch_rows, tls=ctx.tls):
+        batches = read_batches(settings.mysql, table, plans, settings.batch_rows, tls=ctx.tls)
+        for raw in batches:
             batch, lost = convert_batch(raw, plans, schema, table)
             writer.write(batch)
             rows += batch.num_rows
@@ -153,12 +157,11 @@ def extract_table(ctx: RunContext, task: TableTask, progress: Progress | None = 
         )
     except ExtractError as exc:
         logger.debug("table %s failed", table, exc_info=True)
-        return _failed(table, started, rows, exc.message, exc.step, type(exc).__name__,
-                       exc.transient)
+        return _failed(table, started, exc.message, exc.step, type(exc).__name__, exc.transient)
     except Exception as exc:  # a bug of ours: report it, keep the other tables going
         logger.debug("table %s failed unexpectedly:\n%s", table, traceback.format_exc())
         detail = " ".join(str(exc).split())[:300]
-        return _failed(table, started, rows, f"internal error {type(exc).__name__}: {detail}",
+        return _failed(table, started, f"internal error {type(exc).__name__}: {detail}",
                        "extract", type(exc).__name__, False)
     finally:
         if writer is not None:
@@ -173,9 +176,10 @@ def extract_table(ctx: RunContext, task: TableTask, progress: Progress | None = 
             logger.warning("could not remove staging %s", destination.url(staging))
 
 
-def _failed(table: str, started: float, rows: int, error: str, step: str | None,
+def _failed(table: str, started: float, error: str, step: str | None,
             kind: str, transient: bool) -> TableResult:
+    """A failed table publishes nothing, so its rows, files and bytes are zero."""
     return TableResult(
-        table=table, status="failed", rows=rows, seconds=round(time.monotonic() - started, 3),
+        table=table, status="failed", seconds=round(time.monotonic() - started, 3),
         error=error, error_step=step, error_type=kind, transient=transient,
     )

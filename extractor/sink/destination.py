@@ -10,6 +10,7 @@ Only data files live under a table's location: Athena reads every object there.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import re
@@ -95,11 +96,8 @@ class Destination:
                 self.fs.rm(paths)
 
     def remove_tree(self, directory: str) -> None:
-        with self.errors("cleanup", directory):
-            try:
-                self.fs.rm(directory, recursive=True)
-            except FileNotFoundError:
-                pass
+        with self.errors("cleanup", directory), contextlib.suppress(FileNotFoundError):
+            self.fs.rm(directory, recursive=True)
 
     def write_text(self, path: str, text: str) -> None:
         with self.errors("write", path):

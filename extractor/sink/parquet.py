@@ -9,6 +9,7 @@ one row group is in flight, which bounds memory to two buffers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -112,10 +113,8 @@ class RollingParquetWriter:
 
     def abort(self) -> None:
         """Stop after a failure: wait for the encoder, close handles, keep no promises."""
-        try:
+        with contextlib.suppress(Exception):  # the table failed; its files are discarded
             self._wait()
-        except Exception:  # the table already failed; its partial files are discarded
-            pass
         self._encoder.shutdown()
         if self._writer is not None:
             self._writer.close()

@@ -18,9 +18,20 @@ from extractor.source.connection import connect_kwargs, connectorx_url, translat
 from extractor.types import ColumnPlan, Read, quote_identifier
 
 
-def select_sql(database: str, table: str, plans: list[ColumnPlan]) -> str:
-    columns = ", ".join(p.select_sql() for p in plans)
+def select_sql(
+    database: str, table: str, plans: list[ColumnPlan], *, text_protocol: bool = False
+) -> str:
+    columns = ", ".join(_select(p, text_protocol) for p in plans)
     return f"SELECT {columns} FROM {quote_identifier(database)}.{quote_identifier(table)}"
+
+
+def _select(plan: ColumnPlan, text_protocol: bool) -> str:
+    if text_protocol and plan.column.data_type == "float":
+        # The text protocol prints FLOAT with 6 significant digits; as DOUBLE (exact for
+        # every float) it prints all the digits needed to round-trip.
+        col = quote_identifier(plan.name)
+        return f"{col} + 0E0 AS {col}"
+    return plan.select_sql()
 
 
 def read_batches(
@@ -32,7 +43,7 @@ def read_batches(
     tls: bool,
 ) -> Iterator[pa.RecordBatch]:
     """Yield the table's rows in batches, in the reader's own (pre-contract) types."""
-    sql = select_sql(mysql.database, table, plans)
+    sql = select_sql(mysql.database, table, plans, text_protocol=tls)
     if tls:
         yield from _read_pymysql(mysql, table, plans, sql, batch_rows)
     else:
@@ -59,7 +70,7 @@ def _pymysql_type(plan: ColumnPlan) -> pa.DataType:
         return pa.string()
     if plan.read is Read.UNSIGNED:
         return pa.uint64()
-    if plan.read is Read.EPOCH_MICROS:
+    if plan.read in (Read.EPOCH_MICROS, Read.DIGITS, Read.UNSCALED):
         return pa.int64()
     target = plan.arrow_type
     if pa.types.is_integer(target) or pa.types.is_decimal(target):

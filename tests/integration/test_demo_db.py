@@ -8,11 +8,11 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pymysql
 import pytest
 from click.testing import CliRunner
-from urllib.parse import urlsplit
 
 from extractor import demo
 

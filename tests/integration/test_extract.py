@@ -47,7 +47,8 @@ def _partition(root: Path | str, table: str, day: str) -> str:
 
 
 def _rows(path_glob: str, order: str = "1") -> list[tuple[Any, ...]]:
-    return duckdb.sql(f"SELECT * FROM read_parquet('{path_glob}', hive_partitioning = false) ORDER BY {order}").fetchall()
+    source = f"read_parquet('{path_glob}', hive_partitioning = false)"
+    return duckdb.sql(f"SELECT * FROM {source} ORDER BY {order}").fetchall()
 
 
 def _env(server: Server, database: str, **extra: str) -> dict[str, str]:
@@ -161,7 +162,7 @@ def test_failed_table_keeps_previous_partition_and_others_publish(
         for table in ("store", "empty_table", "no_pk"):
             cur.execute(f"GRANT SELECT ON `{radar}`.`{table}` TO '{user}'@'%'")
         cur.execute(f"GRANT INSERT ON `{radar}`.`product` TO '{user}'@'%'")
-        cur.execute("DELETE FROM `%s`.store WHERE id = 1" % radar)
+        cur.execute(f"DELETE FROM `{radar}`.store WHERE id = 1")
     try:
         url = f"mysql+pymysql://{user}:{CANARY}@{server.host}:{server.port}/{radar}"
         report_file = tmp_path / "r.json"
