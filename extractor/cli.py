@@ -97,7 +97,7 @@ def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | N
     settings = _settings(config_file, log_json, verbose, workers=workers, dest=dest)
     progress = ProgressPrinter(terminal=sys.stderr.isatty() and not log_json)
     report = run_extract(settings, tables=tables, exclude=exclude, run_date=run_date,
-                         progress=progress, on_result=lambda _: progress.clear())
+                         progress=progress, on_result=lambda result: progress.done(result.table))
     if report_file:
         Path(report_file).write_text(report.to_json(), encoding="utf-8")
     for line in report.summary_lines():

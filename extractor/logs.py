@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -37,12 +39,21 @@ class _MaskSecrets(logging.Filter):
         return True
 
 
+class _TerminalHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Clears the live progress line before a log line is written over it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream.write("\r\x1b[2K")
+        super().emit(record)
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,
             "message": record.getMessage(),
         }
         data.update(getattr(record, "fields", {}))
@@ -61,7 +72,9 @@ def configure_logging(
     _CONFIG.update(level=level, json=json_lines, file=log_file, secrets=sorted(_SECRETS))
     human = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
     formatter = _JsonFormatter() if json_lines else human
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    terminal = sys.stderr.isatty() and not json_lines
+    stream = _TerminalHandler(sys.stderr) if terminal else logging.StreamHandler(sys.stderr)
+    handlers: list[logging.Handler] = [stream]
     if log_file:
         from concurrent_log_handler import ConcurrentRotatingFileHandler
 
@@ -92,32 +105,43 @@ def worker_initializer(config: dict[str, Any]) -> None:
 
 
 class ProgressPrinter:
-    """Live progress for one table at a time: a rewritten line on a terminal, else a log
-    line every `every` seconds."""
+    """Live progress of the running tables: a rewritten status line on a terminal, else a
+    log line per table every `every` seconds. Rate and ETA come from the row estimate."""
 
     def __init__(self, *, terminal: bool, every: float = 10.0) -> None:
         self.terminal = terminal
         self.every = 0.25 if terminal else every
-        self._last = 0.0
-        self._started: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._tables: dict[str, tuple[int, int, float]] = {}  # rows, estimate, start
+        self._last: dict[str, float] = {}
         self._log = logging.getLogger("extractor.progress")
 
     def __call__(self, table: str, rows: int, estimated: int) -> None:
         now = time.monotonic()
-        start = self._started.setdefault(table, now)
-        if now - self._last < self.every:
-            return
-        self._last = now
-        rate = rows / max(now - start, 1e-6)
-        eta = f", ETA {max(estimated - rows, 0) / rate:.0f} s" if estimated > rows and rate else ""
-        line = f"{table}: {rows:,} rows ({rate:,.0f}/s{eta})"
-        if self.terminal:
-            sys.stderr.write("\r\x1b[2K" + line)
-            sys.stderr.flush()
-        else:
-            self._log.info("%s", line)
+        with self._lock:
+            start = self._tables.get(table, (0, 0, now))[2]
+            self._tables[table] = (rows, estimated, start)
+            key = "" if self.terminal else table
+            if now - self._last.get(key, 0.0) < self.every:
+                return
+            self._last[key] = now
+            if self.terminal:
+                line = " | ".join(self._describe(t, now) for t in sorted(self._tables))
+                sys.stderr.write("\r\x1b[2K" + line[: shutil.get_terminal_size().columns - 1])
+                sys.stderr.flush()
+            else:
+                self._log.info("%s", self._describe(table, now))
 
-    def clear(self) -> None:
-        if self.terminal:
-            sys.stderr.write("\r\x1b[2K")
-            sys.stderr.flush()
+    def done(self, table: str) -> None:
+        with self._lock:
+            self._tables.pop(table, None)
+            if self.terminal:
+                sys.stderr.write("\r\x1b[2K")
+                sys.stderr.flush()
+
+    def _describe(self, table: str, now: float) -> str:
+        rows, estimated, start = self._tables[table]
+        rate = rows / max(now - start, 1e-3)
+        share = f" ({min(rows / estimated, 1):.0%})" if estimated else ""
+        eta = f", ETA {(estimated - rows) / rate:.0f} s" if estimated > rows and rate else ""
+        return f"{table}: {rows:,} rows{share}, {rate:,.0f}/s{eta}"

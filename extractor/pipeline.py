@@ -102,6 +102,8 @@ def extract_table(
     uploader = Uploader(destination, staging) if destination.is_s3 else None
     writer: RollingParquetWriter | None = None
     rows = 0
+    logger.info("%s: extracting (about %d rows)", table, task.estimated_rows,
+                extra={"fields": {"event": "table_start", "run_id": ctx.run_id, "table": table}})
     try:
         plans = [plan_column(c, table) for c in task.columns]
         schema = arrow_schema(plans)

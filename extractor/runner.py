@@ -1,20 +1,16 @@
-"""A run: discover, select, plan, then extract tables in a pool of worker processes.
+"""A run: discover, select, plan, extract (largest table first), report.
 
-Tables go largest first so the longest one starts early. Worker processes (not
-threads) because decoding and Parquet encoding are CPU-bound; they are spawned, not
-forked, since connectorx and s3fs hold threads that a fork would copy half-alive.
-A single table, or one worker, runs in this process and skips the spawn cost.
+A single table, or one worker, runs in this process and skips the cost of spawning
+workers; otherwise `extractor.workers` runs the tables in a process pool.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -104,8 +100,12 @@ def run_extract(
     progress: Progress | None = None,
     on_result: Callable[[TableResult], None] | None = None,
 ) -> RunReport:
-    """Extract the selected tables and write the run report; raises only for run-level errors."""
+    """Extract the selected tables and write the run report; raises only for run-level errors.
+
+    Tables named by `exclude` appear in the report as `skipped`.
+    """
     started = time.monotonic()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     day = parse_date(run_date)
     destination = Destination(settings)
     catalog = discover(settings)
@@ -115,8 +115,9 @@ def run_extract(
     report = RunReport(
         run_id=run_id, date=day, database=settings.mysql.database,
         destination=destination.url(destination.root),
-        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        tls=catalog.tls, reader="pymysql" if catalog.tls else "connectorx",
+        started_at=started_at, tls=catalog.tls,
+        reader="pymysql" if catalog.tls else "connectorx",
+        tables=[TableResult(table=name, status="skipped") for name in sorted(set(exclude))],
     )
     logger.info("run %s: %d tables from %s to %s, %s", run_id, len(names),
                 settings.mysql.describe(), report.destination,
@@ -125,13 +126,20 @@ def run_extract(
     tasks = [catalog.tasks[n] for n in names]
     for result in _execute(ctx, tasks, progress):
         report.tables.append(result)
-        _log_result(result)
+        _log_result(run_id, result)
         if on_result is not None:
             on_result(result)
     destination.remove_tree(destination.internal("staging", run_id))
     report.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     report.seconds = round(time.monotonic() - started, 3)
     destination.write_text(destination.internal("runs", f"{run_id}.json"), report.to_json())
+    totals = report.totals()
+    logger.info("run %s: %s, %d/%d tables published, %d rows, %d bytes in %.1f s", run_id,
+                "success" if report.ok else "failed", totals["published"], totals["tables"],
+                totals["rows"], totals["bytes"], report.seconds,
+                extra={"fields": {"event": "run", "run_id": run_id, "date": day,
+                                  "status": "success" if report.ok else "failed",
+                                  "seconds": report.seconds, **totals}})
     return report
 
 
@@ -139,32 +147,23 @@ def _execute(
     ctx: RunContext, tasks: list[TableTask], progress: Progress | None
 ) -> Iterator[TableResult]:
     workers = min(ctx.settings.workers, len(tasks))
-    if workers <= 1:
+    if workers <= 1:  # one table or one worker: no process to spawn
         for task in tasks:
             yield extract_table(ctx, task, progress)
         return
-    from extractor.logs import worker_initializer, worker_logging_config
+    from extractor.workers import run_in_pool
 
-    with ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"),
-        initializer=worker_initializer, initargs=(worker_logging_config(),),
-    ) as pool:
-        futures = {pool.submit(extract_table, ctx, task, None): task for task in tasks}
-        for future in as_completed(futures):
-            task = futures[future]
-            try:
-                yield future.result()
-            except Exception as exc:  # the worker process died (killed, out of memory)
-                yield TableResult(
-                    table=task.table, status="failed", error_step="worker",
-                    error=f"worker process failed: {type(exc).__name__}: {exc}",
-                    error_type=type(exc).__name__,
-                )
+    yield from run_in_pool(ctx, tasks, workers, progress)
 
 
-def _log_result(r: TableResult) -> None:
+def _log_result(run_id: str, r: TableResult) -> None:
+    """One line per table; with --log-json its fields are JSON keys for metric filters."""
+    fields = {"event": "table", "run_id": run_id, "table": r.table, "status": r.status,
+              "rows": r.rows, "files": r.files, "bytes": r.bytes, "seconds": r.seconds,
+              "nulled": sum(r.nulled.values())}
     if r.status == "published":
         logger.info("%s: published %d rows in %d files (%d bytes) in %.1f s",
-                    r.table, r.rows, r.files, r.bytes, r.seconds)
+                    r.table, r.rows, r.files, r.bytes, r.seconds, extra={"fields": fields})
     else:
-        logger.error("%s", r.error_line())
+        fields.update(step=r.error_step, error=r.error, transient=r.transient)
+        logger.error("%s", r.error_line(), extra={"fields": fields})

@@ -106,9 +106,13 @@ def test_table_selection_and_rerun_replaces_partition(
     assert sorted(os.listdir(_partition(tmp_path, "store", "2024-03-01"))) == [
         "file_store_001.parquet"]
     assert [r[0] for r in _rows(_partition(tmp_path, "store", "2024-03-01") + "/*")] == [1, 3]
+    report_file = tmp_path / "report.json"
     result = cli("extract", "--exclude", "store", "--exclude", "no_pk", "--date", "2024-03-02",
-                 env=env)
+                 "--report", str(report_file), env=env)
     assert result.code == 0, result.output
+    statuses = {t["table"]: t["status"] for t in json.loads(report_file.read_text())["tables"]}
+    assert statuses == {"empty_table": "published", "product": "published",
+                        "no_pk": "skipped", "store": "skipped"}
     assert sorted(os.listdir(tmp_path / PREFIX / "product")) == ["cog_dt_ingestion=2024-03-02"]
     assert not os.path.exists(tmp_path / PREFIX / "store" / "cog_dt_ingestion=2024-03-02")
 
@@ -280,3 +284,26 @@ def test_s3_missing_bucket_is_unavailable(
     result = cli("extract", env=env)
     assert result.code == 3, result.output
     assert "no-such-bucket-radar" in result.stderr and "Traceback" not in result.output
+
+
+def test_json_logs_and_shared_log_file(
+    cli: Callable[..., Result], server: Server, radar: str, tmp_path: Path
+) -> None:
+    """--log-json gives one parseable line per table and per run; worker processes share
+    one rotating log file."""
+    log_file = tmp_path / "radar.log"
+    result = cli("extract", "--log-json", "--workers", "2", "--date", "2024-03-01",
+                 env=_env(server, radar, RADAR_DEST=str(tmp_path / "out"),
+                          RADAR_LOG_FILE=str(log_file)))
+    assert result.code == 0, result.output
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    tables = {e["table"]: e for e in events if e.get("event") == "table"}
+    assert sorted(tables) == ["empty_table", "no_pk", "product", "store"]
+    assert tables["store"]["rows"] == 3 and tables["store"]["nulled"] == 1
+    (run,) = [e for e in events if e.get("event") == "run"]
+    assert run["status"] == "success" and run["rows"] == 8 and run["published"] == 4
+    logged = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert {e.get("table") for e in logged if e.get("event") == "table"} == set(tables)
+    starts = [e for e in logged if e.get("event") == "table_start"]
+    assert sorted(e["table"] for e in starts) == sorted(tables)
+    assert {e["pid"] for e in starts} - {run["pid"]}  # written by the worker processes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import click
 import pytest
@@ -49,7 +50,7 @@ def test_errors_survive_pickling_across_processes(error: ExtractError) -> None:
 def test_cli_module_imports_neither_pyarrow_nor_drivers() -> None:
     import extractor.cli as cli_module
 
-    source = open(cli_module.__file__, encoding="utf-8").read()
+    source = Path(cli_module.__file__).read_text(encoding="utf-8")
     for module in ("pyarrow", "pymysql", "connectorx", "sqlalchemy"):
         assert f"import {module}" not in source
     assert isinstance(main, click.Group)

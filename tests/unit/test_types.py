@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from extractor.errors import UnsupportedColumn
-from extractor.types import Column, Read, arrow_schema, plan_column, quote_identifier
+from extractor.types import Column, arrow_schema, plan_column, quote_identifier
 from tests.type_matrix import CASES, Case
 
 
