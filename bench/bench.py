@@ -19,12 +19,14 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pyarrow.parquet as pq
 from generate import ensure_table
 from measure import rss_floor_kb, run_measured
 from report import Run, report
-from sqlalchemy.engine import make_url
+
+from extractor.config import load_settings
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -63,11 +65,11 @@ def extractor(key: str, label: str, table: str, rows: int, url: str) -> Contende
 
 
 def build_contenders(url: str, rows: int, args: argparse.Namespace) -> list[Contender]:
-    u = make_url(url)
+    u = load_settings(env={"RADAR_MYSQL_URL": url}).mysql
     cli = shutil.which("mariadb") or shutil.which("mysql") or "mariadb"
-    password = [f"-p{u.password}"] if u.password else []
-    mariadb = [cli, "--quick", "-h", u.host or "127.0.0.1", "-P", str(u.port or 3306),
-               "-u", u.username or "root", *password, str(u.database),
+    password = [f"-p{u.password.reveal()}"] if u.password else []
+    mariadb = [cli, "--quick", "-h", u.host, "-P", str(u.port),
+               "-u", u.user, *password, u.database,
                "-e", "SELECT * FROM store_metrics"]
     out = [extractor("a", "(a) radar-extract", "store_metrics", rows, url),
            Contender("b", "(b) mariadb --quick", mariadb, rows=rows)]
@@ -136,11 +138,11 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    base = make_url(args.url)
-    database = base.database or "radar_bench"
+    base = urlsplit(args.url)
+    database = base.path.lstrip("/") or "radar_bench"
     if args.rows != FULL_ROWS:
         database = f"{database}_{args.rows}"
-    url = base.set(database=database).render_as_string(hide_password=False)
+    url = base._replace(path=f"/{database}").geturl()
     ensure_table(url, database, "store_metrics", args.rows)
     if args.double:
         ensure_table(url, database, "store_metrics_2x", 2 * args.rows)

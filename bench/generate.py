@@ -12,7 +12,8 @@ import re
 import time
 
 import pymysql
-from sqlalchemy.engine import make_url
+
+from extractor.config import load_settings
 
 CHUNK = 1_000_000  # rows per INSERT ... SELECT (keeps each transaction bounded)
 
@@ -47,10 +48,10 @@ def _digits_source(lo: int, hi: int) -> str:
 
 
 def _connect(url: str) -> pymysql.connections.Connection:
-    u = make_url(url)
+    mysql = load_settings(env={"RADAR_MYSQL_URL": url}).mysql
     return pymysql.connect(
-        host=u.host or "127.0.0.1", port=u.port or 3306, user=u.username or "root",
-        password=u.password or "", charset="utf8mb4", autocommit=True,
+        host=mysql.host, port=mysql.port, user=mysql.user,
+        password=mysql.password.reveal(), charset="utf8mb4", autocommit=True,
         init_command="SET time_zone = '+00:00'",
     )
 

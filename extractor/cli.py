@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -51,6 +52,9 @@ def _guarded(func: F) -> F:
         except KeyboardInterrupt:
             click.echo("radar-extract: interrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError:  # `radar-extract tables | head`: the reader left, not an error
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing may flush to the pipe
+            sys.exit(EXIT_OK)
         except Exception as exc:  # a bug of ours: still one line, traceback with -v
             logger.debug("unexpected error", exc_info=True)
             click.echo(f"radar-extract: internal error: {type(exc).__name__}: "
@@ -100,8 +104,9 @@ def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | N
                          progress=progress, on_result=lambda result: progress.done(result.table))
     if report_file:
         Path(report_file).write_text(report.to_json(), encoding="utf-8")
-    for line in report.summary_lines():
-        click.echo(line, err=True)
+    if not log_json:  # JSON logs already carry the run's summary as one event
+        for line in report.summary_lines():
+            click.echo(line, err=True)
     sys.exit(EXIT_OK if report.ok else EXIT_FAILED)
 
 

@@ -10,10 +10,10 @@
     │   └── DestinationUnavailable  exit 3  destination unreachable, unwritable, or refusing
     └── VerificationError           exit 1  rows read differ from rows in the Parquet footers
 
-`transient` marks the errors a retry may cure (lost connection, throttling); the
-reliability layer uses it, never string matching. Every error stays picklable,
-since it crosses the boundary of a worker process, and carries its context
-(`table`, `step`) so a report line can say where it happened.
+`transient` marks the errors a retry may cure (lost connection, throttling), so that
+retries can be decided on the type, never on string matching. Every error stays
+picklable, since it crosses the boundary of a worker process, and carries its context
+(`table`, `step`) so a report line can say where it happened. Ctrl-C exits 130.
 """
 
 from __future__ import annotations

@@ -64,8 +64,9 @@ def run_checks(settings: Settings) -> list[Check]:
 def _tls_check(settings: Settings, tls: bool, offered: bool) -> Check:
     mode = settings.mysql.ssl_mode
     if tls:
-        return Check("tls", True, f"TLS in use (ssl_mode={mode}); bulk reads use pymysql over TLS")
+        return Check("tls", True, f"TLS in use (ssl_mode={mode}); bulk reads: pymysql over TLS")
     if mode == "disabled":
-        return Check("tls", True, "TLS disabled by configuration (ssl_mode=disabled)")
-    return Check("tls", True, f"server offers no TLS: ssl_mode={mode} fell back to plaintext",
-                 warning=True)
+        return Check("tls", True, "TLS disabled by configuration (ssl_mode=disabled); "
+                                  "bulk reads: connectorx, plaintext")
+    return Check("tls", True, f"server offers no TLS: ssl_mode={mode} fell back to plaintext; "
+                              "bulk reads: connectorx", warning=True)

@@ -28,7 +28,8 @@ _TRANSIENT = {
     2013,  # lost connection during query
     2055,  # lost connection at reading
 }
-_REFUSED = {1044, 1045, 1049, 1698, 1227, 3159}  # access denied, unknown database, needs TLS
+# access denied, unknown database, TLS required by the server, TLS handshake failed
+_REFUSED = {1044, 1045, 1049, 1698, 1227, 3159, 2026}
 _UNREACHABLE = {2003, 2005, 2006, 2013}
 _CONNECT_TIMEOUT_S = 10
 

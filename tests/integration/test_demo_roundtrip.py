@@ -58,7 +58,7 @@ def _same(c: Col, v: Any) -> Any:
 
 
 def _unsigned(c: Col, v: int) -> int | Decimal:
-    return v  # only BIGINT UNSIGNED leaves int64
+    return Decimal(v) if c.unsigned else v  # only BIGINT UNSIGNED leaves int64
 
 
 def _bit(c: Col, v: bytes) -> bool | int | Decimal:
@@ -87,11 +87,11 @@ def _time(c: Col, v: timedelta) -> str:
     secs, frac = divmod(abs(v) // timedelta(microseconds=1), 1_000_000)
     sign = "-" if v < timedelta(0) else ""
     text = f"{sign}{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
-    return text + (f".{frac:06d}"[: c.fsp] if c.fsp else "")
+    return text + (f".{frac:06d}"[: c.fsp + 1] if c.fsp else "")
 
 
 def _geometry(c: Col, v: bytes) -> bytes:
-    return v  # MySQL's internal value is a 4-byte SRID, then WKB
+    return v[4:]  # MySQL's internal value is a 4-byte SRID, then WKB
 
 
 _TEXT = ("char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json")
