@@ -7,12 +7,15 @@ registered secret in every record, whatever code logged it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import shutil
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,12 +65,61 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str)
 
 
+_native: dict[str, int] = {}  # "real": the duplicate of the original fd 2, "pipe": the pipe
+
+
+def capture_native_stderr() -> None:
+    """Route what native libraries write straight to file descriptor 2 into the log.
+
+    connectorx reports a dropped or killed query as a Rust panic, whose hook prints the
+    panic (and, with RUST_BACKTRACE, a backtrace) on fd 2 before Python sees an exception.
+    Python's own stderr moves to a duplicate of the real fd 2; fd 2 becomes a pipe whose
+    lines are logged at debug level. So a failure stays one clear line on the terminal.
+    """
+    try:
+        if _native or sys.stderr.fileno() != 2:
+            return
+    except (AttributeError, OSError, ValueError):  # a test runner's stream: leave it alone
+        return
+    sys.stderr.flush()
+    real = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    _native.update(real=real, pipe=write_end)
+    sys.stderr = open(real, "w", buffering=1, encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+    native = logging.getLogger("extractor.native")
+
+    def relay() -> None:
+        with open(read_end, encoding="utf-8", errors="replace") as pipe:
+            for line in pipe:
+                if line.strip():
+                    native.debug("native stderr: %s", line.rstrip())
+
+    threading.Thread(target=relay, name="native-stderr", daemon=True).start()
+
+
+@contextlib.contextmanager
+def real_stderr_for_children() -> Iterator[None]:
+    """While starting worker processes, give them the real stderr as their fd 2 (they
+    capture their own native output); the pipe is put back afterwards."""
+    if not _native:
+        yield
+        return
+    sys.stderr.flush()
+    os.dup2(_native["real"], 2)
+    try:
+        yield
+    finally:
+        os.dup2(_native["pipe"], 2)
+
+
 def configure_logging(
     *, verbose: bool = False, json_lines: bool = False, log_file: str | None = None,
     secrets: list[str] | None = None,
 ) -> None:
     for secret in secrets or []:
         register_secret(secret)
+    capture_native_stderr()
     level = logging.DEBUG if verbose else logging.INFO
     _CONFIG.update(level=level, json=json_lines, file=log_file, secrets=sorted(_SECRETS))
     human = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
@@ -122,7 +174,7 @@ class ProgressPrinter:
             start = self._tables.get(table, (0, 0, now))[2]
             self._tables[table] = (rows, estimated, start)
             key = "" if self.terminal else table
-            if now - self._last.get(key, 0.0) < self.every:
+            if now - self._last.setdefault(key, start) < self.every:
                 return
             self._last[key] = now
             if self.terminal:
@@ -141,7 +193,9 @@ class ProgressPrinter:
 
     def _describe(self, table: str, now: float) -> str:
         rows, estimated, start = self._tables[table]
-        rate = rows / max(now - start, 1e-3)
         share = f" ({min(rows / estimated, 1):.0%})" if estimated else ""
+        if now - start < 0.5:  # too early for a meaningful rate
+            return f"{table}: {rows:,} rows{share}"
+        rate = rows / (now - start)
         eta = f", ETA {(estimated - rows) / rate:.0f} s" if estimated > rows and rate else ""
         return f"{table}: {rows:,} rows{share}, {rate:,.0f}/s{eta}"

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
-from extractor.logs import worker_initializer, worker_logging_config
+from extractor.logs import real_stderr_for_children, worker_initializer, worker_logging_config
 from extractor.pipeline import Progress, RunContext, TableTask, extract_table
 from extractor.report import TableResult
 
@@ -56,7 +56,8 @@ def run_in_pool(
     try:
         with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_init,
                                  initargs=(worker_logging_config(), queue)) as pool:
-            futures = {pool.submit(_extract, ctx, task): task for task in tasks}
+            with real_stderr_for_children():  # the pool starts its processes in submit()
+                futures = {pool.submit(_extract, ctx, task): task for task in tasks}
             for future in as_completed(futures):
                 task = futures[future]
                 try:

@@ -132,8 +132,10 @@ def classify(
     number = error_number(exc)
     detail = scrub(" ".join(str(a) for a in exc.args) or type(exc).__name__, mysql)
     detail = " ".join(detail.split())[:500]
+    # connectorx reports a connection cut mid-stream as an I/O or codec error.
     lost = bool(re.search(r"lost connection|gone away|broken pipe|connection reset|"
-                          r"connection refused|unexpected eof|timed out", detail, re.I))
+                          r"connection refused|unexpected eof|timed out|io error|"
+                          r"bytes remaining on stream", detail, re.I))
     transient = number in _TRANSIENT or lost
     where = f"MySQL {mysql.host}:{mysql.port}"
     if number in _REFUSED:

@@ -1,0 +1,98 @@
+"""Faults injected for real: a query or connection killed mid-stream is an error for that
+table, never an early end of data, and the published partition stays as it was."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import ROOT, Server
+from tests.integration.test_extract import NUMBERS_TO_100K
+
+pytestmark = pytest.mark.integration
+ROWS = 300_000
+
+
+@pytest.fixture(scope="module")
+def big_database(server: Server) -> Callable[[], str]:
+    name = f"radar_test_faults_{os.getpid()}"
+    conn = server.connect()
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        cur.execute(f"CREATE DATABASE `{name}`")
+        cur.execute(f"CREATE TABLE `{name}`.metrics (id INT PRIMARY KEY, v DECIMAL(14,2),"
+                    " note VARCHAR(64), at DATETIME)")
+        for block in range(ROWS // 100_000):
+            cur.execute(f"INSERT INTO `{name}`.metrics SELECT seq + {block * 100_000},"
+                        " seq / 100, MD5(seq), '2024-01-01' + INTERVAL seq MINUTE"
+                        f" FROM ({NUMBERS_TO_100K}) AS numbers")
+        cur.execute(f"CREATE TABLE `{name}`.small (id INT PRIMARY KEY)")
+        cur.execute(f"INSERT INTO `{name}`.small VALUES (1), (2)")
+    yield lambda: name
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    conn.close()
+
+
+def _kill_when_streaming(server: Server, database: str, how: str, found: list[int]) -> None:
+    """From a second session, KILL the engine's SELECT on `metrics` once rows flow."""
+    conn = server.connect()
+    deadline = time.monotonic() + 30
+    with conn.cursor() as cur:
+        while time.monotonic() < deadline and not found:
+            cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s"
+                        " AND INFO LIKE 'SELECT %%metrics%%' AND INFO NOT LIKE '%%PROCESSLIST%%'"
+                        " AND TIME_MS > 50", (database,))
+            for (process_id,) in cur.fetchall():
+                cur.execute(f"KILL {how} {int(process_id)}")
+                found.append(int(process_id))
+            time.sleep(0.01)
+    conn.close()
+
+
+def _extract(
+    server: Server, database: str, dest: Path, day: str
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
+    env.update(RADAR_MYSQL_URL=server.url(database), RADAR_DEST=str(dest), RADAR_WORKERS="1",
+               RADAR_BATCH_ROWS="5000")
+    return subprocess.run([sys.executable, "-m", "extractor", "extract", "--date", day],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+
+
+@pytest.mark.parametrize("how", ["QUERY", "CONNECTION"])
+def test_killed_read_fails_the_table_and_publishes_nothing(
+    big_database: Callable[[], str], server: Server, tmp_path: Path, how: str
+) -> None:
+    database = big_database()
+    first = _extract(server, database, tmp_path, "2024-05-01")
+    assert first.returncode == 0, first.stderr
+    partition = (tmp_path / "origin=airbyte/database=bronze_radar/metrics"
+                 / "cog_dt_ingestion=2024-05-01")
+    before = {p.name: p.read_bytes() for p in partition.iterdir()}
+    assert pq.read_table(partition).num_rows == ROWS
+
+    killed: list[int] = []
+    for day in ("2024-05-01", "2024-05-02"):  # a rerun over a partition, and a new partition
+        killed.clear()
+        killer = threading.Thread(target=_kill_when_streaming,
+                                  args=(server, database, how, killed))
+        killer.start()
+        result = _extract(server, database, tmp_path, day)
+        killer.join()
+        assert killed, "the SELECT was never seen streaming"
+        assert result.returncode == 1, result.stderr
+        assert "metrics: failed at read" in result.stderr
+        assert "small: published 2 rows" in result.stderr  # the other table goes on
+        assert "panicked" not in result.stderr and "Traceback" not in result.stderr
+    # Nothing partial: the published partition is byte-identical, the new one does not exist.
+    assert {p.name: p.read_bytes() for p in partition.iterdir()} == before
+    assert not (partition.parent / "cog_dt_ingestion=2024-05-02").exists()
