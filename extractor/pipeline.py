@@ -28,7 +28,7 @@ from extractor.report import TableResult
 from extractor.sink.destination import Destination
 from extractor.sink.parquet import RollingParquetWriter, WrittenFile
 from extractor.sink.publish import StagedFile, publish, verify
-from extractor.source.reader import read_batches
+from extractor.source.reader import Server, read_batches
 from extractor.types import Column, arrow_schema, plan_column
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class RunContext:
     settings: Settings
     run_id: str
     date: str
-    tls: bool
+    server: Server
 
 
 class Uploader:
@@ -105,7 +105,8 @@ def extract_table(
             on_file=uploader.submit if uploader else None,
         )
         nulled: Counter[str] = Counter()
-        batches = read_batches(settings.mysql, table, plans, settings.batch_rows, tls=ctx.tls)
+        batches = read_batches(settings.mysql, table, plans, settings.batch_rows,
+                               server=ctx.server, tag=f"radar-extract run={ctx.run_id}")
         for raw in batches:
             batch, lost = convert_batch(raw, plans, schema, table)
             writer.write(batch)

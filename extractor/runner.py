@@ -13,14 +13,21 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Literal
 
 from extractor.config import Settings
 from extractor.errors import UsageError
 from extractor.pipeline import Progress, RunContext, TableTask, extract_table
 from extractor.report import RunReport, TableResult
 from extractor.sink.destination import Destination
-from extractor.source.connection import control_connection, server_offers_tls, session_uses_tls
+from extractor.source.connection import (
+    control_connection,
+    query,
+    server_offers_tls,
+    session_uses_tls,
+)
 from extractor.source.discovery import TableInfo, list_tables, primary_keys, table_columns
+from extractor.source.reader import Server
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +40,7 @@ class Catalog:
 
     tables: list[TableInfo]
     tasks: dict[str, TableTask]
-    tls: bool
+    server: Server
 
 
 def parse_date(text: str | None) -> str:
@@ -59,6 +66,7 @@ def discover(settings: Settings) -> Catalog:
     """Tables, columns and keys from information_schema, and the TLS decision."""
     mysql = settings.mysql
     with control_connection(mysql) as conn:
+        version = str(query(conn, "SELECT VERSION() AS v")[0]["v"])
         tls_now = session_uses_tls(conn)
         offered = tls_now or server_offers_tls(conn)
         tables = list_tables(conn, mysql.database)
@@ -71,7 +79,8 @@ def discover(settings: Settings) -> Catalog:
     }
     # The fast reader has no TLS: it may only be used when the connection stays plaintext.
     tls = mysql.ssl_mode != "disabled" and offered
-    return Catalog(tables, tasks, tls)
+    flavor: Literal["mariadb", "mysql"] = "mariadb" if "mariadb" in version.lower() else "mysql"
+    return Catalog(tables, tasks, Server(flavor, tls))
 
 
 def select_tables(catalog: Catalog, include: Sequence[str], exclude: Sequence[str]) -> list[str]:
@@ -115,14 +124,14 @@ def run_extract(
     report = RunReport(
         run_id=run_id, date=day, database=settings.mysql.database,
         destination=destination.url(destination.root),
-        started_at=started_at, tls=catalog.tls,
-        reader="pymysql" if catalog.tls else "connectorx",
+        started_at=started_at, tls=catalog.server.tls,
+        reader="pymysql" if catalog.server.tls else "connectorx",
         tables=[TableResult(table=name, status="skipped") for name in sorted(set(exclude))],
     )
     logger.info("run %s: %d tables from %s to %s, %s", run_id, len(names),
                 settings.mysql.describe(), report.destination,
-                "TLS" if catalog.tls else "plaintext")
-    ctx = RunContext(settings, run_id, day, catalog.tls)
+                "TLS" if catalog.server.tls else "plaintext")
+    ctx = RunContext(settings, run_id, day, catalog.server)
     tasks = [catalog.tasks[n] for n in names]
     for result in _execute(ctx, tasks, progress):
         report.tables.append(result)

@@ -9,7 +9,10 @@ Memory stays bounded by the batch size whatever the table size.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
 
 import pyarrow as pa
 
@@ -18,11 +21,31 @@ from extractor.source.connection import connect_kwargs, connectorx_url, translat
 from extractor.types import ColumnPlan, Read, quote_identifier
 
 
+@dataclass(frozen=True)
+class Server:
+    """What the bulk read must know about the server and the connection."""
+
+    flavor: Literal["mariadb", "mysql"] = "mysql"
+    tls: bool = False  # the connection must be encrypted
+
+
+# A long read must not be cut by the server: no statement time limit, and a generous
+# net_write_timeout in case the client pauses (it keeps draining; uploads run apart).
+# connectorx runs no statement before the query, so the settings ride on the statement.
+_MARIADB_PREFIX = "SET STATEMENT net_write_timeout=600, max_statement_time=0 FOR "
+_MYSQL_HINT = "/*+ MAX_EXECUTION_TIME(0) */ "
+
+
 def select_sql(
-    database: str, table: str, plans: list[ColumnPlan], *, text_protocol: bool = False
+    database: str, table: str, plans: list[ColumnPlan], server: Server = Server(), tag: str = ""
 ) -> str:
-    columns = ", ".join(_select(p, text_protocol) for p in plans)
-    return f"SELECT {columns} FROM {quote_identifier(database)}.{quote_identifier(table)}"
+    """The one SELECT that reads a table; `tag` (a comment) lets an operator find it."""
+    columns = ", ".join(_select(p, text_protocol=server.tls) for p in plans)
+    comment = f"/* {re.sub(r'[^A-Za-z0-9_.:=-]', '_', tag)} */ " if tag else ""
+    source = f"{quote_identifier(database)}.{quote_identifier(table)}"
+    if server.flavor == "mariadb":
+        return f"{_MARIADB_PREFIX}SELECT {comment}{columns} FROM {source}"
+    return f"SELECT {_MYSQL_HINT}{comment}{columns} FROM {source}"
 
 
 def _select(plan: ColumnPlan, text_protocol: bool) -> str:
@@ -40,11 +63,12 @@ def read_batches(
     plans: list[ColumnPlan],
     batch_rows: int,
     *,
-    tls: bool,
+    server: Server,
+    tag: str = "",
 ) -> Iterator[pa.RecordBatch]:
     """Yield the table's rows in batches, in the reader's own (pre-contract) types."""
-    sql = select_sql(mysql.database, table, plans, text_protocol=tls)
-    if tls:
+    sql = select_sql(mysql.database, table, plans, server, tag)
+    if server.tls:
         yield from _read_pymysql(mysql, table, plans, sql, batch_rows)
     else:
         yield from _read_connectorx(mysql, table, sql, batch_rows)

@@ -49,7 +49,8 @@ def _kill_when_streaming(server: Server, database: str, how: str, found: list[in
     with conn.cursor() as cur:
         while time.monotonic() < deadline and not found:
             cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s"
-                        " AND INFO LIKE 'SELECT %%metrics%%' AND INFO NOT LIKE '%%PROCESSLIST%%'"
+                        " AND INFO LIKE '%%radar-extract%%`metrics`%%'"
+                        " AND INFO NOT LIKE '%%PROCESSLIST%%'"
                         " AND TIME_MS > 50", (database,))
             for (process_id,) in cur.fetchall():
                 cur.execute(f"KILL {how} {int(process_id)}")
@@ -96,3 +97,27 @@ def test_killed_read_fails_the_table_and_publishes_nothing(
     # Nothing partial: the published partition is byte-identical, the new one does not exist.
     assert {p.name: p.read_bytes() for p in partition.iterdir()} == before
     assert not (partition.parent / "cog_dt_ingestion=2024-05-02").exists()
+
+
+def test_server_statement_limits_do_not_cut_a_long_read(
+    big_database: Callable[[], str], server: Server, tmp_path: Path
+) -> None:
+    """A server-wide statement time limit (RDS parameter groups set them) and a short
+    net_write_timeout apply to the control queries, not to the bulk read, which sets its
+    own limits on the statement (MariaDB SET STATEMENT / MySQL optimizer hint)."""
+    database = big_database()
+    conn = server.connect()
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@GLOBAL.max_statement_time, @@GLOBAL.net_write_timeout")
+        previous = cur.fetchone()
+        cur.execute("SET GLOBAL max_statement_time = 0.1, net_write_timeout = 1")
+    try:
+        result = _extract(server, database, tmp_path, "2024-05-03")
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("SET GLOBAL max_statement_time = %s, net_write_timeout = %s", previous)
+        conn.close()
+    assert result.returncode == 0, result.stderr
+    partition = (tmp_path / "origin=airbyte/database=bronze_radar/metrics"
+                 / "cog_dt_ingestion=2024-05-03")
+    assert pq.read_table(partition).num_rows == ROWS

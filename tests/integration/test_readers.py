@@ -11,6 +11,7 @@ import pytest
 from extractor.config import load_settings
 from extractor.pipeline import RunContext, extract_table
 from extractor.runner import discover, run_extract
+from extractor.source.reader import Server as ReadServer
 from tests.conftest import Server
 from tests.integration.test_type_matrix import _ddl
 from tests.type_matrix import CASES
@@ -29,7 +30,8 @@ def test_tls_reader_path_matches_connectorx_on_every_contract_row(
     for tls, dest in ((False, tmp_path / "cx"), (True, tmp_path / "tls")):
         settings = load_settings(env={"RADAR_MYSQL_URL": server.url(database),
                                       "RADAR_DEST": str(dest), "RADAR_BATCH_ROWS": "1000"})
-        ctx = RunContext(settings, f"run-{tls}", "2024-05-01", tls)
+        ctx = RunContext(settings, f"run-{tls}", "2024-05-01",
+                         ReadServer(catalog.server.flavor, tls=tls))
         for case in CASES:
             result = extract_table(ctx, catalog.tasks[f"m_{case.id}"])
             assert result.status == "published", result.error
