@@ -206,6 +206,12 @@ def test_failed_table_keeps_previous_partition_and_others_publish(
         (["extract", "--table", "nope"], {}, 2, "not a base table of the database: 'nope'"),
         (["extract", "--table", "store_view"], {}, 2, "not a base table"),
         (["extract", "--table", "x`; DROP TABLE store; --"], {}, 2, "not a base table"),
+        (["extract", "--table", "st\u043ere"], {}, 2, "not a base table"),  # Cyrillic 'о'
+        (["extract", "--table", "../store"], {}, 2, "is not valid"),
+        (["extract", "--table", "s" * 300], {}, 2, "is not valid"),
+        (["extract"], {"RADAR_MYSQL_DATABASE": "radar`; DROP DATABASE x"}, 2,
+         "is not a valid database name"),
+        (["extract"], {"RADAR_PREFIX": "../../etc"}, 2, "prefix"),
         (["extract"], {"RADAR_WORKERS": "many", "RADAR_MYSQL_PORT": "99999"}, 2,
          "workers must be an integer"),
         (["extract"], {"RADAR_MYSQL_URL": f"mysql+pymysql://root:{CANARY}@127.0.0.1:1/x"}, 3,
@@ -214,7 +220,8 @@ def test_failed_table_keeps_previous_partition_and_others_publish(
          "unreachable"),
         (["extract", "--dest", "/proc/version/out"], {}, 3, "not writable"),
     ],
-    ids=["bad-date", "unknown-table", "view", "hostile-name", "bad-config", "unreachable",
+    ids=["bad-date", "unknown-table", "view", "hostile-name", "look-alike", "dot-dot",
+         "very-long", "hostile-database", "hostile-prefix", "bad-config", "unreachable",
          "check-unreachable", "unwritable-dest"],
 )
 def test_bad_input_one_line_and_exit_code(
