@@ -78,13 +78,27 @@ class Destination:
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
                 os.replace(src, dst)
 
-    def list_files(self, directory: str) -> list[str]:
+    def list_files(self, directory: str, *, recursive: bool = False) -> list[str]:
+        with self.errors("list", directory):
+            try:
+                if recursive:
+                    return sorted(self.fs.find(directory))
+                entries = self.fs.ls(directory, detail=True)
+            except FileNotFoundError:
+                return []
+        return sorted(e["name"] for e in entries if e.get("type") == "file")
+
+    def list_dirs(self, directory: str) -> list[str]:
         with self.errors("list", directory):
             try:
                 entries = self.fs.ls(directory, detail=True)
             except FileNotFoundError:
                 return []
-        return sorted(e["name"] for e in entries if e.get("type") == "file")
+        return sorted(e["name"] for e in entries if e.get("type") == "directory")
+
+    def exists(self, path: str) -> bool:
+        with self.errors("list", path):
+            return bool(self.fs.exists(path))
 
     def size(self, path: str) -> int:
         with self.errors("verify", path):

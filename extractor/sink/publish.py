@@ -5,6 +5,11 @@ written to staging outside the data location, verified (footer row counts equal 
 rows read; staged sizes equal local sizes), then moved into the partition; keys of
 the partition that are not in the new set are deleted; the manifest is written last.
 A failure before the move leaves the published partition untouched.
+
+The move itself is journaled: before the first key changes, a journal entry names the
+verified staged files and the manifest. A run killed in the middle of a move leaves the
+entry and the staging behind, and the next run (`recover`) rolls that publish forward,
+so a partition is never left mixed for longer than until the next run starts.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import json
 import posixpath
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -58,16 +64,79 @@ def publish(
     manifest: dict[str, Any],
 ) -> list[str]:
     """Move the staged files into the partition, drop stale keys, write the manifest last."""
+    entry = {"table": table, "date": date, "staged": [s.staged_path for s in staged],
+             "manifest": manifest}
+    destination.write_text(journal_path(destination, table, date), _json(entry))
+    return _apply(destination, entry)
+
+
+def journal_path(destination: Destination, table: str, date: str) -> str:
+    return destination.internal("journal", table, f"cog_dt_ingestion={date}.json")
+
+
+def _apply(destination: Destination, entry: dict[str, Any]) -> list[str]:
+    """Idempotent: applying an entry again after a partial apply finishes the same publish."""
+    table, date = entry["table"], entry["date"]
     data_dir = destination.data_dir(table, date)
     previous = destination.list_files(data_dir)
     published = []
-    for item in staged:
-        target = posixpath.join(data_dir, posixpath.basename(item.staged_path))
-        destination.move_or_copy(item.staged_path, target)
+    for staged_path in entry["staged"]:
+        target = posixpath.join(data_dir, posixpath.basename(staged_path))
+        if destination.exists(staged_path):  # a local move already done leaves no source
+            destination.move_or_copy(staged_path, target)
         published.append(target)
     destination.remove([key for key in previous if key not in set(published)])
-    destination.write_text(
-        destination.manifest_path(table, date),
-        json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n",
-    )
+    destination.write_text(destination.manifest_path(table, date), _json(entry["manifest"]))
+    destination.remove([journal_path(destination, table, date)])
     return published
+
+
+def recover(destination: Destination) -> list[str]:
+    """Roll forward every publish a killed run left half-done; returns "table date" items."""
+    finished = []
+    for path in destination.list_files(destination.internal("journal"), recursive=True):
+        text = destination.read_text(path)
+        if text is None:
+            continue
+        entry = json.loads(text)
+        _apply(destination, entry)
+        run_id = entry["manifest"].get("run_id", "")
+        destination.remove_tree(destination.staging_dir(run_id, entry["table"]))
+        finished.append(f"{entry['table']} {entry['date']}")
+    return finished
+
+
+def clean_orphans(destination: Destination, *, older_than_hours: float = 24) -> list[str]:
+    """Remove staging left by runs that died over `older_than_hours` ago (and were not
+    journaled): younger ones may belong to a run still going, such as another shard."""
+    journaled = {posixpath.dirname(p) for p in _journaled_staging(destination)}
+    cutoff = datetime.now(UTC) - timedelta(hours=older_than_hours)
+    removed = []
+    for run_dir in destination.list_dirs(destination.internal("staging")):
+        started = _run_started(posixpath.basename(run_dir))
+        if started is not None and started < cutoff and run_dir not in journaled:
+            destination.remove_tree(run_dir)
+            removed.append(run_dir)
+    return removed
+
+
+def _journaled_staging(destination: Destination) -> list[str]:
+    staged: list[str] = []
+    for path in destination.list_files(destination.internal("journal"), recursive=True):
+        text = destination.read_text(path)
+        if text:
+            staged.extend(posixpath.dirname(p) for p in json.loads(text)["staged"])
+    return staged
+
+
+def _run_started(run_id: str) -> datetime | None:
+    """Run ids are `<date>_<YYYYmmddTHHMMSSZ>_<hex>`."""
+    parts = run_id.split("_")
+    try:
+        return datetime.strptime(parts[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except (IndexError, ValueError):
+        return None
+
+
+def _json(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
