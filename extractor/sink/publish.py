@@ -65,7 +65,7 @@ def publish(
 ) -> list[str]:
     """Move the staged files into the partition, drop stale keys, write the manifest last."""
     entry = {"table": table, "date": date, "staged": [s.staged_path for s in staged],
-             "manifest": manifest}
+             "bytes": [s.local.bytes for s in staged], "manifest": manifest}
     destination.write_text(journal_path(destination, table, date), _json(entry))
     return _apply(destination, entry)
 
@@ -80,10 +80,15 @@ def _apply(destination: Destination, entry: dict[str, Any]) -> list[str]:
     data_dir = destination.data_dir(table, date)
     previous = destination.list_files(data_dir)
     published = []
-    for staged_path in entry["staged"]:
+    for staged_path, size in zip(entry["staged"], entry["bytes"], strict=True):
         target = posixpath.join(data_dir, posixpath.basename(staged_path))
-        if destination.exists(staged_path):  # a local move already done leaves no source
+        if destination.exists(staged_path):
             destination.move_or_copy(staged_path, target)
+        elif target not in previous or destination.size(target) != size:
+            # A local move already done leaves no source, only a target of the staged size.
+            raise VerificationError(
+                f"cannot finish the interrupted publish of {date}: "
+                f"{destination.url(staged_path)} is gone", table=table, step="recover")
         published.append(target)
     destination.remove([key for key in previous if key not in set(published)])
     destination.write_text(destination.manifest_path(table, date), _json(entry["manifest"]))
