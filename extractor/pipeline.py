@@ -27,7 +27,7 @@ from extractor.errors import ExtractError
 from extractor.report import TableResult
 from extractor.sink.destination import Destination
 from extractor.sink.parquet import RollingParquetWriter, WrittenFile
-from extractor.sink.publish import StagedFile, publish, verify
+from extractor.sink.publish import StagedFile, journal_path, publish, verify
 from extractor.source.reader import Server, read_batches
 from extractor.types import Column, arrow_schema, plan_column
 
@@ -164,7 +164,8 @@ def extract_table(
         if destination.is_s3:
             shutil.rmtree(spool, ignore_errors=True)
         try:
-            destination.remove_tree(staging)
+            if not destination.exists(journal_path(destination, table, ctx.date)):
+                destination.remove_tree(staging)  # else the next run finishes the publish
         except ExtractError:
             logger.warning("could not remove staging %s", destination.url(staging))
 

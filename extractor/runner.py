@@ -20,6 +20,7 @@ from extractor.errors import UsageError
 from extractor.pipeline import Progress, RunContext, TableTask, extract_table
 from extractor.report import RunReport, TableResult
 from extractor.sink.destination import Destination
+from extractor.sink.publish import clean_orphans, recover
 from extractor.source.connection import (
     control_connection,
     query,
@@ -121,6 +122,10 @@ def run_extract(
     names = select_tables(catalog, tables, exclude)
     run_id = new_run_id(day)
     destination.probe(run_id)
+    for item in recover(destination):
+        logger.warning("finished publishing %s, which an earlier run left half-done", item)
+    for orphan in clean_orphans(destination):
+        logger.info("removed staging of a dead run: %s", destination.url(orphan))
     report = RunReport(
         run_id=run_id, date=day, database=settings.mysql.database,
         destination=destination.url(destination.root),

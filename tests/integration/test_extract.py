@@ -206,7 +206,7 @@ def test_failed_table_keeps_previous_partition_and_others_publish(
         (["extract", "--table", "nope"], {}, 2, "not a base table of the database: 'nope'"),
         (["extract", "--table", "store_view"], {}, 2, "not a base table"),
         (["extract", "--table", "x`; DROP TABLE store; --"], {}, 2, "not a base table"),
-        (["extract", "--table", "st\u043ere"], {}, 2, "not a base table"),  # Cyrillic 'о'
+        (["extract", "--table", "st\u043ere"], {}, 2, "not a base table"),  # a Cyrillic o
         (["extract", "--table", "../store"], {}, 2, "is not valid"),
         (["extract", "--table", "s" * 300], {}, 2, "is not valid"),
         (["extract"], {"RADAR_MYSQL_DATABASE": "radar`; DROP DATABASE x"}, 2,
