@@ -20,7 +20,7 @@ import click
 
 from extractor import __version__
 from extractor.errors import EXIT_FAILED, EXIT_OK, ExtractError
-from extractor.logs import ProgressPrinter, configure_logging, mask
+from extractor.logs import ProgressPrinter, configure_logging, logging_configured, mask
 
 logger = logging.getLogger("extractor.cli")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,7 +47,7 @@ def _guarded(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ExtractError as exc:
-            click.echo(f"radar-extract: error: {mask(str(exc))}", err=True)
+            _fail(f"radar-extract: error: {exc}")
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("radar-extract: interrupted", err=True)
@@ -56,12 +56,20 @@ def _guarded(func: F) -> F:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing may flush to the pipe
             sys.exit(EXIT_OK)
         except Exception as exc:  # a bug of ours: still one line, traceback with -v
-            logger.debug("unexpected error", exc_info=True)
-            click.echo(f"radar-extract: internal error: {type(exc).__name__}: "
-                       f"{mask(str(exc))[:300]}", err=True)
+            _fail(f"radar-extract: internal error: {type(exc).__name__}: {str(exc)[:300]}")
             sys.exit(EXIT_FAILED)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _fail(line: str) -> None:
+    """The failure's one line: through the log handlers once they exist (so the log file and
+    JSON logs hold it too), else straight to stderr. The traceback only at debug level."""
+    logger.debug("traceback", exc_info=True)
+    if logging_configured():
+        logger.error("%s", line)
+    else:
+        click.echo(mask(line), err=True)
 
 
 def _settings(config_file: str | None, log_json: bool, verbose: bool, **flags: Any) -> Any:

@@ -42,6 +42,13 @@ class _MaskSecrets(logging.Filter):
         return True
 
 
+class _MaskingFormatter(logging.Formatter):
+    """Masks the whole formatted record: tracebacks (with -v) are formatted after filters run."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask(super().format(record))
+
+
 class _TerminalHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Clears the live progress line before a log line is written over it."""
 
@@ -61,8 +68,10 @@ class _JsonFormatter(logging.Formatter):
         }
         data.update(getattr(record, "fields", {}))
         if record.exc_info:
-            data["traceback"] = mask(self.formatException(record.exc_info))
-        return json.dumps(data, default=str)
+            data["traceback"] = self.formatException(record.exc_info)
+        # Masked value by value, before encoding: JSON escaping could hide a secret's bytes.
+        return json.dumps({k: mask(v) if isinstance(v, str) else v for k, v in data.items()},
+                          default=str)
 
 
 _native: dict[str, int] = {}  # "real": the duplicate of the original fd 2, "pipe": the pipe
@@ -121,8 +130,9 @@ def configure_logging(
         register_secret(secret)
     capture_native_stderr()
     level = logging.DEBUG if verbose else logging.INFO
-    _CONFIG.update(level=level, json=json_lines, file=log_file, secrets=sorted(_SECRETS))
-    human = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+    _CONFIG.update(level=level, json=json_lines, file=log_file, secrets=sorted(_SECRETS),
+                   configured=True)
+    human = _MaskingFormatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
     formatter = _JsonFormatter() if json_lines else human
     terminal = sys.stderr.isatty() and not json_lines
     stream = _TerminalHandler(sys.stderr) if terminal else logging.StreamHandler(sys.stderr)
@@ -143,6 +153,10 @@ def configure_logging(
         root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("extractor").setLevel(level)
+
+
+def logging_configured() -> bool:
+    return bool(_CONFIG.get("configured"))
 
 
 def worker_logging_config() -> dict[str, Any]:
