@@ -74,4 +74,4 @@ def test_canaries_never_leak(
     assert result.code == expected, result.output
     assert _leaks(result, tmp_path) == []
     if scenario != "check":  # the failure and its traceback went to the log file too
-        assert "radar-extract" in (tmp_path / "logs" / "radar.log").read_text()
+        assert "ERROR" in (tmp_path / "logs" / "radar.log").read_text()
