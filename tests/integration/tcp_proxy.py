@@ -6,15 +6,19 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from types import TracebackType
 
 
 class StallingProxy:
-    """Relays 127.0.0.1:<port> to `target`; the `stall_at`-th client chunk containing
-    `marker` is held back forever, and `stalled` is set."""
+    """Relays 127.0.0.1:<port> to `target`. The `stall_at`-th client chunk containing
+    `marker` is held back forever (and `stalled` is set), or with `cut=True` its connection
+    is cut instead; `delay` seconds pass before every chunk that contains the marker."""
 
-    def __init__(self, target: tuple[str, int], marker: bytes, stall_at: int) -> None:
+    def __init__(self, target: tuple[str, int], marker: bytes, stall_at: int = 0,
+                 *, cut: bool = False, delay: float = 0.0) -> None:
         self.target, self.marker, self.stall_at = target, marker, stall_at
+        self.cut, self.delay = cut, delay
         self.seen = 0
         self.stalled = threading.Event()
         self._lock = threading.Lock()
@@ -48,8 +52,13 @@ class StallingProxy:
                     with self._lock:
                         self.seen += 1
                         hold = self.seen == self.stall_at
+                    time.sleep(self.delay)
                     if hold:
                         self.stalled.set()
+                        if self.cut:
+                            source.close()
+                            sink.close()
+                            return
                         threading.Event().wait()  # never forwarded
                 sink.sendall(chunk)
         except OSError:
