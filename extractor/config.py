@@ -85,6 +85,12 @@ class Settings:
     row_group_bytes: int = 128 * MIB
     file_max_bytes: int = 1024 * MIB
     page_bytes: int = 1 * MIB
+    # Reliability (extractor/retry.py, watchdog.py, breaker.py).
+    retry_attempts: int = 3  # attempts per table in total, the first one included
+    retry_base_s: float = 2.0  # backoff before retry n: uniform(0, min(cap, base * 2**(n-1)))
+    retry_cap_s: float = 60.0
+    table_timeout_s: float = 3600.0  # one table, all its attempts and waits included
+    breaker_failures: int = 3  # consecutive transient table failures of one kind that stop a run
 
     @property
     def dest_is_s3(self) -> bool:
@@ -109,6 +115,11 @@ ENV_VARS: dict[str, str] = {
     "batch_rows": "RADAR_BATCH_ROWS",
     "row_group_mb": "RADAR_ROW_GROUP_MB",
     "file_max_mb": "RADAR_FILE_MAX_MB",
+    "retry_attempts": "RADAR_RETRY_ATTEMPTS",
+    "retry_base_s": "RADAR_RETRY_BASE_S",
+    "retry_cap_s": "RADAR_RETRY_CAP_S",
+    "table_timeout_s": "RADAR_TABLE_TIMEOUT_S",
+    "breaker_failures": "RADAR_BREAKER_FAILURES",
 }
 
 
@@ -158,6 +169,17 @@ def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
     batch_rows = _integer(raw, "batch_rows", defaults.batch_rows, 1_000, 10_000_000, problems)
     row_group_mb = _integer(raw, "row_group_mb", defaults.row_group_bytes // MIB, 1, 4096, problems)
     file_max_mb = _integer(raw, "file_max_mb", defaults.file_max_bytes // MIB, 1, 65536, problems)
+    retry_attempts = _integer(raw, "retry_attempts", defaults.retry_attempts, 1, 10, problems)
+    # Tests set the backoff to milliseconds; above 10 minutes a wait only delays the alert.
+    retry_base_s = _seconds(raw, "retry_base_s", defaults.retry_base_s, 0.001, 600, problems)
+    retry_cap_s = _seconds(raw, "retry_cap_s", defaults.retry_cap_s, 0.001, 3600, problems)
+    if retry_cap_s < retry_base_s:
+        problems.append(f"retry_cap_s ({retry_cap_s:g}) must not be below retry_base_s "
+                        f"({retry_base_s:g})")
+    table_timeout_s = _seconds(raw, "table_timeout_s", defaults.table_timeout_s, 0.1,
+                               7 * 86400, problems)
+    breaker_failures = _integer(raw, "breaker_failures", defaults.breaker_failures, 1, 1000,
+                                problems)
     dest = str(raw.get("dest", defaults.dest))
     _check_dest(dest, problems)
     prefix = str(raw.get("prefix", defaults.prefix)).strip("/")
@@ -178,6 +200,11 @@ def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
         batch_rows=batch_rows,
         row_group_bytes=row_group_mb * MIB,
         file_max_bytes=file_max_mb * MIB,
+        retry_attempts=retry_attempts,
+        retry_base_s=retry_base_s,
+        retry_cap_s=retry_cap_s,
+        table_timeout_s=table_timeout_s,
+        breaker_failures=breaker_failures,
     )
 
 
@@ -265,6 +292,22 @@ def _integer(
         return default
     if not low <= number <= high:
         problems.append(f"{label or key} must be between {low} and {high}, got {number}")
+        return default
+    return number
+
+
+def _seconds(
+    raw: Mapping[str, Any], key: str, default: float, low: float, high: float,
+    problems: list[str],
+) -> float:
+    value = raw.get(key, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        problems.append(f"{key} must be a number of seconds, got {value!r}")
+        return default
+    if not low <= number <= high:  # NaN fails this test too
+        problems.append(f"{key} must be between {low:g} and {high:g} seconds, got {value!r}")
         return default
     return number
 

@@ -8,7 +8,8 @@
     │   └── UnsupportedColumn       exit 1  a column type outside the type contract
     ├── DestinationError            exit 1  writing, uploading or publishing failed
     │   └── DestinationUnavailable  exit 3  destination unreachable, unwritable, or refusing
-    └── VerificationError           exit 1  rows read differ from rows in the Parquet footers
+    ├── VerificationError           exit 1  rows read differ from rows in the Parquet footers
+    └── TableTimeout                exit 1  a table ran past RADAR_TABLE_TIMEOUT_S (step `timeout`)
 
 `transient` marks the errors a retry may cure (lost connection, throttling), so that
 retries can be decided on the type, never on string matching. Every error stays
@@ -103,3 +104,15 @@ class DestinationUnavailable(DestinationError):
 
 class VerificationError(ExtractError):
     """The files written do not hold exactly the rows that were read."""
+
+
+class TableTimeout(ExtractError):
+    """A table ran past its time limit: its read was stopped and nothing was published.
+
+    Never transient: a table that outgrew its limit (or a server that slowed down) would
+    hit the same limit again, so a retry would only hold a worker for another full period.
+    """
+
+    def __init__(self, message: str, *, table: str | None = None, step: str | None = "timeout",
+                 transient: bool = False) -> None:
+        super().__init__(message, table=table, step=step or "timeout", transient=False)

@@ -78,9 +78,20 @@ class Uploader:
 
 
 def extract_table(
-    ctx: RunContext, task: TableTask, progress: Progress | None = None
+    ctx: RunContext,
+    task: TableTask,
+    progress: Progress | None = None,
+    *,
+    tag: str | None = None,
+    checkpoint: Callable[[], None] | None = None,
 ) -> TableResult:
-    """Extract and publish one table; never raises for a table-level failure."""
+    """Extract and publish one table; never raises for a table-level failure.
+
+    The timeout hook (extractor/retry.py): `tag` is the comment carried by the SELECT, by
+    which the watchdog finds and kills this very read; `checkpoint` raises `TableTimeout`
+    once the table's time is up. It is called for every batch and just before publishing,
+    never during it: a publish cut halfway could leave the partition mixed.
+    """
     started = time.monotonic()
     settings = ctx.settings
     table = task.table
@@ -106,8 +117,10 @@ def extract_table(
         )
         nulled: Counter[str] = Counter()
         batches = read_batches(settings.mysql, table, plans, settings.batch_rows,
-                               server=ctx.server, tag=f"radar-extract run={ctx.run_id}")
+                               server=ctx.server, tag=tag or f"radar-extract run={ctx.run_id}")
         for raw in batches:
+            if checkpoint is not None:
+                checkpoint()
             batch, lost = convert_batch(raw, plans, schema, table)
             writer.write(batch)
             rows += batch.num_rows
@@ -142,6 +155,8 @@ def extract_table(
             "primary_key": task.primary_key,
             "nulled": dict(sorted(nulled.items())),
         }
+        if checkpoint is not None:
+            checkpoint()
         keys = publish(destination, table, ctx.date, staged, manifest)
         return TableResult(
             table=table, status="published", rows=rows, files=len(files),

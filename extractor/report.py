@@ -6,7 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Status = Literal["published", "failed", "skipped"]
+# not_run: never started because the circuit breaker stopped the run; never a success.
+Status = Literal["published", "failed", "skipped", "not_run"]
 
 
 @dataclass
@@ -23,10 +24,13 @@ class TableResult:
     error_step: str | None = None
     error_type: str | None = None
     transient: bool = False
+    attempts: int = 0  # reads started (0: never started, or its worker process died)
+    retry_note: str | None = None  # why a failed table was or was not retried
 
     def error_line(self) -> str:
-        """One line naming the table, the step and the cause."""
-        return f"{self.table}: failed at {self.error_step or 'unknown step'}: {self.error}"
+        """One line naming the table, the step, whether it was retried, and the cause."""
+        note = f" ({self.retry_note})" if self.retry_note else ""
+        return f"{self.table}: failed at {self.error_step or 'unknown step'}{note}: {self.error}"
 
 
 @dataclass
@@ -41,10 +45,11 @@ class RunReport:
     tls: bool = False
     reader: str = "connectorx"
     tables: list[TableResult] = field(default_factory=list)
+    breaker: str | None = None  # why the circuit breaker stopped the run, if it did
 
     @property
     def ok(self) -> bool:
-        return all(t.status != "failed" for t in self.tables)
+        return all(t.status in ("published", "skipped") for t in self.tables)
 
     def totals(self) -> dict[str, Any]:
         by_status: dict[str, int] = {}
@@ -55,6 +60,7 @@ class RunReport:
             "published": by_status.get("published", 0),
             "failed": by_status.get("failed", 0),
             "skipped": by_status.get("skipped", 0),
+            "not_run": by_status.get("not_run", 0),
             "rows": sum(t.rows for t in self.tables),
             "files": sum(t.files for t in self.tables),
             "bytes": sum(t.bytes for t in self.tables),
@@ -83,6 +89,10 @@ class RunReport:
                 cols = ", ".join(f"{c}={n}" for c, n in sorted(r.nulled.items()))
                 lines.append(f"  {r.table}: invalid values written as NULL: {cols}")
         lines.extend(f"  {r.error_line()}" for r in self.tables if r.status == "failed")
+        not_run = sorted(r.table for r in self.tables if r.status == "not_run")
+        if not_run:
+            lines.append(f"  not run, {self.breaker or 'the run was stopped'}: "
+                         f"{', '.join(not_run)}")
         return lines
 
 

@@ -1,7 +1,13 @@
 """A run: discover, select, plan, extract (largest table first), report.
 
 A single table, or one worker, runs in this process and skips the cost of spawning
-workers; otherwise `extractor.workers` runs the tables in a process pool.
+workers; otherwise `extractor.workers` runs the tables in a process pool. Either way each
+table runs through `retry.run_table` (bounded retries, time limit), and every result
+feeds the circuit breaker, which can stop the run from starting more tables.
+
+Discovery's connection is not retried: a server that cannot be reached (or refuses us) at
+the start is exit 3 within one connect timeout (10 s), and the scheduler's own task
+retries, hours apart if need be, are the right loop for that, not a wait in here.
 """
 
 from __future__ import annotations
@@ -15,10 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Literal
 
+from extractor.breaker import CircuitBreaker
 from extractor.config import Settings
 from extractor.errors import UsageError
-from extractor.pipeline import Progress, RunContext, TableTask, extract_table
+from extractor.pipeline import Progress, RunContext, TableTask
 from extractor.report import RunReport, TableResult
+from extractor.retry import run_table
 from extractor.sink.destination import Destination
 from extractor.sink.publish import clean_orphans, recover
 from extractor.source.connection import (
@@ -28,7 +36,8 @@ from extractor.source.connection import (
     session_uses_tls,
 )
 from extractor.source.discovery import TableInfo, list_tables, primary_keys, table_columns
-from extractor.source.reader import Server
+from extractor.source.reader import Server, reader_name
+from extractor.watchdog import start_watchdog
 
 logger = logging.getLogger(__name__)
 
@@ -112,11 +121,14 @@ def run_extract(
 ) -> RunReport:
     """Extract the selected tables and write the run report; raises only for run-level errors.
 
-    Tables named by `exclude` appear in the report as `skipped`.
+    Tables named by `exclude` appear in the report as `skipped`; tables the circuit
+    breaker kept from starting, as `not_run`.
     """
     started = time.monotonic()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     day = parse_date(run_date)
+    if settings.workers <= 1 or len(set(tables)) == 1:  # tables will run in this process
+        start_watchdog()  # booted during discovery, rather than next to the first read
     destination = Destination(settings)
     catalog = discover(settings)
     names = select_tables(catalog, tables, exclude)
@@ -130,7 +142,7 @@ def run_extract(
         run_id=run_id, date=day, database=settings.mysql.database,
         destination=destination.url(destination.root),
         started_at=started_at, tls=catalog.server.tls,
-        reader="pymysql" if catalog.server.tls else "connectorx",
+        reader=reader_name(catalog.server),
         tables=[TableResult(table=name, status="skipped") for name in sorted(set(exclude))],
     )
     logger.info("run %s: %d tables from %s to %s, %s", run_id, len(names),
@@ -138,9 +150,15 @@ def run_extract(
                 "TLS" if catalog.server.tls else "plaintext")
     ctx = RunContext(settings, run_id, day, catalog.server)
     tasks = [catalog.tasks[n] for n in names]
-    for result in _execute(ctx, tasks, progress):
+    breaker = CircuitBreaker(settings.breaker_failures)
+    for result in _execute(ctx, tasks, progress, breaker):
         report.tables.append(result)
         _log_result(run_id, result)
+        if breaker.open and report.breaker is None:  # logged after the result that opened it
+            report.breaker = breaker.reason
+            logger.error("%s: no new table starts, the running ones finish", breaker.reason,
+                         extra={"fields": {"event": "breaker", "run_id": run_id,
+                                           "reason": breaker.reason}})
         if on_result is not None:
             on_result(result)
     destination.remove_tree(destination.internal("staging", run_id))
@@ -158,26 +176,36 @@ def run_extract(
 
 
 def _execute(
-    ctx: RunContext, tasks: list[TableTask], progress: Progress | None
+    ctx: RunContext, tasks: list[TableTask], progress: Progress | None, breaker: CircuitBreaker
 ) -> Iterator[TableResult]:
     workers = min(ctx.settings.workers, len(tasks))
     if workers <= 1:  # one table or one worker: no process to spawn
         for task in tasks:
-            yield extract_table(ctx, task, progress)
+            if breaker.open:
+                yield breaker.not_run(task.table)
+                continue
+            result = run_table(ctx, task, progress, stop=lambda: breaker.open)
+            breaker.record(result)
+            yield result
         return
     from extractor.workers import run_in_pool
 
-    yield from run_in_pool(ctx, tasks, workers, progress)
+    yield from run_in_pool(ctx, tasks, workers, progress, breaker)
 
 
 def _log_result(run_id: str, r: TableResult) -> None:
     """One line per table; with --log-json its fields are JSON keys for metric filters."""
     fields = {"event": "table", "run_id": run_id, "table": r.table, "status": r.status,
               "rows": r.rows, "files": r.files, "bytes": r.bytes, "seconds": r.seconds,
-              "nulled": sum(r.nulled.values())}
+              "nulled": sum(r.nulled.values()), "attempts": r.attempts}
     if r.status == "published":
-        logger.info("%s: published %d rows in %d files (%d bytes) in %.1f s",
-                    r.table, r.rows, r.files, r.bytes, r.seconds, extra={"fields": fields})
+        again = f" on attempt {r.attempts}" if r.attempts > 1 else ""
+        logger.info("%s: published %d rows in %d files (%d bytes) in %.1f s%s",
+                    r.table, r.rows, r.files, r.bytes, r.seconds, again,
+                    extra={"fields": fields})
+    elif r.status == "not_run":
+        fields.update(error=r.error)
+        logger.warning("%s: not run (circuit breaker open)", r.table, extra={"fields": fields})
     else:
         fields.update(step=r.error_step, error=r.error, transient=r.transient)
         logger.error("%s", r.error_line(), extra={"fields": fields})

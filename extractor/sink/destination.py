@@ -37,7 +37,17 @@ class Destination:
             if settings.s3_endpoint_url:
                 client_kwargs["endpoint_url"] = settings.s3_endpoint_url
             # Credentials only from the standard chain (environment, profile, task role).
-            self.fs: Any = s3fs.S3FileSystem(client_kwargs=client_kwargs, use_listings_cache=False)
+            # Retries must not multiply: a table that fails with a transient S3 error is
+            # itself retried from a fresh read (extractor/retry.py, 3 attempts). botocore's
+            # default (legacy mode, 5 attempts per request), under s3fs's own loop (5 tries
+            # for timeouts, connection errors and SlowDown; a class attribute, not settable
+            # here), would make up to 25 requests per call, 75 per table. Standard mode with
+            # 2 attempts in total keeps one quick, jittered retry for an isolated 5xx or
+            # throttle and hands a lasting fault to the table retry: at most 2 x 5 x 3.
+            self.fs: Any = s3fs.S3FileSystem(
+                client_kwargs=client_kwargs, use_listings_cache=False,
+                config_kwargs={"retries": {"total_max_attempts": 2, "mode": "standard"}},
+            )
             self.root = settings.dest[len("s3://"):].rstrip("/")
         else:
             from fsspec.implementations.local import LocalFileSystem

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from extractor.config import MySQLSettings
 from extractor.errors import ExtractError, SourceError, SourceUnavailable
+from extractor.source.tls import client_context, tls_required
 
 # MySQL/MariaDB error numbers, grouped by the reaction they need.
 _TRANSIENT = {
@@ -22,6 +23,10 @@ _TRANSIENT = {
     1053,  # server shutdown in progress
     1205,  # lock wait timeout
     1213,  # deadlock
+    # KILL QUERY from another session (a DBA, a long-query killer, a failover tool): the next
+    # SELECT is a new statement. Not 1969/3024 (statement time limits): the reader lifts
+    # both on its own statement, so if one still fires a retry would be cut the same way.
+    1317,  # query execution was interrupted
     1927,  # MariaDB: connection was killed
     2003,  # can't connect
     2006,  # server has gone away
@@ -31,7 +36,7 @@ _TRANSIENT = {
 # access denied, unknown database, TLS required by the server, TLS handshake failed
 _REFUSED = {1044, 1045, 1049, 1698, 1227, 3159, 2026}
 _UNREACHABLE = {2003, 2005, 2006, 2013}
-_CONNECT_TIMEOUT_S = 10
+CONNECT_TIMEOUT_S = 10
 
 
 def connect_kwargs(mysql: MySQLSettings) -> dict[str, Any]:
@@ -43,22 +48,15 @@ def connect_kwargs(mysql: MySQLSettings) -> dict[str, Any]:
         "password": mysql.password.reveal(),
         "database": mysql.database,
         "charset": "utf8mb4",
-        "connect_timeout": _CONNECT_TIMEOUT_S,
+        "connect_timeout": CONNECT_TIMEOUT_S,
     }
-    mode = mysql.ssl_mode
-    if mode == "disabled":
+    if mysql.ssl_mode == "disabled":
         kwargs["ssl_disabled"] = True
-    elif mode == "required":
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        kwargs["ssl"] = context  # an explicit context makes pymysql refuse plaintext
-    elif mode in ("verify_ca", "verify_identity"):
-        context = ssl.create_default_context(cafile=mysql.ssl_ca)
-        context.check_hostname = mode == "verify_identity"
-        context.verify_mode = ssl.CERT_REQUIRED
-        kwargs["ssl"] = context
-    # "preferred": pymysql's own default, TLS when the server offers it, else plaintext.
+    elif tls_required(mysql.ssl_mode):
+        # An explicit context makes pymysql refuse a server without TLS (error 2026).
+        kwargs["ssl"] = client_context(mysql.ssl_mode, mysql.ssl_ca)
+    # "preferred": pymysql's own default, TLS without certificate checks when the server
+    # offers it, else plaintext (the same context as client_context("preferred")).
     return kwargs
 
 
@@ -89,11 +87,19 @@ def query(conn: Any, sql: str, params: tuple[object, ...] = ()) -> list[dict[str
         return list(cursor.fetchall())
 
 
-def connectorx_url(mysql: MySQLSettings) -> str:
-    """The bulk reader's URL. connectorx 0.4.6 speaks no TLS to MySQL (see reader.py)."""
+def connectorx_url(mysql: MySQLSettings, *, host: str | None = None,
+                   port: int | None = None) -> str:
+    """The bulk reader's URL; `host`/`port` point it at the TLS proxy instead (see reader.py).
+
+    prefer_socket=false: otherwise connectorx's driver, connected to a loopback address,
+    asks the server for @@socket and reconnects through that unix socket. Through the
+    TLS proxy that would bypass the proxy; through a tunnel it could reach another server.
+    """
     user = quote(mysql.user, safe="")
     password = quote(mysql.password.reveal(), safe="")
-    return f"mysql://{user}:{password}@{mysql.host}:{mysql.port}/{quote(mysql.database)}"
+    where = f"{host or mysql.host}:{port or mysql.port}"
+    return (f"mysql://{user}:{password}@{where}/{quote(mysql.database)}"
+            "?prefer_socket=false")
 
 
 def session_uses_tls(conn: Any) -> bool:
@@ -138,12 +144,32 @@ def classify(
                           r"bytes remaining on stream", detail, re.I))
     transient = number in _TRANSIENT or lost
     where = f"MySQL {mysql.host}:{mysql.port}"
+    if _tls_refused(exc, step):
+        # pymysql reports a failed TLS handshake as 2003 "can't connect": a wrong CA or
+        # name is a configuration problem, never worth a retry.
+        return SourceUnavailable(f"{where} TLS handshake failed: {detail}", table=table,
+                                 step=step)
     if number in _REFUSED:
         return SourceUnavailable(f"{where} refused: {detail}", table=table, step=step)
     if step == "connect" and (number in _UNREACHABLE or lost or number is None):
         return SourceUnavailable(f"{where} unreachable: {detail}", table=table, step=step,
                                  transient=True)
     return SourceError(f"{where}: {detail}", table=table, step=step, transient=transient)
+
+
+def _tls_refused(exc: BaseException, step: str) -> bool:
+    """Whether the error is our side rejecting the server's TLS (certificate, protocol)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        if isinstance(cause, ssl.SSLError) and step == "connect":
+            # A cut connection (EOF) is not a refusal; a failed negotiation is.
+            return not isinstance(cause, ssl.SSLEOFError | ssl.SSLZeroReturnError)
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 @contextmanager

@@ -63,8 +63,9 @@ def _extract(
     server: Server, database: str, dest: Path, day: str
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
+    # One attempt: the kill must fail the table, not be cured by a retry (test_retries.py).
     env.update(RADAR_MYSQL_URL=server.url(database), RADAR_DEST=str(dest), RADAR_WORKERS="1",
-               RADAR_BATCH_ROWS="5000")
+               RADAR_BATCH_ROWS="5000", RADAR_RETRY_ATTEMPTS="1")
     return subprocess.run([sys.executable, "-m", "extractor", "extract", "--date", day],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
 

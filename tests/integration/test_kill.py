@@ -21,7 +21,7 @@ from tests.integration.tcp_proxy import StallingProxy
 from tests.integration.test_extract import NUMBERS_TO_100K
 
 pytestmark = pytest.mark.integration
-ROWS = 200_000
+ROWS = 500_000  # long enough a read for the poller to catch it streaming
 PREFIX = "origin=airbyte/database=bronze_radar"
 
 
