@@ -15,6 +15,7 @@ from extractor.source.connection import (
     session_uses_tls,
 )
 from extractor.source.discovery import list_tables
+from extractor.source.grants import Grants, read_grants
 from extractor.source.reader import Server, probe, reader_name
 from extractor.types import quote_identifier
 
@@ -53,6 +54,7 @@ def run_checks(settings: Settings) -> list[Check]:
             f"{len(tables)} base tables readable" if not unreadable
             else f"{len(unreadable)} unreadable: {', '.join(unreadable[:10])}",
         ))
+        results.append(_grants_check(read_grants(conn, mysql.database)))
     results.append(_reader_check(settings, server))
     destination = Destination(settings)
     try:
@@ -65,6 +67,15 @@ def run_checks(settings: Settings) -> list[Check]:
             raise
         results.append(Check("destination", False, str(exc)))
     return results
+
+
+def _grants_check(grants: Grants) -> Check:
+    """The documented user is read-only: any write privilege on the database is a warning."""
+    shown = "; ".join(grants.lines)
+    if grants.writable:
+        return Check("grants", True, f"the user can WRITE ({', '.join(grants.writable)}); "
+                                     f"a read-only user is enough. Grants: {shown}", warning=True)
+    return Check("grants", True, f"read-only. Grants: {shown}")
 
 
 def _tls_check(settings: Settings, tls: bool, offered: bool) -> Check:
