@@ -3,6 +3,7 @@
     <root>/<prefix>/<table>/cog_dt_ingestion=<date>/file_<table>_NNN.parquet   data
     <root>/_radar_extract/staging/<run_id>/<table>/...                       not yet published
     <root>/_radar_extract/manifests/<table>/cog_dt_ingestion=<date>.json     one per partition
+    <root>/_radar_extract/journal/<table>/cog_dt_ingestion=<date>.json       a publish under way
     <root>/_radar_extract/runs/<run_id>.json                                 run reports
 
 Only data files live under a table's location: Athena reads every object there.
