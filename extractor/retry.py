@@ -89,9 +89,7 @@ def run_table(
                     note = f"attempt {attempt} of {limit}; not retried: the run was stopped"
                 break
     return dataclasses.replace(
-        result, attempts=attempt, retry_note=note,
-        transient=result.transient or is_retryable(result),
-        seconds=round(time.monotonic() - started, 3),
+        result, attempts=attempt, retry_note=note, seconds=round(time.monotonic() - started, 3),
     )
 
 
