@@ -36,7 +36,7 @@ def test_defaults() -> None:
     s = load_settings(env={})
     assert (s.dest, s.prefix, s.mysql.port, s.mysql.database, s.mysql.ssl_mode) == (
         "./data", "origin=airbyte/database=bronze_radar", 3306, "radar", "preferred")
-    assert s.row_group_bytes == 128 * 2**20 and s.page_bytes == 2**20
+    assert s.row_group_bytes == 96 * 2**20 and s.page_bytes == 2**20
 
 
 def test_every_problem_reported_at_once(tmp_path: Path) -> None:
