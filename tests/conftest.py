@@ -54,8 +54,21 @@ def server() -> Server:
     return found
 
 
-@pytest.fixture
-def make_database(server: Server) -> Iterator[Callable[..., str]]:
+# 1..100000 on MySQL 8 and MariaDB alike (a cross join of digits), for INSERT ... SELECT.
+_DIGITS = " UNION ALL ".join(f"SELECT {d} AS d" for d in range(10))
+NUMBERS_TO_100K = "SELECT 1 + " + " + ".join(
+    f"d{i}.d * {10 ** i}" for i in range(5)) + " AS seq FROM " + " CROSS JOIN ".join(
+    f"({_DIGITS}) AS d{i}" for i in range(5))
+
+
+def numbered_rows(table: str, select: str, rows: int) -> list[str]:
+    """INSERTs of `rows` rows into `table` (`select` uses `seq`, 1-based), 100k at a time."""
+    return [f"INSERT INTO {table} SELECT {select.replace('seq', f'(seq + {start})')}"
+            f" FROM ({NUMBERS_TO_100K}) AS numbers WHERE seq <= {min(100_000, rows - start)}"
+            for start in range(0, rows, 100_000)]
+
+
+def _databases(server: Server) -> Iterator[Callable[..., str]]:
     """Create uniquely named databases from DDL/DML statements; drop them afterwards."""
     created: list[str] = []
 
@@ -84,6 +97,18 @@ def make_database(server: Server) -> Iterator[Callable[..., str]]:
                 cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
     finally:
         conn.close()
+
+
+@pytest.fixture
+def make_database(server: Server) -> Iterator[Callable[..., str]]:
+    """A test's own databases, dropped after the test."""
+    yield from _databases(server)
+
+
+@pytest.fixture(scope="module")
+def make_module_database(server: Server) -> Iterator[Callable[..., str]]:
+    """Databases shared by a module's tests (big tables built once), dropped after it."""
+    yield from _databases(server)
 
 
 def _free_port() -> int:

@@ -13,8 +13,7 @@ import pytest
 
 from extractor.config import load_settings
 from extractor.runner import run_extract
-from tests.conftest import Server
-from tests.integration.test_extract import NUMBERS_TO_100K
+from tests.conftest import NUMBERS_TO_100K, Server
 
 pytestmark = pytest.mark.integration
 ACCOUNTS = 200_000

@@ -16,9 +16,8 @@ import s3fs
 from extractor.config import load_settings
 from extractor.report import TableResult
 from extractor.runner import run_extract
-from tests.conftest import ROOT, S3, Server
+from tests.conftest import NUMBERS_TO_100K, ROOT, S3, Server
 from tests.integration.tcp_proxy import StallingProxy
-from tests.integration.test_extract import NUMBERS_TO_100K
 
 pytestmark = pytest.mark.integration
 PREFIX = "origin=airbyte/database=bronze_radar"

@@ -17,18 +17,12 @@ import s3fs
 
 from extractor.config import load_settings
 from extractor.runner import run_extract
-from tests.conftest import S3, Result, Server
+from tests.conftest import NUMBERS_TO_100K, S3, Result, Server
 
 pytestmark = pytest.mark.integration
 
 PREFIX = "origin=airbyte/database=bronze_radar"
 CANARY = "Canary-pw-7f3a9c"  # must never appear in any output
-
-# 1..100000 on MySQL 8 and MariaDB alike.
-_DIGITS = " UNION ALL ".join(f"SELECT {d} AS d" for d in range(10))
-NUMBERS_TO_100K = "SELECT 1 + " + " + ".join(
-    f"d{i}.d * {10 ** i}" for i in range(5)) + " AS seq FROM " + " CROSS JOIN ".join(
-    f"({_DIGITS}) AS d{i}" for i in range(5))
 
 SCHEMA = [
     "CREATE TABLE store (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL, opened DATE NULL)",

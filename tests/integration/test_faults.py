@@ -14,32 +14,20 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import ROOT, Server
-from tests.integration.test_extract import NUMBERS_TO_100K
+from tests.conftest import ROOT, Server, numbered_rows
 
 pytestmark = pytest.mark.integration
 ROWS = 300_000
 
 
 @pytest.fixture(scope="module")
-def big_database(server: Server) -> Callable[[], str]:
-    name = f"radar_test_faults_{os.getpid()}"
-    conn = server.connect()
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        cur.execute(f"CREATE DATABASE `{name}`")
-        cur.execute(f"CREATE TABLE `{name}`.metrics (id INT PRIMARY KEY, v DECIMAL(14,2),"
-                    " note VARCHAR(64), at DATETIME)")
-        for block in range(ROWS // 100_000):
-            cur.execute(f"INSERT INTO `{name}`.metrics SELECT seq + {block * 100_000},"
-                        " seq / 100, MD5(seq), '2024-01-01' + INTERVAL seq MINUTE"
-                        f" FROM ({NUMBERS_TO_100K}) AS numbers")
-        cur.execute(f"CREATE TABLE `{name}`.small (id INT PRIMARY KEY)")
-        cur.execute(f"INSERT INTO `{name}`.small VALUES (1), (2)")
-    yield lambda: name
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-    conn.close()
+def database(make_module_database: Callable[..., str]) -> str:
+    return make_module_database(
+        "CREATE TABLE metrics (id INT PRIMARY KEY, v DECIMAL(14,2), note VARCHAR(64), at DATETIME)",
+        *numbered_rows("metrics", "seq, seq / 100, MD5(seq), '2024-01-01' + INTERVAL seq MINUTE",
+                       ROWS),
+        "CREATE TABLE small (id INT PRIMARY KEY)", "INSERT INTO small VALUES (1), (2)",
+    )
 
 
 def _kill_when_streaming(server: Server, database: str, how: str, found: list[int]) -> None:
@@ -72,9 +60,8 @@ def _extract(
 
 @pytest.mark.parametrize("how", ["QUERY", "CONNECTION"])
 def test_killed_read_fails_the_table_and_publishes_nothing(
-    big_database: Callable[[], str], server: Server, tmp_path: Path, how: str
+    database: str, server: Server, tmp_path: Path, how: str
 ) -> None:
-    database = big_database()
     first = _extract(server, database, tmp_path, "2024-05-01")
     assert first.returncode == 0, first.stderr
     partition = (tmp_path / "origin=airbyte/database=bronze_radar/metrics"
@@ -101,12 +88,11 @@ def test_killed_read_fails_the_table_and_publishes_nothing(
 
 
 def test_server_statement_limits_do_not_cut_a_long_read(
-    big_database: Callable[[], str], server: Server, tmp_path: Path
+    database: str, server: Server, tmp_path: Path
 ) -> None:
     """A server-wide statement time limit (RDS parameter groups set them) and a short
     net_write_timeout apply to the control queries, not to the bulk read, which sets its
     own limits on the statement (MariaDB SET STATEMENT / MySQL optimizer hint)."""
-    database = big_database()
     conn = server.connect()
     with conn.cursor() as cur:
         cur.execute("SELECT @@GLOBAL.max_statement_time, @@GLOBAL.net_write_timeout")

@@ -9,16 +9,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 import s3fs
 
-from tests.conftest import ROOT, S3, Server
+from tests.conftest import ROOT, S3, Server, numbered_rows
 from tests.integration.tcp_proxy import StallingProxy
-from tests.integration.test_extract import NUMBERS_TO_100K
 
 pytestmark = pytest.mark.integration
 ROWS = 500_000  # long enough a read for the poller to catch it streaming
@@ -26,20 +25,9 @@ PREFIX = "origin=airbyte/database=bronze_radar"
 
 
 @pytest.fixture(scope="module")
-def database(server: Server) -> Iterator[str]:
-    name = f"radar_test_kill_{os.getpid()}"
-    conn = server.connect()
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        cur.execute(f"CREATE DATABASE `{name}`")
-        cur.execute(f"CREATE TABLE `{name}`.metrics (id INT PRIMARY KEY, v VARCHAR(64))")
-        for block in range(ROWS // 100_000):
-            cur.execute(f"INSERT INTO `{name}`.metrics SELECT seq + {block * 100_000}, MD5(seq)"
-                        f" FROM ({NUMBERS_TO_100K}) AS numbers")
-    yield name
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-    conn.close()
+def database(make_module_database: Callable[..., str]) -> str:
+    return make_module_database("CREATE TABLE metrics (id INT PRIMARY KEY, v VARCHAR(64))",
+                                *numbered_rows("metrics", "seq, MD5(seq)", ROWS))
 
 
 def _start(server: Server, database: str, **env: str) -> subprocess.Popen[str]:

@@ -11,15 +11,14 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
-from tests.conftest import ROOT, Server
-from tests.integration.test_extract import NUMBERS_TO_100K
+from tests.conftest import ROOT, Server, numbered_rows
 
 pytestmark = pytest.mark.integration
 ROWS = 300_000
@@ -28,67 +27,38 @@ FAST = {"RADAR_RETRY_BASE_S": "0.01", "RADAR_RETRY_CAP_S": "0.05"}  # backoff in
 
 
 @pytest.fixture(scope="module")
-def database(server: Server) -> Iterator[str]:
+def database(make_module_database: Callable[..., str]) -> str:
     """`metrics` (300k rows, about a second to read) and `small` (2 rows)."""
-    name = f"radar_test_retries_{os.getpid()}"
-    conn = server.connect()
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        cur.execute(f"CREATE DATABASE `{name}`")
-        cur.execute(f"CREATE TABLE `{name}`.metrics (id INT PRIMARY KEY, v DECIMAL(14,2),"
-                    " note VARCHAR(64))")
-        for block in range(ROWS // 100_000):
-            cur.execute(f"INSERT INTO `{name}`.metrics SELECT seq + {block * 100_000},"
-                        f" seq / 100, MD5(seq) FROM ({NUMBERS_TO_100K}) AS numbers")
-        cur.execute(f"CREATE TABLE `{name}`.small (id INT PRIMARY KEY)")
-        cur.execute(f"INSERT INTO `{name}`.small VALUES (1), (2)")
-    yield name
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-    conn.close()
+    return make_module_database(
+        "CREATE TABLE metrics (id INT PRIMARY KEY, v DECIMAL(14,2), note VARCHAR(64))",
+        *numbered_rows("metrics", "seq, seq / 100, MD5(seq)", ROWS),
+        "CREATE TABLE small (id INT PRIMARY KEY)", "INSERT INTO small VALUES (1), (2)",
+    )
 
 
 @pytest.fixture(scope="module")
-def slow_database(server: Server) -> Iterator[str]:
+def slow_database(make_module_database: Callable[..., str]) -> str:
     """`slow`: 100k rows whose virtual column costs the server a SHA-512 of 26 KB each, so
     that reading it takes about 4 s however fast the client is; and `small` (2 rows)."""
-    name = f"radar_test_slow_{os.getpid()}"
-    conn = server.connect()
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        cur.execute(f"CREATE DATABASE `{name}`")
-        cur.execute(f"CREATE TABLE `{name}`.slow (id INT PRIMARY KEY, note VARCHAR(64),"
-                    " h CHAR(128) AS (SHA2(REPEAT(note, 800), 512)) VIRTUAL)")
-        cur.execute(f"INSERT INTO `{name}`.slow (id, note) SELECT seq, MD5(seq)"
-                    f" FROM ({NUMBERS_TO_100K}) AS numbers")
-        cur.execute(f"CREATE TABLE `{name}`.small (id INT PRIMARY KEY)")
-        cur.execute(f"INSERT INTO `{name}`.small VALUES (1), (2)")
-    yield name
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-    conn.close()
+    return make_module_database(
+        "CREATE TABLE slow (id INT PRIMARY KEY, note VARCHAR(64),"
+        " h CHAR(128) AS (SHA2(REPEAT(note, 800), 512)) VIRTUAL)",
+        *numbered_rows("slow (id, note)", "seq, MD5(seq)", 100_000),
+        "CREATE TABLE small (id INT PRIMARY KEY)", "INSERT INTO small VALUES (1), (2)",
+    )
 
 
 @pytest.fixture(scope="module")
-def six_tables(server: Server) -> Iterator[str]:
+def six_tables(make_module_database: Callable[..., str]) -> str:
     """Six tables of 20k rows each, with a virtual column that keeps the server busy
     (about 0.4 s a read): every read lasts long enough for the killer to see it."""
-    name = f"radar_test_breaker_{os.getpid()}"
-    conn = server.connect()
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        cur.execute(f"CREATE DATABASE `{name}`")
-        cur.execute(f"CREATE TABLE `{name}`.t1 (id INT PRIMARY KEY, note VARCHAR(64),"
-                    " h CHAR(128) AS (SHA2(REPEAT(note, 400), 512)) VIRTUAL)")
-        cur.execute(f"INSERT INTO `{name}`.t1 (id, note) SELECT seq, MD5(seq)"
-                    f" FROM ({NUMBERS_TO_100K}) AS numbers WHERE seq <= 20000")
-        for i in range(2, 7):
-            cur.execute(f"CREATE TABLE `{name}`.t{i} LIKE `{name}`.t1")
-            cur.execute(f"INSERT INTO `{name}`.t{i} (id, note) SELECT id, note FROM `{name}`.t1")
-    yield name
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-    conn.close()
+    return make_module_database(
+        "CREATE TABLE t1 (id INT PRIMARY KEY, note VARCHAR(64),"
+        " h CHAR(128) AS (SHA2(REPEAT(note, 400), 512)) VIRTUAL)",
+        *numbered_rows("t1 (id, note)", "seq, MD5(seq)", 20_000),
+        *[s for i in range(2, 7) for s in (f"CREATE TABLE t{i} LIKE t1",
+                                           f"INSERT INTO t{i} (id, note) SELECT id, note FROM t1")],
+    )
 
 
 class Killer:

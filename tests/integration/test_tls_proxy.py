@@ -31,10 +31,9 @@ from extractor.source.reader import Server as ReadServer
 from extractor.source.reader import read_batches
 from extractor.source.tls_proxy import TlsProxy, Upstream
 from extractor.types import plan_column
-from tests.conftest import ROOT, Server
+from tests.conftest import NUMBERS_TO_100K, ROOT, Server
 from tests.integration import tls_mariadb
 from tests.integration.fake_mysql import FakeMySQL
-from tests.integration.test_extract import NUMBERS_TO_100K
 from tests.integration.test_type_matrix import _ddl
 from tests.integration.tls_mariadb import TlsMariaDB, make_certificates, running_tls_mariadb
 from tests.type_matrix import CASES
