@@ -14,7 +14,7 @@ What each mode must do (see README "Configuration" and tls.py):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,25 +22,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import Result, Server
-from tests.integration import tls_mariadb
-from tests.integration.tls_mariadb import TlsMariaDB, running_tls_mariadb
+from tests.integration.tls_mariadb import TLS_ONLY_USER, TlsMariaDB
 
 pytestmark = pytest.mark.integration
 DAY = "2024-05-01"
 PREFIX = "origin=airbyte/database=bronze_radar"
-TLS_ONLY_USER = "radar_tls_only"  # REQUIRE SSL: any plaintext connection of it is refused
-
-
-@pytest.fixture(scope="session")
-def tls_server() -> Iterator[TlsMariaDB]:
-    if not tls_mariadb.available():
-        pytest.skip("mariadbd / mariadb-install-db not installed")
-    with running_tls_mariadb() as running:
-        running.execute(
-            f"CREATE USER '{TLS_ONLY_USER}'@'%' IDENTIFIED BY '{running.password}' REQUIRE SSL",
-            f"GRANT SELECT ON *.* TO '{TLS_ONLY_USER}'@'%'",
-        )
-        yield running
 
 
 def _env(url: str, dest: Path, mode: str | None = None, ca: Path | None = None,

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -32,31 +31,21 @@ from extractor.source.reader import read_batches
 from extractor.source.tls_proxy import TlsProxy, Upstream
 from extractor.types import plan_column
 from tests.conftest import NUMBERS_TO_100K, ROOT, Server
-from tests.integration import tls_mariadb
 from tests.integration.fake_mysql import FakeMySQL
 from tests.integration.test_type_matrix import _ddl
-from tests.integration.tls_mariadb import TlsMariaDB, make_certificates, running_tls_mariadb
+from tests.integration.tls_mariadb import (
+    TLS_ONLY_USER,
+    TlsMariaDB,
+    make_certificates,
+)
 from tests.type_matrix import CASES
 
 pytestmark = pytest.mark.integration
-TLS_ONLY_USER = "radar_proxy_tls_only"  # REQUIRE SSL: proof that the server's leg is TLS
 MATRIX_DB = "radar_tls_matrix"
 BIG_DB = "radar_tls_big"
 BIG_ROWS = 300_000
 DAY = "2024-05-01"
 PREFIX = "origin=airbyte/database=bronze_radar"
-
-
-@pytest.fixture(scope="session")
-def tls_server() -> Iterator[TlsMariaDB]:
-    if not tls_mariadb.available():
-        pytest.skip("mariadbd / mariadb-install-db not installed")
-    with running_tls_mariadb() as running:
-        running.execute(
-            f"CREATE USER '{TLS_ONLY_USER}'@'%' IDENTIFIED BY '{running.password}' REQUIRE SSL",
-            f"GRANT ALL ON *.* TO '{TLS_ONLY_USER}'@'%'",
-        )
-        yield running
 
 
 @pytest.fixture(scope="module")

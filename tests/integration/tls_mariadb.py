@@ -53,6 +53,11 @@ _SMALL_TABLE = [
 ]
 
 
+# A REQUIRE SSL account: any plaintext connection of it is refused, so a read that works
+# with it proves the server's leg was encrypted.
+TLS_ONLY_USER = "radar_tls_only"
+
+
 def available() -> bool:
     return os.path.exists(MARIADBD) and os.path.exists(INSTALL_DB)
 
