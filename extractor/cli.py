@@ -97,19 +97,25 @@ def main() -> None:
 @click.option("--dest", help="Destination root: s3://bucket[/prefix] or a local path.")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False),
               help="Also write the JSON run report to this file.")
+@click.option("--shard", metavar="I/N",
+              help="Run only group I of the plan for N shards (the saved plan of DATE if any).")
 @_common
 @_guarded
 def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | None,
-            workers: int | None, dest: str | None, report_file: str | None,
+            workers: int | None, dest: str | None, report_file: str | None, shard: str | None,
             config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Extract every base table (or the --table ones) into cog_dt_ingestion=DATE."""
     from extractor.runner import parse_date, run_extract
+    from extractor.shards import parse_shard
 
     parse_date(run_date)  # a bad date is a usage error before any I/O
+    if shard is not None:
+        parse_shard(shard)
     settings = _settings(config_file, log_json, verbose, workers=workers, dest=dest)
     progress = ProgressPrinter(terminal=sys.stderr.isatty() and not log_json)
     report = run_extract(settings, tables=tables, exclude=exclude, run_date=run_date,
-                         progress=progress, on_result=lambda result: progress.done(result.table))
+                         progress=progress, on_result=lambda result: progress.done(result.table),
+                         shard=shard)
     if report_file:
         Path(report_file).write_text(report.to_json(), encoding="utf-8")
     if not log_json:  # JSON logs already carry the run's summary as one event
@@ -154,3 +160,118 @@ def tables(as_json: bool, config_file: str | None, log_json: bool, verbose: bool
     click.echo(f"{'table':<{width}}  {'est. rows':>14}  {'est. bytes':>14}")
     for t in catalog.tables:
         click.echo(f"{t.name:<{width}}  {t.estimated_rows:>14,}  {t.estimated_bytes:>14,}")
+
+
+@main.command()
+@click.option("--shards", "shard_count", required=True, metavar="N",
+              help="Number of groups (1-256).")
+@click.option("--table", "tables", multiple=True, metavar="NAME",
+              help="Plan only this table (repeatable).")
+@click.option("--exclude", multiple=True, metavar="NAME",
+              help="Leave this table out (repeatable).")
+@click.option("--date", "run_date", metavar="YYYY-MM-DD",
+              help="Date of the plan (default: today, UTC).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--save", is_flag=True,
+              help="Store the plan in the destination; `extract --shard` of DATE then uses it.")
+@click.option("--output", "output_file", type=click.Path(dir_okay=False),
+              help="Also write the JSON plan to this file (e.g. /airflow/xcom/return.json).")
+@_common
+@_guarded
+def plan(shard_count: str, tables: tuple[str, ...], exclude: tuple[str, ...],
+         run_date: str | None, as_json: bool, save: bool, output_file: str | None,
+         config_file: str | None, log_json: bool, verbose: bool) -> None:
+    """Split the tables into N groups of about equal estimated bytes, largest first."""
+    from extractor.report import human_bytes
+    from extractor.runner import discover, parse_date, select_tables
+    from extractor.shards import ShardPlan, parse_shard_count, plan_shards, save_plan
+    from extractor.sink.destination import Destination
+
+    day = parse_date(run_date)
+    count = parse_shard_count(shard_count)
+    settings = _settings(config_file, log_json, verbose)
+    catalog = discover(settings)
+    chosen = set(select_tables(catalog, tables, exclude))
+    infos = [t for t in catalog.tables if t.name in chosen]
+    result = ShardPlan(day, count, plan_shards(infos, count))
+    if save:
+        destination = Destination(settings)
+        path = save_plan(destination, result)
+        logger.info("plan of %s saved to %s", day, destination.url(path))
+    if output_file:
+        Path(output_file).parent.mkdir(parents=True, exist_ok=True)
+        Path(output_file).write_text(result.to_json(), encoding="utf-8")
+    if as_json:
+        click.echo(result.to_json(), nl=False)
+        return
+    sizes = {t.name: t for t in infos}
+    click.echo(f"plan of {day}: {len(infos)} tables in {count} shards, by estimated bytes")
+    for group in result.groups:
+        click.echo(f"shard {group.shard}: {len(group.tables)} tables, "
+                   f"{group.estimated_rows:,} est. rows, {human_bytes(group.estimated_bytes)}")
+        for name in group.tables:
+            click.echo(f"  {name:<40} {sizes[name].estimated_rows:>14,} "
+                       f"{human_bytes(sizes[name].estimated_bytes):>10}")
+
+
+@main.group()
+def report() -> None:
+    """Run reports of a date: merge the shards' and reruns' reports into one."""
+
+
+@report.command("merge")
+@click.option("--date", "run_date", required=True, metavar="YYYY-MM-DD",
+              help="Date whose run reports are merged.")
+@click.option("--json", "as_json", is_flag=True, help="Print the merged report as JSON.")
+@click.option("--output", "output_file", type=click.Path(dir_okay=False),
+              help="Also write the merged JSON report to this file.")
+@_common
+@_guarded
+def report_merge(run_date: str, as_json: bool, output_file: str | None,
+                 config_file: str | None, log_json: bool, verbose: bool) -> None:
+    """Combine every run report of DATE: the latest result of each table wins."""
+    from extractor.merge import merge_reports
+    from extractor.runner import parse_date
+
+    day = parse_date(run_date)
+    settings = _settings(config_file, log_json, verbose)
+    merged = merge_reports(settings, day)
+    if output_file:
+        Path(output_file).parent.mkdir(parents=True, exist_ok=True)
+        Path(output_file).write_text(merged.to_json(), encoding="utf-8")
+    if as_json:
+        click.echo(merged.to_json(), nl=False)
+    for line in merged.summary_lines():
+        click.echo(line, err=as_json)
+    sys.exit(EXIT_OK if merged.ok else EXIT_FAILED)
+
+
+@main.command()
+@click.option("--date", "run_date", required=True, metavar="YYYY-MM-DD",
+              help="Date whose partitions are validated.")
+@click.option("--table", "tables", multiple=True, metavar="NAME",
+              help="Validate only this table (repeatable).")
+@click.option("--against-source", is_flag=True,
+              help="Expect the source's base tables and compare row counts with the source.")
+@click.option("--strict", is_flag=True,
+              help="With --against-source, any count difference fails (default: only an "
+                   "empty partition of a non-empty table).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_common
+@_guarded
+def validate(run_date: str, tables: tuple[str, ...], against_source: bool, strict: bool,
+             as_json: bool, config_file: str | None, log_json: bool, verbose: bool) -> None:
+    """Check the partitions of DATE: present, intact, as many rows as the manifests, schema."""
+    from extractor.runner import parse_date
+    from extractor.validate import validate as run_validation
+
+    day = parse_date(run_date)
+    settings = _settings(config_file, log_json, verbose)
+    result = run_validation(settings, day, tables=tables, against_source=against_source,
+                            strict=strict)
+    if as_json:
+        click.echo(result.to_json(), nl=False)
+    else:
+        for line in result.lines():
+            click.echo(line)
+    sys.exit(EXIT_OK if result.valid else EXIT_FAILED)

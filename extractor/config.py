@@ -93,6 +93,7 @@ class Settings:
     retry_cap_s: float = 60.0
     table_timeout_s: float = 3600.0  # one table, all its attempts and waits included
     breaker_failures: int = 3  # consecutive transient table failures of one kind that stop a run
+    schemas_dir: str = "schemas"  # stored table schemas: <schemas_dir>/<database>/<table>.json
 
     @property
     def dest_is_s3(self) -> bool:
@@ -122,6 +123,7 @@ ENV_VARS: dict[str, str] = {
     "retry_cap_s": "RADAR_RETRY_CAP_S",
     "table_timeout_s": "RADAR_TABLE_TIMEOUT_S",
     "breaker_failures": "RADAR_BREAKER_FAILURES",
+    "schemas_dir": "RADAR_SCHEMAS_DIR",
 }
 
 
@@ -207,6 +209,7 @@ def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
         retry_cap_s=retry_cap_s,
         table_timeout_s=table_timeout_s,
         breaker_failures=breaker_failures,
+        schemas_dir=str(raw.get("schemas_dir", defaults.schemas_dir)),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 # not_run: never started because the circuit breaker stopped the run; never a success.
@@ -32,6 +32,11 @@ class TableResult:
         note = f" ({self.retry_note})" if self.retry_note else ""
         return f"{self.table}: failed at {self.error_step or 'unknown step'}{note}: {self.error}"
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TableResult:
+        """A result read back from a JSON report; keys this version does not know are ignored."""
+        return cls(**_known(cls, data))
+
 
 @dataclass
 class RunReport:
@@ -46,6 +51,7 @@ class RunReport:
     reader: str = "connectorx"
     tables: list[TableResult] = field(default_factory=list)
     breaker: str | None = None  # why the circuit breaker stopped the run, if it did
+    shard: str | None = None  # "I/N" for a run of one shard (extract --shard)
 
     @property
     def ok(self) -> bool:
@@ -77,6 +83,14 @@ class RunReport:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunReport:
+        """A report read back from its JSON (`to_dict`); derived keys (`totals`, `status`) and
+        keys this version does not know are ignored."""
+        known = _known(cls, data)
+        known["tables"] = [TableResult.from_dict(t) for t in data.get("tables", [])]
+        return cls(**known)
+
     def summary_lines(self) -> list[str]:
         t = self.totals()
         lines = [
@@ -94,6 +108,11 @@ class RunReport:
             lines.append(f"  not run, {self.breaker or 'the run was stopped'}: "
                          f"{', '.join(not_run)}")
         return lines
+
+
+def _known(cls: type[Any], data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
 
 
 def human_bytes(n: float) -> str:

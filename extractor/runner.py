@@ -118,11 +118,13 @@ def run_extract(
     run_date: str | None = None,
     progress: Progress | None = None,
     on_result: Callable[[TableResult], None] | None = None,
+    shard: str | None = None,
 ) -> RunReport:
     """Extract the selected tables and write the run report; raises only for run-level errors.
 
     Tables named by `exclude` appear in the report as `skipped`; tables the circuit
-    breaker kept from starting, as `not_run`.
+    breaker kept from starting, as `not_run`. With `shard` ("I/N"), only group I of the
+    plan for N shards over the selected tables runs (extractor/shards.py).
     """
     started = time.monotonic()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -132,6 +134,16 @@ def run_extract(
     destination = Destination(settings)
     catalog = discover(settings)
     names = select_tables(catalog, tables, exclude)
+    gone: list[str] = []
+    if shard is not None:
+        from extractor.shards import parse_shard, shard_tables
+
+        shard = "{}/{}".format(*parse_shard(shard))
+        chosen = shard_tables(destination, catalog.tables, names, shard, day)
+        names, gone = chosen.tables, chosen.gone
+        logger.info("shard %s: %d tables, from %s", shard, len(names), chosen.how,
+                    extra={"fields": {"event": "shard", "shard": shard, "tables": len(names),
+                                      "plan": "saved" if chosen.saved else "live"}})
     run_id = new_run_id(day)
     destination.probe(run_id)
     for item in recover(destination):
@@ -144,12 +156,18 @@ def run_extract(
         started_at=started_at, tls=catalog.server.tls,
         reader=reader_name(catalog.server),
         tables=[TableResult(table=name, status="skipped") for name in sorted(set(exclude))],
+        shard=shard,
     )
     logger.info("run %s: %d tables from %s to %s, %s", run_id, len(names),
                 settings.mysql.describe(), report.destination,
                 "TLS" if catalog.server.tls else "plaintext")
     ctx = RunContext(settings, run_id, day, catalog.server)
     tasks = [catalog.tasks[n] for n in names]
+    for name in gone:  # in the saved plan, dropped from the source since
+        report.tables.append(TableResult(
+            table=name, status="failed", error="planned for this shard but no longer a base "
+            "table of the database", error_step="discover", error_type="UsageError"))
+        _log_result(run_id, report.tables[-1])
     breaker = CircuitBreaker(settings.breaker_failures)
     for result in _execute(ctx, tasks, progress, breaker):
         report.tables.append(result)

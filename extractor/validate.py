@@ -1,0 +1,326 @@
+"""Is the ingestion of a date sound? Check every expected table's published partition.
+
+Expected tables: those with a stored schema (`<schemas_dir>/<database>/*.json`), or the
+source's base tables with `against_source`; with neither, the tables that have a manifest for
+the date (said in the notes). Per table:
+
+- a published partition: the manifest for the date exists;
+- the files: every key the manifest lists is there, nothing else is in the partition, every
+  footer is readable, and footer rows equal the manifest's, per file and in total;
+- the schema: column names, order and Arrow types equal the stored schema's, when one exists;
+- with `against_source`: `SELECT COUNT(*)` now, against the partition's rows.
+
+A count that differs is shown, but fails only when the partition is empty and the source is
+not, or with `strict`: the source keeps changing after the extraction (each table is read at
+its own moment), so a small difference is expected and not damage. An empty table at the
+source with an empty partition is valid.
+
+    <root>/_radar_extract/validation/<date>.json   the last result for the date
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import posixpath
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import pyarrow.parquet as pq
+
+from extractor.config import Settings
+from extractor.errors import UsageError
+from extractor.sink.destination import Destination
+from extractor.source.connection import control_connection, query
+from extractor.source.discovery import list_tables
+from extractor.types import quote_identifier
+
+logger = logging.getLogger(__name__)
+
+_TABLE_NAME = re.compile(r"^[^\x00/\\]{1,64}$")
+Expected = Literal["schemas", "source", "manifests"]
+
+
+@dataclass
+class TableCheck:
+    table: str
+    valid: bool = True
+    partition: bool = False  # a manifest exists for the date
+    files: int = 0
+    manifest_rows: int | None = None
+    footer_rows: int | None = None
+    source_rows: int | None = None
+    difference: int | None = None  # source rows - partition rows
+    schema: str = "not stored"  # "match", "mismatch", or "not stored"
+    problems: list[str] = field(default_factory=list)  # each one line, naming the table
+    notes: list[str] = field(default_factory=list)
+
+    def fail(self, text: str) -> None:
+        self.valid = False
+        self.problems.append(f"{self.table}: {text}")
+
+
+@dataclass
+class Validation:
+    date: str
+    database: str
+    destination: str
+    expected_from: Expected
+    against_source: bool
+    strict: bool
+    checked_at: str
+    selection: list[str] | None = None  # --table names, or None for every expected table
+    notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # run-level, e.g. nothing to check
+    tables: list[TableCheck] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems and all(t.valid for t in self.tables)
+
+    def all_problems(self) -> list[str]:
+        return [*self.problems, *(p for t in self.tables for p in t.problems)]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["valid"] = self.valid
+        data["status"] = "valid" if self.valid else "invalid"
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def lines(self) -> list[str]:
+        """The human result: one line per table, one per problem, one per note, the verdict."""
+        out = [f"note {n}" for n in self.notes]
+        out.extend(f"FAIL {p}" for p in self.problems)
+        for t in self.tables:
+            if t.valid:
+                source = "" if t.source_rows is None else f", source {t.source_rows:,} rows"
+                out.append(f"ok   {t.table}: {t.manifest_rows or 0:,} rows in {t.files} "
+                           f"files, schema {t.schema}{source}")
+            out.extend(f"FAIL {p}" for p in t.problems)
+            out.extend(f"note {t.table}: {n}" for n in t.notes)
+        bad = sum(not t.valid for t in self.tables)
+        out.append(f"validation of cog_dt_ingestion={self.date}: {len(self.tables)} tables, "
+                   f"{bad} invalid: {'valid' if self.valid else 'INVALID'}")
+        return out
+
+
+def validation_path(destination: Destination, date: str) -> str:
+    return destination.internal("validation", f"{date}.json")
+
+
+def validate(
+    settings: Settings,
+    date: str,
+    *,
+    tables: Sequence[str] = (),
+    against_source: bool = False,
+    strict: bool = False,
+) -> Validation:
+    """Validate the partitions of `date`, store the result, and return it."""
+    for name in tables:
+        if not _TABLE_NAME.match(name):
+            raise UsageError(f"table name {name[:80]!r} is not valid")
+    destination = Destination(settings)
+    database = settings.mysql.database
+    schemas = stored_schemas(settings.schemas_dir, database)
+    counts: dict[str, int] = {}
+    result = Validation(date, database, destination.url(destination.root), "schemas",
+                        against_source, strict,
+                        datetime.now(UTC).isoformat(timespec="seconds"),
+                        selection=sorted(set(tables)) or None)
+    if against_source:
+        source_tables = _source_tables(settings)
+        unknown = sorted(set(tables) - set(source_tables))
+        if unknown:
+            raise UsageError("not a base table of the database: "
+                             + ", ".join(repr(u) for u in unknown))
+        expected, result.expected_from = source_tables, "source"
+    elif schemas:
+        expected = sorted(schemas)
+    else:
+        expected, result.expected_from = _manifest_tables(destination, date), "manifests"
+        result.notes.append(
+            f"no stored schemas in {os.path.join(settings.schemas_dir, database)}: checking the "
+            f"{len(expected)} tables with a manifest for {date}")
+    names = sorted(set(tables)) if tables else expected
+    if not names:
+        result.problems.append(f"no table to validate for {date} "
+                               f"(expected from {result.expected_from})")
+    if against_source and names:
+        counts = _source_counts(settings, names)
+    for name in names:
+        check = TableCheck(name)
+        file_schemas = _check_partition(destination, date, check)
+        stored = schemas.get(name)
+        if isinstance(stored, str):  # a stored schema that cannot be read
+            check.fail(stored)
+        elif stored is not None and file_schemas:
+            _check_schema(file_schemas, stored, check)
+        if name in counts:
+            _compare_count(check, counts[name], strict)
+        result.tables.append(check)
+    destination.write_text(validation_path(destination, date), result.to_json())
+    for problem in result.all_problems():
+        logger.debug("%s", problem)
+    return result
+
+
+def stored_schemas(schemas_dir: str, database: str) -> dict[str, dict[str, Any] | str]:
+    """table -> its stored schema, or the one-line reason it cannot be read."""
+    directory = os.path.join(schemas_dir, database)
+    found: dict[str, dict[str, Any] | str] = {}
+    if not os.path.isdir(directory):
+        return found
+    for entry in sorted(os.listdir(directory)):
+        if not entry.endswith(".json"):
+            continue
+        path = os.path.join(directory, entry)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+            columns = [(str(c["name"]), str(c["arrow_type"])) for c in data["columns"]]
+            found[str(data.get("table", entry[:-5]))] = {"columns": columns}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            found[entry[:-5]] = f"stored schema {path} is not readable: {exc}"
+    return found
+
+
+def _source_tables(settings: Settings) -> list[str]:
+    with control_connection(settings.mysql, step="validate") as conn:
+        return [t.name for t in list_tables(conn, settings.mysql.database)]
+
+
+def _source_counts(settings: Settings, names: list[str]) -> dict[str, int]:
+    # `names` were checked against information_schema (`_source_tables`) before reaching SQL.
+    counts = {}
+    with control_connection(settings.mysql, step="count") as conn:
+        for name in names:
+            rows = query(conn, f"SELECT COUNT(*) AS n FROM {quote_identifier(name)}")
+            counts[name] = int(rows[0]["n"])
+    return counts
+
+
+def _manifest_tables(destination: Destination, date: str) -> list[str]:
+    tables = []
+    for directory in destination.list_dirs(destination.internal("manifests")):
+        table = posixpath.basename(directory)
+        if destination.exists(destination.manifest_path(table, date)):
+            tables.append(table)
+    return sorted(tables)
+
+
+def _check_partition(destination: Destination, date: str, check: TableCheck) -> list[Any]:
+    """Manifest, keys and footers; returns the Arrow schemas of the readable files."""
+    table = check.table
+    schemas: list[Any] = []
+    text = destination.read_text(destination.manifest_path(table, date))
+    present = {posixpath.basename(p): p for p in destination.list_files(
+        destination.data_dir(table, date))}
+    if text is None:
+        extra = f" ({len(present)} files without one)" if present else ""
+        check.fail(f"no published partition for {date} (no manifest){extra}")
+        return schemas
+    check.partition = True
+    try:
+        manifest = json.loads(text)
+        listed = {str(f["key"]): int(f["rows"]) for f in manifest["files"]}
+        check.manifest_rows = int(manifest["rows"])
+    except (ValueError, KeyError, TypeError) as exc:
+        check.fail(f"the manifest of {date} is not readable: {exc}")
+        return schemas
+    check.files = len(listed)
+    for key in sorted(set(present) - set(listed)):
+        check.fail(f"{key} is in the partition but not in the manifest")
+    footer_total = 0
+    for key, rows in sorted(listed.items()):
+        if key not in present:
+            check.fail(f"{key} is in the manifest but missing from the partition")
+            continue
+        read = _read_footer(destination, present[key], check)
+        if read is None:
+            continue
+        footer, schema = read
+        schemas.append(schema)
+        footer_total += footer
+        if footer != rows:
+            check.fail(f"{key} holds {footer:,} rows but the manifest says {rows:,}")
+    check.footer_rows = footer_total
+    if check.valid and footer_total != check.manifest_rows:
+        check.fail(f"the footers hold {footer_total:,} rows but the manifest says "
+                   f"{check.manifest_rows:,}")
+    return schemas
+
+
+def _read_footer(destination: Destination, path: str,
+                 check: TableCheck) -> tuple[int, Any] | None:
+    """Rows and Arrow schema from the file's footer; None (and a problem) if it is damaged."""
+    key = posixpath.basename(path)
+    with destination.errors("read", path, table=check.table):
+        size = destination.fs.size(path)
+    try:
+        with destination.fs.open(path, "rb") as handle:
+            parquet = pq.ParquetFile(handle)
+            return int(parquet.metadata.num_rows), parquet.schema_arrow
+    except Exception as exc:  # pyarrow names a damaged footer in several ways
+        detail = " ".join(str(exc).split())[:200]
+        check.fail(f"{key} ({size:,} bytes) has no readable Parquet footer: {detail}")
+        return None
+
+
+def _check_schema(schemas: list[Any], stored: dict[str, Any], check: TableCheck) -> None:
+    """Every readable file's schema against the stored columns (names, order, Arrow types)."""
+    want: list[tuple[str, str]] = stored["columns"]
+    differences: list[str] = []
+    for schema in schemas:
+        have = [(f.name, str(f.type)) for f in schema]
+        for text in _schema_differences(have, want):
+            if text not in differences:
+                differences.append(text)
+    check.schema = "mismatch" if differences else "match"
+    for text in differences:
+        check.fail(text)
+
+
+def _schema_differences(have: list[tuple[str, str]], want: list[tuple[str, str]]) -> list[str]:
+    if have == want:
+        return []
+    out = []
+    have_types, want_types = dict(have), dict(want)
+    for name, kind in want:
+        if name not in have_types:
+            out.append(f"column {name!r} ({kind}) of the stored schema is not in the partition")
+        elif have_types[name] != kind:
+            out.append(f"column {name!r} is {have_types[name]} in the partition but {kind} in "
+                       "the stored schema")
+    out.extend(f"column {name!r} ({kind}) is in the partition but not in the stored schema"
+               for name, kind in have if name not in want_types)
+    if not out:
+        out.append(f"the columns are in another order than the stored schema's: "
+                   f"{', '.join(n for n, _ in have)}")
+    return out
+
+
+def _compare_count(check: TableCheck, source_rows: int, strict: bool) -> None:
+    check.source_rows = source_rows
+    if not check.partition or check.manifest_rows is None:
+        return
+    rows = check.manifest_rows
+    check.difference = source_rows - rows
+    if check.difference == 0:
+        return
+    text = (f"the source has {source_rows:,} rows, the partition {rows:,} "
+            f"(difference {check.difference:+,})")
+    if rows == 0 and source_rows > 0:
+        check.fail(f"{text}: the partition is empty but the source is not")
+    elif strict:
+        check.fail(text)
+    else:
+        check.notes.append(f"{text}; the source may have changed since the extraction "
+                           "(fails with --strict)")
