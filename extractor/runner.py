@@ -146,7 +146,7 @@ def run_extract(
                                       "plan": "saved" if chosen.saved else "live"}})
     run_id = new_run_id(day)
     destination.probe(run_id)
-    for item in recover(destination):
+    for item in recover(destination, None if shard is None else {*names, *gone}):
         logger.warning("finished publishing %s, which an earlier run left half-done", item)
     for orphan in clean_orphans(destination):
         logger.info("removed staging of a dead run: %s", destination.url(orphan))

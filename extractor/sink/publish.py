@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -96,10 +97,16 @@ def _apply(destination: Destination, entry: dict[str, Any]) -> list[str]:
     return published
 
 
-def recover(destination: Destination) -> list[str]:
-    """Roll forward every publish a killed run left half-done; returns "table date" items."""
+def recover(destination: Destination, tables: Collection[str] | None = None) -> list[str]:
+    """Roll forward every publish a killed run left half-done; returns "table date" items.
+
+    `tables` limits it to those tables: a shard must leave the others alone, since their
+    entries may belong to another shard publishing at this very moment.
+    """
     finished = []
     for path in destination.list_files(destination.internal("journal"), recursive=True):
+        if tables is not None and posixpath.basename(posixpath.dirname(path)) not in tables:
+            continue
         text = destination.read_text(path)
         if text is None:
             continue
