@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from extractor.cli import main
 from extractor.config import load_settings
-from extractor.errors import UsageError
+from extractor.errors import ExtractError, UsageError
 from extractor.merge import MergedReport, combine
 from extractor.report import RunReport, TableResult
 from extractor.shards import (
@@ -134,7 +134,7 @@ def test_plan_saved_and_loaded_through_the_destination(tmp_path: Path) -> None:
     loaded = load_plan(dest, "2024-05-01")
     assert loaded is not None and loaded.to_dict() == plan.to_dict()
     Path(path).write_text("{not json")
-    with pytest.raises(Exception, match="saved plan .* is not readable"):
+    with pytest.raises(ExtractError, match=r"saved plan .* is not readable"):
         load_plan(dest, "2024-05-01")
 
 
