@@ -241,8 +241,9 @@ def report_merge(run_date: str, as_json: bool, output_file: str | None,
         Path(output_file).write_text(merged.to_json(), encoding="utf-8")
     if as_json:
         click.echo(merged.to_json(), nl=False)
-    for line in merged.summary_lines():
-        click.echo(line, err=as_json)
+    if not log_json:  # JSON logs already carry the merge's summary as one event
+        for line in merged.summary_lines():
+            click.echo(line, err=as_json)
     sys.exit(EXIT_OK if merged.ok else EXIT_FAILED)
 
 

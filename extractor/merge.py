@@ -97,6 +97,11 @@ def merge_reports(settings: Settings, date: str) -> RunReport:
             merged.tables.append(TableResult(table=table, status="not_run", error=why))
     merged.tables.sort(key=lambda t: t.table)
     destination.write_text(reports_path(destination, date), merged.to_json())
+    status = "success" if merged.ok else "failed"
+    logger.info("merged %d run reports of %s: %s", len(merged.runs), date, status,
+                extra={"fields": {"event": "merge", "date": date, "status": status,
+                                  "runs": len(merged.runs), "seconds": merged.seconds,
+                                  **merged.totals()}})
     return merged
 
 

@@ -124,6 +124,8 @@ def validate(
     strict: bool = False,
 ) -> Validation:
     """Validate the partitions of `date`, store the result, and return it."""
+    if strict and not against_source:
+        raise UsageError("--strict compares counts with the source: it needs --against-source")
     for name in tables:
         if not _TABLE_NAME.match(name):
             raise UsageError(f"table name {name[:80]!r} is not valid")
@@ -167,8 +169,12 @@ def validate(
             _compare_count(check, counts[name], strict)
         result.tables.append(check)
     destination.write_text(validation_path(destination, date), result.to_json())
-    for problem in result.all_problems():
-        logger.debug("%s", problem)
+    invalid = sorted(t.table for t in result.tables if not t.valid)
+    logger.info("validation of %s: %s", date, "valid" if result.valid else "invalid",
+                extra={"fields": {"event": "validate", "date": date,
+                                  "status": "valid" if result.valid else "invalid",
+                                  "tables": len(result.tables), "invalid": len(invalid),
+                                  "problems": len(result.all_problems())}})
     return result
 
 

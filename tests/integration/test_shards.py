@@ -211,13 +211,17 @@ def test_merge_shows_a_missing_shard_and_a_rerun_replaces_a_failure(
 
     assert cli("extract", "--table", victim, "--date", DAY, env=env).code == 0  # the rerun
     assert cli("extract", "--shard", "3/3", "--date", DAY, env=env).code == 0
-    merge = cli("report", "merge", "--date", DAY, "--json", env=env)
+    merge = cli("report", "merge", "--date", DAY, "--json", "--log-json", env=env)
     assert merge.code == 0, merge.output
     merged = json.loads(merge.stdout)
     assert {t["table"]: t["status"] for t in merged["tables"]} == dict.fromkeys(
         TABLES, "published")
     assert merged["totals"]["rows"] == 3000 + 3 + 2 + 3 and len(merged["runs"]) == 4
     assert merged["shards"] == ["1/3", "2/3", "3/3"]
+    (event,) = [json.loads(line) for line in merge.stderr.splitlines()
+                if json.loads(line).get("event") == "merge"]
+    assert (event["status"], event["runs"], event["published"], event["rows"]) == (
+        "success", 4, 5, 3008)
 
 
 def test_merge_without_any_report_is_one_clear_line(
@@ -287,6 +291,9 @@ def test_validate_catches_damage_and_accepts_an_empty_table(
     strict = cli("validate", "--date", DAY, "--against-source", "--strict", "--table", "store",
                  env=env)
     assert strict.code == 1 and "FAIL store: the source has 5 rows" in strict.stdout
+    alone = cli("validate", "--date", DAY, "--strict", env=env)
+    assert alone.code == 2 and "--strict compares counts with the source" in alone.stderr
+    assert len(alone.stderr.strip().splitlines()) == 1
 
     # Damage: a truncated file, an unlisted file, a stored schema that no longer matches.
     product = Path(dest, PREFIX, "product", f"cog_dt_ingestion={DAY}", "file_product_001.parquet")
