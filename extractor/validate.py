@@ -242,6 +242,8 @@ def _check_partition(destination: Destination, date: str, check: TableCheck) -> 
         check.fail(f"the manifest of {date} is not readable: {exc}")
         return schemas
     check.files = len(listed)
+    if not listed:  # the engine writes one file even for an empty table (its schema)
+        check.fail("the manifest lists no data file")
     for key in sorted(set(present) - set(listed)):
         check.fail(f"{key} is in the partition but not in the manifest")
     footer_total = 0
