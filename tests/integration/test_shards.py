@@ -352,3 +352,27 @@ def test_a_partition_with_no_manifest_left_by_hand_is_reported(
     assert result.code == 1
     assert (f"FAIL store: no published partition for {DAY} (no manifest) (1 files without one)"
             in result.stdout)
+
+
+def test_a_shard_reports_a_planned_table_dropped_since_and_other_n_plans_live(
+    cli: Callable[..., Result], server: Server, radar: str, tmp_path: Path
+) -> None:
+    env = _env(server, radar, tmp_path)
+    assert cli("plan", "--shards", "2", "--date", DAY, "--save", env=env).code == 0
+    _execute(server, radar, "DROP TABLE no_pk")
+    report_file = tmp_path / "shard.json"
+    result = cli("extract", "--shard", "2/2", "--date", DAY, "--report", str(report_file),
+                 env=env)
+    assert result.code == 1, result.output
+    report = json.loads(report_file.read_text())
+    assert report["shard"] == "2/2"
+    by_table = {t["table"]: t for t in report["tables"]}
+    assert sorted(by_table) == ["empty_table", "no_pk", "product", "store"]
+    assert by_table["no_pk"]["status"] == "failed"
+    assert by_table["no_pk"]["error"] == (
+        "planned for this shard but no longer a base table of the database")
+    assert {by_table[t]["status"] for t in ("empty_table", "product", "store")} == {"published"}
+    other = cli("extract", "--shard", "1/3", "--date", DAY, env=env)
+    assert other.code == 0, other.output
+    assert f"the saved plan of {DAY} has 2 shards, not 3: planning live" in other.stderr
+    assert "a live plan over 4 tables" in other.stderr
