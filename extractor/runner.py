@@ -23,7 +23,8 @@ from typing import Literal
 
 from extractor.breaker import CircuitBreaker
 from extractor.config import Settings
-from extractor.errors import UsageError
+from extractor.drift.check import DriftCheck, check_drift
+from extractor.errors import SchemaDrift, UsageError
 from extractor.pipeline import Progress, RunContext, TableTask
 from extractor.report import RunReport, TableResult
 from extractor.retry import run_table
@@ -132,6 +133,9 @@ def run_extract(
     destination = Destination(settings)
     catalog = discover(settings)
     names = select_tables(catalog, tables, exclude)
+    # Before any read: a table whose drift the policy fails is never read nor published.
+    # Stored tables that vanished count only when the run covers the whole database.
+    drift = check_drift(settings, catalog.tasks, names, whole_database=not tables)
     run_id = new_run_id(day)
     destination.probe(run_id)
     for item in recover(destination):
@@ -148,10 +152,17 @@ def run_extract(
     logger.info("run %s: %d tables from %s to %s, %s", run_id, len(names),
                 settings.mysql.describe(), report.destination,
                 "TLS" if catalog.server.tls else "plaintext")
+    drift.log()
+    for blocked in _drift_results(drift, names):
+        report.tables.append(blocked)
+        _log_result(run_id, blocked)
+        if on_result is not None:
+            on_result(blocked)
     ctx = RunContext(settings, run_id, day, catalog.server)
-    tasks = [catalog.tasks[n] for n in names]
+    tasks = [catalog.tasks[n] for n in names if n not in drift.failed]
     breaker = CircuitBreaker(settings.breaker_failures)
     for result in _execute(ctx, tasks, progress, breaker):
+        result.drift = drift.tables[result.table].to_list()
         report.tables.append(result)
         _log_result(run_id, result)
         if breaker.open and report.breaker is None:  # logged after the result that opened it
@@ -173,6 +184,22 @@ def run_extract(
                                   "status": "success" if report.ok else "failed",
                                   "seconds": report.seconds, **totals}})
     return report
+
+
+def _drift_results(drift: DriftCheck, names: Sequence[str]) -> list[TableResult]:
+    """Results of the tables that will not run for drift: those the policy fails, and the
+    stored tables that no longer exist (`failed` when the policy fails them, else
+    `skipped`: there is nothing left to extract)."""
+    out = []
+    for name, table in sorted(drift.tables.items()):
+        if table.action == "fail":
+            out.append(TableResult(
+                table=name, status="failed", error=table.error(), error_step="drift",
+                error_type=SchemaDrift.__name__, retry_note="not retried: the schema must be "
+                "reviewed", drift=table.to_list()))
+        elif name not in names:  # a removed table under warn or evolve
+            out.append(TableResult(table=name, status="skipped", drift=table.to_list()))
+    return out
 
 
 def _execute(
