@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from extractor.drift.compare import PARQUET_NOTE
+
 # not_run: never started because the circuit breaker stopped the run; never a success.
 Status = Literal["published", "failed", "skipped", "not_run"]
 
@@ -116,6 +118,8 @@ def drift_lines(tables: list[TableResult]) -> list[str]:
         if r.table not in new:
             changes = "; ".join(_drift_text(d) for d in r.drift if d.get("action") == "warn")
             lines.append(f"  drift warning: {r.table}: {changes}")
+    if any(d.get("parquet_type_changed") for r in warned for d in r.drift):
+        lines.append(f"  drift note, a changed Parquet type: {PARQUET_NOTE}")
     return lines
 
 

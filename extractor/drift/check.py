@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from extractor.drift.compare import Change, table_changes
+from extractor.drift.compare import PARQUET_NOTE, Change, table_changes
 from extractor.drift.policy import Action, DriftPolicy, strictest
 from extractor.drift.store import (
     Schema,
@@ -28,21 +28,6 @@ if TYPE_CHECKING:
     from extractor.pipeline import TableTask
 
 logger = logging.getLogger(__name__)
-
-# What a change of the Parquet type means for Glue and Athena, and what to do about it.
-# Athena checks each partition's declared column types against the table's and reads old
-# files with the new type only for a few widenings (tinyint→smallint→int→bigint,
-# float→double): anything else fails with HIVE_PARTITION_SCHEMA_MISMATCH or a Parquet
-# type error on the older partitions.
-PARQUET_NOTE = (
-    "partitions published before the change keep the old Parquet type, so Glue/Athena "
-    "will see old and new partitions disagree (HIVE_PARTITION_SCHEMA_MISMATCH); update the "
-    "Glue table's column type and its partitions (or let the crawler update the table "
-    "definition with 'update all new and existing partitions with metadata from the "
-    "table'), which Athena can read only for integer→wider integer and float→double; "
-    "otherwise re-extract the old partitions"
-)
-
 
 @dataclass(frozen=True)
 class Resolved:
@@ -147,8 +132,10 @@ class DriftCheck:
             return
         for name, t in sorted(self.tables.items()):
             if t.action == "warn":
-                logger.warning("%s: schema drift: %s", name,
-                               "; ".join(r.describe() for r in t.changes))
+                retyped = any(r.change.parquet_type_changed for r in t.changes)
+                logger.warning("%s: schema drift: %s%s", name,
+                               "; ".join(r.describe() for r in t.changes),
+                               f". {PARQUET_NOTE}" if retyped else "")
 
 
 def live_schemas(database: str, tasks: Mapping[str, TableTask]) -> dict[str, Schema]:

@@ -19,6 +19,19 @@ from typing import Any
 
 Schema = Mapping[str, Any]
 
+# What a change of the Parquet type means for Glue and Athena, and what to do. Athena checks
+# each partition's declared column types against the table's and reads a file with another
+# type only for its documented compatible pairs (tinyint→smallint→int→bigint, float→double);
+# anything else fails on the older partitions.
+PARQUET_NOTE = (
+    "older partitions keep the old Parquet type and will disagree with new ones in "
+    "Glue/Athena (HIVE_PARTITION_SCHEMA_MISMATCH): update the Glue table's column type, or "
+    "let the crawler update the table definition and all partitions from the table; Athena "
+    "reads old files as the new type only for a wider integer or FLOAT→DOUBLE, otherwise "
+    "re-extract the old partitions"
+)
+_RETYPED = ("type_widened", "type_changed")
+
 
 @dataclass(frozen=True)
 class Change:
@@ -34,7 +47,8 @@ class Change:
 
     @property
     def parquet_type_changed(self) -> bool:
-        return self.stored_arrow != self.live_arrow
+        """A column kept across the change is written with another Arrow/Parquet type."""
+        return self.kind in _RETYPED and self.stored_arrow != self.live_arrow
 
     def describe(self) -> str:
         """`kind column: stored → live`, with the Parquet types when they change."""
