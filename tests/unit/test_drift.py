@@ -279,7 +279,7 @@ def test_unsupported_column_is_stored_without_arrow_type() -> None:
 def test_a_broken_stored_file_is_a_usage_error(tmp_path: Path, content: str) -> None:
     (tmp_path / "db").mkdir()
     (tmp_path / "db" / "store.json").write_text(content, encoding="utf-8")
-    with pytest.raises(UsageError, match="stored schema .*store.json"):
+    with pytest.raises(UsageError, match=r"stored schema .*store\.json"):
         load_schemas(tmp_path, "db")
 
 
