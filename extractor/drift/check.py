@@ -128,14 +128,20 @@ class DriftCheck:
         if not self.found:
             logger.warning("no stored schemas in %s: all %d tables count as added; "
                            "`radar-extract schemas snapshot` stores them",
-                           self.folder, len(self.tables))
+                           self.folder, len(self.tables),
+                           extra={"fields": {"event": "drift", "action": "warn",
+                                             "classes": ["table_added"]}})
             return
         for name, t in sorted(self.tables.items()):
             if t.action == "warn":
                 retyped = any(r.change.parquet_type_changed for r in t.changes)
                 logger.warning("%s: schema drift: %s%s", name,
                                "; ".join(r.describe() for r in t.changes),
-                               f". {PARQUET_NOTE}" if retyped else "")
+                               f". {PARQUET_NOTE}" if retyped else "",
+                               extra={"fields": {"event": "drift", "table": name,
+                                                 "action": t.action,
+                                                 "classes": [r.change.kind
+                                                             for r in t.changes]}})
 
 
 def live_schemas(database: str, tasks: Mapping[str, TableTask]) -> dict[str, Schema]:

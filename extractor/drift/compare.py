@@ -28,7 +28,8 @@ PARQUET_NOTE = (
     "Glue/Athena (HIVE_PARTITION_SCHEMA_MISMATCH): update the Glue table's column type, or "
     "let the crawler update the table definition and all partitions from the table; Athena "
     "reads old files as the new type only for a wider integer or FLOAT→DOUBLE, otherwise "
-    "re-extract the old partitions"
+    "rewrite the old partitions with the new type (re-extracting a past date would copy "
+    "today's rows into it)"
 )
 _RETYPED = ("type_widened", "type_changed")
 

@@ -209,7 +209,8 @@ def test_drift_details_say_what_changed(scenario: Scenario) -> None:
         "parquet_type_changed": True, "stored_arrow_type": "int32", "live_arrow_type": "int64",
     }
     error = scenario.result("t_widened_parquet")["error"]
-    assert "HIVE_PARTITION_SCHEMA_MISMATCH" in error and "re-extract" in error
+    assert "HIVE_PARTITION_SCHEMA_MISMATCH" in error
+    assert "update the Glue table's column type" in error and "rewrite the old partitions" in error
     (varchar,) = scenario.result("t_widened")["drift"]
     assert (varchar["stored"], varchar["live"], varchar["parquet_type_changed"]) == (
         "varchar(50)", "varchar(100)", False)
@@ -320,3 +321,19 @@ def test_snapshot_after_review_clears_the_drift(scenario: Scenario, tmp_path: Pa
     assert "wrote t_new" in everything.stdout and not (folder / "t_gone.json").exists()
     again = _run("schemas", "diff", env=env)
     assert again.code == 0 and again.stdout.startswith("no drift: 13 tables"), again.output
+
+
+def test_no_stored_schemas_is_one_line_not_one_per_table(scenario: Scenario,
+                                                         tmp_path: Path) -> None:
+    env = {**scenario.env, "RADAR_SCHEMAS_DIR": str(tmp_path / "none")}
+    diff = _run("schemas", "diff", env=env)
+    assert diff.code == 1
+    assert diff.stdout == f"no stored schemas in {tmp_path / 'none' / scenario.database}: " \
+        "all 13 tables are new (table_added); `radar-extract schemas snapshot` stores them\n"
+    data = json.loads(_run("schemas", "diff", "--json", env=env).stdout)
+    assert data["stored_schemas_found"] is False and len(data["tables"]) == 13
+    run = _run("extract", "--dest", str(tmp_path / "out"), env=env)
+    assert run.code == 0, run.output
+    assert [line for line in run.stderr.splitlines() if "drift warning" in line] == [
+        "  drift warning: 13 tables have no stored schema (table_added); "
+        "`radar-extract schemas snapshot` stores them"]
