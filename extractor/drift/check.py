@@ -86,6 +86,8 @@ class DriftCheck:
     folder: Path
     found: bool  # whether the database's folder of stored schemas exists
     tables: dict[str, TableDrift]
+    # [drift.tables.<name>] overrides for tables the database does not have (a typo?)
+    stray_overrides: list[str] = field(default_factory=list)
 
     @property
     def drifted(self) -> bool:
@@ -108,9 +110,10 @@ class DriftCheck:
     def lines(self) -> list[str]:
         """Human output, grouped per table."""
         changed = {n: t for n, t in sorted(self.tables.items()) if t.changes}
+        out = [f"note: the drift policy has overrides for tables not in the database: "
+               f"{', '.join(self.stray_overrides)}"] if self.stray_overrides else []
         if not changed:
-            return [f"no drift: {len(self.tables)} tables match {self.folder}"]
-        out: list[str] = []
+            return [*out, f"no drift: {len(self.tables)} tables match {self.folder}"]
         if not self.found:
             out.append(f"no stored schemas in {self.folder}: all {len(changed)} tables are "
                        "new (table_added); `radar-extract schemas snapshot` stores them")
@@ -125,6 +128,9 @@ class DriftCheck:
 
     def log(self) -> None:
         """Warnings for the run's log: one line per warned table, or one for no schemas."""
+        if self.stray_overrides:
+            logger.warning("the drift policy has overrides for tables not in the database: %s",
+                           ", ".join(self.stray_overrides))
         if not self.found:
             logger.warning("no stored schemas in %s: all %d tables count as added; "
                            "`radar-extract schemas snapshot` stores them",
@@ -164,8 +170,9 @@ def check_drift(settings: Settings, tasks: Mapping[str, TableTask], names: Seque
                                 for c in found])
         for name, found in changes.items()
     }
+    stray = sorted(set(policy.tables) - set(tasks) - set(stored or {}))
     return DriftCheck(database, database_dir(settings.schemas_dir, database),
-                      stored is not None, tables)
+                      stored is not None, tables, stray)
 
 
 @dataclass(frozen=True)

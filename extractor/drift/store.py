@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from extractor.errors import UnsupportedColumn, UsageError
+from extractor.errors import ExtractError, UnsupportedColumn, UsageError
 from extractor.types import Column, plan_column
 
 FORMAT = 1
@@ -116,12 +116,15 @@ def write_schema(schemas_dir: str | os.PathLike[str], schema: Schema) -> bool:
     """Write one stored schema; False when the file already held exactly this text."""
     path = schema_path(schemas_dir, schema["database"], schema["table"])
     text = dumps(schema)
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8", newline="\n")
-    os.replace(tmp, path)  # a reader never sees half a file
+    try:
+        if path.is_file() and path.read_text(encoding="utf-8") == text:
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+        os.replace(tmp, path)  # a reader never sees half a file
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ExtractError(f"cannot write the stored schema {path}: {exc}") from exc
     return True
 
 

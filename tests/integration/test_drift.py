@@ -67,6 +67,9 @@ column_removed = "evolve"
 
 [drift.tables.t_decimal]
 parquet_type_changed = "warn"
+
+[drift.tables.t_typo]
+column_added = "fail"
 """
 
 # table -> (classes of its drift, action of the table, status after the run with POLICY)
@@ -252,6 +255,8 @@ def test_diff_groups_changes_per_table_and_exits_1(scenario: Scenario) -> None:
     diff = scenario.diff
     assert diff.code == 1, diff.output
     lines = diff.stdout.splitlines()
+    assert lines[0] == "note: the drift policy has overrides for tables not in the database: " \
+        "t_typo"
     at = lines.index("t_removed: fail")
     assert lines[at + 1] == "  fail: column_removed b: varchar(10) → (none)"
     assert "  fail [parquet_type_changed]: type_widened n: int(11) → bigint(20) (Parquet " \

@@ -319,3 +319,15 @@ def test_summary_warns_for_warn_only_and_explains_a_parquet_change() -> None:
         "int32 → int64)"
     assert drift[2].startswith("  drift note, a changed Parquet type: older partitions keep")
     assert "HIVE_PARTITION_SCHEMA_MISMATCH" in drift[2] and len(drift) == 3
+
+
+def test_on_drift_flag_accepts_only_the_actions() -> None:
+    from click.testing import CliRunner
+
+    from extractor.cli import main
+
+    result = CliRunner().invoke(main, ["extract", "--on-drift", "maybe"],
+                                env={"RADAR_MYSQL_PORT": "1"})
+    assert result.exit_code == 2 and "'maybe' is not one of" in result.output
+    for command in (["schemas", "snapshot", "--help"], ["schemas", "diff", "--help"]):
+        assert CliRunner().invoke(main, command).exit_code == 0
