@@ -155,11 +155,13 @@ def run_extract(
     drift.log()
     for blocked in _drift_results(drift, names):
         report.tables.append(blocked)
-        _log_result(run_id, blocked)
+        if blocked.status == "failed":  # a vanished table that only warns: drift.log() said so
+            _log_result(run_id, blocked)
         if on_result is not None:
             on_result(blocked)
     ctx = RunContext(settings, run_id, day, catalog.server)
-    tasks = [catalog.tasks[n] for n in names if n not in drift.failed]
+    failed_drift = set(drift.failed)
+    tasks = [catalog.tasks[n] for n in names if n not in failed_drift]
     breaker = CircuitBreaker(settings.breaker_failures)
     for result in _execute(ctx, tasks, progress, breaker):
         result.drift = drift.tables[result.table].to_list()

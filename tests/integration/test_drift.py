@@ -304,6 +304,7 @@ def test_on_drift_sets_every_class(scenario: Scenario, tmp_path: Path, flag: str
             "--report", str(report_file)] + (["--on-drift", flag] if flag else [])
     run = _run(*args, env=env)
     assert run.code == code, run.output
+    assert "unknown step" not in run.stderr and "Traceback" not in run.stderr
     tables = {t["table"]: t for t in json.loads(report_file.read_text())["tables"]}
     for table, status in expected.items():
         assert tables[table]["status"] == status, tables[table]
