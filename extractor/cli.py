@@ -99,11 +99,15 @@ def main() -> None:
               help="Also write the JSON run report to this file.")
 @click.option("--shard", metavar="I/N",
               help="Run only group I of the plan for N shards (the saved plan of DATE if any).")
+@click.option("--on-drift", type=click.Choice(["evolve", "warn", "fail"]),
+              help="Action for every schema-drift class of every table (overrides the "
+                   "drift policy, per-table overrides included).")
 @_common
 @_guarded
 def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | None,
             workers: int | None, dest: str | None, report_file: str | None, shard: str | None,
-            config_file: str | None, log_json: bool, verbose: bool) -> None:
+            on_drift: str | None, config_file: str | None, log_json: bool,
+            verbose: bool) -> None:
     """Extract every base table (or the --table ones) into cog_dt_ingestion=DATE."""
     from extractor.runner import parse_date, run_extract
     from extractor.shards import parse_shard
@@ -111,7 +115,8 @@ def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | N
     parse_date(run_date)  # a bad date is a usage error before any I/O
     if shard is not None:
         parse_shard(shard)
-    settings = _settings(config_file, log_json, verbose, workers=workers, dest=dest)
+    settings = _settings(config_file, log_json, verbose, workers=workers, dest=dest,
+                         on_drift=on_drift)
     progress = ProgressPrinter(terminal=sys.stderr.isatty() and not log_json)
     report = run_extract(settings, tables=tables, exclude=exclude, run_date=run_date,
                          progress=progress, on_result=lambda result: progress.done(result.table),
@@ -276,3 +281,59 @@ def validate(run_date: str, tables: tuple[str, ...], against_source: bool, stric
         for line in result.lines():
             click.echo(line)
     sys.exit(EXIT_OK if result.valid else EXIT_FAILED)
+
+
+@main.group()
+def schemas() -> None:
+    """Stored schemas (<schemas_dir>/<database>/<table>.json) and drift from the database."""
+
+
+@schemas.command()
+@click.option("--table", "tables", multiple=True, metavar="NAME",
+              help="Store only this table (repeatable); other files are left as they are.")
+@_common
+@_guarded
+def snapshot(tables: tuple[str, ...], config_file: str | None, log_json: bool,
+             verbose: bool) -> None:
+    """Write the stored schemas from the live database, new tables included.
+
+    Without --table, every base table is stored and the files of tables that no longer
+    exist are removed, so the folder mirrors the database. Review and commit the result.
+    """
+    from extractor.drift.check import snapshot as take_snapshot
+    from extractor.runner import discover, select_tables
+
+    settings = _settings(config_file, log_json, verbose)
+    catalog = discover(settings)
+    names = select_tables(catalog, tables, ())
+    done = take_snapshot(settings, catalog.tasks, names, whole_database=not tables)
+    for line in done.lines():
+        click.echo(line)
+
+
+@schemas.command()
+@click.option("--table", "tables", multiple=True, metavar="NAME",
+              help="Compare only this table (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (stable, sorted).")
+@_common
+@_guarded
+def diff(tables: tuple[str, ...], as_json: bool, config_file: str | None, log_json: bool,
+         verbose: bool) -> None:
+    """Print the drift of every table from its stored schema, classified, with the action
+    the policy gives it. Exit 0 when there is none, 1 when there is drift.
+
+    Without --table, stored tables that no longer exist are reported (table_removed).
+    """
+    from extractor.drift.check import check_drift
+    from extractor.runner import discover, select_tables
+
+    settings = _settings(config_file, log_json, verbose)
+    catalog = discover(settings)
+    names = select_tables(catalog, tables, ())
+    result = check_drift(settings, catalog.tasks, names, whole_database=not tables)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+    else:
+        for line in result.lines():
+            click.echo(line)
+    sys.exit(EXIT_FAILED if result.drifted else EXIT_OK)

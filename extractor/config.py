@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import unquote, urlsplit
 
+from extractor.drift.policy import ACTIONS, Action, DriftPolicy, validate_policy
 from extractor.errors import ConfigError
 
 SslMode = Literal["disabled", "preferred", "required", "verify_ca", "verify_identity"]
@@ -93,7 +94,10 @@ class Settings:
     retry_cap_s: float = 60.0
     table_timeout_s: float = 3600.0  # one table, all its attempts and waits included
     breaker_failures: int = 3  # consecutive transient table failures of one kind that stop a run
-    schemas_dir: str = "schemas"  # stored table schemas: <schemas_dir>/<database>/<table>.json
+    # Schema drift (extractor/drift/): stored schemas at <schemas_dir>/<database>/<table>.json;
+    # the policy holds the file's [drift] section and on_drift (flag > env > file).
+    schemas_dir: str = "schemas"
+    drift_policy: DriftPolicy = field(default_factory=DriftPolicy)
 
     @property
     def dest_is_s3(self) -> bool:
@@ -124,7 +128,10 @@ ENV_VARS: dict[str, str] = {
     "table_timeout_s": "RADAR_TABLE_TIMEOUT_S",
     "breaker_failures": "RADAR_BREAKER_FAILURES",
     "schemas_dir": "RADAR_SCHEMAS_DIR",
+    "on_drift": "RADAR_ON_DRIFT",
 }
+# TOML tables besides the flat keys: [drift] (class = action) and [drift.tables.<table>].
+_TOML_TABLES = ("drift",)
 
 
 def load_settings(
@@ -160,10 +167,13 @@ def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         problems.append(f"config file {path} is not valid TOML: {exc}")
         return {}
-    unknown = sorted(set(data) - set(ENV_VARS))
+    unknown = sorted(set(data) - set(ENV_VARS) - set(_TOML_TABLES))
     if unknown:
         problems.append(f"config file {path} has unknown keys: {', '.join(unknown)}")
-    return {k: v for k, v in data.items() if k in ENV_VARS}
+    out = {k: v for k, v in data.items() if k in ENV_VARS}
+    if "drift" in data:
+        out["drift"] = validate_policy(data["drift"], f"config file {path}", problems)
+    return out
 
 
 def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
@@ -192,6 +202,13 @@ def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
     endpoint = raw.get("s3_endpoint_url")
     if endpoint is not None and not re.match(r"^https?://[^/\s]+", str(endpoint)):
         problems.append("s3_endpoint_url must start with http:// or https://")
+    schemas_dir = str(raw.get("schemas_dir", defaults.schemas_dir))
+    if not schemas_dir.strip():
+        problems.append("schemas_dir must not be empty")
+    on_drift = raw.get("on_drift")
+    if on_drift is not None and on_drift not in ACTIONS:
+        problems.append(f"on_drift {on_drift!r} must be one of {', '.join(ACTIONS)}")
+    policy = raw.get("drift", defaults.drift_policy)
     if mysql is None or problems:
         return None
     return Settings(
@@ -209,7 +226,9 @@ def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
         retry_cap_s=retry_cap_s,
         table_timeout_s=table_timeout_s,
         breaker_failures=breaker_failures,
-        schemas_dir=str(raw.get("schemas_dir", defaults.schemas_dir)),
+        schemas_dir=schemas_dir,
+        drift_policy=DriftPolicy(policy.keys, policy.tables,
+                                 None if on_drift is None else cast(Action, on_drift)),
     )
 
 

@@ -9,6 +9,7 @@
     ├── DestinationError            exit 1  writing, uploading or publishing failed
     │   └── DestinationUnavailable  exit 3  destination unreachable, unwritable, or refusing
     ├── VerificationError           exit 1  rows read differ from rows in the Parquet footers
+    ├── SchemaDrift                 exit 1  the table drifted from its stored schema, policy `fail`
     └── TableTimeout                exit 1  a table ran past RADAR_TABLE_TIMEOUT_S (step `timeout`)
 
 `transient` marks the errors a retry may cure (lost connection, throttling), so that
@@ -104,6 +105,15 @@ class DestinationUnavailable(DestinationError):
 
 class VerificationError(ExtractError):
     """The files written do not hold exactly the rows that were read."""
+
+
+class SchemaDrift(ExtractError):
+    """The live table differs from its stored schema in a way the policy fails (step `drift`):
+    the table is not read and its destination is not touched."""
+
+    def __init__(self, message: str, *, table: str | None = None, step: str | None = "drift",
+                 transient: bool = False) -> None:
+        super().__init__(message, table=table, step=step or "drift", transient=False)
 
 
 class TableTimeout(ExtractError):

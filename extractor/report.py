@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from extractor.drift.compare import PARQUET_NOTE
+
 # not_run: never started because the circuit breaker stopped the run; never a success.
 Status = Literal["published", "failed", "skipped", "not_run"]
 
@@ -26,6 +28,8 @@ class TableResult:
     transient: bool = False
     attempts: int = 0  # reads started (0: never started, or its worker process died)
     retry_note: str | None = None  # why a failed table was or was not retried
+    # Schema drift against the stored schema: class, column, stored, live, action, ...
+    drift: list[dict[str, Any]] = field(default_factory=list)
 
     def error_line(self) -> str:
         """One line naming the table, the step, whether it was retried, and the cause."""
@@ -107,12 +111,44 @@ class RunReport:
         if not_run:
             lines.append(f"  not run, {self.breaker or 'the run was stopped'}: "
                          f"{', '.join(not_run)}")
+        lines.extend(drift_lines(self.tables))
         return lines
 
 
 def _known(cls: type[Any], data: dict[str, Any]) -> dict[str, Any]:
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in data.items() if k in names}
+
+
+def drift_lines(tables: list[TableResult]) -> list[str]:
+    """The summary's drift section: the warnings. Failed tables already have their error
+    line; `evolve` changes are in the JSON report only. Tables without a stored schema
+    collapse into one line (a database never snapshotted would give one per table)."""
+    warned = [r for r in sorted(tables, key=lambda r: r.table) if r.status != "failed"
+              and any(d.get("action") == "warn" for d in r.drift)]
+    new = [r.table for r in warned if [d.get("class") for d in r.drift] == ["table_added"]]
+    lines = []
+    if len(new) > 3:
+        lines.append(f"  drift warning: {len(new)} tables have no stored schema "
+                     "(table_added); `radar-extract schemas snapshot` stores them")
+    elif new:
+        lines.append(f"  drift warning: no stored schema for {', '.join(new)} (table_added)")
+    for r in warned:
+        if r.table not in new:
+            changes = "; ".join(_drift_text(d) for d in r.drift if d.get("action") == "warn")
+            lines.append(f"  drift warning: {r.table}: {changes}")
+    if any(d.get("parquet_type_changed") for r in warned for d in r.drift):
+        lines.append(f"  drift note, a changed Parquet type: {PARQUET_NOTE}")
+    return lines
+
+
+def _drift_text(d: dict[str, Any]) -> str:
+    text = str(d.get("class")) + (f" {d['column']}" if d.get("column") else "")
+    if d.get("stored") is not None or d.get("live") is not None:
+        text += f": {d.get('stored') or '(none)'} → {d.get('live') or '(none)'}"
+    if d.get("parquet_type_changed"):
+        text += f" (Parquet {d.get('stored_arrow_type')} → {d.get('live_arrow_type')})"
+    return text
 
 
 def human_bytes(n: float) -> str:

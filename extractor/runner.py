@@ -23,7 +23,8 @@ from typing import Literal
 
 from extractor.breaker import CircuitBreaker
 from extractor.config import Settings
-from extractor.errors import UsageError
+from extractor.drift.check import DriftCheck, check_drift
+from extractor.errors import SchemaDrift, UsageError
 from extractor.pipeline import Progress, RunContext, TableTask
 from extractor.report import RunReport, TableResult
 from extractor.retry import run_table
@@ -144,6 +145,11 @@ def run_extract(
         logger.info("shard %s: %d tables, from %s", shard, len(names), chosen.how,
                     extra={"fields": {"event": "shard", "shard": shard, "tables": len(names),
                                       "plan": "saved" if chosen.saved else "live"}})
+    # Before any read: a table whose drift the policy fails is never read nor published.
+    # Stored tables that vanished count only when the run covers the whole database (shard 1
+    # reports them for a sharded run).
+    whole = not tables and (shard is None or shard.startswith("1/"))
+    drift = check_drift(settings, catalog.tasks, names, whole_database=whole)
     run_id = new_run_id(day)
     destination.probe(run_id)
     for item in recover(destination, None if shard is None else {*names, *gone}):
@@ -161,15 +167,24 @@ def run_extract(
     logger.info("run %s: %d tables from %s to %s, %s", run_id, len(names),
                 settings.mysql.describe(), report.destination,
                 "TLS" if catalog.server.tls else "plaintext")
+    drift.log()
+    for blocked in _drift_results(drift, names):
+        report.tables.append(blocked)
+        if blocked.status == "failed":  # a vanished table that only warns: drift.log() said so
+            _log_result(run_id, blocked)
+        if on_result is not None:
+            on_result(blocked)
     ctx = RunContext(settings, run_id, day, catalog.server)
-    tasks = [catalog.tasks[n] for n in names]
     for name in gone:  # in the saved plan, dropped from the source since
         report.tables.append(TableResult(
             table=name, status="failed", error="planned for this shard but no longer a base "
             "table of the database", error_step="discover", error_type="UsageError"))
         _log_result(run_id, report.tables[-1])
+    failed_drift = set(drift.failed)
+    tasks = [catalog.tasks[n] for n in names if n not in failed_drift]
     breaker = CircuitBreaker(settings.breaker_failures)
     for result in _execute(ctx, tasks, progress, breaker):
+        result.drift = drift.tables[result.table].to_list()
         report.tables.append(result)
         _log_result(run_id, result)
         if breaker.open and report.breaker is None:  # logged after the result that opened it
@@ -191,6 +206,22 @@ def run_extract(
                                   "status": "success" if report.ok else "failed",
                                   "seconds": report.seconds, **totals}})
     return report
+
+
+def _drift_results(drift: DriftCheck, names: Sequence[str]) -> list[TableResult]:
+    """Results of the tables that will not run for drift: those the policy fails, and the
+    stored tables that no longer exist (`failed` when the policy fails them, else
+    `skipped`: there is nothing left to extract)."""
+    out = []
+    for name, table in sorted(drift.tables.items()):
+        if table.action == "fail":
+            out.append(TableResult(
+                table=name, status="failed", error=table.error(), error_step="drift",
+                error_type=SchemaDrift.__name__, retry_note="not retried: the schema must be "
+                "reviewed", drift=table.to_list()))
+        elif name not in names:  # a removed table under warn or evolve
+            out.append(TableResult(table=name, status="skipped", drift=table.to_list()))
+    return out
 
 
 def _execute(

@@ -38,6 +38,9 @@ class Column:
     precision: int | None = None  # NUMERIC_PRECISION (digits, or bits for BIT)
     scale: int | None = None  # NUMERIC_SCALE
     datetime_precision: int | None = None
+    # Whether rows that existed before the column was added got a real value: a DEFAULT,
+    # AUTO_INCREMENT, a generated column, or NULL (nullable). Only drift checks read it.
+    has_default: bool = True
 
     @property
     def unsigned(self) -> bool:

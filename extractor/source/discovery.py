@@ -31,7 +31,8 @@ _COLUMNS = (
     "SELECT TABLE_NAME AS tbl, COLUMN_NAME AS name, LOWER(DATA_TYPE) AS data_type,"
     " COLUMN_TYPE AS column_type, IS_NULLABLE AS nullable,"
     " NUMERIC_PRECISION AS num_precision, NUMERIC_SCALE AS num_scale,"
-    " DATETIME_PRECISION AS dt_precision"
+    " DATETIME_PRECISION AS dt_precision,"
+    " COLUMN_DEFAULT IS NOT NULL AS has_default, LOWER(EXTRA) AS extra"
     " FROM information_schema.COLUMNS"
     " WHERE TABLE_SCHEMA = %s"
     " ORDER BY TABLE_NAME, ORDINAL_POSITION"
@@ -70,9 +71,18 @@ def table_columns(conn: Any, database: str) -> dict[str, list[Column]]:
                 precision=None if r["num_precision"] is None else int(r["num_precision"]),
                 scale=None if r["num_scale"] is None else int(r["num_scale"]),
                 datetime_precision=None if r["dt_precision"] is None else int(r["dt_precision"]),
+                has_default=_has_default(r),
             )
         )
     return out
+
+
+def _has_default(r: dict[str, Any]) -> bool:
+    # A nullable column defaults to NULL (MariaDB says 'NULL', MySQL 8 says nothing);
+    # AUTO_INCREMENT and generated columns get a value without a DEFAULT clause.
+    extra = _text(r["extra"] or "")
+    return (_text(r["nullable"]) == "YES" or bool(r["has_default"])
+            or "auto_increment" in extra or "generated" in extra)
 
 
 def primary_keys(conn: Any, database: str) -> dict[str, list[str]]:
