@@ -77,7 +77,8 @@ def _settings(config_file: str | None, log_json: bool, verbose: bool, **flags: A
 
     settings = load_settings(config_file, overrides=flags)
     configure_logging(verbose=verbose, json_lines=log_json, log_file=settings.log_file,
-                      secrets=[settings.mysql.password.reveal()])
+                      secrets=[settings.mysql.password.reveal(),
+                               settings.slack_webhook_url.reveal()])
     return settings
 
 
@@ -97,16 +98,20 @@ def main() -> None:
 @click.option("--dest", help="Destination root: s3://bucket[/prefix] or a local path.")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False),
               help="Also write the JSON run report to this file.")
+@click.option("--glue-crawler", metavar="NAME",
+              help="Start this Glue crawler after a run where every table published.")
 @_common
 @_guarded
 def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | None,
             workers: int | None, dest: str | None, report_file: str | None,
-            config_file: str | None, log_json: bool, verbose: bool) -> None:
+            glue_crawler: str | None, config_file: str | None, log_json: bool,
+            verbose: bool) -> None:
     """Extract every base table (or the --table ones) into cog_dt_ingestion=DATE."""
     from extractor.runner import parse_date, run_extract
 
     parse_date(run_date)  # a bad date is a usage error before any I/O
-    settings = _settings(config_file, log_json, verbose, workers=workers, dest=dest)
+    settings = _settings(config_file, log_json, verbose, workers=workers, dest=dest,
+                         glue_crawler=glue_crawler)
     progress = ProgressPrinter(terminal=sys.stderr.isatty() and not log_json)
     report = run_extract(settings, tables=tables, exclude=exclude, run_date=run_date,
                          progress=progress, on_result=lambda result: progress.done(result.table))
@@ -115,6 +120,12 @@ def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | N
     if not log_json:  # JSON logs already carry the run's summary as one event
         for line in report.summary_lines():
             click.echo(line, err=True)
+    if not getattr(report, "shard", None):  # a shard's follow-ups are the merge step's (#4)
+        from extractor.ops import after_extract
+
+        problem = after_extract(settings, report)  # crawler (on success), then Slack
+        if problem is not None and report.ok:
+            raise problem
     sys.exit(EXIT_OK if report.ok else EXIT_FAILED)
 
 
@@ -154,3 +165,46 @@ def tables(as_json: bool, config_file: str | None, log_json: bool, verbose: bool
     click.echo(f"{'table':<{width}}  {'est. rows':>14}  {'est. bytes':>14}")
     for t in catalog.tables:
         click.echo(f"{t.name:<{width}}  {t.estimated_rows:>14,}  {t.estimated_bytes:>14,}")
+
+
+@main.command()
+@click.option("--date", "run_date", metavar="YYYY-MM-DD", required=True,
+              help="The date whose report (merged over its shards) is sent.")
+@_common
+@_guarded
+def notify(run_date: str, config_file: str | None, log_json: bool, verbose: bool) -> None:
+    """Post the Slack message of one date: its run report and its stored validation."""
+    from extractor.runner import parse_date
+
+    day = parse_date(run_date)
+    settings = _settings(config_file, log_json, verbose)
+    if not settings.slack_webhook_url:
+        click.echo("no Slack webhook configured (RADAR_SLACK_WEBHOOK_URL): nothing sent")
+        sys.exit(EXIT_OK)
+    from extractor.ops import notify_date
+
+    sent = notify_date(settings, day)
+    click.echo(f"Slack message of {day} " + ("sent" if sent else "NOT sent (see the warning)"))
+    sys.exit(EXIT_OK)  # Slack being down is logged, never a failure
+
+
+@main.command()
+@click.option("--date", "run_date", metavar="YYYY-MM-DD", required=True,
+              help="The date whose report (merged over its shards) must be a success.")
+@click.option("--glue-crawler", metavar="NAME", help="Crawler name (or RADAR_GLUE_CRAWLER).")
+@_common
+@_guarded
+def crawl(run_date: str, glue_crawler: str | None, config_file: str | None, log_json: bool,
+          verbose: bool) -> None:
+    """Start the Glue crawler if the run of the date published every table."""
+    from extractor.errors import UsageError
+    from extractor.runner import parse_date
+
+    day = parse_date(run_date)
+    settings = _settings(config_file, log_json, verbose, glue_crawler=glue_crawler)
+    if not settings.glue_crawler:
+        raise UsageError("no crawler: give --glue-crawler NAME or set RADAR_GLUE_CRAWLER")
+    from extractor.ops import crawl_date
+
+    state = crawl_date(settings, day, settings.glue_crawler)
+    click.echo(f"glue crawler {settings.glue_crawler!r}: {state}")

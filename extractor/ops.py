@@ -1,0 +1,112 @@
+"""What follows a run: the Glue crawler after a success, then the Slack message.
+
+`after_extract` does both for an unsharded `extract`; `notify_date` and `crawl_date` do
+them for a date from its stored reports (the `notify` and `crawl` commands, run by the
+DAG after the shards are merged). The crawler never starts after a failed run, and a
+Slack failure never changes an exit code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import posixpath
+from typing import Any
+
+from extractor.config import Settings
+from extractor.errors import ExtractError, GlueError
+from extractor.glue import Started, start_crawler
+from extractor.notify import send
+from extractor.report import RunReport, TableResult
+from extractor.sink.destination import Destination
+
+logger = logging.getLogger(__name__)
+
+
+def after_extract(settings: Settings, report: RunReport) -> ExtractError | None:
+    """Start the crawler if configured and the run published everything, then post to Slack.
+
+    Returns the crawler's error instead of raising it, so that Slack hears of the run (and
+    of the crawler) first; the caller turns it into the exit code.
+    """
+    notes: list[str] = []
+    problem: ExtractError | None = None
+    if settings.glue_crawler:
+        name = settings.glue_crawler
+        if not report.ok:
+            why = _not_a_success(report)
+            logger.warning("glue crawler %r not started: %s", name, why,
+                           extra={"fields": {"event": "glue_crawler", "crawler": name,
+                                             "started": False}})
+            notes.append(f"Glue crawler {name} not started: {why}")
+        else:
+            try:
+                notes.append(f"Glue crawler {name}: {start_crawler(name)}")
+            except GlueError as exc:
+                problem = exc
+                notes.append(f"Glue crawler {name} NOT started: {exc}")
+    send(settings, report, notes=notes)
+    return problem
+
+
+def notify_date(settings: Settings, day: str) -> bool:
+    """Post the message of date `day` (its report, and its validation when stored)."""
+    report = _required_report(settings, day, "nothing to notify")
+    return send(settings, report, validation=validation_of_date(settings, day))
+
+
+def crawl_date(settings: Settings, day: str, name: str) -> Started:
+    """Start crawler `name` if the report of `day` is a success; else ExtractError (exit 1)."""
+    report = _required_report(settings, day, f"glue crawler {name!r} not started")
+    if not report.ok:
+        raise ExtractError(f"glue crawler {name!r} not started: the run of {day} "
+                           f"{_not_a_success(report)}", step="glue")
+    return start_crawler(name)
+
+
+def validation_of_date(settings: Settings, day: str) -> dict[str, Any] | None:
+    """The stored result of `radar-extract validate --date D`, if there is one."""
+    destination = Destination(settings)
+    text = destination.read_text(destination.internal("validation", f"{day}.json"))
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        logger.warning("the stored validation of %s is not JSON: left out of the message", day)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _required_report(settings: Settings, day: str, consequence: str) -> RunReport:
+    report = _report_of_date(settings, day)
+    if report is None:
+        destination = Destination(settings)
+        where = destination.url(destination.internal("runs"))
+        raise ExtractError(f"no run report of {day} under {where}: {consequence}")
+    return report
+
+
+# STAND-IN for extractor.merge.merge_reports(settings, date) (issue #4, branch shards): the
+# lead swaps this function for it when merging. Until then: the latest run report of the date.
+def _report_of_date(settings: Settings, day: str) -> RunReport | None:
+    destination = Destination(settings)
+    reports = [p for p in destination.list_files(destination.internal("runs"))
+               if posixpath.basename(p).startswith(f"{day}_") and p.endswith(".json")]
+    if not reports:
+        return None
+    # Run ids are <date>_<UTC stamp>_<hex>: the latest run sorts last.
+    text = destination.read_text(max(reports, key=posixpath.basename))
+    data = json.loads(text or "{}")
+    known = {f.name for f in dataclasses.fields(TableResult)}
+    tables = [TableResult(**{k: v for k, v in t.items() if k in known})
+              for t in data.get("tables", [])]
+    fields = {f.name for f in dataclasses.fields(RunReport)} - {"tables"}
+    return RunReport(**{k: v for k, v in data.items() if k in fields}, tables=tables)
+
+
+def _not_a_success(report: RunReport) -> str:
+    t = report.totals()
+    return (f"did not publish every table ({t['failed']} failed, {t['not_run']} not run, "
+            f"{t['published']}/{t['tables']} published)")
