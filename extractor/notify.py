@@ -109,7 +109,12 @@ def send(
     """Post the run's message when a webhook is configured. True if Slack accepted it."""
     if not settings.slack_webhook_url:
         return False
-    payload = build_payload(report, settings, validation=validation, notes=notes)
+    try:
+        payload = build_payload(report, settings, validation=validation, notes=notes)
+    except Exception as exc:  # e.g. an odd stored report: the run's result must still stand
+        logger.warning("Slack notification not sent: the message could not be built (%s)",
+                       type(exc).__name__, extra={"fields": {"event": "slack", "sent": False}})
+        return False
     sent = post(settings.slack_webhook_url.reveal(), payload)
     if sent:
         logger.info("Slack notification sent (%s)", "success" if report.ok else "failure",

@@ -97,8 +97,11 @@ def _report_of_date(settings: Settings, day: str) -> RunReport | None:
     if not reports:
         return None
     # Run ids are <date>_<UTC stamp>_<hex>: the latest run sorts last.
-    text = destination.read_text(max(reports, key=posixpath.basename))
-    data = json.loads(text or "{}")
+    latest = max(reports, key=posixpath.basename)
+    try:
+        data = json.loads(destination.read_text(latest) or "{}")
+    except ValueError as exc:
+        raise ExtractError(f"run report {destination.url(latest)} is not valid JSON") from exc
     known = {f.name for f in dataclasses.fields(TableResult)}
     tables = [TableResult(**{k: v for k, v in t.items() if k in known})
               for t in data.get("tables", [])]

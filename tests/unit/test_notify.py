@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -122,7 +123,7 @@ def test_webhook_must_be_https_and_is_never_quoted(url: str) -> None:
                                    "127.0.0.1 or localhost)"]
 
 
-def test_ops_settings() -> None:
+def test_ops_settings(tmp_path: Path) -> None:
     s = load_settings(env={"RADAR_SLACK_WEBHOOK_URL": "http://127.0.0.1:8080/hook",
                            "RADAR_GLUE_CRAWLER": "bronze radar-crawler",
                            "RADAR_LOGS_URL": "https://console.aws.amazon.com/cloudwatch/x"})
@@ -130,6 +131,10 @@ def test_ops_settings() -> None:
     assert "8080/hook" not in repr(s)
     assert s.glue_crawler == "bronze radar-crawler"
     assert load_settings(env={}).slack_webhook_url.reveal() == ""
+    toml = tmp_path / "radar.toml"
+    toml.write_text(f'slack_webhook_url = "{HOOK}"\nglue_crawler = "bronze"\n')
+    from_file = load_settings(toml, env={})
+    assert from_file.slack_webhook_url.reveal() == HOOK and from_file.glue_crawler == "bronze"
     with pytest.raises(ConfigError) as info:
         load_settings(env={"RADAR_GLUE_CRAWLER": " crawler\n", "RADAR_LOGS_URL": "logs"})
     assert info.value.problems == [
