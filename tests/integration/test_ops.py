@@ -186,11 +186,17 @@ def test_failure_message_names_the_cause_and_no_secret(
     report_path = f"{tmp_path}/out/_radar_extract/runs/{report['run_id']}.json"
     assert f"Run report: {report_path}" in message
     assert _leaks(result.output, json.dumps(payload), report_file.read_text()) == []
-    # With RADAR_LOGS_URL the message points there instead.
+    # The password inside the URL this time; with RADAR_LOGS_URL the message points there.
     logs = "https://eu-west-1.console.aws.amazon.com/cloudwatch/home#logsV2:radar"
-    assert cli("extract", "--date", "2024-03-01",
-               env={**env, "RADAR_LOGS_URL": logs}).code == 1
+    url = (f"mysql+pymysql://{reader}:{quote(PASSWORD, safe='')}@{server.host}:{server.port}"
+           f"/{radar}")
+    in_url = {k: v for k, v in env.items() if not k.startswith("RADAR_MYSQL_")}
+    again = cli("extract", "--date", "2024-03-01", "-v",
+                env={**in_url, "RADAR_MYSQL_URL": url, "RADAR_LOGS_URL": logs})
+    assert again.code == 1, again.output
     assert f"Logs: {logs}" in _message(slack.payloads[1])
+    assert "product: failed at read" in _message(slack.payloads[1])
+    assert _leaks(again.output, json.dumps(slack.payloads)) == []
 
 
 @pytest.mark.parametrize("outage", ["closed-port", "http-500"])
