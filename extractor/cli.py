@@ -113,8 +113,15 @@ def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | N
     settings = _settings(config_file, log_json, verbose, workers=workers, dest=dest,
                          glue_crawler=glue_crawler)
     progress = ProgressPrinter(terminal=sys.stderr.isatty() and not log_json)
-    report = run_extract(settings, tables=tables, exclude=exclude, run_date=run_date,
-                         progress=progress, on_result=lambda result: progress.done(result.table))
+    try:
+        report = run_extract(settings, tables=tables, exclude=exclude, run_date=run_date,
+                             progress=progress,
+                             on_result=lambda result: progress.done(result.table))
+    except ExtractError as exc:  # stopped before its report: Slack must still hear of it
+        from extractor.ops import after_stopped_run
+
+        after_stopped_run(settings, parse_date(run_date), exc)
+        raise
     if report_file:
         Path(report_file).write_text(report.to_json(), encoding="utf-8")
     if not log_json:  # JSON logs already carry the run's summary as one event

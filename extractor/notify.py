@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from extractor.config import Settings
+from extractor.errors import ExtractError
 from extractor.logs import mask, register_secret
 from extractor.report import RunReport, human_bytes
 
@@ -119,6 +120,29 @@ def send(
     if sent:
         logger.info("Slack notification sent (%s)", "success" if report.ok else "failure",
                     extra={"fields": {"event": "slack", "sent": True, "date": report.date}})
+    return sent
+
+
+def send_stopped(settings: Settings, day: str, error: ExtractError, *,
+                 notes: Sequence[str] = ()) -> bool:
+    """Post that the run of `day` stopped before any report (exit 3, say). Never raises."""
+    if not settings.slack_webhook_url:
+        return False
+    register_secret(settings.slack_webhook_url.reveal())
+    register_secret(settings.mysql.password.reveal())
+    cause = _clip(str(error), MAX_LINE)
+    logs = (f"Logs: {settings.logs_url}" if settings.logs_url
+            else "No run report was written: see the job's logs")
+    blocks = [_section(f"*:x: radar-extract {day}: FAILED* (stopped before extracting, "
+                       f"exit {error.exit_code})\n{_escape(cause)}"),
+              *[_section(_escape(_clip(note, MAX_LINE))) for note in notes],
+              {"type": "context", "elements": [_mrkdwn(_escape(logs))]}]
+    text = f":x: radar-extract {day} FAILED: {cause}"
+    sent = post(settings.slack_webhook_url.reveal(), _scrub({"text": _escape(text),
+                                                              "blocks": blocks}))
+    if sent:
+        logger.info("Slack notification sent (stopped run)",
+                    extra={"fields": {"event": "slack", "sent": True, "date": day}})
     return sent
 
 

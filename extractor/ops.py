@@ -15,9 +15,9 @@ import posixpath
 from typing import Any
 
 from extractor.config import Settings
-from extractor.errors import ExtractError, GlueError
+from extractor.errors import EXIT_USAGE, ExtractError, GlueError
 from extractor.glue import Started, start_crawler
-from extractor.notify import send
+from extractor.notify import send, send_stopped
 from extractor.report import RunReport, TableResult
 from extractor.sink.destination import Destination
 
@@ -48,6 +48,19 @@ def after_extract(settings: Settings, report: RunReport) -> ExtractError | None:
                 notes.append(f"Glue crawler {name} NOT started: {exc}")
     send(settings, report, notes=notes)
     return problem
+
+
+def after_stopped_run(settings: Settings, day: str, error: ExtractError) -> None:
+    """A run that stopped before writing its report (source or destination unreachable):
+    the crawler is not started and Slack is told. A usage error (exit 2, a typo on the
+    command line, nothing touched) is left to the person who typed it."""
+    if error.exit_code == EXIT_USAGE:
+        return
+    notes: list[str] = []
+    if settings.glue_crawler:
+        logger.warning("glue crawler %r not started: the run stopped", settings.glue_crawler)
+        notes.append(f"Glue crawler {settings.glue_crawler} not started: the run stopped")
+    send_stopped(settings, day, error, notes=notes)
 
 
 def notify_date(settings: Settings, day: str) -> bool:

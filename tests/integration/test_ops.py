@@ -222,6 +222,28 @@ def test_slack_down_is_a_warning_and_the_run_still_succeeds(
         assert len(slack.payloads) == 2  # one retry, no more
 
 
+def test_a_run_stopped_before_its_report_is_still_announced(
+    cli: Callable[..., Result], server: Server, radar: str, slack: _Webhook, tmp_path: Path,
+) -> None:
+    unreachable = f"mysql+pymysql://someone:{quote(PASSWORD, safe='')}@127.0.0.1:1/{radar}"
+    env = {"RADAR_MYSQL_URL": unreachable, "RADAR_DEST": str(tmp_path),
+           "RADAR_SLACK_WEBHOOK_URL": slack.url, "RADAR_GLUE_CRAWLER": "bronze"}
+    result = cli("extract", "--date", "2024-03-01", env=env)
+    assert result.code == 3, result.output
+    (payload,) = slack.payloads
+    message = _message(payload)
+    assert payload["text"].startswith(":x: radar-extract 2024-03-01 FAILED: ")
+    assert "*:x: radar-extract 2024-03-01: FAILED* (stopped before extracting, exit 3)" in message
+    assert "127.0.0.1:1" in message  # the cause, as the error line gives it
+    assert "Glue crawler bronze not started: the run stopped" in message
+    assert "No run report was written: see the job's logs" in message
+    assert _leaks(result.output, json.dumps(payload)) == []
+    # A usage error (nothing touched, a person at the keyboard) is not announced.
+    typo = cli("extract", "--table", "nope", env=_env(server, radar, tmp_path,
+                                                      RADAR_SLACK_WEBHOOK_URL=slack.url))
+    assert typo.code == 2 and len(slack.payloads) == 1
+
+
 def test_notify_command_reads_the_stored_report_and_validation(
     cli: Callable[..., Result], server: Server, radar: str, slack: _Webhook, tmp_path: Path,
 ) -> None:
