@@ -77,7 +77,8 @@ def _settings(config_file: str | None, log_json: bool, verbose: bool, **flags: A
 
     settings = load_settings(config_file, overrides=flags)
     configure_logging(verbose=verbose, json_lines=log_json, log_file=settings.log_file,
-                      secrets=[settings.mysql.password.reveal()])
+                      secrets=[settings.mysql.password.reveal(),
+                               settings.slack_webhook_url.reveal()])
     return settings
 
 
@@ -102,12 +103,14 @@ def main() -> None:
 @click.option("--on-drift", type=click.Choice(["evolve", "warn", "fail"]),
               help="Action for every schema-drift class of every table (overrides the "
                    "drift policy, per-table overrides included).")
+@click.option("--glue-crawler", metavar="NAME",
+              help="Start this Glue crawler after a run where every table published.")
 @_common
 @_guarded
 def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | None,
             workers: int | None, dest: str | None, report_file: str | None, shard: str | None,
-            on_drift: str | None, config_file: str | None, log_json: bool,
-            verbose: bool) -> None:
+            on_drift: str | None, glue_crawler: str | None, config_file: str | None,
+            log_json: bool, verbose: bool) -> None:
     """Extract every base table (or the --table ones) into cog_dt_ingestion=DATE."""
     from extractor.runner import parse_date, run_extract
     from extractor.shards import parse_shard
@@ -116,16 +119,29 @@ def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | N
     if shard is not None:
         parse_shard(shard)
     settings = _settings(config_file, log_json, verbose, workers=workers, dest=dest,
-                         on_drift=on_drift)
+                         on_drift=on_drift, glue_crawler=glue_crawler)
     progress = ProgressPrinter(terminal=sys.stderr.isatty() and not log_json)
-    report = run_extract(settings, tables=tables, exclude=exclude, run_date=run_date,
-                         progress=progress, on_result=lambda result: progress.done(result.table),
-                         shard=shard)
+    try:
+        report = run_extract(settings, tables=tables, exclude=exclude, run_date=run_date,
+                             progress=progress,
+                             on_result=lambda result: progress.done(result.table), shard=shard)
+    except ExtractError as exc:  # stopped before its report: Slack must still hear of it
+        if shard is None:  # a shard's failure reaches Slack through the DAG's merge and notify
+            from extractor.ops import after_stopped_run
+
+            after_stopped_run(settings, parse_date(run_date), exc)
+        raise
     if report_file:
         Path(report_file).write_text(report.to_json(), encoding="utf-8")
     if not log_json:  # JSON logs already carry the run's summary as one event
         for line in report.summary_lines():
             click.echo(line, err=True)
+    if shard is None:  # a shard's follow-ups are the merge step's (the DAG's crawl and notify)
+        from extractor.ops import after_extract
+
+        problem = after_extract(settings, report)  # crawler (on success), then Slack
+        if problem is not None and report.ok:
+            raise problem
     sys.exit(EXIT_OK if report.ok else EXIT_FAILED)
 
 
@@ -337,3 +353,46 @@ def diff(tables: tuple[str, ...], as_json: bool, config_file: str | None, log_js
         for line in result.lines():
             click.echo(line)
     sys.exit(EXIT_FAILED if result.drifted else EXIT_OK)
+
+
+@main.command()
+@click.option("--date", "run_date", metavar="YYYY-MM-DD", required=True,
+              help="The date whose report (merged over its shards) is sent.")
+@_common
+@_guarded
+def notify(run_date: str, config_file: str | None, log_json: bool, verbose: bool) -> None:
+    """Post the Slack message of one date: its run report and its stored validation."""
+    from extractor.runner import parse_date
+
+    day = parse_date(run_date)
+    settings = _settings(config_file, log_json, verbose)
+    if not settings.slack_webhook_url:
+        click.echo("no Slack webhook configured (RADAR_SLACK_WEBHOOK_URL): nothing sent")
+        sys.exit(EXIT_OK)
+    from extractor.ops import notify_date
+
+    sent = notify_date(settings, day)
+    click.echo(f"Slack message of {day} " + ("sent" if sent else "NOT sent (see the warning)"))
+    sys.exit(EXIT_OK)  # Slack being down is logged, never a failure
+
+
+@main.command()
+@click.option("--date", "run_date", metavar="YYYY-MM-DD", required=True,
+              help="The date whose report (merged over its shards) must be a success.")
+@click.option("--glue-crawler", metavar="NAME", help="Crawler name (or RADAR_GLUE_CRAWLER).")
+@_common
+@_guarded
+def crawl(run_date: str, glue_crawler: str | None, config_file: str | None, log_json: bool,
+          verbose: bool) -> None:
+    """Start the Glue crawler if the run of the date published every table."""
+    from extractor.errors import UsageError
+    from extractor.runner import parse_date
+
+    day = parse_date(run_date)
+    settings = _settings(config_file, log_json, verbose, glue_crawler=glue_crawler)
+    if not settings.glue_crawler:
+        raise UsageError("no crawler: give --glue-crawler NAME or set RADAR_GLUE_CRAWLER")
+    from extractor.ops import crawl_date
+
+    state = crawl_date(settings, day, settings.glue_crawler)
+    click.echo(f"glue crawler {settings.glue_crawler!r}: {state}")

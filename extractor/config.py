@@ -1,7 +1,7 @@
 """Typed settings: config file (TOML) < environment < flags, validated once, before any I/O.
 
 Every problem is collected and reported together in one `ConfigError`. The MySQL
-password is held in a `Secret`, whose repr and str never show it.
+password and the Slack webhook URL are held in a `Secret`, whose repr and str never show it.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ DEFAULT_PREFIX = "origin=airbyte/database=bronze_radar"
 MIB = 1024 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9_$-]{1,64}$")
 _PREFIX_PART = re.compile(r"^[A-Za-z0-9_.=-]+$")
+# Glue allows any single-line name up to 255 characters; surrounding blanks are a typo.
+_CRAWLER = re.compile(r"^(?!\s)[^\x00-\x1f\x7f]{1,255}(?<!\s)$")
+_WEB_URL = re.compile(r"^https?://[^/\s]+\S*$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
@@ -98,6 +101,10 @@ class Settings:
     # the policy holds the file's [drift] section and on_drift (flag > env > file).
     schemas_dir: str = "schemas"
     drift_policy: DriftPolicy = field(default_factory=DriftPolicy)
+    # Operations (extractor/ops.py): Slack after a run, the Glue crawler after a success.
+    slack_webhook_url: Secret = field(default_factory=lambda: Secret(""))
+    glue_crawler: str | None = None
+    logs_url: str | None = None  # where the logs are, linked from a failure message
 
     @property
     def dest_is_s3(self) -> bool:
@@ -129,6 +136,9 @@ ENV_VARS: dict[str, str] = {
     "breaker_failures": "RADAR_BREAKER_FAILURES",
     "schemas_dir": "RADAR_SCHEMAS_DIR",
     "on_drift": "RADAR_ON_DRIFT",
+    "slack_webhook_url": "RADAR_SLACK_WEBHOOK_URL",
+    "glue_crawler": "RADAR_GLUE_CRAWLER",
+    "logs_url": "RADAR_LOGS_URL",
 }
 # TOML tables besides the flat keys: [drift] (class = action) and [drift.tables.<table>].
 _TOML_TABLES = ("drift",)
@@ -209,6 +219,11 @@ def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
     if on_drift is not None and on_drift not in ACTIONS:
         problems.append(f"on_drift {on_drift!r} must be one of {', '.join(ACTIONS)}")
     policy = raw.get("drift", defaults.drift_policy)
+    webhook = _webhook(raw, problems)
+    glue_crawler = _optional_text(raw, "glue_crawler", _CRAWLER, problems,
+                                  "must be 1-255 characters without control characters")
+    logs_url = _optional_text(raw, "logs_url", _WEB_URL, problems,
+                              "must be an http:// or https:// URL")
     if mysql is None or problems:
         return None
     return Settings(
@@ -229,7 +244,41 @@ def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
         schemas_dir=schemas_dir,
         drift_policy=DriftPolicy(policy.keys, policy.tables,
                                  None if on_drift is None else cast(Action, on_drift)),
+        slack_webhook_url=webhook,
+        glue_crawler=glue_crawler,
+        logs_url=logs_url,
     )
+
+
+def _webhook(raw: Mapping[str, Any], problems: list[str]) -> Secret:
+    """The Slack webhook is a credential: a problem with it never quotes it."""
+    value = raw.get("slack_webhook_url", "")
+    url = value.reveal() if isinstance(value, Secret) else str(value)
+    if not url:
+        return Secret("")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        parts, host = None, ""
+    # Plain http only to this machine, where a test's server listens; never across a network.
+    local = host in ("127.0.0.1", "localhost")
+    if parts is None or not host or not (parts.scheme == "https"
+                                         or (parts.scheme == "http" and local)):
+        problems.append("slack_webhook_url must be an https:// URL "
+                        "(http:// only to 127.0.0.1 or localhost)")
+    return Secret(url)
+
+
+def _optional_text(raw: Mapping[str, Any], key: str, pattern: re.Pattern[str],
+                   problems: list[str], rule: str) -> str | None:
+    if raw.get(key) is None:
+        return None
+    value = str(raw[key])
+    if not pattern.match(value):
+        problems.append(f"{key} {value[:80]!r} {rule}")
+        return None
+    return value
 
 
 def _mysql_settings(raw: Mapping[str, Any], problems: list[str]) -> MySQLSettings | None:

@@ -10,7 +10,9 @@
     │   └── DestinationUnavailable  exit 3  destination unreachable, unwritable, or refusing
     ├── VerificationError           exit 1  rows read differ from rows in the Parquet footers
     ├── SchemaDrift                 exit 1  the table drifted from its stored schema, policy `fail`
-    └── TableTimeout                exit 1  a table ran past RADAR_TABLE_TIMEOUT_S (step `timeout`)
+    ├── TableTimeout                exit 1  a table ran past RADAR_TABLE_TIMEOUT_S (step `timeout`)
+    └── GlueError                   exit 1  the Glue crawler could not be started (e.g. missing)
+        └── GlueUnavailable         exit 3  Glue unreachable, or refusing the credentials
 
 `transient` marks the errors a retry may cure (lost connection, throttling), so that
 retries can be decided on the type, never on string matching. Every error stays
@@ -126,3 +128,13 @@ class TableTimeout(ExtractError):
     def __init__(self, message: str, *, table: str | None = None, step: str | None = "timeout",
                  transient: bool = False) -> None:
         super().__init__(message, table=table, step=step or "timeout", transient=False)
+
+
+class GlueError(ExtractError):
+    """The Glue crawler could not be started; the data itself is published."""
+
+
+class GlueUnavailable(GlueError):
+    """Glue cannot be reached, or refuses the credentials."""
+
+    exit_code = EXIT_UNAVAILABLE

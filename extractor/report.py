@@ -77,11 +77,28 @@ class RunReport:
             "nulled": sum(sum(t.nulled.values()) for t in self.tables),
         }
 
+    def error_rate(self) -> float:
+        """Failed tables over the tables that ran (published + failed); 0.0 when none ran."""
+        t = self.totals()
+        ran = t["published"] + t["failed"]
+        return round(t["failed"] / ran, 4) if ran else 0.0
+
+    def metrics(self) -> dict[str, Any]:
+        """The four documented metrics; rows only for published tables (nothing else landed)."""
+        return {
+            "duration_s": self.seconds,
+            "rows_per_table": {t.table: t.rows for t in sorted(self.tables, key=lambda t: t.table)
+                               if t.status == "published"},
+            "bytes_transferred": sum(t.bytes for t in self.tables),
+            "error_rate": self.error_rate(),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["tables"] = sorted(data["tables"], key=lambda t: t["table"])
         data["totals"] = self.totals()
         data["status"] = "success" if self.ok else "failed"
+        data["metrics"] = self.metrics()
         return data
 
     def to_json(self) -> str:

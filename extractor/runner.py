@@ -204,7 +204,8 @@ def run_extract(
                 totals["rows"], totals["bytes"], report.seconds,
                 extra={"fields": {"event": "run", "run_id": run_id, "date": day,
                                   "status": "success" if report.ok else "failed",
-                                  "seconds": report.seconds, **totals}})
+                                  "seconds": report.seconds, **totals,
+                                  "error_rate": report.error_rate()}})
     return report
 
 

@@ -1,0 +1,78 @@
+"""Start an AWS Glue crawler (botocore, already installed with s3fs).
+
+The endpoint, region and credentials come from the standard chain only, as for S3:
+`AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_GLUE` point it elsewhere (moto in the tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Literal
+
+from extractor.errors import GlueError, GlueUnavailable
+
+logger = logging.getLogger(__name__)
+
+Started = Literal["started", "already running"]
+
+# Error codes that mean "these credentials may not do this": the same class as a refused login.
+_REFUSED = {"AccessDeniedException", "AccessDenied", "UnrecognizedClientException",
+            "InvalidSignatureException", "SignatureDoesNotMatch", "ExpiredTokenException",
+            "InvalidClientTokenId", "MissingAuthenticationTokenException"}
+_WHITESPACE = re.compile(r"\s+")
+
+
+def start_crawler(name: str) -> Started:
+    """Start crawler `name`. A crawl already under way is enough: it returns "already running".
+
+    Raises GlueError (exit 1: missing crawler, bad request) or GlueUnavailable (exit 3:
+    unreachable endpoint, no region, missing or refused credentials), each with one line.
+    """
+    import botocore.exceptions as bx
+
+    try:
+        client = _client()
+        client.start_crawler(Name=name)
+    except bx.ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "")) or "ClientError"
+        detail = _one_line(str(error.get("Message", "")))
+        if code == "CrawlerRunningException":
+            logger.warning("glue crawler %r is already running: this run's data is in the "
+                           "next crawl only if that crawl has not listed it yet", name)
+            return "already running"
+        if code == "EntityNotFoundException":
+            raise GlueError(f"glue crawler {name!r} does not exist ({code})",
+                            step="glue") from exc
+        if code in _REFUSED:
+            raise GlueUnavailable(f"glue refused to start crawler {name!r}: {code}: {detail}",
+                                  step="glue") from exc
+        raise GlueError(f"glue crawler {name!r} was not started: {code}: {detail}",
+                        step="glue") from exc
+    except (bx.NoRegionError, bx.NoCredentialsError, bx.PartialCredentialsError) as exc:
+        raise GlueUnavailable(f"glue crawler {name!r} was not started: {_one_line(str(exc))}",
+                              step="glue") from exc
+    except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError) as exc:
+        raise GlueUnavailable(f"glue is unreachable, crawler {name!r} was not started: "
+                              f"{_one_line(str(exc))}", step="glue") from exc
+    except bx.BotoCoreError as exc:
+        raise GlueError(f"glue crawler {name!r} was not started: {type(exc).__name__}: "
+                        f"{_one_line(str(exc))}", step="glue") from exc
+    logger.info("started glue crawler %r", name, extra={"fields": {"event": "glue_crawler",
+                                                                   "crawler": name}})
+    return "started"
+
+
+def _client() -> Any:
+    import botocore.config
+    import botocore.session
+
+    # One quick retry for a throttle or a 5xx; a lasting fault is the scheduler's to retry.
+    config = botocore.config.Config(connect_timeout=5, read_timeout=20,
+                                    retries={"total_max_attempts": 2, "mode": "standard"})
+    return botocore.session.get_session().create_client("glue", config=config)
+
+
+def _one_line(text: str) -> str:
+    return _WHITESPACE.sub(" ", text).strip()[:300]

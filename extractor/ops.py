@@ -1,0 +1,106 @@
+"""What follows a run: the Glue crawler after a success, then the Slack message.
+
+`after_extract` does both for an unsharded `extract`; `notify_date` and `crawl_date` do
+them for a date from its stored reports (the `notify` and `crawl` commands, run by the
+DAG after the shards are merged). The crawler never starts after a failed run, and a
+Slack failure never changes an exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from extractor.config import Settings
+from extractor.errors import EXIT_USAGE, ExtractError, GlueError
+from extractor.glue import Started, start_crawler
+from extractor.merge import merge_reports
+from extractor.notify import send, send_stopped
+from extractor.report import RunReport
+from extractor.sink.destination import Destination
+
+logger = logging.getLogger(__name__)
+
+
+def after_extract(settings: Settings, report: RunReport) -> ExtractError | None:
+    """Start the crawler if configured and the run published everything, then post to Slack.
+
+    Returns the crawler's error instead of raising it, so that Slack hears of the run (and
+    of the crawler) first; the caller turns it into the exit code.
+    """
+    notes: list[str] = []
+    problem: ExtractError | None = None
+    if settings.glue_crawler:
+        name = settings.glue_crawler
+        if not report.ok:
+            why = _not_a_success(report)
+            logger.warning("glue crawler %r not started: %s", name, why,
+                           extra={"fields": {"event": "glue_crawler", "crawler": name,
+                                             "started": False}})
+            notes.append(f"Glue crawler {name} not started: {why}")
+        else:
+            try:
+                notes.append(f"Glue crawler {name}: {start_crawler(name)}")
+            except GlueError as exc:
+                problem = exc
+                notes.append(f"Glue crawler {name} NOT started: {exc}")
+    send(settings, report, notes=notes)
+    return problem
+
+
+def after_stopped_run(settings: Settings, day: str, error: ExtractError) -> None:
+    """A run that stopped before writing its report (source or destination unreachable):
+    the crawler is not started and Slack is told. A usage error (exit 2, a typo on the
+    command line, nothing touched) is left to the person who typed it."""
+    if error.exit_code == EXIT_USAGE:
+        return
+    notes: list[str] = []
+    if settings.glue_crawler:
+        logger.warning("glue crawler %r not started: the run stopped", settings.glue_crawler)
+        notes.append(f"Glue crawler {settings.glue_crawler} not started: the run stopped")
+    send_stopped(settings, day, error, notes=notes)
+
+
+def notify_date(settings: Settings, day: str) -> bool:
+    """Post the message of date `day` (its report, and its validation when stored)."""
+    report = _required_report(settings, day, "nothing to notify")
+    return send(settings, report, validation=validation_of_date(settings, day))
+
+
+def crawl_date(settings: Settings, day: str, name: str) -> Started:
+    """Start crawler `name` if the report of `day` is a success; else ExtractError (exit 1)."""
+    report = _required_report(settings, day, f"glue crawler {name!r} not started")
+    if not report.ok:
+        raise ExtractError(f"glue crawler {name!r} not started: the run of {day} "
+                           f"{_not_a_success(report)}", step="glue")
+    return start_crawler(name)
+
+
+def validation_of_date(settings: Settings, day: str) -> dict[str, Any] | None:
+    """The stored result of `radar-extract validate --date D`, if there is one."""
+    destination = Destination(settings)
+    text = destination.read_text(destination.internal("validation", f"{day}.json"))
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        logger.warning("the stored validation of %s is not JSON: left out of the message", day)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _required_report(settings: Settings, day: str, consequence: str) -> RunReport:
+    """The report of the date merged over every run of it (shards and reruns), recomputed
+    so that a rerun after the DAG's merge step is seen; no run report at all is exit 1."""
+    try:
+        return merge_reports(settings, day)
+    except ExtractError as exc:
+        raise ExtractError(f"{exc.message}: {consequence}", step=exc.step) from exc
+
+
+def _not_a_success(report: RunReport) -> str:
+    t = report.totals()
+    return (f"did not publish every table ({t['failed']} failed, {t['not_run']} not run, "
+            f"{t['published']}/{t['tables']} published)")
