@@ -20,7 +20,7 @@ from typing import Any
 from extractor.config import Settings
 from extractor.errors import ExtractError
 from extractor.logs import mask, register_secret
-from extractor.report import RunReport, human_bytes
+from extractor.report import RunReport, drift_lines, human_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,10 @@ def build_payload(
             names = ", ".join(not_run[:MAX_NOT_RUN])
             more = f" and {len(not_run) - MAX_NOT_RUN} more" if len(not_run) > MAX_NOT_RUN else ""
             blocks.append(_section(f"*Not run* ({why}): {_escape(names)}{more}"))
+    drift = [line.strip().removeprefix("drift ") for line in drift_lines(report.tables)]
+    if drift:  # the `warn` action of the drift policy: the message carries the warning
+        shown = [f"• {_escape(_clip(line, MAX_LINE))}" for line in drift[:MAX_FAILURES]]
+        blocks.append(_section(_bounded("*Schema drift*", shown, len(drift))))
     verdict = _validation_line(validation)
     if verdict:
         blocks.append(_section(verdict))

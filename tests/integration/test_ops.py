@@ -411,3 +411,21 @@ def test_error_rate_of_a_failed_run(
     (failed,) = [line for line in lines if line.get("event") == "table"
                  and line["status"] == "failed"]
     assert (failed["table"], failed["rows"], failed["bytes"]) == ("product", 0, 0)
+
+
+def test_drift_warning_reaches_the_message(
+    cli: Callable[..., Result], server: Server, radar: str, slack: _Webhook, tmp_path: Path,
+) -> None:
+    """The drift policy's `warn`: the run publishes, and Slack carries the warning."""
+    env = _env(server, radar, tmp_path / "out", RADAR_SCHEMAS_DIR=str(tmp_path / "schemas"),
+               RADAR_SLACK_WEBHOOK_URL=slack.url)
+    assert cli("schemas", "snapshot", env=env).code == 0
+    conn = server.connect(radar)
+    with conn.cursor() as cur:
+        cur.execute("ALTER TABLE store ADD COLUMN city VARCHAR(9) NULL")
+    conn.close()
+    result = cli("extract", "--date", "2024-03-01", env=env)
+    assert result.code == 0, result.output
+    message = _message(slack.payloads[0])
+    assert slack.payloads[0]["text"].startswith(":white_check_mark:")
+    assert "*Schema drift*\n• warning: store: column_added city: (none) → varchar(9)" in message
