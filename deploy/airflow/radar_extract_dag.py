@@ -32,6 +32,7 @@ from airflow.sdk import (
     task,
 )
 from airflow.sdk.exceptions import AirflowFailException
+from kubernetes.client import models as k8s
 
 DAG_ID = "radar_extract"
 # KubernetesPodOperator's sidecar reads the pod's XCom from this file.
@@ -51,6 +52,14 @@ DEFAULT_IMAGE = "radar-extract:latest"
 DEFAULT_NAMESPACE = "data"
 DEFAULT_SHARDS = 4
 MAX_SHARDS = 64
+# One extract pod: its CPUs are its workers (the engine's default, os.cpu_count(), would see the
+# node's cores, not the pod's). Disk: with an S3 destination each table's Parquet files are
+# spooled in TMPDIR until published, so size it for the largest tables x workers.
+EXTRACT_WORKERS = 2
+EXTRACT_RESOURCES = k8s.V1ResourceRequirements(
+    requests={"cpu": str(EXTRACT_WORKERS), "memory": "2Gi", "ephemeral-storage": "20Gi"},
+    limits={"memory": "4Gi", "ephemeral-storage": "40Gi"},
+)
 # The Slack connection the 03:00 deadline alert posts through (apache-airflow-providers-slack).
 SLACK_CONN_ID = "radar_extract_slack"
 
@@ -230,6 +239,8 @@ with DAG(
     extract = KubernetesPodOperator.partial(
         task_id="extract",
         name="radar-extract-shard",
+        env_vars={"RADAR_WORKERS": str(EXTRACT_WORKERS)},
+        container_resources=EXTRACT_RESOURCES,
         **_POD,
     ).expand(arguments=shard_arguments(plan.output))
 

@@ -62,6 +62,20 @@ def main(folder: str, out_file: str) -> None:
         }
     extract = dag.get_task("extract")
     out["extract_expand"] = sorted(extract.expand_input.value)
+    partial = extract.partial_kwargs
+    out["extract_pod"] = {
+        "env_vars": {e.name: e.value for e in partial["env_vars"]}
+        if isinstance(partial["env_vars"], list) else partial["env_vars"],
+        "requests": partial["container_resources"].requests,
+    }
+    plan_task = dag.get_task("plan")
+    out["pod"] = {
+        "secrets": [[s.deploy_type, s.deploy_target, s.secret] for s in plan_task.secrets],
+        "configmaps": plan_task.configmaps,
+        "service_account_name": plan_task.service_account_name,
+        "env_vars": plan_task.env_vars,
+        "do_xcom_push": plan_task.do_xcom_push,
+    }
     deadline = dag.deadline[0]
     serialized = DagSerialization.to_dict(dag)  # what the DAG processor stores
     out.update({

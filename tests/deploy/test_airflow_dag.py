@@ -95,6 +95,20 @@ def test_extract_is_mapped_over_the_plan(probe: dict[str, Any]) -> None:
     ]
 
 
+def test_pods_get_settings_from_kubernetes_objects(probe: dict[str, Any]) -> None:
+    # Secrets come from the Kubernetes Secret as env vars, never from the DAG file.
+    assert probe["pod"] == {
+        "secrets": [["env", None, "radar-extract"]],
+        "configmaps": ["radar-extract"],
+        "service_account_name": "radar-extract",
+        "env_vars": [],
+        "do_xcom_push": True,
+    }
+    # An extract pod runs as many workers as it has CPUs.
+    assert probe["extract_pod"]["env_vars"] == {"RADAR_WORKERS": "2"}
+    assert probe["extract_pod"]["requests"]["cpu"] == "2"
+
+
 def test_trigger_rules(probe: dict[str, Any]) -> None:
     rules = {tid: task["trigger_rule"] for tid, task in probe["tasks"].items()}
     assert rules["merge"] == "all_done"  # after every shard, failed or not
