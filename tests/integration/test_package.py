@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, Server
+from tests.deploy.dockerfile import build_sources, stages
 
 pytestmark = pytest.mark.integration
 
@@ -49,13 +50,15 @@ def _run(*cmd: str | Path) -> None:
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     tmp = tmp_path_factory.mktemp("package")
-    # Stage 1 of the Dockerfile: the same files it copies (so .dockerignore is enough), one wheel.
+    # Stage 1 of the Dockerfile: exactly the files its build stage copies, then one wheel.
     src = tmp / "src"
     src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(ROOT / name, src / name)
-    shutil.copytree(ROOT / "extractor", src / "extractor",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in build_sources(stages()[0]):
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, src / name,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(ROOT / name, src / name)
     seconds: dict[str, float] = {}
     start = time.monotonic()
     _run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir",
