@@ -63,7 +63,8 @@ EXTRACT_RESOURCES = k8s.V1ResourceRequirements(
 # The Slack connection the 03:00 deadline alert posts through (apache-airflow-providers-slack).
 SLACK_CONN_ID = "radar_extract_slack"
 
-# Same rule as the engine's names (extractor/config.py): letters, digits, _ $ -, 1-64 chars.
+# Letters, digits, _ $ -, 1-64 chars (the engine's rule for names, extractor/config.py); the
+# engine then refuses, with exit 2, a name that is not a base table.
 _TABLE = re.compile(r"^[A-Za-z0-9_$-]{1,64}$")
 _CONF_KEYS = frozenset({"date", "tables"})
 
