@@ -1,9 +1,12 @@
-"""The Airflow DAG (deploy/airflow/) loads in the real Airflow 3 and has the promised shape.
+"""The Airflow DAG (deploy/airflow/) loads in the real Airflow 3, has the promised shape, and
+runs: plan, mapped shards, merge, validate, crawl, notify with the right arguments and rules.
 
 Airflow cannot live in the project's venv, so `make airflow-venv` (a prerequisite of
-`make test`) builds .venv-airflow, and airflow_probe.py runs there: DagBag parses the folder,
-the probe reports tasks, schedule, retries and rendered arguments as JSON, and this test checks
-them. No Airflow database is needed: the probe runs with a database URL that cannot be opened.
+`make test`) builds .venv-airflow, and two scripts run there. airflow_probe.py parses the
+folder with DagBag and reports tasks, schedule, retries and rendered arguments; no Airflow
+database is needed for that (it runs with a database URL that cannot be opened).
+airflow_run.py runs whole DAG runs with `dag.test()` on a throwaway SQLite database, every pod
+replaced by a stand-in that records its arguments.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,25 +24,31 @@ ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW_PYTHON = ROOT / ".venv-airflow" / "bin" / "python"
 DAG_FOLDER = ROOT / "deploy" / "airflow"
 PROBE = Path(__file__).with_name("airflow_probe.py")
+RUNNER = Path(__file__).with_name("airflow_run.py")
+
+
+def _airflow_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update({"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
+    return env
+
+
+def _run_in_airflow(args: list[str], env: dict[str, str], cwd: Path) -> None:
+    if not AIRFLOW_PYTHON.exists():  # fail, never skip: CI must run this test
+        pytest.fail(f"{AIRFLOW_PYTHON} is missing: run `make airflow-venv` (make test does)")
+    proc = subprocess.run([str(AIRFLOW_PYTHON), *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    if not AIRFLOW_PYTHON.exists():  # fail, never skip: CI must run this test
-        pytest.fail(f"{AIRFLOW_PYTHON} is missing: run `make airflow-venv` (make test does)")
-    home = tmp_path_factory.mktemp("airflow_home")
+    home = tmp_path_factory.mktemp("airflow_home")  # nothing lands in the repo or $HOME
     out = home / "probe.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env.update({
-        "AIRFLOW_HOME": str(home),  # nothing lands in the repo or $HOME
-        # A database that cannot exist: parsing must not need one.
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/missing/dir/airflow.db",
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    })
-    proc = subprocess.run([str(AIRFLOW_PYTHON), str(PROBE), str(DAG_FOLDER), str(out)],
-                          capture_output=True, text=True, env=env, cwd=home, timeout=300,
-                          stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    env = _airflow_env(home)
+    # A database that cannot exist: parsing must not need one.
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home}/missing/dir/airflow.db"
+    _run_in_airflow([str(PROBE), str(DAG_FOLDER), str(out)], env, home)
     assert not (home / "missing").exists()
     result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     return result
@@ -159,3 +169,80 @@ def test_scheduled_run_defaults(probe: dict[str, Any]) -> None:
 def test_bad_conf_fails_the_plan_clearly(probe: dict[str, Any], case: str, message: str) -> None:
     assert probe["rendered_bad"][case] == {"error": f"ConfError: {message}",
                                            "fails_without_retry": True}
+
+
+@pytest.fixture(scope="module")
+def dag_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict[str, Any]]:
+    """Run the DAG once in Airflow: (scenario, logical date, conf, extra env) -> result."""
+    home = tmp_path_factory.mktemp("airflow_db")
+    env = _airflow_env(home)
+    env["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAG_FOLDER)
+    _run_in_airflow(["-m", "airflow", "db", "migrate"], env, home)
+
+    def run(scenario: str, logical_date: str, conf: dict[str, Any],
+            extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+        out = home / f"run_{logical_date}.json"
+        _run_in_airflow([str(RUNNER), str(DAG_FOLDER), str(out), scenario, logical_date,
+                         json.dumps(conf)], {**env, **(extra_env or {})}, home)
+        result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+        return result
+
+    return run
+
+
+def _arguments(result: dict[str, Any]) -> dict[str, list[str]]:
+    return {f"{c['task']}[{c['map_index']}]" if c["map_index"] >= 0 else c["task"]:
+            c["arguments"] for c in result["calls"]}
+
+
+def test_a_night_runs_every_step_in_order(dag_run: Callable[..., dict[str, Any]]) -> None:
+    result = dag_run("ok", "2026-03-04T02:00:00+00:00", {"tables": ["a", "b"]},
+                     {"AIRFLOW_VAR_RADAR_EXTRACT_GLUE_CRAWLER": "radar-bronze",
+                      "AIRFLOW_VAR_RADAR_EXTRACT_IMAGE": "registry/radar:1.2"})
+    assert result["run"] == "success"
+    assert result["states"] == {
+        "crawler_configured": "success", "plan": "success", "shard_arguments": "success",
+        "extract[0]": "success", "extract[1]": "success", "merge": "success",
+        "validate": "success", "crawl": "success", "notify": "success",
+        "run_failed": "skipped",
+    }
+    tables = ["--table", "a", "--table", "b"]
+    assert _arguments(result) == {
+        "plan": ["plan", "--shards", "4", "--date", "2026-03-04", *tables, "--save", "--json",
+                 "--output", "/airflow/xcom/return.json"],
+        # The third group of the plan is empty: no pod for it.
+        "extract[0]": ["extract", "--date", "2026-03-04", "--shard", "1/3", *tables,
+                       "--log-json"],
+        "extract[1]": ["extract", "--date", "2026-03-04", "--shard", "2/3", *tables,
+                       "--log-json"],
+        "merge": ["report", "merge", "--date", "2026-03-04"],
+        "validate": ["validate", "--date", "2026-03-04", *tables],
+        "crawl": ["crawl", "--date", "2026-03-04", "--glue-crawler", "radar-bronze"],
+        "notify": ["notify", "--date", "2026-03-04"],
+    }
+    assert {c["image"] for c in result["calls"]} == {"registry/radar:1.2"}
+    order = [c["task"] for c in result["calls"]]
+    assert order.index("plan") < order.index("extract") < order.index("merge")
+    assert order.index("merge") < order.index("validate") < order.index("crawl")
+    assert order[-1] == "notify"
+
+
+def test_a_failed_shard_still_merges_and_notifies(
+        dag_run: Callable[..., dict[str, Any]]) -> None:
+    result = dag_run("shard_fails", "2026-03-05T02:00:00+00:00", {"date": "2026-01-02"})
+    states = result["states"]
+    assert (states["extract[0]"], states["extract[1]"]) == ("success", "failed")
+    assert states["merge"] == "success"  # all_done: it records the failed shard
+    assert states["crawl"] == "skipped"  # no crawler Variable
+    assert states["notify"] == "success"
+    assert states["run_failed"] == "failed"
+    assert result["run"] == "failed"  # the night is marked failed, though Slack was told
+    assert _arguments(result)["merge"] == ["report", "merge", "--date", "2026-01-02"]
+
+
+def test_a_bad_conf_fails_before_any_pod(dag_run: Callable[..., dict[str, Any]]) -> None:
+    result = dag_run("ok", "2026-03-06T02:00:00+00:00", {"date": "2026-02-30"})
+    assert result["calls"] == []
+    assert result["states"]["plan"] == "failed"
+    assert result["states"]["extract"] == "upstream_failed"
+    assert result["run"] == "failed"
