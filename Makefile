@@ -2,15 +2,17 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Airflow cannot share .venv (its pins fight ours): the DAG test runs in its own venv.
+AIRFLOW_VENV := .venv-airflow
 DEMO_URL ?= mysql+pymysql://root@127.0.0.1:3306/radar_demo
 DEMO_SCALE ?= 1
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo extract test test-unit bench lint clean
+.PHONY: help install airflow-venv demo extract test test-unit bench lint clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(BIN)/radar-extract: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +22,14 @@ $(BIN)/radar-extract: pyproject.toml
 
 install: $(BIN)/radar-extract ## Create .venv with the package and its development tools
 
+$(AIRFLOW_VENV)/bin/airflow: deploy/airflow/requirements.txt deploy/airflow/constraints.txt
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/pip install --quiet -r deploy/airflow/requirements.txt \
+		-c deploy/airflow/constraints.txt
+	@touch $@
+
+airflow-venv: $(AIRFLOW_VENV)/bin/airflow ## Create .venv-airflow (Airflow 3) for the DAG test
+
 demo: install ## Build the synthetic demo database (DEMO_SCALE=1) and extract it into ./data
 	$(BIN)/python -m extractor.demo --url '$(DEMO_URL)' --scale $(DEMO_SCALE)
 	RADAR_MYSQL_URL='$(DEMO_URL)' RADAR_DEST=./data $(BIN)/radar-extract extract $(ARGS)
@@ -27,7 +37,7 @@ demo: install ## Build the synthetic demo database (DEMO_SCALE=1) and extract it
 extract: install ## Run an extraction with the environment's configuration (ARGS='--table store')
 	$(BIN)/radar-extract extract $(ARGS)
 
-test: install ## Run every test (needs MySQL/MariaDB at 127.0.0.1:3306 or RADAR_TEST_MYSQL_URL)
+test: install airflow-venv ## Run every test (needs MySQL/MariaDB at 127.0.0.1:3306 or RADAR_TEST_MYSQL_URL)
 	$(BIN)/python -m pytest -q $(ARGS)
 
 test-unit: install ## Run the tests that need no services
@@ -36,9 +46,11 @@ test-unit: install ## Run the tests that need no services
 bench: install ## Benchmark against `mariadb --quick` and plain pymysql (3M rows; not a test)
 	$(BIN)/python bench/bench.py $(ARGS)
 
-lint: install ## ruff and mypy --strict on the package
-	$(BIN)/ruff check extractor tests bench
+lint: install ## ruff and mypy --strict on the package, hadolint on the Dockerfile
+	$(BIN)/ruff check extractor tests bench deploy
 	$(BIN)/mypy extractor
+	@if [ -x $(BIN)/hadolint ]; then $(BIN)/hadolint Dockerfile && echo "hadolint: Dockerfile ok"; \
+	else echo "hadolint: not installed on this platform, Dockerfile not linted"; fi
 
-clean: ## Remove .venv, ./data and caches
-	rm -rf $(VENV) data build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+clean: ## Remove .venv, .venv-airflow, ./data and caches
+	rm -rf $(VENV) $(AIRFLOW_VENV) data build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,248 @@
+"""The Airflow DAG (deploy/airflow/) loads in the real Airflow 3, has the promised shape, and
+runs: plan, mapped shards, merge, validate, crawl, notify with the right arguments and rules.
+
+Airflow cannot live in the project's venv, so `make airflow-venv` (a prerequisite of
+`make test`) builds .venv-airflow, and two scripts run there. airflow_probe.py parses the
+folder with DagBag and reports tasks, schedule, retries and rendered arguments; no Airflow
+database is needed for that (it runs with a database URL that cannot be opened).
+airflow_run.py runs whole DAG runs with `dag.test()` on a throwaway SQLite database, every pod
+replaced by a stand-in that records its arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+AIRFLOW_PYTHON = ROOT / ".venv-airflow" / "bin" / "python"
+DAG_FOLDER = ROOT / "deploy" / "airflow"
+PROBE = Path(__file__).with_name("airflow_probe.py")
+RUNNER = Path(__file__).with_name("airflow_run.py")
+
+
+def _airflow_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update({"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
+    return env
+
+
+def _run_in_airflow(args: list[str], env: dict[str, str], cwd: Path) -> None:
+    if not AIRFLOW_PYTHON.exists():  # fail, never skip: CI must run this test
+        pytest.fail(f"{AIRFLOW_PYTHON} is missing: run `make airflow-venv` (make test does)")
+    proc = subprocess.run([str(AIRFLOW_PYTHON), *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    home = tmp_path_factory.mktemp("airflow_home")  # nothing lands in the repo or $HOME
+    out = home / "probe.json"
+    env = _airflow_env(home)
+    # A database that cannot exist: parsing must not need one.
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home}/missing/dir/airflow.db"
+    _run_in_airflow([str(PROBE), str(DAG_FOLDER), str(out)], env, home)
+    assert not (home / "missing").exists()
+    result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return result
+
+
+def test_dag_loads_without_import_errors(probe: dict[str, Any]) -> None:
+    assert probe["import_errors"] == {}
+    assert probe["dag_ids"] == ["radar_extract"]
+    assert probe["serialized_tasks"] == len(probe["tasks"])  # the scheduler's form works too
+
+
+def test_daily_at_two_utc_without_catchup(probe: dict[str, Any]) -> None:
+    assert probe["timetable"] == "CronTriggerTimetable"  # logical date = the 02:00 of the run
+    assert (probe["cron"], probe["timezone"]) == ("0 2 * * *", "UTC")
+    assert probe["catchup"] is False
+
+
+def test_deadline_is_three_utc(probe: dict[str, Any]) -> None:
+    assert probe["deadline"] == {
+        "reference": "DagRunLogicalDateDeadline",
+        "interval_s": 3600.0,
+        "callback": "airflow.providers.slack.notifications.slack_webhook.SlackWebhookNotifier",
+    }
+
+
+def test_tasks_and_dependencies(probe: dict[str, Any]) -> None:
+    upstream = {tid: task["upstream"] for tid, task in probe["tasks"].items()}
+    assert upstream == {
+        "plan": [],
+        "shard_arguments": ["plan"],
+        "extract": ["shard_arguments"],
+        "merge": ["extract"],
+        "validate": ["merge"],
+        "crawler_configured": [],
+        "crawl": ["crawler_configured", "validate"],
+        "notify": ["crawl", "merge", "validate"],
+        "run_failed": ["crawl", "extract", "merge", "notify", "validate"],
+    }
+    pods = [tid for tid, task in probe["tasks"].items()
+            if task["operator"] == "KubernetesPodOperator"]
+    assert sorted(pods) == ["crawl", "extract", "merge", "notify", "plan", "validate"]
+
+
+def test_extract_is_mapped_over_the_plan(probe: dict[str, Any]) -> None:
+    extract = probe["tasks"]["extract"]
+    assert extract["mapped"] is True
+    assert probe["extract_expand"] == ["arguments"]
+    # The plan's empty third group starts no pod; every shard keeps the plan's date and tables.
+    assert probe["shard_arguments"] == [
+        ["extract", "--date", "2026-01-02", "--shard", "1/3", "--table", "a", "--table", "b",
+         "--log-json"],
+        ["extract", "--date", "2026-01-02", "--shard", "2/3", "--table", "a", "--table", "b",
+         "--log-json"],
+    ]
+
+
+def test_pods_get_settings_from_kubernetes_objects(probe: dict[str, Any]) -> None:
+    # Secrets come from the Kubernetes Secret as env vars, never from the DAG file.
+    assert probe["pod"] == {
+        "secrets": [["env", None, "radar-extract"]],
+        "configmaps": ["radar-extract"],
+        "service_account_name": "radar-extract",
+        "env_vars": [],
+        "do_xcom_push": True,
+    }
+    # An extract pod runs as many workers as it has CPUs.
+    assert probe["extract_pod"]["env_vars"] == {"RADAR_WORKERS": "2"}
+    assert probe["extract_pod"]["requests"]["cpu"] == "2"
+
+
+def test_trigger_rules(probe: dict[str, Any]) -> None:
+    rules = {tid: task["trigger_rule"] for tid, task in probe["tasks"].items()}
+    assert rules["merge"] == "all_done"  # after every shard, failed or not
+    assert rules["notify"] == "all_done"  # Slack always hears
+    assert rules["crawl"] == "all_success"  # only after merge and validate succeeded
+    assert rules["run_failed"] == "one_failed"  # the run fails when a step did
+
+
+@pytest.mark.parametrize("task_id", ["plan", "extract", "merge", "validate", "crawl", "notify"])
+def test_retries_backoff_and_timeout(probe: dict[str, Any], task_id: str) -> None:
+    task = probe["tasks"][task_id]
+    assert task["retries"] == 2  # 3 attempts in total
+    assert task["retry_exponential_backoff"] is True
+    assert (task["retry_delay_s"], task["max_retry_delay_s"]) == (120.0, 600.0)
+    assert task["execution_timeout_s"] == 3600.0
+
+
+def test_conf_renders_to_argument_lists(probe: dict[str, Any]) -> None:
+    rendered = probe["rendered"]
+    assert rendered["plan"]["arguments"] == [
+        "plan", "--shards", "3", "--date", "2026-01-02", "--table", "a", "--table", "b",
+        "--save", "--json", "--output", "/airflow/xcom/return.json"]
+    assert rendered["merge"]["arguments"] == ["report", "merge", "--date", "2026-01-02"]
+    assert rendered["validate"]["arguments"] == [
+        "validate", "--date", "2026-01-02", "--table", "a", "--table", "b"]
+    assert rendered["crawl"]["arguments"] == [
+        "crawl", "--date", "2026-01-02", "--glue-crawler", "radar-bronze"]
+    assert rendered["notify"]["arguments"] == ["notify", "--date", "2026-01-02"]
+    assert {r["image"] for r in rendered.values()} == {"registry/radar:1.2"}
+
+
+def test_scheduled_run_defaults(probe: dict[str, Any]) -> None:
+    # The run of 2026-03-04 02:00 UTC extracts partition 2026-03-04 with 4 shards, every table.
+    assert probe["rendered_defaults"] == {
+        "arguments": ["plan", "--shards", "4", "--date", "2026-03-04", "--save", "--json",
+                      "--output", "/airflow/xcom/return.json"],
+        "image": "radar-extract:latest",
+        "namespace": "data",
+    }
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("date", "conf date '2026-13-01' is not a date (YYYY-MM-DD)"),
+    ("table", "conf tables has invalid names: 'store; rm -rf /'"),
+    ("key", "conf has unknown keys: table (known: date, tables)"),
+    ("shards", "Variable radar_extract_shards must be 1-64, not 0"),
+])
+def test_bad_conf_fails_the_plan_clearly(probe: dict[str, Any], case: str, message: str) -> None:
+    assert probe["rendered_bad"][case] == {"error": f"ConfError: {message}",
+                                           "fails_without_retry": True}
+
+
+@pytest.fixture(scope="module")
+def dag_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict[str, Any]]:
+    """Run the DAG once in Airflow: (scenario, logical date, conf, extra env) -> result."""
+    home = tmp_path_factory.mktemp("airflow_db")
+    env = _airflow_env(home)
+    env["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAG_FOLDER)
+    _run_in_airflow(["-m", "airflow", "db", "migrate"], env, home)
+
+    def run(scenario: str, logical_date: str, conf: dict[str, Any],
+            extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+        out = home / f"run_{logical_date}.json"
+        _run_in_airflow([str(RUNNER), str(DAG_FOLDER), str(out), scenario, logical_date,
+                         json.dumps(conf)], {**env, **(extra_env or {})}, home)
+        result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+        return result
+
+    return run
+
+
+def _arguments(result: dict[str, Any]) -> dict[str, list[str]]:
+    return {f"{c['task']}[{c['map_index']}]" if c["map_index"] >= 0 else c["task"]:
+            c["arguments"] for c in result["calls"]}
+
+
+def test_a_night_runs_every_step_in_order(dag_run: Callable[..., dict[str, Any]]) -> None:
+    result = dag_run("ok", "2026-03-04T02:00:00+00:00", {"tables": ["a", "b"]},
+                     {"AIRFLOW_VAR_RADAR_EXTRACT_GLUE_CRAWLER": "radar-bronze",
+                      "AIRFLOW_VAR_RADAR_EXTRACT_IMAGE": "registry/radar:1.2"})
+    assert result["run"] == "success"
+    assert result["states"] == {
+        "crawler_configured": "success", "plan": "success", "shard_arguments": "success",
+        "extract[0]": "success", "extract[1]": "success", "merge": "success",
+        "validate": "success", "crawl": "success", "notify": "success",
+        "run_failed": "skipped",
+    }
+    tables = ["--table", "a", "--table", "b"]
+    assert _arguments(result) == {
+        "plan": ["plan", "--shards", "4", "--date", "2026-03-04", *tables, "--save", "--json",
+                 "--output", "/airflow/xcom/return.json"],
+        # The third group of the plan is empty: no pod for it.
+        "extract[0]": ["extract", "--date", "2026-03-04", "--shard", "1/3", *tables,
+                       "--log-json"],
+        "extract[1]": ["extract", "--date", "2026-03-04", "--shard", "2/3", *tables,
+                       "--log-json"],
+        "merge": ["report", "merge", "--date", "2026-03-04"],
+        "validate": ["validate", "--date", "2026-03-04", *tables],
+        "crawl": ["crawl", "--date", "2026-03-04", "--glue-crawler", "radar-bronze"],
+        "notify": ["notify", "--date", "2026-03-04"],
+    }
+    assert {c["image"] for c in result["calls"]} == {"registry/radar:1.2"}
+    order = [c["task"] for c in result["calls"]]
+    assert order.index("plan") < order.index("extract") < order.index("merge")
+    assert order.index("merge") < order.index("validate") < order.index("crawl")
+    assert order[-1] == "notify"
+
+
+def test_a_failed_shard_still_merges_and_notifies(
+        dag_run: Callable[..., dict[str, Any]]) -> None:
+    result = dag_run("shard_fails", "2026-03-05T02:00:00+00:00", {"date": "2026-01-02"})
+    states = result["states"]
+    assert (states["extract[0]"], states["extract[1]"]) == ("success", "failed")
+    assert states["merge"] == "success"  # all_done: it records the failed shard
+    assert states["crawl"] == "skipped"  # no crawler Variable
+    assert states["notify"] == "success"
+    assert states["run_failed"] == "failed"
+    assert result["run"] == "failed"  # the night is marked failed, though Slack was told
+    assert _arguments(result)["merge"] == ["report", "merge", "--date", "2026-01-02"]
+
+
+def test_a_bad_conf_fails_before_any_pod(dag_run: Callable[..., dict[str, Any]]) -> None:
+    result = dag_run("ok", "2026-03-06T02:00:00+00:00", {"date": "2026-02-30"})
+    assert result["calls"] == []
+    assert result["states"]["plan"] == "failed"
+    assert result["states"]["extract"] == "upstream_failed"
+    assert result["run"] == "failed"
