@@ -3,13 +3,18 @@ scheduler logic, trigger rules, XCom, dynamic task mapping, template rendering),
 pod replaced by a stand-in that records its arguments. Writes the result as JSON to OUT_FILE.
 
 Usage: python airflow_run.py DAG_FOLDER OUT_FILE SCENARIO LOGICAL_DATE CONF_JSON
-SCENARIO: "ok", or "shard_fails" (the pod of the plan's second group exits non-zero).
+SCENARIO: "ok", or "shard_fails" (the pod of the plan's second group exits non-zero), or
+"engine": each pod runs the real engine instead, as a process of the command in
+RADAR_EXTRACT_COMMAND (a JSON list), with the pod's own arguments and this environment; the
+plan's XCom file is redirected into RADAR_XCOM_DIR.
 Needs AIRFLOW_HOME with a migrated database (`airflow db migrate`) and DAGS_FOLDER set.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +31,8 @@ def main(folder: str, out_file: str, scenario: str, logical_date: str, conf: str
         map_index = context["ti"].map_index
         calls.append({"task": self.task_id, "map_index": map_index,
                       "arguments": self.arguments, "image": self.image})
+        if scenario == "engine":
+            return run_engine(self.task_id, list(self.arguments))
         if self.task_id == "plan":  # what `radar-extract plan --json --output ...` returns
             day = self.arguments[self.arguments.index("--date") + 1]
             return {"date": day, "shards": 3, "groups": [
@@ -48,6 +55,22 @@ def main(folder: str, out_file: str, scenario: str, logical_date: str, conf: str
               str(ti.state) for ti in run.get_task_instances()}
     Path(out_file).write_text(json.dumps({"run": str(run.state), "states": states,
                                           "calls": calls}), encoding="utf-8")
+
+
+def run_engine(task_id: str, arguments: list[str]) -> Any:
+    """What the pod would do: the image's entrypoint with the task's arguments."""
+    xcom = None
+    if "--output" in arguments:  # /airflow/xcom/return.json in a pod
+        xcom = Path(os.environ["RADAR_XCOM_DIR"], f"{task_id}.json")
+        arguments[arguments.index("--output") + 1] = str(xcom)
+    command = json.loads(os.environ["RADAR_EXTRACT_COMMAND"])
+    proc = subprocess.run([*command, *arguments], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=600)
+    calls[-1].update(code=proc.returncode, stdout=proc.stdout[-3000:],
+                     stderr=proc.stderr[-3000:])
+    if proc.returncode != 0:
+        raise RuntimeError(f"pod exited with {proc.returncode}")
+    return json.loads(xcom.read_text(encoding="utf-8")) if xcom is not None else None
 
 
 if __name__ == "__main__":

@@ -18,7 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
+
+from tests.conftest import Result, Server
+from tests.webhook import Webhook, message, webhook
 
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW_PYTHON = ROOT / ".venv-airflow" / "bin" / "python"
@@ -246,3 +250,96 @@ def test_a_bad_conf_fails_before_any_pod(dag_run: Callable[..., dict[str, Any]])
     assert result["states"]["plan"] == "failed"
     assert result["states"]["extract"] == "upstream_failed"
     assert result["run"] == "failed"
+
+
+# -- The DAG over the real engine ---------------------------------------------------------
+# Each pod is the real `radar-extract` process (this project's venv) against the test MariaDB,
+# a local destination and a local Slack webhook: one night from plan to notify, end to end.
+ENGINE = [str(ROOT / ".venv" / "bin" / "python"), "-m", "extractor"]
+PREFIX = "origin=airbyte/database=bronze_radar"
+NIGHT_SCHEMA = [
+    "CREATE TABLE store (id INT PRIMARY KEY, name VARCHAR(20))",
+    "INSERT INTO store VALUES (1, 'Centro'), (2, 'Norte'), (3, 'Sul')",
+    "CREATE TABLE product (sku VARCHAR(10) PRIMARY KEY, price DECIMAL(10,2))",
+    "INSERT INTO product VALUES ('A', 1.50), ('B', 2.50)",
+    "CREATE TABLE empty_table (id INT PRIMARY KEY)",
+]
+
+
+def _night(dag_run: Callable[..., dict[str, Any]], server: Server, database: str,
+           tmp_path: Path, hook: Webhook, day: str, **extra: str) -> dict[str, Any]:
+    (tmp_path / "xcom").mkdir(exist_ok=True)
+    env = {"RADAR_EXTRACT_COMMAND": json.dumps(ENGINE), "RADAR_XCOM_DIR": str(tmp_path / "xcom"),
+           "RADAR_MYSQL_URL": server.url(database), "RADAR_DEST": str(tmp_path / "bronze"),
+           "RADAR_SCHEMAS_DIR": str(tmp_path / "schemas"), "RADAR_SLACK_WEBHOOK_URL": hook.url,
+           **extra}
+    return dag_run("engine", f"{day}T02:00:00+00:00", {}, env)
+
+
+def test_a_night_over_the_real_engine(
+    dag_run: Callable[..., dict[str, Any]], server: Server, cli: Callable[..., Result],
+    make_database: Callable[..., str], tmp_path: Path,
+) -> None:
+    database = make_database(*NIGHT_SCHEMA)
+    assert cli("schemas", "snapshot", env={"RADAR_MYSQL_URL": server.url(database),
+                                           "RADAR_SCHEMAS_DIR": str(tmp_path / "schemas")}
+               ).code == 0
+    with webhook() as hook:
+        result = _night(dag_run, server, database, tmp_path, hook, "2026-03-07")
+    codes = {c["task"] + (f"[{c['map_index']}]" if c["map_index"] >= 0 else ""): c.get("code")
+             for c in result["calls"]}
+    assert result["run"] == "success", json.dumps(result["calls"], indent=1)[-4000:]
+    # Three tables over four shards: three extract pods, every step ran and exited 0.
+    assert codes == {"plan": 0, "extract[0]": 0, "extract[1]": 0, "extract[2]": 0,
+                     "merge": 0, "validate": 0, "notify": 0}
+    bronze = tmp_path / "bronze" / PREFIX
+    for table, rows in {"store": 3, "product": 2, "empty_table": 0}.items():
+        files = list((bronze / table / "cog_dt_ingestion=2026-03-07").glob("*.parquet"))
+        assert sum(pq.ParquetFile(f).metadata.num_rows for f in files) == rows, table
+    store = pq.read_table(bronze / "store" / "cog_dt_ingestion=2026-03-07").sort_by("id")
+    assert store.column("name").to_pylist() == ["Centro", "Norte", "Sul"]
+    internal = tmp_path / "bronze" / "_radar_extract"
+    merged = json.loads((internal / "reports" / "2026-03-07.json").read_text())
+    assert merged["status"] == "success" and len(merged["runs"]) == 3
+    assert merged["totals"]["rows"] == 5 and merged["shards"] == ["1/4", "2/4", "3/4"]
+    validation = json.loads((internal / "validation" / "2026-03-07.json").read_text())
+    assert validation["valid"] is True
+    (payload,) = hook.payloads  # one message for the night, after the merge
+    text = message(payload)
+    assert payload["text"].startswith(":white_check_mark: radar-extract 2026-03-07: "
+                                      "3/3 tables published, 5 rows")
+    assert "*Validation*: :white_check_mark:" in text
+
+
+def test_a_night_with_a_failing_table_still_reports_it(
+    dag_run: Callable[..., dict[str, Any]], server: Server, cli: Callable[..., Result],
+    make_database: Callable[..., str], tmp_path: Path,
+) -> None:
+    """A column removed at the source fails its table (drift policy `fail`): the other
+    tables publish, merge records the failure, validate does not run, Slack hears why."""
+    database = make_database(*NIGHT_SCHEMA)
+    assert cli("schemas", "snapshot", env={"RADAR_MYSQL_URL": server.url(database),
+                                           "RADAR_SCHEMAS_DIR": str(tmp_path / "schemas")}
+               ).code == 0
+    conn = server.connect(database)
+    with conn.cursor() as cur:
+        cur.execute("ALTER TABLE product DROP COLUMN price")
+    conn.close()
+    with webhook() as hook:
+        result = _night(dag_run, server, database, tmp_path, hook, "2026-03-08")
+    states = result["states"]
+    assert result["run"] == "failed"
+    assert sorted(s for k, s in states.items() if k.startswith("extract[")) == [
+        "failed", "success", "success"]
+    assert (states["merge"], states["validate"], states["notify"]) == (
+        "failed", "upstream_failed", "success")
+    bronze = tmp_path / "bronze" / PREFIX
+    assert not (bronze / "product").exists()
+    assert (bronze / "store" / "cog_dt_ingestion=2026-03-08").is_dir()
+    internal = tmp_path / "bronze" / "_radar_extract"
+    merged = json.loads((internal / "reports" / "2026-03-08.json").read_text())
+    assert merged["status"] == "failed" and merged["totals"]["published"] == 2
+    (payload,) = hook.payloads
+    assert payload["text"].startswith(":x: radar-extract 2026-03-08 FAILED: 1 failed")
+    assert "product: failed at drift" in message(payload)
+    assert "column_removed price" in message(payload)

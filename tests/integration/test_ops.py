@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import uuid
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,13 +19,13 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import S3, Result, Server
+from tests.webhook import HOOK_TOKEN, Webhook, message, webhook
 
 pytestmark = pytest.mark.integration
 
 PREFIX = "origin=airbyte/database=bronze_radar"
 PASSWORD = "Canary:pw/7f3a@9c%"  # URL-quoting changes it: both forms are checked
 AWS_SECRET = "CanaryAwsSecret0123456789abcdefXYZ"
-HOOK_TOKEN = "CanaryHookToken7e1d"  # the secret part of a webhook URL
 SCHEMA = [
     "CREATE TABLE store (id INT PRIMARY KEY, name VARCHAR(20))",
     "INSERT INTO store VALUES (1, 'a'), (2, 'b'), (3, 'c')",
@@ -38,43 +36,10 @@ SCHEMA = [
 ROWS = {"store": 3, "product": 2, "empty_table": 0}
 
 
-class _Webhook(ThreadingHTTPServer):
-    """Records every payload; answers with the next status of `statuses` (then 200)."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.payloads: list[dict[str, Any]] = []
-        self.statuses: list[int] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/services/T0/B0/{HOOK_TOKEN}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Webhook
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        assert self.path == f"/services/T0/B0/{HOOK_TOKEN}"
-        self.server.payloads.append(json.loads(body))
-        status = self.server.statuses.pop(0) if self.server.statuses else 200
-        self.send_response(status)
-        self.end_headers()
-        self.wfile.write(b"ok" if status == 200 else b"internal_error")
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def slack() -> Iterator[_Webhook]:
-    hook = _Webhook()
-    thread = threading.Thread(target=hook.serve_forever, daemon=True)
-    thread.start()
-    yield hook
-    hook.shutdown()
-    hook.server_close()
+def slack() -> Iterator[Webhook]:
+    with webhook() as hook:
+        yield hook
 
 
 @pytest.fixture
@@ -112,13 +77,7 @@ def _failing_env(server: Server, radar: str, user: str, dest: Path, **extra: str
             **extra}
 
 
-def _message(payload: dict[str, Any]) -> str:
-    """Everything Slack would show: the notification text and every block's text."""
-    texts = [payload["text"]]
-    for block in payload["blocks"]:
-        texts += [block["text"]["text"]] if "text" in block else []
-        texts += [f["text"] for f in block.get("fields", []) + block.get("elements", [])]
-    return "\n".join(texts)
+_message = message
 
 
 def _leaks(*texts: str) -> list[str]:
@@ -140,7 +99,7 @@ def _json_lines(stderr: str) -> list[dict[str, Any]]:
 
 # -- Slack ----------------------------------------------------------------------------------
 def test_success_message_to_s3(
-    cli: Callable[..., Result], server: Server, radar: str, s3: S3, slack: _Webhook,
+    cli: Callable[..., Result], server: Server, radar: str, s3: S3, slack: Webhook,
     tmp_path: Path,
 ) -> None:
     bucket = s3.new_bucket()
@@ -164,7 +123,7 @@ def test_success_message_to_s3(
 
 def test_failure_message_names_the_cause_and_no_secret(
     cli: Callable[..., Result], server: Server, radar: str, reader: str, s3: S3,
-    slack: _Webhook, tmp_path: Path,
+    slack: Webhook, tmp_path: Path,
 ) -> None:
     report_file = tmp_path / "report.json"
     env = _failing_env(server, radar, reader, tmp_path / "out",
@@ -202,7 +161,7 @@ def test_failure_message_names_the_cause_and_no_secret(
 
 @pytest.mark.parametrize("outage", ["closed-port", "http-500"])
 def test_slack_down_is_a_warning_and_the_run_still_succeeds(
-    cli: Callable[..., Result], server: Server, radar: str, slack: _Webhook, tmp_path: Path,
+    cli: Callable[..., Result], server: Server, radar: str, slack: Webhook, tmp_path: Path,
     outage: str,
 ) -> None:
     if outage == "closed-port":
@@ -224,7 +183,7 @@ def test_slack_down_is_a_warning_and_the_run_still_succeeds(
 
 
 def test_a_run_stopped_before_its_report_is_still_announced(
-    cli: Callable[..., Result], server: Server, radar: str, slack: _Webhook, tmp_path: Path,
+    cli: Callable[..., Result], server: Server, radar: str, slack: Webhook, tmp_path: Path,
 ) -> None:
     unreachable = f"mysql+pymysql://someone:{quote(PASSWORD, safe='')}@127.0.0.1:1/{radar}"
     env = {"RADAR_MYSQL_URL": unreachable, "RADAR_DEST": str(tmp_path),
@@ -246,7 +205,7 @@ def test_a_run_stopped_before_its_report_is_still_announced(
 
 
 def test_notify_command_reads_the_stored_report_and_validation(
-    cli: Callable[..., Result], server: Server, radar: str, slack: _Webhook, tmp_path: Path,
+    cli: Callable[..., Result], server: Server, radar: str, slack: Webhook, tmp_path: Path,
 ) -> None:
     env = _env(server, radar, tmp_path)
     assert cli("extract", "--date", "2024-03-01", env=env).code == 0
@@ -293,7 +252,7 @@ def _glue_env(s3: S3) -> dict[str, str]:
 
 def test_crawler_starts_after_a_full_success_and_a_running_one_is_a_warning(
     cli: Callable[..., Result], server: Server, radar: str, s3: S3, crawler: str,
-    slack: _Webhook, tmp_path: Path,
+    slack: Webhook, tmp_path: Path,
 ) -> None:
     glue = _glue(s3)
     assert glue.get_crawler(Name=crawler)["Crawler"]["State"] == "READY"
@@ -414,7 +373,7 @@ def test_error_rate_of_a_failed_run(
 
 
 def test_drift_warning_reaches_the_message(
-    cli: Callable[..., Result], server: Server, radar: str, slack: _Webhook, tmp_path: Path,
+    cli: Callable[..., Result], server: Server, radar: str, slack: Webhook, tmp_path: Path,
 ) -> None:
     """The drift policy's `warn`: the run publishes, and Slack carries the warning."""
     env = _env(server, radar, tmp_path / "out", RADAR_SCHEMAS_DIR=str(tmp_path / "schemas"),
