@@ -105,12 +105,15 @@ def main() -> None:
                    "drift policy, per-table overrides included).")
 @click.option("--glue-crawler", metavar="NAME",
               help="Start this Glue crawler after a run where every table published.")
+@click.option("--resume", is_flag=True,
+              help="Skip the tables already published for DATE since its plan was saved (at "
+                   "any time without a saved plan): a retried shard redoes only what failed.")
 @_common
 @_guarded
 def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | None,
             workers: int | None, dest: str | None, report_file: str | None, shard: str | None,
-            on_drift: str | None, glue_crawler: str | None, config_file: str | None,
-            log_json: bool, verbose: bool) -> None:
+            on_drift: str | None, glue_crawler: str | None, resume: bool,
+            config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Extract every base table (or the --table ones) into cog_dt_ingestion=DATE."""
     from extractor.runner import parse_date, run_extract
     from extractor.shards import parse_shard
@@ -124,7 +127,8 @@ def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | N
     try:
         report = run_extract(settings, tables=tables, exclude=exclude, run_date=run_date,
                              progress=progress,
-                             on_result=lambda result: progress.done(result.table), shard=shard)
+                             on_result=lambda result: progress.done(result.table), shard=shard,
+                             resume=resume)
     except ExtractError as exc:  # stopped before its report: Slack must still hear of it
         if shard is None:  # a shard's failure reaches Slack through the DAG's merge and notify
             from extractor.ops import after_stopped_run

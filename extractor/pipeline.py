@@ -135,7 +135,7 @@ def extract_table(
             "date": ctx.date,
             "run_id": ctx.run_id,
             "engine": f"radar-extract {__version__}",
-            "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "published_at": datetime.now(UTC).isoformat(),  # µs: `extract --resume` compares
             "rows": rows,
             "bytes": sum(f.bytes for f in files),
             "source": {

@@ -29,7 +29,7 @@ from extractor.pipeline import Progress, RunContext, TableTask
 from extractor.report import RunReport, TableResult
 from extractor.retry import run_table
 from extractor.sink.destination import Destination
-from extractor.sink.publish import clean_orphans, recover
+from extractor.sink.publish import clean_orphans, published_since, recover
 from extractor.source.connection import (
     control_connection,
     query,
@@ -120,12 +120,15 @@ def run_extract(
     progress: Progress | None = None,
     on_result: Callable[[TableResult], None] | None = None,
     shard: str | None = None,
+    resume: bool = False,
 ) -> RunReport:
     """Extract the selected tables and write the run report; raises only for run-level errors.
 
     Tables named by `exclude` appear in the report as `skipped`; tables the circuit
     breaker kept from starting, as `not_run`. With `shard` ("I/N"), only group I of the
-    plan for N shards over the selected tables runs (extractor/shards.py).
+    plan for N shards over the selected tables runs (extractor/shards.py). With `resume`,
+    tables already published for the date since its plan was saved (at any time without a
+    saved plan) are `skipped`: an orchestrator's retry of a shard redoes only what failed.
     """
     started = time.monotonic()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -182,6 +185,8 @@ def run_extract(
         _log_result(run_id, report.tables[-1])
     failed_drift = set(drift.failed)
     tasks = [catalog.tasks[n] for n in names if n not in failed_drift]
+    if resume:
+        tasks = _resume(destination, tasks, day, report)
     breaker = CircuitBreaker(settings.breaker_failures)
     for result in _execute(ctx, tasks, progress, breaker):
         result.drift = drift.tables[result.table].to_list()
@@ -223,6 +228,21 @@ def _drift_results(drift: DriftCheck, names: Sequence[str]) -> list[TableResult]
         elif name not in names:  # a removed table under warn or evolve
             out.append(TableResult(table=name, status="skipped", drift=table.to_list()))
     return out
+
+
+def _resume(destination: Destination, tasks: list[TableTask], day: str,
+            report: RunReport) -> list[TableTask]:
+    from extractor.shards import load_plan
+
+    plan = load_plan(destination, day)
+    since = plan.saved_at if plan is not None else None
+    done = published_since(destination, [t.table for t in tasks], day, since)
+    for table, run_id in sorted(done.items()):
+        note = f"already published for {day} by run {run_id} (--resume)"
+        report.tables.append(TableResult(table=table, status="skipped", retry_note=note))
+        logger.info("%s: %s", table, note, extra={"fields": {
+            "event": "table", "run_id": report.run_id, "table": table, "status": "skipped"}})
+    return [t for t in tasks if t.table not in done]
 
 
 def _execute(

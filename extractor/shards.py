@@ -20,6 +20,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from extractor.errors import ExtractError, UsageError
@@ -62,6 +63,7 @@ class ShardPlan:
     date: str
     shards: int
     groups: list[ShardGroup]
+    saved_at: str | None = None  # when `plan --save` stored it (UTC, ISO): `extract --resume`
 
     def group(self, index: int) -> ShardGroup:
         return self.groups[index - 1]
@@ -71,8 +73,11 @@ class ShardPlan:
         return {t: g.shard for g in self.groups for t in g.tables}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"date": self.date, "shards": self.shards,
+        data = {"date": self.date, "shards": self.shards,
                 "groups": [g.to_dict() for g in self.groups]}
+        if self.saved_at is not None:
+            data["saved_at"] = self.saved_at
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
@@ -87,7 +92,8 @@ class ShardPlan:
                                      int(g.get("estimated_rows", 0))))
         if len(groups) != count:
             raise ValueError(f"{len(groups)} groups for {count} shards")
-        return cls(str(data["date"]), count, groups)
+        saved_at = data.get("saved_at")
+        return cls(str(data["date"]), count, groups, None if saved_at is None else str(saved_at))
 
 
 def parse_shard_count(text: str | int) -> int:
@@ -139,6 +145,9 @@ def plan_path(destination: Destination, date: str) -> str:
 
 
 def save_plan(destination: Destination, plan: ShardPlan) -> str:
+    """Store the plan of its date, stamped with the time (`extract --resume` counts the
+    tables published after it as done)."""
+    plan.saved_at = datetime.now(UTC).isoformat()
     path = plan_path(destination, plan.date)
     destination.write_text(path, plan.to_json())
     return path

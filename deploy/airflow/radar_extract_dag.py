@@ -139,10 +139,15 @@ def plan_arguments(conf: Mapping[str, Any] | None, logical_date: datetime | None
 
 
 def extract_arguments(plan: Mapping[str, Any], conf: Mapping[str, Any] | None) -> list[list[str]]:
-    """One argument list per non-empty group of the plan, with the plan's own date."""
+    """One argument list per non-empty group of the plan, with the plan's own date.
+
+    `--resume`: a retry of a shard skips the tables its earlier attempts published since the
+    plan was saved, so it redoes only what failed (the engine already retried transient
+    failures table by table) and never reads the whole group from production again.
+    """
     flags = table_flags(conf)  # the same selection as the plan's
     return [["extract", "--date", str(plan["date"]), "--shard", str(group["shard"]), *flags,
-             "--log-json"]
+             "--resume", "--log-json"]
             for group in plan["groups"] if group.get("tables")]
 
 
@@ -246,17 +251,21 @@ with DAG(
     ).expand(arguments=shard_arguments(plan.output))
 
     # Always runs once the shards are done, failed or not: it records what every shard did.
+    # Its exit 1 (a table failed) and validate's (a partition is not sound) are verdicts on
+    # the data, which a retry cannot change: no retries, so Slack hears at once.
     merge = KubernetesPodOperator(
         task_id="merge",
         name="radar-extract-merge",
         arguments="{{ radar_arguments('merge', dag_run) }}",
         trigger_rule=TriggerRule.ALL_DONE,
+        retries=0,
         **_POD,
     )
     validate = KubernetesPodOperator(
         task_id="validate",
         name="radar-extract-validate",
         arguments="{{ radar_arguments('validate', dag_run) }}",
+        retries=0,
         **_POD,
     )
 

@@ -97,6 +97,28 @@ def _apply(destination: Destination, entry: dict[str, Any]) -> list[str]:
     return published
 
 
+def published_since(destination: Destination, tables: Collection[str], date: str,
+                    since: str | None) -> dict[str, str]:
+    """table -> run id, for the tables whose partition of `date` was published at or after
+    `since` (an ISO time; None: at any time). The manifest is written last, so one that
+    exists stands for a whole publish. A manifest that cannot be read counts as not
+    published: the table runs again, never the reverse."""
+    start = None if since is None else datetime.fromisoformat(since)
+    done: dict[str, str] = {}
+    for table in sorted(tables):
+        text = destination.read_text(destination.manifest_path(table, date))
+        if text is None:
+            continue
+        try:
+            manifest = json.loads(text)
+            published = datetime.fromisoformat(str(manifest["published_at"]))
+        except (ValueError, KeyError, TypeError):
+            continue  # not readable as ours: run the table again
+        if start is None or published >= start:
+            done[table] = str(manifest.get("run_id", "an earlier run"))
+    return done
+
+
 def recover(destination: Destination, tables: Collection[str] | None = None) -> list[str]:
     """Roll forward every publish a killed run left half-done; returns "table date" items.
 

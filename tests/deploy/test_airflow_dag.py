@@ -103,9 +103,9 @@ def test_extract_is_mapped_over_the_plan(probe: dict[str, Any]) -> None:
     # The plan's empty third group starts no pod; every shard keeps the plan's date and tables.
     assert probe["shard_arguments"] == [
         ["extract", "--date", "2026-01-02", "--shard", "1/3", "--table", "a", "--table", "b",
-         "--log-json"],
+         "--resume", "--log-json"],
         ["extract", "--date", "2026-01-02", "--shard", "2/3", "--table", "a", "--table", "b",
-         "--log-json"],
+         "--resume", "--log-json"],
     ]
 
 
@@ -134,7 +134,8 @@ def test_trigger_rules(probe: dict[str, Any]) -> None:
 @pytest.mark.parametrize("task_id", ["plan", "extract", "merge", "validate", "crawl", "notify"])
 def test_retries_backoff_and_timeout(probe: dict[str, Any], task_id: str) -> None:
     task = probe["tasks"][task_id]
-    assert task["retries"] == 2  # 3 attempts in total
+    # 3 attempts in total; merge's and validate's failures are verdicts on the data
+    assert task["retries"] == (0 if task_id in ("merge", "validate") else 2)
     assert task["retry_exponential_backoff"] is True
     assert (task["retry_delay_s"], task["max_retry_delay_s"]) == (120.0, 600.0)
     assert task["execution_timeout_s"] == 3600.0
@@ -216,9 +217,9 @@ def test_a_night_runs_every_step_in_order(dag_run: Callable[..., dict[str, Any]]
                  "--output", "/airflow/xcom/return.json"],
         # The third group of the plan is empty: no pod for it.
         "extract[0]": ["extract", "--date", "2026-03-04", "--shard", "1/3", *tables,
-                       "--log-json"],
+                       "--resume", "--log-json"],
         "extract[1]": ["extract", "--date", "2026-03-04", "--shard", "2/3", *tables,
-                       "--log-json"],
+                       "--resume", "--log-json"],
         "merge": ["report", "merge", "--date", "2026-03-04"],
         "validate": ["validate", "--date", "2026-03-04", *tables],
         "crawl": ["crawl", "--date", "2026-03-04", "--glue-crawler", "radar-bronze"],

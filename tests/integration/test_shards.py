@@ -98,8 +98,10 @@ def test_plan_output_json_save_and_xcom_file(
     assert json.loads(xcom.read_text()) == plan
     saved = tmp_path / "out" / "_radar_extract" / "plans" / f"{DAY}.json"
     assert json.loads(saved.read_text()) == plan
-    # Same tables and estimates: the same plan, as many times as asked.
+    # Same tables and estimates: the same plan, as many times as asked (only a saved plan
+    # carries the time it was saved, for `extract --resume`).
     again = cli("plan", "--shards", "2", "--date", DAY, "--json", env=env)
+    assert plan.pop("saved_at") > f"{DAY}"
     assert json.loads(again.stdout) == plan
     human = cli("plan", "--shards", "3", "--exclude", "events", env=env)
     assert human.code == 0, human.output
@@ -378,3 +380,43 @@ def test_a_shard_reports_a_planned_table_dropped_since_and_other_n_plans_live(
     assert other.code == 0, other.output
     assert f"the saved plan of {DAY} has 2 shards, not 3: planning live" in other.stderr
     assert "a live plan over 4 tables" in other.stderr
+
+
+def test_resume_redoes_only_what_is_not_published_since_the_plan(
+    cli: Callable[..., Result], server: Server, radar: str, tmp_path: Path,
+) -> None:
+    """An orchestrator's retry of a shard (`--resume`): the tables its first attempt
+    published are skipped and their files left untouched; a new plan of the date (a rerun
+    of the night) makes every table run again."""
+    dest = tmp_path / "out"
+    env = _env(server, radar, dest)
+    assert cli("plan", "--shards", "1", "--date", DAY, "--save", env=env).code == 0
+    first = cli("extract", "--shard", "1/1", "--date", DAY, "--resume", "--exclude", "events",
+                "--exclude", "no_pk", env=env)  # as if the pod died before these two
+    assert first.code == 0, first.output
+    store = next((dest / PREFIX / "store" / f"cog_dt_ingestion={DAY}").glob("*.parquet"))
+    written = store.stat().st_mtime_ns
+    report_file = tmp_path / "retry.json"
+    retry = cli("extract", "--shard", "1/1", "--date", DAY, "--resume", "--report",
+                str(report_file), env=env)
+    assert retry.code == 0, retry.output
+    statuses = {t["table"]: (t["status"], t["retry_note"])
+                for t in json.loads(report_file.read_text())["tables"]}
+    first_run = json.loads(next((dest / "_radar_extract" / "runs").glob("*.json")).read_text())
+    done = f"already published for {DAY} by run {first_run['run_id']} (--resume)"
+    assert statuses == {"empty_table": ("skipped", done), "product": ("skipped", done),
+                        "store": ("skipped", done), "events": ("published", None),
+                        "no_pk": ("published", None)}
+    assert store.stat().st_mtime_ns == written
+    merged = cli("report", "merge", "--date", DAY, "--json", env=env)
+    assert merged.code == 0, merged.output
+    tables = {t["table"]: t for t in json.loads(merged.stdout)["tables"]}
+    assert {t: r["status"] for t, r in tables.items()} == dict.fromkeys(TABLES, "published")
+    assert (tables["store"]["rows"], tables["events"]["rows"]) == (3, 3000)
+    # The night is run again: a new plan, so nothing counts as done.
+    assert cli("plan", "--shards", "1", "--date", DAY, "--save", env=env).code == 0
+    again = cli("extract", "--shard", "1/1", "--date", DAY, "--resume", "--report",
+                str(report_file), env=env)
+    assert again.code == 0, again.output
+    assert {t["status"] for t in json.loads(report_file.read_text())["tables"]} == {"published"}
+    assert store.stat().st_mtime_ns != written

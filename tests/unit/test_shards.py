@@ -129,7 +129,8 @@ def test_plan_saved_and_loaded_through_the_destination(tmp_path: Path) -> None:
     path = save_plan(dest, plan)
     assert path == f"{tmp_path}/_radar_extract/plans/2024-05-01.json"
     data = json.loads(Path(path).read_text())
-    assert sorted(data) == ["date", "groups", "shards"]
+    assert sorted(data) == ["date", "groups", "saved_at", "shards"]
+    assert data["saved_at"] == plan.saved_at and plan.saved_at.endswith("+00:00")
     assert sorted(data["groups"][0]) == ["estimated_bytes", "estimated_rows", "shard", "tables"]
     loaded = load_plan(dest, "2024-05-01")
     assert loaded is not None and loaded.to_dict() == plan.to_dict()
