@@ -163,6 +163,13 @@ def is_widening(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
             return chain.index(b) >= chain.index(a)
     if a == b and a in _LENGTHS:
         return _first_number(tb) >= _first_number(ta)
+    if (a, b) == ("char", "varchar"):  # CHAR's trailing spaces are stripped on read anyway
+        return _first_number(tb) >= _first_number(ta)
+    # VARCHAR(n) holds at most 65,535 bytes, which TEXT and up hold too (TINYTEXT may not).
+    if a in ("char", "varchar") and b in _TEXTS[1:]:
+        return True
+    if a in ("binary", "varbinary") and b in _BLOBS[1:]:
+        return a == "varbinary"  # BINARY's zero padding is part of its values
     if a == b and a in _FRACTIONAL:
         return _first_number(tb) >= _first_number(ta)  # no digits means precision 0
     if a == b and a in ("enum", "set"):

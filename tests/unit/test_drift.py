@@ -125,7 +125,14 @@ def test_a_type_change_and_a_nullability_change_of_one_column() -> None:
         ("char(2)", "char(3)", True),
         ("varbinary(4)", "varbinary(8)", True),
         ("binary(4)", "binary(8)", False),  # BINARY pads with zero bytes: values change
-        ("varchar(50)", "text", False),
+        ("varchar(50)", "text", True),  # any VARCHAR fits TEXT's 65,535 bytes
+        ("varchar(255)", "longtext", True),
+        ("varchar(50)", "tinytext", False),  # 255 bytes: 50 utf8mb4 characters may not fit
+        ("char(2)", "varchar(2)", True),
+        ("char(3)", "varchar(2)", False),
+        ("varbinary(8)", "blob", True),
+        ("binary(8)", "blob", False),
+        ("text", "varchar(50)", False),
         ("text", "mediumtext", True),
         ("mediumtext", "longtext", True),
         ("longtext", "text", False),
