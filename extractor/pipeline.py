@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from extractor import __version__
 from extractor.casts import convert_batch
@@ -43,6 +44,9 @@ class TableTask:
     estimated_rows: int = 0
     estimated_bytes: int = 0
     primary_key: list[str] = field(default_factory=list)
+    # The changes from the stored schema that the drift policy let through (warn/evolve):
+    # recorded in the manifest, so `validate` tells accepted drift from damage.
+    drift: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,7 @@ def extract_table(
                 for p in plans
             ],
             "primary_key": task.primary_key,
+            "drift": task.drift,
             "nulled": dict(sorted(nulled.items())),
         }
         if checkpoint is not None:

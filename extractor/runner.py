@@ -12,6 +12,7 @@ retries, hours apart if need be, are the right loop for that, not a wait in here
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -184,7 +185,8 @@ def run_extract(
             "table of the database", error_step="discover", error_type="UsageError"))
         _log_result(run_id, report.tables[-1])
     failed_drift = set(drift.failed)
-    tasks = [catalog.tasks[n] for n in names if n not in failed_drift]
+    tasks = [dataclasses.replace(catalog.tasks[n], drift=drift.tables[n].to_list())
+             for n in names if n not in failed_drift]
     if resume:
         tasks = _resume(destination, tasks, day, report)
     breaker = CircuitBreaker(settings.breaker_failures)

@@ -33,6 +33,7 @@ from typing import Any, Literal
 import pyarrow.parquet as pq
 
 from extractor.config import Settings
+from extractor.drift.store import read_schemas
 from extractor.errors import UsageError
 from extractor.sink.destination import Destination
 from extractor.source.connection import control_connection, query
@@ -55,7 +56,12 @@ class TableCheck:
     footer_rows: int | None = None
     source_rows: int | None = None
     difference: int | None = None  # source rows - partition rows
-    schema: str = "not stored"  # "match", "mismatch", or "not stored"
+    # "match", "mismatch", "drift accepted" (differs as the manifest's drift says), "not stored"
+    schema: str = "not stored"
+    # The drift the policy let through at extraction (the manifest's): "class column" each.
+    accepted_drift: list[str] = field(default_factory=list)
+    # The columns that drift names (a rename's both names; "" for a change of order).
+    accepted_columns: set[str] = field(default_factory=set, repr=False)  # not in the JSON
     problems: list[str] = field(default_factory=list)  # each one line, naming the table
     notes: list[str] = field(default_factory=list)
 
@@ -87,6 +93,8 @@ class Validation:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        for table in data["tables"]:
+            del table["accepted_columns"]
         data["valid"] = self.valid
         data["status"] = "valid" if self.valid else "invalid"
         return data
@@ -131,7 +139,7 @@ def validate(
             raise UsageError(f"table name {name[:80]!r} is not valid")
     destination = Destination(settings)
     database = settings.mysql.database
-    schemas = stored_schemas(settings.schemas_dir, database)
+    schemas = read_schemas(settings.schemas_dir, database) or {}
     counts: dict[str, int] = {}
     result = Validation(date, database, destination.url(destination.root), "schemas",
                         against_source, strict,
@@ -178,26 +186,6 @@ def validate(
     return result
 
 
-def stored_schemas(schemas_dir: str, database: str) -> dict[str, dict[str, Any] | str]:
-    """table -> its stored schema, or the one-line reason it cannot be read."""
-    directory = os.path.join(schemas_dir, database)
-    found: dict[str, dict[str, Any] | str] = {}
-    if not os.path.isdir(directory):
-        return found
-    for entry in sorted(os.listdir(directory)):
-        if not entry.endswith(".json"):
-            continue
-        path = os.path.join(directory, entry)
-        try:
-            with open(path, encoding="utf-8") as handle:
-                data = json.load(handle)
-            columns = [(str(c["name"]), str(c["arrow_type"])) for c in data["columns"]]
-            found[str(data.get("table", entry[:-5]))] = {"columns": columns}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            found[entry[:-5]] = f"stored schema {path} is not readable: {exc}"
-    return found
-
-
 def _source_tables(settings: Settings) -> list[str]:
     with control_connection(settings.mysql, step="validate") as conn:
         return [t.name for t in list_tables(conn, settings.mysql.database)]
@@ -238,6 +226,14 @@ def _check_partition(destination: Destination, date: str, check: TableCheck) -> 
         manifest = json.loads(text)
         listed = {str(f["key"]): int(f["rows"]) for f in manifest["files"]}
         check.manifest_rows = int(manifest["rows"])
+        for change in manifest.get("drift") or []:
+            check.accepted_drift.append(f"{change['class']} {change.get('column') or ''}".strip())
+            if change["class"] == "order_changed":
+                check.accepted_columns.add("")
+            elif change.get("column"):
+                check.accepted_columns.add(str(change["column"]))
+                if change["class"] == "column_renamed":
+                    check.accepted_columns.add(str(change.get("live")))
     except (ValueError, KeyError, TypeError) as exc:
         check.fail(f"the manifest of {date} is not readable: {exc}")
         return schemas
@@ -283,35 +279,53 @@ def _read_footer(destination: Destination, path: str,
 
 
 def _check_schema(schemas: list[Any], stored: dict[str, Any], check: TableCheck) -> None:
-    """Every readable file's schema against the stored columns (names, order, Arrow types)."""
-    want: list[tuple[str, str]] = stored["columns"]
-    differences: list[str] = []
+    """Every readable file's schema against the stored columns (names, order, Arrow types).
+
+    A difference in a column that the drift policy let through at extraction (recorded in the
+    manifest) is a note, not a failure: the run already warned of it, and the stored schema
+    awaits its review (`schemas snapshot`). Any other difference is damage or a stored schema
+    that no longer describes the partition.
+    """
+    want = [(str(c["name"]), str(c["arrow_type"])) for c in stored["columns"]]
+    differences: dict[str, str] = {}  # text -> the column it is about ("" for the order)
     for schema in schemas:
         have = [(f.name, str(f.type)) for f in schema]
-        for text in _schema_differences(have, want):
-            if text not in differences:
-                differences.append(text)
-    check.schema = "mismatch" if differences else "match"
+        for column, text in _schema_differences(have, want):
+            differences.setdefault(text, column)
+    accepted = {t for t, column in differences.items() if column in check.accepted_columns}
+    if not differences:
+        check.schema = "match"
+    elif accepted == set(differences):
+        check.schema = "drift accepted"
+    else:
+        check.schema = "mismatch"
     for text in differences:
-        check.fail(text)
+        if text in accepted:
+            check.notes.append(f"{text} (drift accepted at extraction: "
+                               f"{', '.join(check.accepted_drift)})")
+        else:
+            check.fail(text)
 
 
-def _schema_differences(have: list[tuple[str, str]], want: list[tuple[str, str]]) -> list[str]:
+def _schema_differences(have: list[tuple[str, str]],
+                        want: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(column, one line) per difference; the column is "" for a change of order alone."""
     if have == want:
         return []
     out = []
     have_types, want_types = dict(have), dict(want)
     for name, kind in want:
         if name not in have_types:
-            out.append(f"column {name!r} ({kind}) of the stored schema is not in the partition")
+            out.append((name, f"column {name!r} ({kind}) of the stored schema is not in the "
+                              "partition"))
         elif have_types[name] != kind:
-            out.append(f"column {name!r} is {have_types[name]} in the partition but {kind} in "
-                       "the stored schema")
-    out.extend(f"column {name!r} ({kind}) is in the partition but not in the stored schema"
-               for name, kind in have if name not in want_types)
+            out.append((name, f"column {name!r} is {have_types[name]} in the partition but "
+                              f"{kind} in the stored schema"))
+    out.extend((name, f"column {name!r} ({kind}) is in the partition but not in the stored "
+                      "schema") for name, kind in have if name not in want_types)
     if not out:
-        out.append(f"the columns are in another order than the stored schema's: "
-                   f"{', '.join(n for n, _ in have)}")
+        out.append(("", f"the columns are in another order than the stored schema's: "
+                        f"{', '.join(n for n, _ in have)}"))
     return out
 
 

@@ -74,25 +74,35 @@ def load_schemas(schemas_dir: str | os.PathLike[str], database: str) -> dict[str
     A file that is not a stored schema of this table is a usage error (exit 2): the
     check must never run against a half-read reference.
     """
+    found = read_schemas(schemas_dir, database)
+    if found is None:
+        return None
+    for table, schema in found.items():
+        if isinstance(schema, str):
+            raise UsageError(f"{schema}; rewrite it with `radar-extract schemas snapshot "
+                             f"--table {table}`")
+    return {table: schema for table, schema in found.items() if not isinstance(schema, str)}
+
+
+def read_schemas(schemas_dir: str | os.PathLike[str],
+                 database: str) -> dict[str, Schema | str] | None:
+    """Every stored schema of `database`, or for a file that is not one, the one-line
+    reason; None when the database's folder does not exist."""
     folder = database_dir(schemas_dir, database)
     if not folder.is_dir():
         return None
-    out: dict[str, Schema] = {}
-    for path in sorted(folder.glob("*.json")):
-        out[path.stem] = _load(path, database, path.stem)
-    return out
+    return {path.stem: _load(path, database, path.stem)
+            for path in sorted(folder.glob("*.json"))}
 
 
-def _load(path: Path, database: str, table: str) -> Schema:
+def _load(path: Path, database: str, table: str) -> Schema | str:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"stored schema {path} cannot be read: {exc}") from exc
+        return f"stored schema {path} cannot be read: {exc}"
     problem = _problem(data, database, table)
     if problem:
-        raise UsageError(f"stored schema {path} is not valid: {problem}; "
-                         "rewrite it with `radar-extract schemas snapshot --table "
-                         f"{table}`")
+        return f"stored schema {path} is not valid: {problem}"
     return dict(data)
 
 

@@ -396,13 +396,14 @@ def test_resume_redoes_only_what_is_not_published_since_the_plan(
     assert first.code == 0, first.output
     store = next((dest / PREFIX / "store" / f"cog_dt_ingestion={DAY}").glob("*.parquet"))
     written = store.stat().st_mtime_ns
+    (first_report,) = (dest / "_radar_extract" / "runs").glob("*.json")
+    first_run = json.loads(first_report.read_text())
     report_file = tmp_path / "retry.json"
     retry = cli("extract", "--shard", "1/1", "--date", DAY, "--resume", "--report",
                 str(report_file), env=env)
     assert retry.code == 0, retry.output
     statuses = {t["table"]: (t["status"], t["retry_note"])
                 for t in json.loads(report_file.read_text())["tables"]}
-    first_run = json.loads(next((dest / "_radar_extract" / "runs").glob("*.json")).read_text())
     done = f"already published for {DAY} by run {first_run['run_id']} (--resume)"
     assert statuses == {"empty_table": ("skipped", done), "product": ("skipped", done),
                         "store": ("skipped", done), "events": ("published", None),
@@ -420,3 +421,24 @@ def test_resume_redoes_only_what_is_not_published_since_the_plan(
     assert again.code == 0, again.output
     assert {t["status"] for t in json.loads(report_file.read_text())["tables"]} == {"published"}
     assert store.stat().st_mtime_ns != written
+
+
+def test_validate_accepts_the_drift_the_policy_let_through(
+    cli: Callable[..., Result], server: Server, radar: str, tmp_path: Path,
+) -> None:
+    """A column added at the source (drift `warn`) is published with it; validating the
+    partition against the not yet refreshed stored schema notes the difference, as the
+    manifest records it was accepted, and does not fail the night."""
+    env = _env(server, radar, tmp_path / "out", RADAR_SCHEMAS_DIR=str(tmp_path / "schemas"))
+    assert cli("schemas", "snapshot", env=env).code == 0
+    conn = server.connect(radar)
+    with conn.cursor() as cur:
+        cur.execute("ALTER TABLE store ADD COLUMN city VARCHAR(9) NULL")
+    conn.close()
+    assert cli("extract", "--date", DAY, env=env).code == 0
+    checked = cli("validate", "--date", DAY, "--json", env=env)
+    assert checked.code == 0, checked.output
+    store = {t["table"]: t for t in json.loads(checked.stdout)["tables"]}["store"]
+    assert (store["valid"], store["schema"], store["problems"]) == (True, "drift accepted", [])
+    assert store["notes"] == ["column 'city' (string) is in the partition but not in the stored "
+                              "schema (drift accepted at extraction: column_added city)"]
