@@ -5,7 +5,9 @@ so a rerun of one table replaces its earlier failure. A `skipped` or `not_run` e
 that run did not touch the table: it never replaces a published or failed result of another
 run, which describes what the partition holds. The tables expected are those of the plan
 saved for the date (`plan --save`) when there is one: a planned table that no report holds
-is `not_run`, with the error "shard I/N wrote no report".
+is `not_run`, with the error "shard I/N wrote no report" — unless the partition's manifest
+says this night published it (after the plan was saved): a pod that died after publishing
+wrote no report, and the `--resume` retry only skipped the table.
 
     <root>/_radar_extract/reports/<date>.json   the merged report (RunReport JSON + runs, shards)
 """
@@ -24,6 +26,7 @@ from extractor.errors import ExtractError
 from extractor.report import RunReport, TableResult
 from extractor.shards import load_plan
 from extractor.sink.destination import Destination
+from extractor.sink.publish import published_since
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +98,7 @@ def merge_reports(settings: Settings, date: str) -> RunReport:
             why = (f"shard {shard} wrote no report" if shard not in reported
                    else f"shard {shard}'s report does not hold it")
             merged.tables.append(TableResult(table=table, status="not_run", error=why))
+        _from_manifests(destination, merged, date, plan.saved_at)
     merged.tables.sort(key=lambda t: t.table)
     destination.write_text(reports_path(destination, date), merged.to_json())
     status = "success" if merged.ok else "failed"
@@ -103,6 +107,20 @@ def merge_reports(settings: Settings, date: str) -> RunReport:
                                   "runs": len(merged.runs), "seconds": merged.seconds,
                                   **merged.totals()}})
     return merged
+
+
+def _from_manifests(destination: Destination, merged: MergedReport, date: str,
+                    since: str | None) -> None:
+    """A table that no report shows as published, though this night published it: its run's
+    pod died after the publish (no report), and a `--resume` retry then only skipped it.
+    The manifest, written last, says what the partition holds."""
+    untold = {t.table: t for t in merged.tables if t.status in ("skipped", "not_run")}
+    for table, manifest in published_since(destination, untold, date, since).items():
+        result = untold[table]
+        result.status, result.error = "published", None
+        result.rows, result.bytes = int(manifest["rows"]), int(manifest["bytes"])
+        result.files = len(manifest["files"])
+        result.retry_note = f"published by run {manifest.get('run_id')}, from its manifest"
 
 
 def combine(reports: list[RunReport], date: str, destination: str) -> MergedReport:

@@ -239,8 +239,8 @@ def _resume(destination: Destination, tasks: list[TableTask], day: str,
     plan = load_plan(destination, day)
     since = plan.saved_at if plan is not None else None
     done = published_since(destination, [t.table for t in tasks], day, since)
-    for table, run_id in sorted(done.items()):
-        note = f"already published for {day} by run {run_id} (--resume)"
+    for table, manifest in sorted(done.items()):
+        note = f"already published for {day} by run {manifest.get('run_id')} (--resume)"
         report.tables.append(TableResult(table=table, status="skipped", retry_note=note))
         logger.info("%s: %s", table, note, extra={"fields": {
             "event": "table", "run_id": report.run_id, "table": table, "status": "skipped"}})

@@ -98,13 +98,13 @@ def _apply(destination: Destination, entry: dict[str, Any]) -> list[str]:
 
 
 def published_since(destination: Destination, tables: Collection[str], date: str,
-                    since: str | None) -> dict[str, str]:
-    """table -> run id, for the tables whose partition of `date` was published at or after
+                    since: str | None) -> dict[str, dict[str, Any]]:
+    """table -> its manifest, for the tables whose partition of `date` was published at or after
     `since` (an ISO time; None: at any time). The manifest is written last, so one that
     exists stands for a whole publish. A manifest that cannot be read counts as not
     published: the table runs again, never the reverse."""
     start = None if since is None else datetime.fromisoformat(since)
-    done: dict[str, str] = {}
+    done: dict[str, dict[str, Any]] = {}
     for table in sorted(tables):
         text = destination.read_text(destination.manifest_path(table, date))
         if text is None:
@@ -115,7 +115,7 @@ def published_since(destination: Destination, tables: Collection[str], date: str
         except (ValueError, KeyError, TypeError):
             continue  # not readable as ours: run the table again
         if start is None or published >= start:
-            done[table] = str(manifest.get("run_id", "an earlier run"))
+            done[table] = manifest
     return done
 
 

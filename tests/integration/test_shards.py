@@ -414,6 +414,16 @@ def test_resume_redoes_only_what_is_not_published_since_the_plan(
     tables = {t["table"]: t for t in json.loads(merged.stdout)["tables"]}
     assert {t: r["status"] for t, r in tables.items()} == dict.fromkeys(TABLES, "published")
     assert (tables["store"]["rows"], tables["events"]["rows"]) == (3, 3000)
+    # Had the first attempt's pod died after publishing (no report), the manifests say it.
+    first_report.unlink()
+    merged = cli("report", "merge", "--date", DAY, "--json", env=env)
+    assert merged.code == 0, merged.output
+    tables = {t["table"]: t for t in json.loads(merged.stdout)["tables"]}
+    assert {t: r["status"] for t, r in tables.items()} == dict.fromkeys(TABLES, "published")
+    assert (tables["store"]["rows"], tables["store"]["files"]) == (3, 1)
+    assert tables["store"]["retry_note"] == (
+        f"published by run {first_run['run_id']}, from its manifest")
+    assert json.loads(merged.stdout)["totals"]["rows"] == 3 + 2 + 3 + 3000
     # The night is run again: a new plan, so nothing counts as done.
     assert cli("plan", "--shards", "1", "--date", DAY, "--save", env=env).code == 0
     again = cli("extract", "--shard", "1/1", "--date", DAY, "--resume", "--report",
