@@ -20,6 +20,7 @@ import s3fs
 from fsspec.implementations.local import LocalFileSystem
 
 from tests.conftest import S3, Result, Server, numbered_rows
+from tests.integration.test_extract import SCHEMA as EXTRACT_SCHEMA
 
 pytestmark = pytest.mark.integration
 
@@ -27,19 +28,11 @@ PREFIX = "origin=airbyte/database=bronze_radar"
 DAY = "2024-03-01"
 TABLES = ["empty_table", "events", "no_pk", "product", "store"]
 
-SCHEMA = [
-    "CREATE TABLE store (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL, opened DATE NULL)",
-    "INSERT INTO store VALUES (1, 'Farmácia Central 😀', '2020-01-02'), (2, 'Drogaria Sul', NULL),"
-    " (3, 'Loja 3', '0000-00-00')",
-    "CREATE TABLE product (sku VARCHAR(20) PRIMARY KEY, price DECIMAL(10,2), stock INT UNSIGNED)",
-    "INSERT INTO product VALUES ('A-1', 10.50, 4294967295), ('B-2', NULL, 0)",
-    "CREATE TABLE empty_table (id INT PRIMARY KEY, note TEXT)",
-    "CREATE TABLE no_pk (a INT, b VARCHAR(5))",
-    "INSERT INTO no_pk VALUES (1, 'x'), (1, 'x'), (NULL, NULL)",
+SCHEMA = [  # the extract tests' tables, plus one big enough to be the largest by estimate
+    *EXTRACT_SCHEMA,
     "CREATE TABLE events (id INT PRIMARY KEY, at DATETIME(6), payload VARCHAR(64))",
     *numbered_rows("events", "seq, '2024-01-01' + INTERVAL seq SECOND, MD5(seq)", 3000),
     "ANALYZE TABLE events",  # so its estimate makes it the largest table
-    "CREATE VIEW store_view AS SELECT id, name FROM store",
 ]
 
 
