@@ -46,9 +46,10 @@ test-unit: install ## Run the tests that need no services
 bench: install ## Benchmark against `mariadb --quick` and plain pymysql (3M rows; not a test)
 	$(BIN)/python bench/bench.py $(ARGS)
 
-lint: install ## ruff and mypy --strict on the package, hadolint on the Dockerfile
+lint: install ## ruff, mypy --strict, the import-layer contract, hadolint on the Dockerfile
 	$(BIN)/ruff check extractor tests bench deploy
 	$(BIN)/mypy extractor
+	$(BIN)/lint-imports
 	@if [ -x $(BIN)/hadolint ]; then $(BIN)/hadolint Dockerfile && echo "hadolint: Dockerfile ok"; \
 	else echo "hadolint: not installed on this platform, Dockerfile not linted"; fi
 

@@ -20,7 +20,9 @@ import click
 
 from extractor import __version__
 from extractor.errors import EXIT_FAILED, EXIT_OK, ExtractError
-from extractor.logs import ProgressPrinter, configure_logging, logging_configured, mask
+from extractor.logs import configure_logging, logging_configured
+from extractor.masking import mask
+from extractor.progress import ProgressPrinter
 
 logger = logging.getLogger("extractor.cli")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -115,8 +117,8 @@ def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | N
             on_drift: str | None, glue_crawler: str | None, resume: bool,
             config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Extract every base table (or the --table ones) into cog_dt_ingestion=DATE."""
-    from extractor.runner import parse_date, run_extract
-    from extractor.shards import parse_shard
+    from extractor.run.runner import parse_date, run_extract
+    from extractor.run.shards import parse_shard
 
     parse_date(run_date)  # a bad date is a usage error before any I/O
     if shard is not None:
@@ -131,7 +133,7 @@ def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | N
                              resume=resume)
     except ExtractError as exc:  # stopped before its report: Slack must still hear of it
         if shard is None:  # a shard's failure reaches Slack through the DAG's merge and notify
-            from extractor.ops import after_stopped_run
+            from extractor.ops.after_run import after_stopped_run
 
             after_stopped_run(settings, parse_date(run_date), exc)
         raise
@@ -141,7 +143,7 @@ def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | N
         for line in report.summary_lines():
             click.echo(line, err=True)
     if shard is None:  # a shard's follow-ups are the merge step's (the DAG's crawl and notify)
-        from extractor.ops import after_extract
+        from extractor.ops.after_run import after_extract
 
         problem = after_extract(settings, report)  # crawler (on success), then Slack
         if problem is not None and report.ok:
@@ -155,7 +157,7 @@ def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | N
 @_guarded
 def check(dest: str | None, config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Preflight: MySQL reachable, tables readable, TLS in use or not, destination writable."""
-    from extractor.preflight import run_checks
+    from extractor.ops.preflight import run_checks
 
     settings = _settings(config_file, log_json, verbose, dest=dest)
     ok = True
@@ -172,7 +174,7 @@ def check(dest: str | None, config_file: str | None, log_json: bool, verbose: bo
 @_guarded
 def tables(as_json: bool, config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Base tables with estimated rows and bytes (information_schema)."""
-    from extractor.runner import discover
+    from extractor.run.catalog import discover
 
     settings = _settings(config_file, log_json, verbose)
     catalog = discover(settings)
@@ -207,9 +209,10 @@ def plan(shard_count: str, tables: tuple[str, ...], exclude: tuple[str, ...],
          run_date: str | None, as_json: bool, save: bool, output_file: str | None,
          config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Split the tables into N groups of about equal estimated bytes, largest first."""
-    from extractor.report import human_bytes
-    from extractor.runner import discover, parse_date, select_tables
-    from extractor.shards import ShardPlan, parse_shard_count, plan_shards, save_plan
+    from extractor.run.catalog import discover, select_tables
+    from extractor.run.report import human_bytes
+    from extractor.run.runner import parse_date
+    from extractor.run.shards import ShardPlan, parse_shard_count, plan_shards, save_plan
     from extractor.sink.destination import Destination
 
     day = parse_date(run_date)
@@ -255,8 +258,8 @@ def report() -> None:
 def report_merge(run_date: str, as_json: bool, output_file: str | None,
                  config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Combine every run report of DATE: the latest result of each table wins."""
-    from extractor.merge import merge_reports
-    from extractor.runner import parse_date
+    from extractor.ops.merge import merge_reports
+    from extractor.run.runner import parse_date
 
     day = parse_date(run_date)
     settings = _settings(config_file, log_json, verbose)
@@ -288,8 +291,8 @@ def report_merge(run_date: str, as_json: bool, output_file: str | None,
 def validate(run_date: str, tables: tuple[str, ...], against_source: bool, strict: bool,
              as_json: bool, config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Check the partitions of DATE: present, intact, as many rows as the manifests, schema."""
-    from extractor.runner import parse_date
-    from extractor.validate import validate as run_validation
+    from extractor.ops.validate import validate as run_validation
+    from extractor.run.runner import parse_date
 
     day = parse_date(run_date)
     settings = _settings(config_file, log_json, verbose)
@@ -321,7 +324,7 @@ def snapshot(tables: tuple[str, ...], config_file: str | None, log_json: bool,
     exist are removed, so the folder mirrors the database. Review and commit the result.
     """
     from extractor.drift.check import snapshot as take_snapshot
-    from extractor.runner import discover, select_tables
+    from extractor.run.catalog import discover, select_tables
 
     settings = _settings(config_file, log_json, verbose)
     catalog = discover(settings)
@@ -345,7 +348,7 @@ def diff(tables: tuple[str, ...], as_json: bool, config_file: str | None, log_js
     Without --table, stored tables that no longer exist are reported (table_removed).
     """
     from extractor.drift.check import check_drift
-    from extractor.runner import discover, select_tables
+    from extractor.run.catalog import discover, select_tables
 
     settings = _settings(config_file, log_json, verbose)
     catalog = discover(settings)
@@ -366,14 +369,14 @@ def diff(tables: tuple[str, ...], as_json: bool, config_file: str | None, log_js
 @_guarded
 def notify(run_date: str, config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Post the Slack message of one date: its run report and its stored validation."""
-    from extractor.runner import parse_date
+    from extractor.run.runner import parse_date
 
     day = parse_date(run_date)
     settings = _settings(config_file, log_json, verbose)
     if not settings.slack_webhook_url:
         click.echo("no Slack webhook configured (RADAR_SLACK_WEBHOOK_URL): nothing sent")
         sys.exit(EXIT_OK)
-    from extractor.ops import notify_date
+    from extractor.ops.after_run import notify_date
 
     sent = notify_date(settings, day)
     click.echo(f"Slack message of {day} " + ("sent" if sent else "NOT sent (see the warning)"))
@@ -390,13 +393,13 @@ def crawl(run_date: str, glue_crawler: str | None, config_file: str | None, log_
           verbose: bool) -> None:
     """Start the Glue crawler if the run of the date published every table."""
     from extractor.errors import UsageError
-    from extractor.runner import parse_date
+    from extractor.run.runner import parse_date
 
     day = parse_date(run_date)
     settings = _settings(config_file, log_json, verbose, glue_crawler=glue_crawler)
     if not settings.glue_crawler:
         raise UsageError("no crawler: give --glue-crawler NAME or set RADAR_GLUE_CRAWLER")
-    from extractor.ops import crawl_date
+    from extractor.ops.after_run import crawl_date
 
     state = crawl_date(settings, day, settings.glue_crawler)
     click.echo(f"glue crawler {settings.glue_crawler!r}: {state}")

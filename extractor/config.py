@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import unquote, urlsplit
 
-from extractor.drift.policy import ACTIONS, Action, DriftPolicy, validate_policy
+from extractor.drift_policy import ACTIONS, Action, DriftPolicy, validate_policy
 from extractor.errors import ConfigError
 
 SslMode = Literal["disabled", "preferred", "required", "verify_ca", "verify_identity"]
@@ -91,7 +91,7 @@ class Settings:
     row_group_bytes: int = 96 * MIB
     file_max_bytes: int = 1024 * MIB
     page_bytes: int = 1 * MIB
-    # Reliability (extractor/retry.py, watchdog.py, breaker.py).
+    # Reliability (extractor/run/retry.py, watchdog.py, breaker.py).
     retry_attempts: int = 3  # attempts per table in total, the first one included
     retry_base_s: float = 2.0  # backoff before retry n: uniform(0, min(cap, base * 2**(n-1)))
     retry_cap_s: float = 60.0
@@ -101,7 +101,7 @@ class Settings:
     # the policy holds the file's [drift] section and on_drift (flag > env > file).
     schemas_dir: str = "schemas"
     drift_policy: DriftPolicy = field(default_factory=DriftPolicy)
-    # Operations (extractor/ops.py): Slack after a run, the Glue crawler after a success.
+    # Operations (extractor/ops/after_run.py): Slack after a run, the Glue crawler after a success.
     slack_webhook_url: Secret = field(default_factory=lambda: Secret(""))
     glue_crawler: str | None = None
     logs_url: str | None = None  # where the logs are, linked from a failure message

@@ -1,4 +1,4 @@
-"""Logging setup (called by the CLI and by worker processes, never by the library) and progress.
+"""Logging setup (called by the CLI and by worker processes, never by the library).
 
 Human lines on stderr, or JSON lines for CloudWatch; optionally one rotating file shared
 safely by all worker processes (concurrent-log-handler). A filter masks every
@@ -11,32 +11,20 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-_SECRETS: set[str] = set()
+from extractor.masking import mask, masking_active, register_secret, registered_secrets
+
 _CONFIG: dict[str, Any] = {"level": logging.INFO, "json": False, "file": None, "secrets": []}
-
-
-def register_secret(value: str | None) -> None:
-    if value and len(value) >= 3:
-        _SECRETS.add(value)
-
-
-def mask(text: str) -> str:
-    for secret in _SECRETS:
-        text = text.replace(secret, "***")
-    return text
 
 
 class _MaskSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        if _SECRETS:
+        if masking_active():
             record.msg = mask(record.getMessage())
             record.args = None
         return True
@@ -130,7 +118,7 @@ def configure_logging(
         register_secret(secret)
     capture_native_stderr()
     level = logging.DEBUG if verbose else logging.INFO
-    _CONFIG.update(level=level, json=json_lines, file=log_file, secrets=sorted(_SECRETS),
+    _CONFIG.update(level=level, json=json_lines, file=log_file, secrets=registered_secrets(),
                    configured=True)
     human = _MaskingFormatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
     formatter = _JsonFormatter() if json_lines else human
@@ -168,48 +156,3 @@ def worker_initializer(config: dict[str, Any]) -> None:
         verbose=config["level"] <= logging.DEBUG, json_lines=config["json"],
         log_file=config["file"], secrets=config["secrets"],
     )
-
-
-class ProgressPrinter:
-    """Live progress of the running tables: a rewritten status line on a terminal, else a
-    log line per table every `every` seconds. Rate and ETA come from the row estimate."""
-
-    def __init__(self, *, terminal: bool, every: float = 10.0) -> None:
-        self.terminal = terminal
-        self.every = 0.25 if terminal else every
-        self._lock = threading.Lock()
-        self._tables: dict[str, tuple[int, int, float]] = {}  # rows, estimate, start
-        self._last: dict[str, float] = {}
-        self._log = logging.getLogger("extractor.progress")
-
-    def __call__(self, table: str, rows: int, estimated: int) -> None:
-        now = time.monotonic()
-        with self._lock:
-            start = self._tables.get(table, (0, 0, now))[2]
-            self._tables[table] = (rows, estimated, start)
-            key = "" if self.terminal else table
-            if now - self._last.setdefault(key, start) < self.every:
-                return
-            self._last[key] = now
-            if self.terminal:
-                line = " | ".join(self._describe(t, now) for t in sorted(self._tables))
-                sys.stderr.write("\r\x1b[2K" + line[: shutil.get_terminal_size().columns - 1])
-                sys.stderr.flush()
-            else:
-                self._log.info("%s", self._describe(table, now))
-
-    def done(self, table: str) -> None:
-        with self._lock:
-            self._tables.pop(table, None)
-            if self.terminal:
-                sys.stderr.write("\r\x1b[2K")
-                sys.stderr.flush()
-
-    def _describe(self, table: str, now: float) -> str:
-        rows, estimated, start = self._tables[table]
-        share = f" ({min(rows / estimated, 1):.0%})" if estimated else ""
-        if now - start < 0.5:  # too early for a meaningful rate
-            return f"{table}: {rows:,} rows{share}"
-        rate = rows / (now - start)
-        eta = f", ETA {(estimated - rows) / rate:.0f} s" if estimated > rows and rate else ""
-        return f"{table}: {rows:,} rows{share}, {rate:,.0f}/s{eta}"

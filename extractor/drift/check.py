@@ -10,10 +10,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from extractor.drift.compare import PARQUET_NOTE, Change, table_changes
-from extractor.drift.policy import Action, DriftPolicy, strictest
 from extractor.drift.store import (
     Schema,
     build_schema,
@@ -22,10 +21,21 @@ from extractor.drift.store import (
     remove_schema,
     write_schema,
 )
+from extractor.drift_policy import Action, DriftPolicy, strictest
 
 if TYPE_CHECKING:
     from extractor.config import Settings
-    from extractor.pipeline import TableTask
+    from extractor.contract.types import Column
+
+
+class LiveTable(Protocol):
+    """A discovered table as the check needs it (the run's task satisfies it)."""
+
+    @property
+    def columns(self) -> list[Column]: ...
+    @property
+    def primary_key(self) -> list[str]: ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -150,12 +160,12 @@ class DriftCheck:
                                                              for r in t.changes]}})
 
 
-def live_schemas(database: str, tasks: Mapping[str, TableTask]) -> dict[str, Schema]:
+def live_schemas(database: str, tasks: Mapping[str, LiveTable]) -> dict[str, Schema]:
     return {name: build_schema(database, name, task.columns, task.primary_key)
             for name, task in tasks.items()}
 
 
-def check_drift(settings: Settings, tasks: Mapping[str, TableTask], names: Sequence[str],
+def check_drift(settings: Settings, tasks: Mapping[str, LiveTable], names: Sequence[str],
                 *, whole_database: bool) -> DriftCheck:
     """Drift of the tables `names` (and, for the whole database, of the stored tables that
     no longer exist), each change resolved through the settings' policy."""
@@ -190,7 +200,7 @@ class Snapshot:
         return out
 
 
-def snapshot(settings: Settings, tasks: Mapping[str, TableTask], names: Sequence[str],
+def snapshot(settings: Settings, tasks: Mapping[str, LiveTable], names: Sequence[str],
              *, whole_database: bool) -> Snapshot:
     """Write the stored schemas of `names`; for the whole database, also remove the files
     of tables that no longer exist, so the folder mirrors the database."""

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from extractor.contract.types import Column, plan_column
 from extractor.errors import ExtractError, UnsupportedColumn, UsageError
-from extractor.types import Column, plan_column
 
 FORMAT = 1
 _COLUMN_KEYS = {"name", "data_type", "mysql_type", "nullable", "arrow_type"}

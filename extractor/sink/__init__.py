@@ -1,0 +1,6 @@
+"""Where the data goes: Parquet files, the destination (local or S3), the publish protocol.
+
+    destination.py  the destination root through fsspec, and the key layout
+    parquet.py      Parquet with the documented settings; row groups by bytes; files by size
+    publish.py      verify, journal, move into place, drop stale keys, manifest last; recovery
+"""

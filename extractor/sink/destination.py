@@ -39,7 +39,7 @@ class Destination:
                 client_kwargs["endpoint_url"] = settings.s3_endpoint_url
             # Credentials only from the standard chain (environment, profile, task role).
             # Retries must not multiply: a table that fails with a transient S3 error is
-            # itself retried from a fresh read (extractor/retry.py, 3 attempts). botocore's
+            # itself retried from a fresh read (extractor/run/retry.py, 3 attempts). botocore's
             # default (legacy mode, 5 attempts per request), under s3fs's own loop (5 tries
             # for timeouts, connection errors and SlowDown; a class attribute, not settable
             # here), would make up to 25 requests per call, 75 per table. Standard mode with

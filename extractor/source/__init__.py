@@ -1,0 +1,9 @@
+"""MySQL: connections, discovery from information_schema, the bulk reader, TLS.
+
+    connection.py  pymysql for control queries, connectorx's URL; driver errors translated
+    discovery.py   base tables, estimates, columns and keys from information_schema
+    grants.py      the user's grants, and whether it can write
+    reader.py      one table as Arrow batches from one streaming SELECT
+    tls.py         TLS settings per ssl_mode
+    tls_proxy.py   the local proxy that gives connectorx a TLS leg to the server
+"""

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from extractor.contract.types import Column
 from extractor.source.connection import query
-from extractor.types import Column
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from typing import Literal
 import pyarrow as pa
 
 from extractor.config import MySQLSettings
+from extractor.contract.types import ColumnPlan, quote_identifier
 from extractor.source.connection import CONNECT_TIMEOUT_S, connectorx_url, translate_errors
 from extractor.source.tls_proxy import TlsProxy, Upstream
-from extractor.types import ColumnPlan, quote_identifier
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from extractor.config import load_settings
-from extractor.runner import run_extract
+from extractor.run.runner import run_extract
 from tests.conftest import NUMBERS_TO_100K, Server
 
 pytestmark = pytest.mark.integration

@@ -24,8 +24,8 @@ import s3fs
 
 from extractor import demo
 from extractor.config import load_settings
-from extractor.report import RunReport
-from extractor.runner import run_extract
+from extractor.run.report import RunReport
+from extractor.run.runner import run_extract
 from tests.conftest import S3, Server
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ import pytest
 import s3fs
 
 from extractor.config import load_settings
-from extractor.report import TableResult
-from extractor.runner import run_extract
+from extractor.run.report import TableResult
+from extractor.run.runner import run_extract
 from tests.conftest import NUMBERS_TO_100K, ROOT, S3, Server
 from tests.integration.tcp_proxy import StallingProxy
 

@@ -16,7 +16,7 @@ import pytest
 import s3fs
 
 from extractor.config import load_settings
-from extractor.runner import run_extract
+from extractor.run.runner import run_extract
 from tests.conftest import NUMBERS_TO_100K, S3, Result, Server
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from extractor.config import load_settings
-from extractor.pipeline import RunContext, extract_table
-from extractor.runner import discover, run_extract
+from extractor.run.catalog import discover
+from extractor.run.pipeline import RunContext, extract_table
+from extractor.run.runner import run_extract
 from extractor.source.reader import Server as ReadServer
 from tests.conftest import Server
 from tests.integration.test_type_matrix import _ddl

@@ -23,13 +23,13 @@ import pymysql
 import pytest
 
 from extractor.config import load_settings
+from extractor.contract.types import plan_column
 from extractor.errors import SourceError, SourceUnavailable
-from extractor.pipeline import RunContext, extract_table
-from extractor.runner import discover
+from extractor.run.catalog import discover
+from extractor.run.pipeline import RunContext, extract_table
 from extractor.source.reader import Server as ReadServer
 from extractor.source.reader import read_batches
 from extractor.source.tls_proxy import TlsProxy, Upstream
-from extractor.types import plan_column
 from tests.conftest import NUMBERS_TO_100K, ROOT, Server
 from tests.integration.fake_mysql import FakeMySQL
 from tests.integration.test_type_matrix import _ddl

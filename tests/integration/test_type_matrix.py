@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from extractor.config import load_settings
-from extractor.report import RunReport
-from extractor.runner import run_extract
+from extractor.run.report import RunReport
+from extractor.run.runner import run_extract
 from tests.conftest import Server
 from tests.type_matrix import CASES, Case
 

@@ -8,9 +8,9 @@ from datetime import date, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from extractor.casts import convert_array, convert_batch
+from extractor.contract.casts import convert_array, convert_batch
+from extractor.contract.types import Column, arrow_schema, plan_column
 from extractor.errors import SourceError
-from extractor.types import Column, arrow_schema, plan_column
 
 DATE = plan_column(Column("d", "date", "date"))
 DATETIME = plan_column(Column("t", "datetime", "datetime", datetime_precision=0))

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from extractor.config import load_settings
+from extractor.contract.types import Column
 from extractor.drift.compare import Change, compare, is_widening
-from extractor.drift.policy import DEFAULTS, KEYS, DriftPolicy, strictest
 from extractor.drift.store import build_schema, dumps, load_schemas, schema_path, write_schema
+from extractor.drift_policy import DEFAULTS, KEYS, DriftPolicy, strictest
 from extractor.errors import ConfigError, UsageError
-from extractor.report import RunReport, TableResult
-from extractor.types import Column
+from extractor.run.report import RunReport, TableResult
 
 
 def col(name: str, column_type: str, nullable: bool = True, has_default: bool = True,

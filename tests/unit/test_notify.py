@@ -9,8 +9,8 @@ import pytest
 
 from extractor.config import Secret, Settings, load_settings
 from extractor.errors import ConfigError
-from extractor.notify import build_payload, post
-from extractor.report import RunReport, TableResult
+from extractor.ops.notify import build_payload, post
+from extractor.run.report import RunReport, TableResult
 
 HOOK = "https://hooks.slack.com/services/T000/B000/CanaryHookToken42"
 PASSWORD = "Canary&pw<7f>"  # Slack's escaped characters: a masked secret must stay masked

@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from extractor.breaker import CircuitBreaker
 from extractor.config import MySQLSettings, load_settings
 from extractor.errors import ConfigError, TableTimeout
-from extractor.report import RunReport, TableResult
-from extractor.retry import backoff_delay, is_retryable
+from extractor.run.breaker import CircuitBreaker
+from extractor.run.report import RunReport, TableResult
+from extractor.run.retry import backoff_delay, is_retryable
+from extractor.run.watchdog import TableDeadline
 from extractor.source.connection import classify
-from extractor.watchdog import TableDeadline
 
 
 def test_backoff_is_full_jitter_under_an_exponential_ceiling() -> None:

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from extractor.cli import main
 from extractor.config import load_settings
 from extractor.errors import ExtractError, UsageError
-from extractor.merge import MergedReport, combine
-from extractor.report import RunReport, TableResult
-from extractor.shards import (
+from extractor.ops.merge import MergedReport, combine
+from extractor.run.report import RunReport, TableResult
+from extractor.run.shards import (
     MIN_WEIGHT,
     ShardPlan,
     load_plan,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
+from extractor.contract.types import Column, arrow_schema, plan_column, quote_identifier
 from extractor.errors import UnsupportedColumn
-from extractor.types import Column, arrow_schema, plan_column, quote_identifier
 from tests.type_matrix import CASES, Case
 
 

@@ -24,12 +24,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from extractor.breaker import CircuitBreaker
 from extractor.logs import real_stderr_for_children, worker_initializer, worker_logging_config
-from extractor.pipeline import Progress, RunContext, TableTask
-from extractor.report import TableResult
-from extractor.retry import run_table
-from extractor.watchdog import start_watchdog
+from extractor.run.breaker import CircuitBreaker
+from extractor.run.pipeline import Progress, RunContext, TableTask
+from extractor.run.report import TableResult
+from extractor.run.retry import run_table
+from extractor.run.watchdog import start_watchdog
 
 _queue: Any = None  # set in each worker process by _init
 _stop: Any = None  # a multiprocessing Event, set by the parent when the breaker opens

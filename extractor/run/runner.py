@@ -1,7 +1,7 @@
 """A run: discover, select, plan, extract (largest table first), report.
 
 A single table, or one worker, runs in this process and skips the cost of spawning
-workers; otherwise `extractor.workers` runs the tables in a process pool. Either way each
+workers; otherwise `extractor.run.workers` runs the tables in a process pool. Either way each
 table runs through `retry.run_table` (bounded retries, time limit), and every result
 feeds the circuit breaker, which can stop the run from starting more tables.
 
@@ -14,46 +14,25 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Literal
 
-from extractor.breaker import CircuitBreaker
 from extractor.config import Settings
 from extractor.drift.check import DriftCheck, check_drift
 from extractor.errors import SchemaDrift, UsageError
-from extractor.pipeline import Progress, RunContext, TableTask
-from extractor.report import RunReport, TableResult
-from extractor.retry import run_table
+from extractor.run.breaker import CircuitBreaker
+from extractor.run.catalog import discover, select_tables
+from extractor.run.pipeline import Progress, RunContext, TableTask
+from extractor.run.report import RunReport, TableResult
+from extractor.run.retry import run_table
+from extractor.run.watchdog import start_watchdog
 from extractor.sink.destination import Destination
 from extractor.sink.publish import clean_orphans, published_since, recover
-from extractor.source.connection import (
-    control_connection,
-    query,
-    server_offers_tls,
-    session_uses_tls,
-)
-from extractor.source.discovery import TableInfo, list_tables, primary_keys, table_columns
-from extractor.source.reader import Server, reader_name
-from extractor.watchdog import start_watchdog
+from extractor.source.reader import reader_name
 
 logger = logging.getLogger(__name__)
-
-_TABLE_NAME = re.compile(r"^[^\x00/\\]{1,64}$")
-
-
-@dataclass(frozen=True)
-class Catalog:
-    """What discovery found, and whether the bulk reads must be encrypted."""
-
-    tables: list[TableInfo]
-    tasks: dict[str, TableTask]
-    server: Server
-
 
 def parse_date(text: str | None) -> str:
     """The partition date: given, or today's UTC date, fixed once at the start of a run."""
@@ -74,44 +53,6 @@ def new_run_id(run_date: str) -> str:
     return f"{run_date}_{stamp}_{uuid.uuid4().hex[:8]}"
 
 
-def discover(settings: Settings) -> Catalog:
-    """Tables, columns and keys from information_schema, and the TLS decision."""
-    mysql = settings.mysql
-    with control_connection(mysql) as conn:
-        version = str(query(conn, "SELECT VERSION() AS v")[0]["v"])
-        tls_now = session_uses_tls(conn)
-        offered = tls_now or server_offers_tls(conn)
-        tables = list_tables(conn, mysql.database)
-        columns = table_columns(conn, mysql.database)
-        keys = primary_keys(conn, mysql.database)
-    tasks = {
-        t.name: TableTask(t.name, columns.get(t.name, []), t.estimated_rows, t.estimated_bytes,
-                          keys.get(t.name, []))
-        for t in tables
-    }
-    # The fast reader has no TLS: it may only be used when the connection stays plaintext.
-    tls = mysql.ssl_mode != "disabled" and offered
-    flavor: Literal["mariadb", "mysql"] = "mariadb" if "mariadb" in version.lower() else "mysql"
-    return Catalog(tables, tasks, Server(flavor, tls))
-
-
-def select_tables(catalog: Catalog, include: Sequence[str], exclude: Sequence[str]) -> list[str]:
-    """The tables to run, largest first. Unknown names are a usage error, before any read."""
-    for name in [*include, *exclude]:
-        if not _TABLE_NAME.match(name):
-            raise UsageError(f"table name {name[:80]!r} is not valid")
-    known = {t.name for t in catalog.tables}
-    unknown = sorted({*include, *exclude} - known)
-    if unknown:
-        raise UsageError(
-            f"not a base table of the database: {', '.join(repr(u) for u in unknown)}"
-        )
-    chosen = set(include) if include else known
-    chosen -= set(exclude)
-    by_size = sorted(catalog.tables, key=lambda t: (-t.estimated_bytes, -t.estimated_rows, t.name))
-    return [t.name for t in by_size if t.name in chosen]
-
-
 def run_extract(
     settings: Settings,
     *,
@@ -127,7 +68,7 @@ def run_extract(
 
     Tables named by `exclude` appear in the report as `skipped`; tables the circuit
     breaker kept from starting, as `not_run`. With `shard` ("I/N"), only group I of the
-    plan for N shards over the selected tables runs (extractor/shards.py). With `resume`,
+    plan for N shards over the selected tables runs (extractor/run/shards.py). With `resume`,
     tables already published for the date since its plan was saved (at any time without a
     saved plan) are `skipped`: an orchestrator's retry of a shard redoes only what failed.
     """
@@ -141,7 +82,7 @@ def run_extract(
     names = select_tables(catalog, tables, exclude)
     gone: list[str] = []
     if shard is not None:
-        from extractor.shards import parse_shard, shard_tables
+        from extractor.run.shards import parse_shard, shard_tables
 
         shard = "{}/{}".format(*parse_shard(shard))
         chosen = shard_tables(destination, catalog.tables, names, shard, day)
@@ -234,7 +175,7 @@ def _drift_results(drift: DriftCheck, names: Sequence[str]) -> list[TableResult]
 
 def _resume(destination: Destination, tasks: list[TableTask], day: str,
             report: RunReport) -> list[TableTask]:
-    from extractor.shards import load_plan
+    from extractor.run.shards import load_plan
 
     plan = load_plan(destination, day)
     since = plan.saved_at if plan is not None else None
@@ -260,7 +201,7 @@ def _execute(
             breaker.record(result)
             yield result
         return
-    from extractor.workers import run_in_pool
+    from extractor.run.workers import run_in_pool
 
     yield from run_in_pool(ctx, tasks, workers, progress, breaker)
 

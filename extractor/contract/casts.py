@@ -10,8 +10,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from extractor.contract.types import ColumnPlan, Convert
 from extractor.errors import SourceError
-from extractor.types import ColumnPlan, Convert
 
 # Days and microseconds of 0001-01-01 since the Unix epoch: MySQL also stores dates with
 # year 0 ('0000-01-01'), which no reader's calendar (Python, Java, Spark) can represent.

@@ -15,7 +15,7 @@ the count: they show that the fault is not the same, or not general.
 
 from __future__ import annotations
 
-from extractor.report import TableResult
+from extractor.run.report import TableResult
 
 
 class CircuitBreaker:

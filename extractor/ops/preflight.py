@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 from extractor.config import Settings
+from extractor.contract.types import quote_identifier
 from extractor.errors import ExtractError
 from extractor.sink.destination import Destination
 from extractor.source.connection import (
@@ -17,7 +18,6 @@ from extractor.source.connection import (
 from extractor.source.discovery import list_tables
 from extractor.source.grants import Grants, read_grants
 from extractor.source.reader import Server, probe, reader_name
-from extractor.types import quote_identifier
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from typing import Any
 
 from extractor.config import Settings
 from extractor.errors import EXIT_USAGE, ExtractError, GlueError
-from extractor.glue import Started, start_crawler
-from extractor.merge import merge_reports
-from extractor.notify import send, send_stopped
-from extractor.report import RunReport
+from extractor.ops.glue import Started, start_crawler
+from extractor.ops.merge import merge_reports
+from extractor.ops.notify import send, send_stopped
+from extractor.run.report import RunReport
 from extractor.sink.destination import Destination
 
 logger = logging.getLogger(__name__)

@@ -21,9 +21,9 @@ import random
 import time
 from collections.abc import Callable
 
-from extractor.pipeline import Progress, RunContext, TableTask, extract_table
-from extractor.report import TableResult
-from extractor.watchdog import TableDeadline
+from extractor.run.pipeline import Progress, RunContext, TableTask, extract_table
+from extractor.run.report import TableResult
+from extractor.run.watchdog import TableDeadline
 
 logger = logging.getLogger(__name__)
 

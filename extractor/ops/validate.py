@@ -33,12 +33,12 @@ from typing import Any, Literal
 import pyarrow.parquet as pq
 
 from extractor.config import Settings
+from extractor.contract.types import quote_identifier
 from extractor.drift.store import read_schemas
 from extractor.errors import UsageError
 from extractor.sink.destination import Destination
 from extractor.source.connection import control_connection, query
 from extractor.source.discovery import list_tables
-from extractor.types import quote_identifier
 
 logger = logging.getLogger(__name__)
 

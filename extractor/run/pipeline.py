@@ -22,15 +22,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from extractor import __version__
-from extractor.casts import convert_batch
 from extractor.config import Settings
+from extractor.contract.casts import convert_batch
+from extractor.contract.types import Column, arrow_schema, plan_column
 from extractor.errors import ExtractError
-from extractor.report import TableResult
+from extractor.run.report import TableResult
 from extractor.sink.destination import Destination
 from extractor.sink.parquet import RollingParquetWriter, WrittenFile
 from extractor.sink.publish import StagedFile, journal_path, publish, verify
 from extractor.source.reader import Server, read_batches
-from extractor.types import Column, arrow_schema, plan_column
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def extract_table(
 ) -> TableResult:
     """Extract and publish one table; never raises for a table-level failure.
 
-    The timeout hook (extractor/retry.py): `tag` is the comment carried by the SELECT, by
+    The timeout hook (extractor/run/retry.py): `tag` is the comment carried by the SELECT, by
     which the watchdog finds and kills this very read; `checkpoint` raises `TableTimeout`
     once the table's time is up. It is called for every batch and just before publishing,
     never during it: a publish cut halfway could leave the partition mixed.

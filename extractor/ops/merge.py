@@ -23,8 +23,8 @@ from typing import Any
 
 from extractor.config import Settings
 from extractor.errors import ExtractError
-from extractor.report import RunReport, TableResult
-from extractor.shards import load_plan
+from extractor.run.report import RunReport, TableResult
+from extractor.run.shards import load_plan
 from extractor.sink.destination import Destination
 from extractor.sink.publish import published_since
 

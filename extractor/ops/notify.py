@@ -19,8 +19,8 @@ from typing import Any
 
 from extractor.config import Settings
 from extractor.errors import ExtractError
-from extractor.logs import mask, register_secret
-from extractor.report import RunReport, drift_lines, human_bytes
+from extractor.masking import mask, register_secret
+from extractor.run.report import RunReport, drift_lines, human_bytes
 
 logger = logging.getLogger(__name__)
 
