@@ -36,7 +36,7 @@ CLASSES: tuple[str, ...] = (
 PARQUET_TYPE_CHANGED = "parquet_type_changed"  # a key, not a class: it adds to a change's class
 KEYS: tuple[str, ...] = (*CLASSES, PARQUET_TYPE_CHANGED)
 
-# The defaults: additive and widening changes warn; removals, incompatible type
+# The defaults: additive and widening changes warn; removals, incompatible type
 # changes and changes of the Parquet type fail; a table with no stored schema warns.
 DEFAULTS: dict[str, Action] = {
     "table_added": "warn",

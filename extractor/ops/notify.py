@@ -45,7 +45,7 @@ def build_payload(
     register_secret(settings.slack_webhook_url.reveal())
     register_secret(settings.mysql.password.reveal())
     t = report.totals()
-    # A merged report (issue #4) lists the runs it combines; a single run is its own id.
+    # A merged report lists the runs it combines; a single run is its own id.
     run_ids = [str(r) for r in getattr(report, "runs", None) or [report.run_id]]
     ran = f"{t['published']}/{t['tables']} tables published"
     if t["skipped"]:
