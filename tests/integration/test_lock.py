@@ -1,7 +1,8 @@
 """Two real radar-extract processes on one table and date, locally and on moto's S3 server:
 the second waits for the first and then publishes, or refuses with one line, and a
 partition always holds exactly one run's files, those of its manifest. A lock left by a
-SIGKILLed run expires, and the next run proceeds.
+SIGKILLed run expires, and the next run proceeds; on S3, one of two runs that both see it
+expired takes it over.
 
 The first process is held inside its publish, after it has listed the partition's keys
 (the moment where two unlocked runs mix their files), by the test-only gate
@@ -29,6 +30,10 @@ import pyarrow.parquet as pq
 import pytest
 import s3fs
 
+from extractor.config import load_settings
+from extractor.errors import PartitionLocked
+from extractor.sink.destination import Destination
+from extractor.sink.lock import TableLock
 from tests.conftest import ROOT, S3, Server, numbered_rows
 
 pytestmark = pytest.mark.integration
@@ -237,3 +242,32 @@ def test_the_lock_of_a_killed_run_expires_and_the_next_run_proceeds(
     assert not dest.fs.exists(dest.internal("journal", "store", f"cog_dt_ingestion={DAY}.json"))
     # The killed run's publish was rolled forward and its staging removed.
     assert not dest.fs.exists(dest.internal("staging", lock["run_id"], "store"))
+
+
+def test_on_s3_of_two_runs_that_see_an_expired_lock_exactly_one_takes_it(s3: S3) -> None:
+    bucket = s3.new_bucket()
+    destination = Destination(load_settings(env={"RADAR_DEST": f"s3://{bucket}", **s3.env}))
+
+    def lock(run_id: str) -> TableLock:
+        return TableLock(destination, "store", DAY, run_id, lease_s=1)
+
+    dead = lock("run-dead")
+    assert dead.try_acquire()  # PutObject If-None-Match: *
+    assert not lock("run-early").try_acquire()
+    time.sleep(1.1)
+    a, b = lock("run-a"), lock("run-b")
+    real_replace = b._store.replace
+
+    def a_wins_meanwhile(path: str, body: str, etag: str) -> str | None:
+        assert a.try_acquire()  # PutObject If-Match: the expired lock's ETag
+        return real_replace(path, body, etag)  # the same ETag again: 412
+
+    b._store.replace = a_wins_meanwhile  # type: ignore[method-assign]
+    assert not b.try_acquire()
+    assert b.blocker is not None and b.blocker.run_id == "run-a"
+    with pytest.raises(PartitionLocked, match="now held by run run-a"):
+        dead.renew()
+    dead.release()  # DeleteObject If-Match with its old ETag: a no-op
+    a.renew()
+    a.release()
+    assert not destination.exists(destination.lock_path("store", DAY))
