@@ -90,12 +90,13 @@ class Holder:
         """None for a body that is not a lock of ours: it is then treated as expired."""
         try:
             data = json.loads(text)
-            return cls(str(data["run_id"]), str(data["table"]), str(data["date"]),
-                       str(data["token"]), str(data["host"]), int(data["pid"]),
-                       datetime.fromisoformat(data["since"]),
-                       datetime.fromisoformat(data["lease_until"]))
+            holder = cls(str(data["run_id"]), str(data["table"]), str(data["date"]),
+                         str(data["token"]), str(data["host"]), int(data["pid"]),
+                         datetime.fromisoformat(data["since"]),
+                         datetime.fromisoformat(data["lease_until"]))
         except (ValueError, KeyError, TypeError):
             return None
+        return holder if holder.lease_until.tzinfo is not None else None
 
 
 class _Store(Protocol):
@@ -153,9 +154,11 @@ class TableLock:
                 return False
             taken = self._store.replace(self.path, mine.to_json(), etag)
             if taken is not None:
-                logger.warning("%s: took over the lock of %s from %s, whose lease ran out",
-                               self.table, self.partition,
-                               holder.describe() if holder else "an unreadable lock")
+                why = ("an earlier attempt of this run" if holder and holder.live(now)
+                       else "whose lease ran out")
+                logger.warning("%s: took over the lock of %s from %s, %s", self.table,
+                               self.partition, holder.describe() if holder else "an unreadable "
+                               "lock", why)
                 return self._hold(mine, taken, sent)
         return False
 
@@ -202,8 +205,9 @@ class TableLock:
                 found = self._store.read(self.path)
                 holder = Holder.from_json(found[0]) if found else None
                 if found is None or holder is None or holder.token != self._token:
-                    self._lost = (f"{self.partition} lost its lock after its lease ran out, "
-                                  f"now held by {holder.describe() if holder else 'no run'}")
+                    who = holder.describe() if holder else "no run"
+                    self._lost = (f"the lock of {self.partition} was lost after this run's "
+                                  f"lease ran out: {who} holds it now")
                     raise PartitionLocked(self._lost, table=self.table)
                 mine, etag = holder, found[1]  # our write landed, its reply was lost
             self._mine, self._etag, self._renewed = mine, etag, sent

@@ -265,7 +265,7 @@ def test_on_s3_of_two_runs_that_see_an_expired_lock_exactly_one_takes_it(s3: S3)
     b._store.replace = a_wins_meanwhile  # type: ignore[method-assign]
     assert not b.try_acquire()
     assert b.blocker is not None and b.blocker.run_id == "run-a"
-    with pytest.raises(PartitionLocked, match="now held by run run-a"):
+    with pytest.raises(PartitionLocked, match="lease ran out: run run-a "):
         dead.renew()
     dead.release()  # DeleteObject If-Match with its old ETag: a no-op
     a.renew()
