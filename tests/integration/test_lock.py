@@ -93,13 +93,13 @@ def dest(request: pytest.FixtureRequest, tmp_path: Path) -> Dest:
 @pytest.fixture
 def database(make_database: Callable[..., str]) -> str:
     return make_database("CREATE TABLE store (id INT PRIMARY KEY, v VARCHAR(64))",
-                         *numbered_rows("store", "seq, MD5(seq)", FEW))
+                         *numbered_rows("store", "seq, LEFT(SHA2(seq, 256), 32)", FEW))
 
 
 def _grow(server: Server, database: str) -> None:
     conn = server.connect(database)
     with conn.cursor() as cur:
-        for statement in numbered_rows("store", "seq, MD5(seq)", MANY)[1:]:
+        for statement in numbered_rows("store", "seq, LEFT(SHA2(seq, 256), 32)", MANY)[1:]:
             cur.execute(statement)
     conn.close()
 
