@@ -97,6 +97,11 @@ class Settings:
     retry_cap_s: float = 60.0
     table_timeout_s: float = 3600.0  # one table, all its attempts and waits included
     breaker_failures: int = 3  # consecutive transient table failures of one kind that stop a run
+    # One writer per table and date (extractor/sink/lock.py): the lock's lease, renewed by a
+    # heartbeat, and how long a second run waits for it. Waiting one lease outlasts the lock
+    # of a killed run, so an orchestrator's retry after a dead pod proceeds.
+    lock_lease_s: float = 300.0
+    lock_wait_s: float = 300.0
     # Schema drift (extractor/drift/): stored schemas at <schemas_dir>/<database>/<table>.json;
     # the policy holds the file's [drift] section and on_drift (flag > env > file).
     schemas_dir: str = "schemas"
@@ -134,6 +139,8 @@ ENV_VARS: dict[str, str] = {
     "retry_cap_s": "RADAR_RETRY_CAP_S",
     "table_timeout_s": "RADAR_TABLE_TIMEOUT_S",
     "breaker_failures": "RADAR_BREAKER_FAILURES",
+    "lock_lease_s": "RADAR_LOCK_LEASE_S",
+    "lock_wait_s": "RADAR_LOCK_WAIT_S",
     "schemas_dir": "RADAR_SCHEMAS_DIR",
     "on_drift": "RADAR_ON_DRIFT",
     "slack_webhook_url": "RADAR_SLACK_WEBHOOK_URL",
@@ -204,6 +211,9 @@ def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
                                7 * 86400, problems)
     breaker_failures = _integer(raw, "breaker_failures", defaults.breaker_failures, 1, 1000,
                                 problems)
+    # Tests lease for a second; an hour-long lease would block the next run after a kill.
+    lock_lease_s = _seconds(raw, "lock_lease_s", defaults.lock_lease_s, 1, 3600, problems)
+    lock_wait_s = _seconds(raw, "lock_wait_s", defaults.lock_wait_s, 0, 86400, problems)
     dest = str(raw.get("dest", defaults.dest))
     _check_dest(dest, problems)
     prefix = str(raw.get("prefix", defaults.prefix)).strip("/")
@@ -241,6 +251,8 @@ def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
         retry_cap_s=retry_cap_s,
         table_timeout_s=table_timeout_s,
         breaker_failures=breaker_failures,
+        lock_lease_s=lock_lease_s,
+        lock_wait_s=lock_wait_s,
         schemas_dir=schemas_dir,
         drift_policy=DriftPolicy(policy.keys, policy.tables,
                                  None if on_drift is None else cast(Action, on_drift)),

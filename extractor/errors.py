@@ -7,7 +7,8 @@
     │   ├── SourceUnavailable       exit 3  server unreachable, or refuses the credentials
     │   └── UnsupportedColumn       exit 1  a column type outside the type contract
     ├── DestinationError            exit 1  writing, uploading or publishing failed
-    │   └── DestinationUnavailable  exit 3  destination unreachable, unwritable, or refusing
+    │   ├── DestinationUnavailable  exit 3  destination unreachable, unwritable, or refusing
+    │   └── PartitionLocked         exit 1  another run writes this table and date (step `lock`)
     ├── VerificationError           exit 1  rows read differ from rows in the Parquet footers
     ├── SchemaDrift                 exit 1  the table drifted from its stored schema, policy `fail`
     ├── TableTimeout                exit 1  a table ran past RADAR_TABLE_TIMEOUT_S (step `timeout`)
@@ -103,6 +104,16 @@ class DestinationUnavailable(DestinationError):
     """The destination cannot be reached, written, or refuses the credentials."""
 
     exit_code = EXIT_UNAVAILABLE
+
+
+class PartitionLocked(DestinationError):
+    """Another run holds the lock of this table and date (extractor/sink/lock.py), or took it
+    over from this one: the table is not read or not published, and never retried, since
+    the wait for the holder has already been spent (RADAR_LOCK_WAIT_S)."""
+
+    def __init__(self, message: str, *, table: str | None = None, step: str | None = "lock",
+                 transient: bool = False) -> None:
+        super().__init__(message, table=table, step=step or "lock", transient=False)
 
 
 class VerificationError(ExtractError):

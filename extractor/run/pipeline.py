@@ -28,8 +28,9 @@ from extractor.contract.types import Column, arrow_schema, plan_column
 from extractor.errors import ExtractError
 from extractor.run.report import TableResult
 from extractor.sink.destination import Destination
+from extractor.sink.lock import TableLock
 from extractor.sink.parquet import RollingParquetWriter, WrittenFile
-from extractor.sink.publish import StagedFile, journal_path, publish, verify
+from extractor.sink.publish import StagedFile, journal_path, publish, roll_forward, verify
 from extractor.source.reader import Server, read_batches
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,11 @@ def extract_table(
     which the watchdog finds and kills this very read; `checkpoint` raises `TableTimeout`
     once the table's time is up. It is called for every batch and just before publishing,
     never during it: a publish cut halfway could leave the partition mixed.
+
+    The table and date are locked (extractor/sink/lock.py) before the read, so a second run
+    waits or fails at step `lock` without reading production for nothing, and the lock is
+    released once the manifest is written, or the attempt has failed. The lock's own check
+    does run during the publish: a run that has lost its lock must not touch another key.
     """
     started = time.monotonic()
     settings = ctx.settings
@@ -103,13 +109,19 @@ def extract_table(
     staging = destination.staging_dir(ctx.run_id, table)
     # S3: files are spooled on local disk and uploaded as each one is finished.
     spool = tempfile.mkdtemp(prefix="radar-extract-") if destination.is_s3 else staging
-    os.makedirs(spool, exist_ok=True)
     uploader = Uploader(destination, staging) if destination.is_s3 else None
     writer: RollingParquetWriter | None = None
     rows = 0
+    lock = TableLock(destination, table, ctx.date, ctx.run_id, lease_s=settings.lock_lease_s)
     logger.info("%s: extracting (about %d rows)", table, task.estimated_rows,
                 extra={"fields": {"event": "table_start", "run_id": ctx.run_id, "table": table}})
     try:
+        lock.acquire(settings.lock_wait_s, checkpoint)
+        # A journal here is a dead holder's half-done publish: finish it before reading.
+        if roll_forward(destination, table, ctx.date, lock.check):
+            logger.warning("%s: finished publishing %s, which an earlier run left half-done",
+                           table, ctx.date)
+        os.makedirs(spool, exist_ok=True)
         plans = [plan_column(c, table) for c in task.columns]
         schema = arrow_schema(plans)
         writer = RollingParquetWriter(
@@ -125,6 +137,7 @@ def extract_table(
         for raw in batches:
             if checkpoint is not None:
                 checkpoint()
+            lock.check()
             batch, lost = convert_batch(raw, plans, schema, table)
             writer.write(batch)
             rows += batch.num_rows
@@ -162,7 +175,8 @@ def extract_table(
         }
         if checkpoint is not None:
             checkpoint()
-        keys = publish(destination, table, ctx.date, staged, manifest)
+        lock.renew()  # a full lease for the publish, or the news that the lock was lost
+        keys = publish(destination, table, ctx.date, staged, manifest, lock.check)
         return TableResult(
             table=table, status="published", rows=rows, files=len(files),
             bytes=sum(f.bytes for f in files), seconds=round(time.monotonic() - started, 3),
@@ -177,6 +191,7 @@ def extract_table(
         return _failed(table, started, f"internal error {type(exc).__name__}: {detail}",
                        "extract", type(exc).__name__, False)
     finally:
+        lock.release()  # first: every change to the partition is over by now
         if writer is not None:
             writer.abort()
         if uploader is not None:

@@ -97,7 +97,7 @@ def run_extract(
     drift = check_drift(settings, catalog.tasks, names, whole_database=whole)
     run_id = new_run_id(day)
     destination.probe(run_id)
-    for item in recover(destination, None if shard is None else {*names, *gone}):
+    for item in recover(destination, None if shard is None else {*names, *gone}, run_id=run_id):
         logger.warning("finished publishing %s, which an earlier run left half-done", item)
     for orphan in clean_orphans(destination):
         logger.info("removed staging of a dead run: %s", destination.url(orphan))

@@ -4,6 +4,7 @@
     <root>/_radar_extract/staging/<run_id>/<table>/...                       not yet published
     <root>/_radar_extract/manifests/<table>/cog_dt_ingestion=<date>.json     one per partition
     <root>/_radar_extract/journal/<table>/cog_dt_ingestion=<date>.json       a publish under way
+    <root>/_radar_extract/locks/<table>/cog_dt_ingestion=<date>.json         its one writer
     <root>/_radar_extract/runs/<run_id>.json                                 run reports
 
 Only data files live under a table's location: Athena reads every object there.
@@ -70,6 +71,9 @@ class Destination:
 
     def manifest_path(self, table: str, date: str) -> str:
         return self.internal("manifests", table, f"cog_dt_ingestion={date}.json")
+
+    def lock_path(self, table: str, date: str) -> str:
+        return self.internal("locks", table, f"cog_dt_ingestion={date}.json")
 
     def url(self, path: str) -> str:
         """A path as a person would type it."""

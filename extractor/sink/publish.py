@@ -10,22 +10,39 @@ The move itself is journaled: before the first key changes, a journal entry name
 verified staged files and the manifest. A run killed in the middle of a move leaves the
 entry and the staging behind, and the next run (`recover`) rolls that publish forward,
 so a partition is never left mixed for longer than until the next run starts.
+
+Every change to a partition is made under its lock (extractor/sink/lock.py): the caller
+holds it, and `guard` (the lock's check) runs before each change, so a run that has lost
+its lock stops before the next key it would touch. Recovery takes the lock too, and leaves
+alone a journal whose partition another run holds: that run is publishing it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import posixpath
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow.parquet as pq
 
-from extractor.errors import VerificationError
+from extractor.errors import PartitionLocked, VerificationError
 from extractor.sink.destination import Destination
+from extractor.sink.lock import TableLock
 from extractor.sink.parquet import WrittenFile
+
+logger = logging.getLogger(__name__)
+
+Guard = Callable[[], None]  # raises when the partition's lock is no longer ours
+
+
+def _unguarded() -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -63,27 +80,32 @@ def publish(
     date: str,
     staged: list[StagedFile],
     manifest: dict[str, Any],
+    guard: Guard = _unguarded,
 ) -> list[str]:
-    """Move the staged files into the partition, drop stale keys, write the manifest last."""
+    """Move the staged files into the partition, drop stale keys, write the manifest last.
+    The caller holds the partition's lock; `guard` raises once it does not."""
     entry = {"table": table, "date": date, "staged": [s.staged_path for s in staged],
              "bytes": [s.local.bytes for s in staged], "manifest": manifest}
+    guard()
     destination.write_text(journal_path(destination, table, date), _json(entry))
-    return _apply(destination, entry)
+    return _apply(destination, entry, guard)
 
 
 def journal_path(destination: Destination, table: str, date: str) -> str:
     return destination.internal("journal", table, f"cog_dt_ingestion={date}.json")
 
 
-def _apply(destination: Destination, entry: dict[str, Any]) -> list[str]:
+def _apply(destination: Destination, entry: dict[str, Any], guard: Guard) -> list[str]:
     """Idempotent: applying an entry again after a partial apply finishes the same publish."""
     table, date = entry["table"], entry["date"]
     data_dir = destination.data_dir(table, date)
     previous = destination.list_files(data_dir)
+    _hold_for_test()
     published = []
     for staged_path, size in zip(entry["staged"], entry["bytes"], strict=True):
         target = posixpath.join(data_dir, posixpath.basename(staged_path))
         if destination.exists(staged_path):
+            guard()
             destination.move_or_copy(staged_path, target)
         elif target not in previous or destination.size(target) != size:
             # A local move already done leaves no source, only a target of the staged size.
@@ -91,10 +113,40 @@ def _apply(destination: Destination, entry: dict[str, Any]) -> list[str]:
                 f"cannot finish the interrupted publish of {date}: "
                 f"{destination.url(staged_path)} is gone", table=table, step="recover")
         published.append(target)
+    guard()
     destination.remove([key for key in previous if key not in set(published)])
+    guard()
     destination.write_text(destination.manifest_path(table, date), _json(entry["manifest"]))
     destination.remove([journal_path(destination, table, date)])
     return published
+
+
+def _hold_for_test() -> None:
+    """Test-only (tests/integration/test_lock.py), never set in production: with
+    RADAR_TEST_HOLD_PUBLISH=<file>, a publish that has listed its partition creates
+    `<file>.held` and waits until `<file>` exists, so that a test can make a second run
+    overlap the moment where two unlocked runs would mix their files."""
+    gate = os.environ.get("RADAR_TEST_HOLD_PUBLISH")
+    if not gate:
+        return
+    with open(f"{gate}.held", "w", encoding="utf-8"):
+        pass
+    while not os.path.exists(gate):
+        time.sleep(0.05)
+
+
+def roll_forward(destination: Destination, table: str, date: str,
+                 guard: Guard = _unguarded) -> bool:
+    """Finish the publish that a journal entry of this table and date records, if any; the
+    caller holds the partition's lock. True if there was one."""
+    text = destination.read_text(journal_path(destination, table, date))
+    if text is None:
+        return False
+    entry = json.loads(text)
+    _apply(destination, entry, guard)
+    run_id = entry["manifest"].get("run_id", "")
+    destination.remove_tree(destination.staging_dir(run_id, entry["table"]))
+    return True
 
 
 def published_since(destination: Destination, tables: Collection[str], date: str,
@@ -119,11 +171,15 @@ def published_since(destination: Destination, tables: Collection[str], date: str
     return done
 
 
-def recover(destination: Destination, tables: Collection[str] | None = None) -> list[str]:
+def recover(destination: Destination, tables: Collection[str] | None = None, *,
+            run_id: str = "recover") -> list[str]:
     """Roll forward every publish a killed run left half-done; returns "table date" items.
 
     `tables` limits it to those tables: a shard must leave the others alone, since their
-    entries may belong to another shard publishing at this very moment.
+    entries may belong to another shard publishing at this very moment. Each entry is
+    rolled forward under its partition's lock, taken as `run_id`; an entry whose partition
+    another run holds is left to that run, which is publishing it (or, if it dies, to the
+    run after the lease).
     """
     finished = []
     for path in destination.list_files(destination.internal("journal"), recursive=True):
@@ -133,10 +189,21 @@ def recover(destination: Destination, tables: Collection[str] | None = None) -> 
         if text is None:
             continue
         entry = json.loads(text)
-        _apply(destination, entry)
-        run_id = entry["manifest"].get("run_id", "")
-        destination.remove_tree(destination.staging_dir(run_id, entry["table"]))
-        finished.append(f"{entry['table']} {entry['date']}")
+        table, date = entry["table"], entry["date"]
+        lock = TableLock(destination, table, date, run_id,
+                         lease_s=destination.settings.lock_lease_s)
+        try:
+            lock.acquire(0)
+        except PartitionLocked:
+            who = lock.blocker.describe() if lock.blocker else "another run"
+            logger.warning("%s: the half-done publish of cog_dt_ingestion=%s is left to %s, "
+                           "which holds its lock", table, date, who)
+            continue
+        try:
+            if roll_forward(destination, table, date, lock.check):
+                finished.append(f"{table} {date}")
+        finally:
+            lock.release()
     return finished
 
 

@@ -32,7 +32,9 @@ def database(make_module_database: Callable[..., str]) -> str:
 
 def _start(server: Server, database: str, **env: str) -> subprocess.Popen[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
-    full.update(RADAR_MYSQL_URL=server.url(database), RADAR_WORKERS="1", **env)
+    # A killed run's lock blocks the next run for one lease: seconds here, not minutes.
+    full.update(RADAR_MYSQL_URL=server.url(database), RADAR_WORKERS="1",
+                RADAR_LOCK_LEASE_S="2", **env)
     return subprocess.Popen([sys.executable, "-m", "extractor", "extract", "--date", "2024-05-01"],
                             env=full, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
