@@ -10,6 +10,7 @@ whatever the table size.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -22,6 +23,8 @@ from extractor.config import MySQLSettings
 from extractor.contract.types import ColumnPlan, quote_identifier
 from extractor.source.connection import CONNECT_TIMEOUT_S, connectorx_url, translate_errors
 from extractor.source.tls_proxy import TlsProxy, Upstream
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,8 +93,8 @@ def _stream(mysql: MySQLSettings, sql: str, batch_rows: int, *, tls: bool
         url = connectorx_url(mysql)
         if tls:
             proxy = stack.enter_context(TlsProxy(Upstream(
-                mysql.host, mysql.port, mysql.ssl_mode, mysql.ssl_ca, mysql.password.reveal(),
-                CONNECT_TIMEOUT_S)))
+                mysql.host, mysql.port, mysql.ssl_mode, mysql.ssl_ca, user=mysql.user,
+                password=mysql.password.reveal(), connect_timeout=CONNECT_TIMEOUT_S)))
             url = connectorx_url(mysql, host="127.0.0.1", port=proxy.port)
         try:
             stream = cx.read_sql(url, sql, return_type="arrow_stream", batch_size=batch_rows)
@@ -99,6 +102,9 @@ def _stream(mysql: MySQLSettings, sql: str, batch_rows: int, *, tls: bool
                 if batch.num_rows:
                     yield batch
             del stream  # its connection closes: the proxy can finish
+            refused = proxy.refused() if proxy is not None else None
+            if refused:  # another local process tried the proxy's port: worth knowing
+                logger.warning("%s; the read went on", refused)
         except (GeneratorExit, KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # connectorx panics derive from BaseException

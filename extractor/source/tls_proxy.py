@@ -6,25 +6,38 @@ proxy takes part in the connection phase:
 
 1. server -> proxy: Initial Handshake (v10). Without CLIENT_SSL the server offers no TLS:
    refused (ERR 2026 to the client) when the ssl_mode requires TLS, else relayed untouched
-   and the whole connection is a plain byte relay (`preferred`, as pymysql would do).
+   and, once the client is admitted (3), the whole connection is a plain byte relay
+   (`preferred`, as pymysql would do).
 2. proxy -> client: the greeting, CLIENT_SSL cleared (seq 0).
-3. client -> proxy: HandshakeResponse41 (seq 1).
+3. client -> proxy: HandshakeResponse41 (seq 1). Admission: the proxy knows the user, the
+   password and the server's nonce, so the client must name the configured user and send
+   the scramble of the password (mysql_auth.py). Anything else is refused: an ERR 1045 to
+   the client, and the server's leg is cut before anything of the client's reached it.
 4. proxy -> server: SSLRequest (seq 1): the response's first 32 bytes (capabilities |
    CLIENT_SSL, max packet, charset, filler with MariaDB's extended capabilities); then the
    TLS handshake, with the context `client_context(ssl_mode)` (pymysql's, see tls.py) and
    server_hostname = the configured host.
 5. proxy -> server: the HandshakeResponse41 with CLIENT_SSL set (seq 2).
-6. The authentication exchange (auth switch, caching_sha2 fast/full auth, RSA key,
-   OK/ERR) is relayed packet by packet. Each leg keeps its own sequence counter, so ids
-   are rewritten (+1 towards the server, -1 towards the client) and a packet the proxy
-   sends itself does not shift them. caching_sha2_password's "perform full
-   authentication" (0x01 0x04) is answered by the proxy: the client, believing the line
-   is plaintext, would ask for the server's RSA key (0x02), which a server on a TLS
-   connection does not expect (it wants the password in clear). So the proxy sends the
-   password in clear over the server's TLS leg, as pymysql and libmysqlclient do over
-   TLS, and tells the client 0x01 0x03 ("fast auth succeeded"), after which every client
-   awaits the server's OK or ERR, which the proxy relays.
+6. The authentication exchange (auth switch, caching_sha2 fast/full auth, OK/ERR) is
+   relayed packet by packet. Each leg keeps its own sequence counter, so ids are
+   rewritten (+1 towards the server, -1 towards the client) and a packet the proxy sends
+   itself does not shift them. An AuthSwitchRequest brings a new nonce: the client's
+   answer is checked as in 3 before it goes on, and a switch to a plugin the proxy cannot
+   check is refused (ERR 2059). caching_sha2_password's "perform full authentication"
+   (0x01 0x04) is answered by the proxy: the client, believing the line is plaintext,
+   would ask for the server's RSA key (0x02), which a server on a TLS connection does not
+   expect (it wants the password in clear). So the proxy sends the password in clear over
+   the server's TLS leg, as pymysql and libmysqlclient do over TLS, and tells the client
+   0x01 0x03 ("fast auth succeeded"), after which every client awaits the server's OK or
+   ERR, which the proxy relays. The password goes only to a client that proved it in 3.
 7. Once the server's OK (0x00) or ERR (0xFF) is relayed, a raw bidirectional byte relay.
+
+Every local process can reach 127.0.0.1 (in a Kubernetes pod, every sidecar), so a
+stranger may connect first: each client is admitted in its own thread (a silent one
+holds up nobody), a refused one leaves the port open for the next, and the first client
+admitted is the one relayed. The report then counts the refused ones; if no client was
+admitted it says they were refused. On the plaintext path (1) the proxy adds nothing to
+what the client proves, so past admission the server alone judges it.
 
 A cut must never look like a normal end of data: when the server's leg ends or fails
 while the client is still connected, the proxy drops the client with a TCP reset (never
@@ -32,18 +45,21 @@ a FIN at a packet boundary), and reports the failure to its parent.
 
 Why a helper process, not a thread: connectorx holds the GIL while it connects (measured:
 a proxy thread never ran and connectorx timed out after 30 s). The helper process is
-`python -m extractor.source.tls_proxy`. It gets its settings (password included) on
-stdin, never in argv or the environment, the listening socket from its parent (so the
-port is known before it starts), and writes one JSON line (`{}` or the failure) to
-stdout. Standard library only, to start fast (about 50 ms, overlapped with connectorx's
-own start).
+`python -m extractor.source.tls_proxy`. It gets its settings (user and password included)
+in a line on stdin, never in argv or the environment, the listening socket from its
+parent (so the port is known before it starts), and writes one JSON line (`{}` or the
+failure) to stdout. The end of stdin tells it that no client is to come any more (the
+parent is done, or gone). Standard library only, to start fast (about 50 ms, overlapped
+with connectorx's own start).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hmac
 import json
+import os
 import selectors
 import signal
 import socket
@@ -51,27 +67,33 @@ import ssl
 import struct
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from extractor.source import mysql_auth
 from extractor.source.tls import client_context, tls_required
 
-CLIENT_PROTOCOL_41 = 0x0200
 CLIENT_SSL = 0x0800
 CHUNK = 512 * 1024  # bytes per relay read: a few dozen TLS records
 _MAX_PACKET = 0xFFFFFF
 _ACCEPT_TIMEOUT_S = 30  # connectorx connects as soon as the proxy is started
+_ANSWER_TIMEOUT_S = 10  # for a client to answer the greeting (connectorx: milliseconds)
 _AUTH_TIMEOUT_S = 30
 _STOP_WAIT_S = 2.0
-# MySQL client error numbers the proxy reports with (CR_*), so errors classify as usual.
+# Clients proving themselves at once; each holds a connection to the server meanwhile.
+_MAX_ADMISSIONS = 8
+# MySQL error numbers the proxy reports with (CR_* are the client's), so errors classify
+# as usual.
+ER_CON_COUNT_ERROR = 1040
+ER_ACCESS_DENIED = 1045
 CR_CONN_HOST_ERROR = 2003
 CR_SERVER_LOST = 2013
 CR_SSL_CONNECTION_ERROR = 2026
 CR_MALFORMED_PACKET = 2027
 CR_AUTH_PLUGIN_CANNOT_LOAD = 2059
 _COM_QUIT = b"\x01\x00\x00\x00\x01"  # the client's last packet, after which the server closes
-_CLIENT_PLUGINS = ("mysql_native_password", "caching_sha2_password")  # connectorx 0.4.6's
 
 
 class ProxyError(Exception):
@@ -97,7 +119,9 @@ class Upstream:
     port: int
     ssl_mode: str
     ssl_ca: str | None
-    password: str  # only for caching_sha2_password's full authentication over TLS
+    user: str  # the only user admitted
+    # The client must prove it; sent upstream only for caching_sha2's full authentication.
+    password: str = field(repr=False)
     connect_timeout: float = 10.0
 
 
@@ -115,7 +139,7 @@ class TlsProxy:
         self._report: dict[str, Any] | None = None
 
     def __enter__(self) -> TlsProxy:
-        listener = socket.create_server(("127.0.0.1", 0), backlog=1)
+        listener = socket.create_server(("127.0.0.1", 0), backlog=_MAX_ADMISSIONS)
         try:
             self.port = int(listener.getsockname()[1])
             config = {"listen_fd": listener.fileno(), **dataclasses.asdict(self.upstream)}
@@ -125,8 +149,9 @@ class TlsProxy:
                 pass_fds=(listener.fileno(),), close_fds=True,
             )
             assert self._process.stdin is not None
-            self._process.stdin.write(json.dumps(config).encode())
-            self._process.stdin.close()
+            # Left open: its end tells the helper to stop waiting for a client.
+            self._process.stdin.write(json.dumps(config).encode() + b"\n")
+            self._process.stdin.flush()
         finally:
             listener.close()  # the helper holds its own copy
         return self
@@ -135,10 +160,14 @@ class TlsProxy:
         self.stop(wait=0.5)
 
     def stop(self, wait: float = _STOP_WAIT_S) -> dict[str, Any]:
-        """Let the helper finish for up to `wait` seconds, then kill it; its report."""
+        """Tell the helper that no client is to come, let it finish for up to `wait`
+        seconds, then kill it; its report."""
         if self._report is not None or self._process is None:
             return self._report or {}
         process = self._process
+        assert process.stdin is not None
+        with contextlib.suppress(OSError):
+            process.stdin.close()
         try:
             process.wait(timeout=wait)
         except subprocess.TimeoutExpired:
@@ -159,11 +188,17 @@ class TlsProxy:
         return report
 
     def failure(self) -> ProxyError | None:
-        """The proxy's own failure, if it had one (TLS refused, server cut), else None."""
+        """The proxy's own failure, if it had one (TLS refused, server cut, or only clients
+        that did not prove the password came), else None."""
         report = self.stop()
         if "code" in report:
             return ProxyError(int(report["code"]), str(report["error"]))
         return None
+
+    def refused(self) -> str | None:
+        """An account of the clients refused for not proving the password, if there were."""
+        account = self.stop().get("refused")
+        return str(account) if account else None
 
 
 # ----------------------------------------------------------------------------- helper side
@@ -181,6 +216,16 @@ class _Failure(Exception):
         self.message = message
         self.client_error = client_error
         self.told = told
+
+
+class _Refused(_Failure):
+    """A client that did not prove the password: it gets an ERR (`message`) if it is still
+    there, the server's leg is cut before anything of the client's reached it, and the
+    proxy waits for another client. `reason` is for the report."""
+
+    def __init__(self, reason: str, code: int = ER_ACCESS_DENIED, message: str = "") -> None:
+        super().__init__(code, message, client_error=bool(message))
+        self.reason = reason
 
 
 def _server_error(payload: bytes) -> _Failure:
@@ -304,7 +349,7 @@ class _Greeting:
     payload: bytes
     caps_offset: int
     capabilities: int
-    plugin: str
+    nonce: bytes  # the scramble's two parts, which the client's answer is computed from
 
 
 def _parse_greeting(payload: bytes) -> _Greeting:
@@ -314,17 +359,17 @@ def _parse_greeting(payload: bytes) -> _Greeting:
             raise ValueError(f"protocol version {payload[0]}")
         at = payload.index(b"\x00", 1) + 1 + 4 + 8 + 1  # version, thread id, scramble, filler
         caps = int.from_bytes(payload[at:at + 2], "little")
-        plugin = ""
+        nonce = payload[at - 9:at - 1]
         if len(payload) >= at + 2 + 1 + 2 + 2 + 1 + 10:
             caps |= int.from_bytes(payload[at + 5:at + 7], "little") << 16
-            scramble_len = payload[at + 7]
-            rest = at + 8 + 10 + max(13, scramble_len - 8)
-            if rest < len(payload):
-                plugin = payload[rest:].split(b"\x00", 1)[0].decode("ascii", "replace")
+            rest = at + 8 + 10
+            nonce += payload[rest:rest + max(12, payload[at + 7] - 9)]  # without its NUL
+        if len(nonce) != mysql_auth.NONCE_LENGTH:
+            raise ValueError(f"a nonce of {len(nonce)} bytes")
     except (IndexError, ValueError) as exc:
         raise _Failure(CR_MALFORMED_PACKET, f"unexpected server greeting ({exc})",
                        client_error=True) from exc
-    return _Greeting(payload, at, caps, plugin)
+    return _Greeting(payload, at, caps, nonce)
 
 
 def _with_ssl_flag(payload: bytes, at: int, on: bool) -> bytes:
@@ -333,53 +378,155 @@ def _with_ssl_flag(payload: bytes, at: int, on: bool) -> bytes:
     return payload[:at] + flags.to_bytes(2, "little") + payload[at + 2:]
 
 
-def _connection_phase(client: _Leg, server: _Leg, config: dict[str, Any]) -> _Leg:
-    """Steps 1-6 of the module docstring; returns the server leg (TLS-wrapped or not)."""
+@dataclass
+class _Admission:
+    """One client's connection phase up to its proof (steps 1-3): admitted, or why not."""
+
+    client: _Leg
+    server: _Leg | None = None
+    greeting: _Greeting | None = None
+    response: bytes = b""  # the client's HandshakeResponse41, as it came
+    plugin: str = ""  # the plugin it answered with, which the server goes on with
+    failure: _Failure | None = None
+
+
+def _admit(client_sock: socket.socket, config: dict[str, Any]) -> _Admission:
+    """Steps 1-3 for one client; never raises. A failure on the server's side (unreachable,
+    no TLS, an ERR for a greeting) is the proxy's own; one on the client's is a _Refused."""
+    admission = _Admission(_Leg(client_sock, "client"))
+    try:
+        client_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client_sock.setblocking(False)
+        shown = _greet(admission, config)
+        _check(admission, shown, config)
+    except _Failure as failure:
+        admission.failure = failure
+    except Exception as exc:  # a stranger's bytes must not end the gate, nor flood stderr
+        admission.failure = _Refused(f"the proxy could not handle its connection "
+                                     f"({type(exc).__name__}: {exc})")
+    return admission
+
+
+def _greet(admission: _Admission, config: dict[str, Any]) -> bytes:
+    """Step 1: connect to the server and read its greeting; what the client is shown."""
+    try:
+        server_sock = socket.create_connection((config["host"], config["port"]),
+                                              timeout=config["connect_timeout"])
+    except OSError as exc:
+        raise _Failure(CR_CONN_HOST_ERROR, f"Can't connect to MySQL server on "
+                       f"{config['host']!r} ({exc})", client_error=True) from exc
+    server_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    _keepalive(server_sock)
+    server_sock.setblocking(False)
+    admission.server = server = _Leg(server_sock, "server")
     deadline = time.monotonic() + _AUTH_TIMEOUT_S
-    _, payload = _next_packet([server], deadline)
+    try:
+        _, payload = _next_packet([server], deadline)
+    except OSError as exc:
+        raise _Failure(CR_SERVER_LOST, f"Lost connection to MySQL server during the "
+                       f"connection phase ({type(exc).__name__}: {exc})",
+                       client_error=True) from exc
     if payload[:1] == b"\xff":  # e.g. too many connections: the client shall see it
-        client.send_packet(payload, deadline)
+        with contextlib.suppress(OSError, _Failure):
+            admission.client.send_packet(payload, deadline)
         raise _server_error(payload)
-    greeting = _parse_greeting(payload)
-    if not greeting.capabilities & CLIENT_SSL:
-        if tls_required(config["ssl_mode"]):
-            raise _Failure(CR_SSL_CONNECTION_ERROR,
-                           f"SSL connection error: the server offers no TLS and "
-                           f"ssl_mode={config['ssl_mode']} requires it", client_error=True)
-        client.send_packet(payload, deadline)  # preferred: plaintext, as pymysql would
-        return server
-    client.send_packet(_with_ssl_flag(payload, greeting.caps_offset, on=False), deadline)
-    _, response = _next_packet([client], deadline)
-    capabilities = int.from_bytes(response[:4], "little")
-    if len(response) < 32 or not capabilities & CLIENT_PROTOCOL_41:
-        raise _Failure(CR_MALFORMED_PACKET, "client handshake without CLIENT_PROTOCOL_41",
-                       client_error=True)
+    admission.greeting = greeting = _parse_greeting(payload)
+    if greeting.capabilities & CLIENT_SSL:
+        return _with_ssl_flag(payload, greeting.caps_offset, on=False)
+    if tls_required(config["ssl_mode"]):
+        raise _Failure(CR_SSL_CONNECTION_ERROR,
+                       f"SSL connection error: the server offers no TLS and "
+                       f"ssl_mode={config['ssl_mode']} requires it", client_error=True)
+    return payload  # preferred: plaintext, as pymysql would
+
+
+def _check(admission: _Admission, shown: bytes, config: dict[str, Any]) -> None:
+    """Steps 2-3: greet the client; its answer must name the configured user and prove the
+    password, else _Refused."""
+    client, greeting = admission.client, admission.greeting
+    assert greeting is not None
+    deadline = time.monotonic() + _ANSWER_TIMEOUT_S
+    try:
+        client.send_packet(shown, deadline)
+        _, payload = _next_packet([client], deadline)
+    except _Failure as failure:
+        if not failure.code:
+            raise _Refused("it left before answering the greeting") from failure
+        raise _Refused(f"it did not answer the greeting ({failure.message})", failure.code,
+                       failure.message) from failure
+    except OSError as exc:
+        raise _Refused(f"its connection failed ({type(exc).__name__})") from exc
+    try:
+        response = mysql_auth.parse_response(payload)
+    except ValueError as exc:
+        raise _Refused(f"a malformed handshake response ({exc})", CR_MALFORMED_PACKET,
+                       "Malformed handshake response: refused by the TLS proxy") from exc
     client.protocol_41 = True
-    response = _with_ssl_flag(response, 0, on=True)
+    user = _shown(response.user)
+    denied = (f"Access denied for user {user} (using password: "
+              f"{'YES' if response.auth else 'NO'}): refused by the TLS proxy")
+    if response.plugin not in mysql_auth.PLUGINS:
+        raise _Refused(f"user {user}: authentication plugin {response.plugin!r}, which the "
+                       f"proxy cannot verify", message=f"{denied}: authentication plugin "
+                       f"{response.plugin!r} cannot be verified, only "
+                       f"{' and '.join(mysql_auth.PLUGINS)}")
+    right_user = hmac.compare_digest(response.user, config["user"].encode())
+    proved = mysql_auth.proves_password(response.plugin, config["password"].encode(),
+                                        greeting.nonce, response.auth)
+    if not right_user:
+        raise _Refused(f"user {user} is not the configured user", message=denied)
+    if not proved:
+        raise _Refused(f"user {user}: {'a wrong' if response.auth else 'no'} password",
+                       message=denied)
+    admission.response, admission.plugin = payload, response.plugin
+
+
+def _shown(name: bytes) -> str:
+    """A user name a stranger chose, quoted and cut short, fit for a log line."""
+    return repr(name.decode("utf-8", "replace")[:64])
+
+
+def _authenticate(admission: _Admission, config: dict[str, Any]) -> _Leg:
+    """Steps 4-6 for the admitted client; returns the server leg (TLS-wrapped or not)."""
+    client, server, greeting = admission.client, admission.server, admission.greeting
+    assert server is not None and greeting is not None
+    deadline = time.monotonic() + _AUTH_TIMEOUT_S
+    if not greeting.capabilities & CLIENT_SSL:  # preferred, plaintext: the server judges
+        server.send_packet(admission.response, deadline)
+        return server
+    response = _with_ssl_flag(admission.response, 0, on=True)
     server.send_packet(response[:32], deadline)  # SSLRequest
-    server = _start_tls(server, config, deadline)
+    admission.server = server = _start_tls(server, config, deadline)
     server.send_packet(response, deadline)
-    plugin = greeting.plugin
+    password = config["password"].encode()
+    plugin, nonce = admission.plugin, b""
+    answer_due = False  # after an auth switch: the client's answer, to be checked
     while True:
-        try:
-            leg, payload = _next_packet([client, server], deadline)
-        except _Failure as failure:
-            if failure.code or plugin in _CLIENT_PLUGINS:
-                raise
-            # connectorx drops the connection when asked for a plugin it lacks (MariaDB's
-            # client_ed25519, say), and its own retries then only see this proxy gone.
-            raise _Failure(CR_AUTH_PLUGIN_CANNOT_LOAD, f"the client gave up when the server "
-                           f"asked for authentication plugin {plugin!r}") from failure
+        leg, payload = _next_packet([client, server], deadline)
         if leg is client:
+            if not answer_due:
+                raise _Failure(CR_MALFORMED_PACKET, "TLS proxy: unexpected packet from the "
+                               "client during authentication", client_error=True)
+            if not mysql_auth.proves_password(plugin, password, nonce, payload):
+                raise _Failure(ER_ACCESS_DENIED, f"TLS proxy: refused the client's answer "
+                               f"to the server's switch to {plugin} (it did not prove the "
+                               f"password)", client_error=True)
+            answer_due = False
             server.send_packet(payload, deadline)
             continue
         kind = payload[:1]
-        if kind == b"\xfe":  # auth switch: remember which plugin now speaks
-            plugin = payload[1:].split(b"\x00", 1)[0].decode("ascii", "replace")
-        elif payload == b"\x01\x04" and plugin == "caching_sha2_password":
+        if kind == b"\xfe":  # auth switch: another plugin, or a new nonce
+            plugin, nonce = mysql_auth.parse_switch(payload)
+            if plugin not in mysql_auth.PLUGINS:
+                raise _Failure(CR_AUTH_PLUGIN_CANNOT_LOAD, f"the server asked for "
+                               f"authentication plugin {plugin!r}, which the TLS proxy "
+                               f"cannot verify (only {' and '.join(mysql_auth.PLUGINS)})",
+                               client_error=True)
+            answer_due = True
+        elif payload == b"\x01\x04" and plugin == mysql_auth.CACHING_SHA2:
             # Full authentication over TLS: the password in clear (see module docstring);
             # the client hears "fast auth succeeded" and awaits the server's OK or ERR.
-            server.send_packet(config["password"].encode() + b"\x00", deadline)
+            server.send_packet(password + b"\x00", deadline)
             payload = b"\x01\x03"
         client.send_packet(payload, deadline)
         if kind == b"\xff":  # access denied, unknown database...
@@ -523,32 +670,180 @@ def _keepalive(sock: socket.socket) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
 
-def serve(listener: socket.socket, config: dict[str, Any]) -> dict[str, Any]:
-    """Accept one client, relay it to the server; the report (`{}` when all went well)."""
-    listener.settimeout(_ACCEPT_TIMEOUT_S)
+def _end(client: _Leg, server: _Leg | None, failure: _Failure) -> None:
+    """Close both legs after a failure, the client's the way `failure` says it must learn."""
+    if failure.client_error:  # the client awaits a packet: an ERR ends it properly
+        with contextlib.suppress(OSError, _Failure):
+            client.send_packet(_err_payload(failure.code, failure.message,
+                                            protocol_41=client.protocol_41),
+                               time.monotonic() + 1)
+        client.sock.close()
+    elif failure.told:
+        client.sock.close()
+    else:
+        _abort(client.sock)
+    if server is not None:
+        _abort(server.sock)
+
+
+_TOO_MANY = "Too many connections: the TLS proxy serves one client"
+
+
+class _Gate:
+    """Admissions, each in a thread of its own so that a client that stays silent holds up
+    nobody, at most _MAX_ADMISSIONS at once. Their outcomes wait for the main thread, which
+    a byte on `wake` calls."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.wake, self._waker = socket.socketpair()
+        self.wake.setblocking(False)
+        self._waker.setblocking(False)
+        self._lock = threading.Lock()
+        self._outcomes: list[_Admission] = []
+        self._running = 0
+        self._open = True
+
+    def admit(self, sock: socket.socket) -> bool:
+        """Start a client's admission; False when too many are under way."""
+        with self._lock:
+            if self._running >= _MAX_ADMISSIONS:
+                return False
+            self._running += 1
+        threading.Thread(target=self._run, args=(sock,), daemon=True).start()
+        return True
+
+    def _run(self, sock: socket.socket) -> None:
+        admission = _admit(sock, self.config)
+        with self._lock:
+            self._running -= 1
+            if self._open:
+                self._outcomes.append(admission)
+                with contextlib.suppress(OSError):
+                    self._waker.send(b"\x00")
+                return
+        # Closed meanwhile: another client was admitted, or the proxy ends.
+        failure = admission.failure or _Failure(ER_CON_COUNT_ERROR, _TOO_MANY,
+                                                client_error=True)
+        _end(admission.client, admission.server, failure)
+
+    def outcomes(self) -> list[_Admission]:
+        with contextlib.suppress(OSError):
+            while self.wake.recv(4096):
+                pass
+        with self._lock:
+            done, self._outcomes = self._outcomes, []
+        return done
+
+    def close(self) -> list[_Admission]:
+        """Outcomes no longer wanted: those still to come end themselves; the ones here."""
+        with self._lock:
+            self._open = False
+            done, self._outcomes = self._outcomes, []
+        self.wake.close()
+        self._waker.close()
+        return done
+
+
+def _refusal_account(refusals: list[str]) -> str:
+    if len(refusals) == 1:
+        return (f"TLS proxy: refused a local client that did not prove the password "
+                f"({refusals[0]})")
+    return (f"TLS proxy: refused {len(refusals)} local clients that did not prove the "
+            f"password (the last: {refusals[-1]})")
+
+
+def _report(refusals: list[str], code: int = 0, error: str = "") -> dict[str, Any]:
+    report: dict[str, Any] = {"code": code, "error": error} if code else {}
+    if refusals:
+        report["refused"] = _refusal_account(refusals)
+    return report
+
+
+def serve(listener: socket.socket, config: dict[str, Any], parent: int | None = None
+          ) -> dict[str, Any]:
+    """Admit clients until one proves the password (or the `parent` pipe ends), relay that
+    one to the server; the report (`{}` when all went well)."""
+    deadline = time.monotonic() + _ACCEPT_TIMEOUT_S
+    gate = _Gate(config)
+    refusals: list[str] = []
+    admitted: _Admission | None = None
+    listener.setblocking(False)
     try:
-        client_sock, _ = listener.accept()
-    except OSError as exc:
-        return {"code": CR_CONN_HOST_ERROR, "error": f"TLS proxy: no client came ({exc})"}
+        with selectors.DefaultSelector() as selector:
+            selector.register(listener, selectors.EVENT_READ)
+            selector.register(gate.wake, selectors.EVENT_READ)
+            if parent is not None:
+                selector.register(parent, selectors.EVENT_READ)
+            while admitted is None:
+                for admission in gate.outcomes():
+                    failure = admission.failure
+                    if admitted is not None:  # a second client that proved it: unlikely
+                        _end(admission.client, admission.server, failure or _Failure(
+                            ER_CON_COUNT_ERROR, _TOO_MANY, client_error=True))
+                    elif isinstance(failure, _Refused):
+                        refusals.append(failure.reason)
+                        _end(admission.client, admission.server, failure)
+                    elif failure is not None:  # the server's side: no client will fare better
+                        report = _report(refusals, failure.code, failure.message)
+                        _emit(report)  # before the client sees the cut, so the parent finds it
+                        _end(admission.client, admission.server, failure)
+                        return report
+                    else:
+                        admitted = admission
+                if admitted is not None:
+                    break
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    return _unadmitted(refusals, timed_out=True)
+                for key, _ in selector.select(timeout):
+                    if key.fileobj is listener:
+                        _accept(listener, gate, refusals)
+                    elif key.fileobj == parent and not os.read(parent, 4096):
+                        return _unadmitted(refusals, timed_out=False)
     finally:
         listener.close()
-    client_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    client_sock.setblocking(False)
-    client = _Leg(client_sock, "client")
-    server: _Leg | None = None
+        for admission in gate.close():
+            _end(admission.client, admission.server, admission.failure or _Failure(
+                ER_CON_COUNT_ERROR, _TOO_MANY, client_error=True))
+    return _session(admitted, config, refusals)
+
+
+def _accept(listener: socket.socket, gate: _Gate, refusals: list[str]) -> None:
+    """Every client waiting in the listener's queue, each to its admission."""
+    while True:
+        try:
+            sock, _ = listener.accept()
+        except OSError:  # none left (or out of descriptors: the next select() retries)
+            return
+        if gate.admit(sock):
+            continue
+        refusals.append("too many clients at once")
+        with contextlib.suppress(OSError):  # as a server at its max_connections does
+            sock.settimeout(1)
+            sock.sendall(_packet(0, _err_payload(ER_CON_COUNT_ERROR, _TOO_MANY,
+                                                 protocol_41=False)))
+        sock.close()
+
+
+def _unadmitted(refusals: list[str], *, timed_out: bool) -> dict[str, Any]:
+    """The report when no client proved the password: the refused ones, if any came. None
+    came, and the parent stopped waiting: nothing to say, the reader's own error tells."""
+    if refusals:
+        return _report(refusals, ER_ACCESS_DENIED,
+                       f"{_refusal_account(refusals)}, and none that did came")
+    if timed_out:
+        return _report(refusals, CR_CONN_HOST_ERROR, "TLS proxy: no client came (timed out)")
+    return {}
+
+
+def _session(admission: _Admission, config: dict[str, Any], refusals: list[str]
+             ) -> dict[str, Any]:
+    """Steps 4-7 for the admitted client; the report."""
+    client = admission.client
     try:
         try:
-            server_sock = socket.create_connection((config["host"], config["port"]),
-                                                  timeout=config["connect_timeout"])
-        except OSError as exc:
-            raise _Failure(CR_CONN_HOST_ERROR, f"Can't connect to MySQL server on "
-                           f"{config['host']!r} ({exc})", client_error=True) from exc
-        server_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        _keepalive(server_sock)
-        server_sock.setblocking(False)
-        server = _Leg(server_sock, "server")
-        try:
-            server = _connection_phase(client, server, config)
+            server = _authenticate(admission, config)
         except OSError as exc:  # ssl.SSLError included; a _Failure passes through
             raise _Failure(CR_SERVER_LOST, f"Lost connection to MySQL server during the "
                            f"connection phase ({type(exc).__name__}: {exc})",
@@ -557,23 +852,12 @@ def serve(listener: socket.socket, config: dict[str, Any]) -> dict[str, Any]:
         # The client quit (COM_QUIT relayed) or went away: a plain close. Were the server
         # still sending, its next write meets a reset and it abandons the query.
         server.sock.close()
-        client_sock.close()
-        return {}
+        client.sock.close()
+        return _report(refusals)
     except _Failure as failure:
-        report = {"code": failure.code, "error": failure.message} if failure.code else {}
+        report = _report(refusals, failure.code, failure.message)
         _emit(report)  # before the client sees the cut, so that the parent finds it
-        if failure.client_error:  # the client awaits a packet: an ERR ends it properly
-            with contextlib.suppress(OSError, _Failure):
-                client.send_packet(_err_payload(failure.code, failure.message,
-                                                protocol_41=client.protocol_41),
-                                   time.monotonic() + 1)
-            client_sock.close()
-        elif failure.told:
-            client_sock.close()
-        else:
-            _abort(client_sock)
-        if server is not None:
-            _abort(server.sock)
+        _end(client, admission.server, failure)
         return report
 
 
@@ -591,9 +875,16 @@ def main() -> int:
     # Ctrl-C reaches the whole process group: the parent decides, and when it goes, its
     # connection closes and this relay ends with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    config = json.loads(sys.stdin.read())
+    stdin = sys.stdin.fileno()
+    line = b""
+    while not line.endswith(b"\n"):  # unbuffered: what follows the line is watched by serve()
+        chunk = os.read(stdin, 65536)
+        if not chunk:
+            break
+        line += chunk
+    config = json.loads(line)
     listener = socket.socket(fileno=int(config.pop("listen_fd")))
-    _emit(serve(listener, config))
+    _emit(serve(listener, config, parent=stdin))
     return 0
 
 

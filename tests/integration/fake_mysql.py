@@ -31,7 +31,7 @@ OK = b"\x00\x00\x00\x02\x00\x00\x00"  # affected 0, insert id 0, autocommit, no 
 ROWS_BEFORE_CUT = 50
 
 # Authentication scripts: what the server does after the client's HandshakeResponse41.
-SCRIPTS = ("native", "sha2_fast", "sha2_full", "switch_sha2_full", "deny")
+SCRIPTS = ("native", "sha2_fast", "sha2_full", "switch_sha2_full", "switch_ed25519", "deny")
 
 
 def scramble_sha2(password: bytes, nonce: bytes) -> bytes:
@@ -119,8 +119,8 @@ class FakeMySQL:
 
     def _connection_phase(self, conn: socket.socket) -> socket.socket:
         nonce = os.urandom(20)
-        first = b"mysql_native_password" if self.script in ("native", "switch_sha2_full",
-                                                             "deny") else b"caching_sha2_password"
+        first = (b"caching_sha2_password" if self.script.startswith("sha2")
+                 else b"mysql_native_password")
         self._send(conn, 0, self._greeting(nonce, first))
         packet, seq, sock = self._read(conn, 1), 2, conn
         secure = False
@@ -139,6 +139,10 @@ class FakeMySQL:
         if self.script == "native":
             self._send(sock, seq, OK)
             return sock
+        if self.script == "switch_ed25519":  # MariaDB's, which connectorx lacks
+            self._send(sock, seq, b"\xfeclient_ed25519\x00" + os.urandom(32))
+            self._read(sock, seq + 1)
+            raise AssertionError("an answer to the switch to client_ed25519 came")
         if self.script == "switch_sha2_full":
             nonce = os.urandom(20)
             self._send(sock, seq, b"\xfecaching_sha2_password\x00" + nonce + b"\x00")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import socket
 import ssl
-import struct
 import subprocess
 import sys
 import threading
@@ -32,12 +31,9 @@ from extractor.source.reader import read_batches
 from extractor.source.tls_proxy import TlsProxy, Upstream
 from tests.conftest import NUMBERS_TO_100K, ROOT, Server
 from tests.integration.fake_mysql import FakeMySQL
+from tests.integration.raw_client import greeting_nonce, handshake_response, scramble
 from tests.integration.test_type_matrix import _ddl
-from tests.integration.tls_mariadb import (
-    TLS_ONLY_USER,
-    TlsMariaDB,
-    make_certificates,
-)
+from tests.integration.tls_mariadb import TLS_ONLY_USER, TlsMariaDB
 from tests.type_matrix import CASES
 
 pytestmark = pytest.mark.integration
@@ -80,9 +76,9 @@ def big_db(tls_server: TlsMariaDB) -> str:
 
 
 def _upstream(tls_server: TlsMariaDB, mode: str = "verify_identity", ca: Path | None = None,
-              password: str | None = None, port: int | None = None) -> Upstream:
-    return Upstream("127.0.0.1", port or tls_server.port, mode,
-                    str(ca or tls_server.certs.ca), password or tls_server.password, 5.0)
+              port: int | None = None, user: str | None = None) -> Upstream:
+    return Upstream("127.0.0.1", port or tls_server.port, mode, str(ca or tls_server.certs.ca),
+                    user or tls_server.user, tls_server.password, 5.0)
 
 
 def _client(proxy: TlsProxy, user: str, password: str, database: str | None = None
@@ -129,7 +125,7 @@ def test_type_matrix_over_tls_equals_plaintext(
 
 
 def test_the_servers_leg_is_tls_and_the_clients_is_not(tls_server: TlsMariaDB) -> None:
-    with TlsProxy(_upstream(tls_server)) as proxy:
+    with TlsProxy(_upstream(tls_server, user=TLS_ONLY_USER)) as proxy:
         conn = _client(proxy, TLS_ONLY_USER, tls_server.password)
         with conn.cursor() as cur:
             cur.execute("SHOW SESSION STATUS LIKE 'Ssl_version'")
@@ -148,12 +144,13 @@ def test_refusals_reach_the_client_and_the_report(
     tls_server: TlsMariaDB, server: Server, case: str
 ) -> None:
     """The client gets an ERR packet with the MySQL error number (never a bare reset), and
-    the proxy reports the same, so the reader can say what happened."""
+    the proxy reports the same, so the reader can say what happened. (A wrong password
+    is refused by the proxy itself: test_tls_proxy_auth.py.)"""
     upstream, code = {
         "wrong_ca": (_upstream(tls_server, ca=tls_server.certs.other_ca), 2026),
         "wrong_password": (_upstream(tls_server), 1045),
-        "no_tls_required": (Upstream(server.host, server.port, "required", None, "", 5.0),
-                            2026),
+        "no_tls_required": (Upstream(server.host, server.port, "required", None,
+                                     server.user, server.password, 5.0), 2026),
         "unreachable": (_upstream(tls_server, port=1), 2003),
     }[case]
     password = "wrong" if case == "wrong_password" else tls_server.password
@@ -170,22 +167,14 @@ def test_refusals_reach_the_client_and_the_report(
 
 
 def test_preferred_without_tls_on_the_server_relays_plaintext(server: Server) -> None:
-    with TlsProxy(Upstream(server.host, server.port, "preferred", None, server.password, 5.0)
-                  ) as proxy:
+    with TlsProxy(Upstream(server.host, server.port, "preferred", None, server.user,
+                           server.password, 5.0)) as proxy:
         conn = _client(proxy, server.user, server.password)
         with conn.cursor() as cur:
             cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
             (_, cipher), = cur.fetchall()
         conn.close()
     assert cipher == ""
-
-
-@pytest.fixture(scope="module")
-def server_tls_context(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, Path]:
-    certs = make_certificates(tmp_path_factory.mktemp("fake-pki"))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(certs.server_cert, certs.server_key)
-    return context, certs.ca
 
 
 @pytest.mark.parametrize("script", ["native", "sha2_fast", "sha2_full", "switch_sha2_full"])
@@ -198,7 +187,7 @@ def test_caching_sha2_password_over_the_proxy(
     context, ca = server_tls_context
     fake = FakeMySQL(script, "s3cret-pw", tls=context)
     try:
-        with TlsProxy(Upstream("127.0.0.1", fake.port, "verify_identity", str(ca),
+        with TlsProxy(Upstream("127.0.0.1", fake.port, "verify_identity", str(ca), "fake",
                                "s3cret-pw", 5.0)) as proxy:
             conn = _client(proxy, "fake", "s3cret-pw")
             with conn.cursor() as cur:
@@ -220,8 +209,8 @@ def test_full_auth_with_a_wrong_password_is_access_denied(
     context, ca = server_tls_context
     fake = FakeMySQL("sha2_full", "the-real-pw", tls=context)
     try:
-        with TlsProxy(Upstream("127.0.0.1", fake.port, "verify_ca", str(ca), "not-it", 5.0)
-                      ) as proxy:
+        with TlsProxy(Upstream("127.0.0.1", fake.port, "verify_ca", str(ca), "fake", "not-it",
+                               5.0)) as proxy:
             with pytest.raises(pymysql.OperationalError) as caught:
                 _client(proxy, "fake", "not-it")
             failure = proxy.failure()
@@ -229,12 +218,6 @@ def test_full_auth_with_a_wrong_password_is_access_denied(
         fake.close()
     assert caught.value.args[0] == 1045
     assert failure is not None and failure.code == 1045
-
-
-def _handshake_response(user: bytes) -> bytes:
-    caps = 0x1 | 0x200 | 0x8000 | 0x80000  # long password, 4.1, secure connection, plugin
-    return (struct.pack("<IIB", caps, 1 << 24, 45) + b"\x00" * 23 + user + b"\x00"
-            + b"\x00" + b"mysql_native_password\x00")
 
 
 def _read_packet(sock: socket.socket) -> bytes:
@@ -260,13 +243,14 @@ def test_a_clean_cut_at_a_packet_boundary_reaches_the_client_as_a_reset(
     context, ca = server_tls_context
     fake = FakeMySQL("native", "pw", tls=context)
     try:
-        with TlsProxy(Upstream("127.0.0.1", fake.port, "verify_ca", str(ca), "pw", 5.0)
+        with TlsProxy(Upstream("127.0.0.1", fake.port, "verify_ca", str(ca), "fake", "pw", 5.0)
                       ) as proxy:
             sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
             greeting = _read_packet(sock)
             assert greeting[:1] == b"\x0a"
-            sock.sendall(len(payload := _handshake_response(b"fake")).to_bytes(3, "little")
-                         + b"\x01" + payload)
+            answer = scramble("mysql_native_password", "pw", greeting_nonce(greeting))
+            payload = handshake_response("fake", "mysql_native_password", answer)
+            sock.sendall(len(payload).to_bytes(3, "little") + b"\x01" + payload)
             assert _read_packet(sock)[:1] == b"\x00"  # OK
             query = b"\x03SELECT CUT"
             sock.sendall(len(query).to_bytes(3, "little") + b"\x00" + query)
