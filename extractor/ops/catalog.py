@@ -99,12 +99,16 @@ class CatalogSync:
             counts["failed" if t.problem else t.partition or "failed"] += 1
         return counts
 
-    def summary(self) -> str:
-        """One line: what the sync did, for the log, Slack and the last line of `lines`."""
+    def outcome(self) -> str:
+        """What happened to the partitions: "3 tables, 2 created, 0 updated, ..."."""
         c = self.counts()
-        return (f"glue catalog sync of {PARTITION_KEY}={self.date} into {self.database}: "
-                f"{len(self.tables)} tables, {c['created']} created, {c['updated']} updated, "
+        return (f"{len(self.tables)} tables, {c['created']} created, {c['updated']} updated, "
                 f"{c['unchanged']} unchanged, {c['failed']} failed")
+
+    def summary(self) -> str:
+        """One line for the log, an error and the last line of `lines`."""
+        return (f"glue catalog sync of {PARTITION_KEY}={self.date} into {self.database}: "
+                f"{self.outcome()}")
 
     def lines(self) -> list[str]:
         out = [f"note {n}" for n in self.notes]
