@@ -87,7 +87,7 @@ def _catalog_after(settings: Settings, report: RunReport) -> tuple[str, ExtractE
         return f"Glue catalog NOT synced: {exc}", exc
     if result.ok:
         return f"Glue catalog {result.database}: {result.outcome()}", None
-    problems = "; ".join(t.problem for t in result.tables if t.problem)
+    problems = "; ".join([*result.problems, *(t.problem for t in result.tables if t.problem)])
     return (f"Glue catalog {result.database} NOT fully synced: {result.outcome()}: {problems}",
             GlueError(f"{result.summary()}: {problems}", step="glue"))
 

@@ -88,10 +88,11 @@ class CatalogSync:
     database: str
     tables: list[TableSync] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # run-level: nothing to register
 
     @property
     def ok(self) -> bool:
-        return all(t.problem is None for t in self.tables)
+        return not self.problems and all(t.problem is None for t in self.tables)
 
     def counts(self) -> dict[str, int]:
         counts = {"created": 0, "updated": 0, "unchanged": 0, "failed": 0}
@@ -112,6 +113,7 @@ class CatalogSync:
 
     def lines(self) -> list[str]:
         out = [f"note {n}" for n in self.notes]
+        out.extend(f"FAIL {p}" for p in self.problems)
         for t in self.tables:
             if t.problem:
                 out.append(f"FAIL {t.problem}")
@@ -165,8 +167,9 @@ def sync_catalog(settings: Settings, date: str, *, tables: Sequence[str] | None 
             entry.problem = f"{name}: {exc.message}"
         result.tables.append(entry)
         _log(result, entry)
-    if not names:
-        result.notes.append(f"no table has a published partition for {date}")
+    if not result.tables:  # a date mistyped, or synced before its run: say so, as validate does
+        result.problems.append(f"no table has a published partition for {date}: nothing "
+                               "registered")
     logger.info("%s", result.summary(), extra={"fields": {
         "event": "catalog_sync", "date": date, "database": database, "ok": result.ok,
         **result.counts()}})

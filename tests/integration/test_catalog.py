@@ -342,6 +342,13 @@ def test_missing_database_unreachable_glue_and_bad_settings_are_one_line_each(
     assert _error_lines(closed) == [
         f"radar-extract: error: glue is unreachable, could not read database {night.glue_db!r}: "
         'Could not connect to the endpoint URL: "http://127.0.0.1:1/"']
+    nothing = night.run("catalog", "sync", "--date", "2024-02-28")
+    assert nothing.code == 1, nothing.output
+    assert nothing.stdout.splitlines() == [
+        "note store: no published partition for 2024-02-28",
+        "FAIL no table has a published partition for 2024-02-28: nothing registered",
+        f"glue catalog sync of cog_dt_ingestion=2024-02-28 into {night.glue_db}: 0 tables, "
+        "0 created, 0 updated, 0 unchanged, 0 failed: FAILED"]
     local = night.run("catalog", "sync", "--date", DAY, "--dest", "/tmp/x")
     assert local.code == 2 and _error_lines(local) == [
         "radar-extract: error: catalog sync needs an s3:// destination, not '/tmp/x': Glue "
