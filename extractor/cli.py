@@ -110,11 +110,14 @@ def main() -> None:
 @click.option("--resume", is_flag=True,
               help="Skip the tables already published for DATE since its plan was saved (at "
                    "any time without a saved plan): a retried shard redoes only what failed.")
+@click.option("--catalog-sync", is_flag=True,
+              help="Register the partitions in the Glue database (RADAR_GLUE_DATABASE) after "
+                   "a run where every table published (or RADAR_CATALOG_SYNC).")
 @_common
 @_guarded
 def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | None,
             workers: int | None, dest: str | None, report_file: str | None, shard: str | None,
-            on_drift: str | None, glue_crawler: str | None, resume: bool,
+            on_drift: str | None, glue_crawler: str | None, resume: bool, catalog_sync: bool,
             config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Extract every base table (or the --table ones) into cog_dt_ingestion=DATE."""
     from extractor.run.runner import parse_date, run_extract
@@ -124,7 +127,8 @@ def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | N
     if shard is not None:
         parse_shard(shard)
     settings = _settings(config_file, log_json, verbose, workers=workers, dest=dest,
-                         on_drift=on_drift, glue_crawler=glue_crawler)
+                         on_drift=on_drift, glue_crawler=glue_crawler,
+                         catalog_sync=catalog_sync or None)
     progress = ProgressPrinter(terminal=sys.stderr.isatty() and not log_json)
     try:
         report = run_extract(settings, tables=tables, exclude=exclude, run_date=run_date,
@@ -145,7 +149,7 @@ def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | N
     if shard is None:  # a shard's follow-ups are the merge step's (the DAG's crawl and notify)
         from extractor.ops.after_run import after_extract
 
-        problem = after_extract(settings, report)  # crawler (on success), then Slack
+        problem = after_extract(settings, report)  # crawler, catalog (on success), Slack
         if problem is not None and report.ok:
             raise problem
     sys.exit(EXIT_OK if report.ok else EXIT_FAILED)
@@ -403,3 +407,39 @@ def crawl(run_date: str, glue_crawler: str | None, config_file: str | None, log_
 
     state = crawl_date(settings, day, settings.glue_crawler)
     click.echo(f"glue crawler {settings.glue_crawler!r}: {state}")
+
+
+@main.group()
+def catalog() -> None:
+    """The Glue Data Catalog without a crawler: register the published partitions."""
+
+
+@catalog.command("sync")
+@click.option("--date", "run_date", metavar="YYYY-MM-DD", required=True,
+              help="The date whose published partitions (those with a manifest) are registered.")
+@click.option("--table", "tables", multiple=True, metavar="NAME",
+              help="Only this table (repeatable).")
+@click.option("--database", "glue_database", metavar="GLUE_DB",
+              help="Glue database (or RADAR_GLUE_DATABASE).")
+@click.option("--update-columns", is_flag=True,
+              help="Also set each Glue table's columns to the exact types of the files, and "
+                   "every partition's to the table's (after a migrate).")
+@click.option("--create-tables", is_flag=True,
+              help="Create a missing Glue table, with the files' columns.")
+@click.option("--dest", help="Destination root: s3://bucket[/prefix].")
+@_common
+@_guarded
+def catalog_sync(run_date: str, tables: tuple[str, ...], glue_database: str | None,
+                 update_columns: bool, create_tables: bool, dest: str | None,
+                 config_file: str | None, log_json: bool, verbose: bool) -> None:
+    """Register the partitions of DATE on their Glue tables: created, updated or unchanged."""
+    from extractor.ops.catalog import sync_catalog
+    from extractor.run.runner import parse_date
+
+    day = parse_date(run_date)
+    settings = _settings(config_file, log_json, verbose, dest=dest, glue_database=glue_database)
+    result = sync_catalog(settings, day, tables=tables or None, update_columns=update_columns,
+                          create_tables=create_tables)
+    for line in result.lines():
+        click.echo(line)
+    sys.exit(EXIT_OK if result.ok else EXIT_FAILED)

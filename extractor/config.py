@@ -29,6 +29,8 @@ _NAME = re.compile(r"^[A-Za-z0-9_$-]{1,64}$")
 _PREFIX_PART = re.compile(r"^[A-Za-z0-9_.=-]+$")
 # Glue allows any single-line name up to 255 characters; surrounding blanks are a typo.
 _CRAWLER = re.compile(r"^(?!\s)[^\x00-\x1f\x7f]{1,255}(?<!\s)$")
+# Glue names (database, table prefix): Athena takes letters, digits, _ and -; Glue lower-cases.
+_GLUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _WEB_URL = re.compile(r"^https?://[^/\s]+\S*$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -109,6 +111,11 @@ class Settings:
     # Operations (extractor/ops/after_run.py): Slack after a run, the Glue crawler after a success.
     slack_webhook_url: Secret = field(default_factory=lambda: Secret(""))
     glue_crawler: str | None = None
+    # The Glue catalog without a crawler (extractor/ops/catalog.py): the database, the prefix of
+    # its table names (a crawler's "table prefix"), and `extract`'s sync after a full success.
+    glue_database: str | None = None
+    glue_table_prefix: str = ""
+    catalog_sync: bool = False
     logs_url: str | None = None  # where the logs are, linked from a failure message
 
     @property
@@ -145,6 +152,9 @@ ENV_VARS: dict[str, str] = {
     "on_drift": "RADAR_ON_DRIFT",
     "slack_webhook_url": "RADAR_SLACK_WEBHOOK_URL",
     "glue_crawler": "RADAR_GLUE_CRAWLER",
+    "glue_database": "RADAR_GLUE_DATABASE",
+    "glue_table_prefix": "RADAR_GLUE_TABLE_PREFIX",
+    "catalog_sync": "RADAR_CATALOG_SYNC",
     "logs_url": "RADAR_LOGS_URL",
 }
 # TOML tables besides the flat keys: [drift] (class = action) and [drift.tables.<table>].
@@ -234,6 +244,7 @@ def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
                                   "must be 1-255 characters without control characters")
     logs_url = _optional_text(raw, "logs_url", _WEB_URL, problems,
                               "must be an http:// or https:// URL")
+    glue_database, glue_table_prefix, catalog_sync = _catalog(raw, dest, problems)
     if mysql is None or problems:
         return None
     return Settings(
@@ -258,6 +269,9 @@ def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
                                  None if on_drift is None else cast(Action, on_drift)),
         slack_webhook_url=webhook,
         glue_crawler=glue_crawler,
+        glue_database=glue_database,
+        glue_table_prefix=glue_table_prefix,
+        catalog_sync=catalog_sync,
         logs_url=logs_url,
     )
 
@@ -280,6 +294,32 @@ def _webhook(raw: Mapping[str, Any], problems: list[str]) -> Secret:
         problems.append("slack_webhook_url must be an https:// URL "
                         "(http:// only to 127.0.0.1 or localhost)")
     return Secret(url)
+
+
+def _catalog(raw: Mapping[str, Any], dest: str,
+             problems: list[str]) -> tuple[str | None, str, bool]:
+    rule = "must be 1-255 letters, digits, _ or -"
+    database = _optional_text(raw, "glue_database", _GLUE_NAME, problems, rule)
+    prefix = _optional_text(raw, "glue_table_prefix", _GLUE_NAME, problems, rule)
+    sync = _boolean(raw, "catalog_sync", problems)
+    if sync and database is None and raw.get("glue_database") is None:
+        problems.append("catalog_sync needs glue_database (RADAR_GLUE_DATABASE)")
+    if sync and not dest.startswith("s3://"):
+        problems.append("catalog_sync needs an s3:// dest: Glue locations are S3 URLs")
+    # Lower case as Glue stores them, so that what we look up is what Glue has.
+    return (None if database is None else database.lower()), (prefix or "").lower(), sync
+
+
+def _boolean(raw: Mapping[str, Any], key: str, problems: list[str]) -> bool:
+    value = raw.get(key, False)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text not in ("0", "false", "no", "off"):
+        problems.append(f"{key} must be true or false, got {str(value)[:40]!r}")
+    return False
 
 
 def _optional_text(raw: Mapping[str, Any], key: str, pattern: re.Pattern[str],

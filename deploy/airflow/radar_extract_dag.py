@@ -1,4 +1,7 @@
-"""Nightly radar-extract (Airflow 3): plan, one pod per shard, merge, validate, crawl, notify.
+"""Nightly radar-extract (Airflow 3): plan, one pod per shard, merge, validate, catalog, notify.
+
+The catalog step is `catalog sync` (the Variable radar_extract_glue_database set), else the
+Glue crawler (radar_extract_glue_crawler set), else nothing.
 
 Every task runs the radar-extract image in a Kubernetes pod (KubernetesPodOperator); the
 image's entrypoint is `radar-extract`, so a task's `arguments` are the command and its flags.
@@ -39,7 +42,7 @@ DAG_ID = "radar_extract"
 XCOM_FILE = "/airflow/xcom/return.json"
 # Deployment structure, fixed per installation (README): a Secret holding RADAR_MYSQL_PASSWORD
 # and RADAR_SLACK_WEBHOOK_URL, a ConfigMap holding the other RADAR_* settings, and a service
-# account whose IAM role may write the bucket and start the Glue crawler.
+# account whose IAM role may write the bucket and start the Glue crawler or sync the catalog.
 K8S_SECRET = "radar-extract"
 K8S_CONFIGMAP = "radar-extract"
 K8S_SERVICE_ACCOUNT = "radar-extract"
@@ -48,6 +51,7 @@ VAR_IMAGE = "radar_extract_image"
 VAR_NAMESPACE = "radar_extract_namespace"
 VAR_SHARDS = "radar_extract_shards"
 VAR_CRAWLER = "radar_extract_glue_crawler"
+VAR_GLUE_DATABASE = "radar_extract_glue_database"
 DEFAULT_IMAGE = "radar-extract:latest"
 DEFAULT_NAMESPACE = "data"
 DEFAULT_SHARDS = 4
@@ -152,15 +156,18 @@ def extract_arguments(plan: Mapping[str, Any], conf: Mapping[str, Any] | None) -
 
 
 def step_arguments(step: str, conf: Mapping[str, Any] | None, logical_date: datetime | None,
-                   run_after: datetime | None, crawler: str = "") -> list[str]:
-    """Arguments of the steps after the shards, all for the same date as the plan."""
+                   run_after: datetime | None, name: str = "") -> list[str]:
+    """Arguments of the steps after the shards, all for the same date as the plan; `name` is
+    the crawler's (crawl) or the Glue database's (catalog_sync)."""
     day = run_date(conf, logical_date, run_after)
     if step == "merge":
         return ["report", "merge", "--date", day]
     if step == "validate":
         return ["validate", "--date", day, *table_flags(conf)]
     if step == "crawl":
-        return ["crawl", "--date", day, "--glue-crawler", crawler]
+        return ["crawl", "--date", day, "--glue-crawler", name]
+    if step == "catalog_sync":
+        return ["catalog", "sync", "--date", day, "--database", name, *table_flags(conf)]
     if step == "notify":
         return ["notify", "--date", day]
     raise ValueError(f"unknown step {step!r}")
@@ -172,8 +179,8 @@ def _plan_macro(dag_run: Any, shards: Any) -> list[str]:
     return plan_arguments(dag_run.conf, dag_run.logical_date, dag_run.run_after, shards)
 
 
-def _step_macro(step: str, dag_run: Any, crawler: str = "") -> list[str]:
-    return step_arguments(step, dag_run.conf, dag_run.logical_date, dag_run.run_after, crawler)
+def _step_macro(step: str, dag_run: Any, name: str = "") -> list[str]:
+    return step_arguments(step, dag_run.conf, dag_run.logical_date, dag_run.run_after, name)
 
 
 def _var(name: str, default: object) -> str:
@@ -269,15 +276,29 @@ with DAG(
         **_POD,
     )
 
-    # The crawler is optional: without the Variable, crawl is skipped (notify still runs).
+    # The catalog step is optional: without its Variable a step is skipped (notify still
+    # runs). The sync replaces the crawler when both are set: a crawl after it could rewrite
+    # the schema the sync keeps.
     @task.short_circuit(ignore_downstream_trigger_rules=False, retries=0)
     def crawler_configured() -> bool:
-        return bool(Variable.get(VAR_CRAWLER, default=""))
+        return bool(Variable.get(VAR_CRAWLER, default="")) and not Variable.get(
+            VAR_GLUE_DATABASE, default="")
+
+    @task.short_circuit(ignore_downstream_trigger_rules=False, retries=0)
+    def catalog_configured() -> bool:
+        return bool(Variable.get(VAR_GLUE_DATABASE, default=""))
 
     crawl = KubernetesPodOperator(
         task_id="crawl",
         name="radar-extract-crawl",
         arguments="{{ radar_arguments('crawl', dag_run, " + _var(VAR_CRAWLER, "") + ") }}",
+        **_POD,
+    )
+    catalog_sync = KubernetesPodOperator(
+        task_id="catalog_sync",
+        name="radar-extract-catalog-sync",
+        arguments="{{ radar_arguments('catalog_sync', dag_run, "
+                  + _var(VAR_GLUE_DATABASE, "") + ") }}",
         **_POD,
     )
     # Always tells Slack, whatever happened before.
@@ -295,7 +316,8 @@ with DAG(
     def run_failed() -> None:
         raise AirflowFailException("a radar-extract step failed: see the failed tasks and Slack")
 
-    extract >> merge >> validate >> crawl
+    extract >> merge >> validate >> [crawl, catalog_sync]
     crawler_configured() >> crawl
-    [merge, validate, crawl] >> notify
-    [extract, merge, validate, crawl, notify] >> run_failed()
+    catalog_configured() >> catalog_sync
+    [merge, validate, crawl, catalog_sync] >> notify
+    [extract, merge, validate, crawl, catalog_sync, notify] >> run_failed()

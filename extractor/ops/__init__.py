@@ -4,6 +4,8 @@
     merge.py      one report per date from every shard's run report
     validate.py   a date's partitions against their manifests, stored schemas and the source
     notify.py     the Slack message
-    glue.py       the Glue crawler
-    after_run.py  the crawler after a success, then Slack; the same for a date
+    glue.py       the Glue boundary: client, error translation, the crawler
+    catalog.py    `catalog sync`: the date's partitions onto their Glue tables, no crawler
+    hive_types.py Parquet (Arrow) types -> Hive types, for Glue columns
+    after_run.py  the crawler and the catalog sync after a success, then Slack; the same for a date
 """

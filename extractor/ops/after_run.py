@@ -1,4 +1,4 @@
-"""What follows a run: the Glue crawler after a success, then the Slack message.
+"""What follows a run: the Glue crawler and the catalog sync after a success, then Slack.
 
 `after_extract` does both for an unsharded `extract`; `notify_date` and `crawl_date` do
 them for a date from its stored reports (the `notify` and `crawl` commands, run by the
@@ -14,6 +14,7 @@ from typing import Any
 
 from extractor.config import Settings
 from extractor.errors import EXIT_USAGE, ExtractError, GlueError
+from extractor.ops.catalog import sync_catalog
 from extractor.ops.glue import Started, start_crawler
 from extractor.ops.merge import merge_reports
 from extractor.ops.notify import send, send_stopped
@@ -45,6 +46,10 @@ def after_extract(settings: Settings, report: RunReport) -> ExtractError | None:
             except GlueError as exc:
                 problem = exc
                 notes.append(f"Glue crawler {name} NOT started: {exc}")
+    if settings.catalog_sync:
+        note, error = _catalog_after(settings, report)
+        notes.append(note)
+        problem = problem or error
     send(settings, report, notes=notes)
     return problem
 
@@ -59,7 +64,32 @@ def after_stopped_run(settings: Settings, day: str, error: ExtractError) -> None
     if settings.glue_crawler:
         logger.warning("glue crawler %r not started: the run stopped", settings.glue_crawler)
         notes.append(f"Glue crawler {settings.glue_crawler} not started: the run stopped")
+    if settings.catalog_sync:
+        logger.warning("glue catalog not synced: the run stopped")
+        notes.append("Glue catalog not synced: the run stopped")
     send_stopped(settings, day, error, notes=notes)
+
+
+def _catalog_after(settings: Settings, report: RunReport) -> tuple[str, ExtractError | None]:
+    """The catalog sync of a run that published every table (as the crawler, never after a
+    failed one): the Slack note, and the error for the exit code if it did not all sync."""
+    if not report.ok:
+        why = _not_a_success(report)
+        logger.warning("glue catalog not synced: %s", why,
+                       extra={"fields": {"event": "catalog_sync", "synced": False}})
+        return f"Glue catalog not synced: {why}", None
+    tables = [t.table for t in report.tables if t.status in ("published", "skipped")]
+    if not tables:
+        return "Glue catalog: no table to sync", None
+    try:
+        result = sync_catalog(settings, report.date, tables=tables)
+    except ExtractError as exc:
+        return f"Glue catalog NOT synced: {exc}", exc
+    if result.ok:
+        return f"Glue catalog {result.database}: {result.outcome()}", None
+    problems = "; ".join([*result.problems, *(t.problem for t in result.tables if t.problem)])
+    return (f"Glue catalog {result.database} NOT fully synced: {result.outcome()}: {problems}",
+            GlueError(f"{result.summary()}: {problems}", step="glue"))
 
 
 def notify_date(settings: Settings, day: str) -> bool:

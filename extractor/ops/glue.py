@@ -1,4 +1,5 @@
-"""Start an AWS Glue crawler (botocore, already installed with s3fs).
+"""The AWS Glue boundary (botocore, already installed with s3fs): the client, the translation
+of its errors into ours, and the crawler start.
 
 The endpoint, region and credentials come from the standard chain only, as for S3:
 `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_GLUE` point it elsewhere (moto in the tests).
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from extractor.errors import GlueError, GlueUnavailable
@@ -32,8 +35,7 @@ def start_crawler(name: str) -> Started:
     import botocore.exceptions as bx
 
     try:
-        client = _client()
-        client.start_crawler(Name=name)
+        client().start_crawler(Name=name)
     except bx.ClientError as exc:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", "")) or "ClientError"
@@ -64,7 +66,39 @@ def start_crawler(name: str) -> Started:
     return "started"
 
 
-def _client() -> Any:
+@contextmanager
+def translated(what: str, *, table: str | None = None) -> Iterator[None]:
+    """Turn botocore's errors while doing `what` ("create partition ... of db.table") into
+    GlueUnavailable (exit 3: unreachable, no region, missing or refused credentials) or
+    GlueError (exit 1: a missing entity, a bad request), each one line with `from exc`."""
+    import botocore.exceptions as bx
+
+    try:
+        yield
+    except bx.ClientError as exc:
+        code = error_code(exc)
+        detail = _one_line(str(exc.response.get("Error", {}).get("Message", "")))
+        cls = GlueUnavailable if code in _REFUSED else GlueError
+        verb = "refused to" if code in _REFUSED else "could not"
+        raise cls(f"glue {verb} {what}: {code}: {detail}", table=table, step="glue") from exc
+    except (bx.NoRegionError, bx.NoCredentialsError, bx.PartialCredentialsError) as exc:
+        raise GlueUnavailable(f"glue could not {what}: {_one_line(str(exc))}", table=table,
+                              step="glue") from exc
+    except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError) as exc:
+        raise GlueUnavailable(f"glue is unreachable, could not {what}: {_one_line(str(exc))}",
+                              table=table, step="glue") from exc
+    except bx.BotoCoreError as exc:
+        raise GlueError(f"glue could not {what}: {type(exc).__name__}: {_one_line(str(exc))}",
+                        table=table, step="glue") from exc
+
+
+def error_code(exc: Any) -> str:
+    """The error code of a botocore ClientError ("EntityNotFoundException", ...)."""
+    return str(exc.response.get("Error", {}).get("Code", "")) or "ClientError"
+
+
+def client() -> Any:
+    """A Glue client from the standard chain (endpoint, region, credentials)."""
     import botocore.config
     import botocore.session
 

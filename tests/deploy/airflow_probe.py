@@ -91,9 +91,11 @@ def main(folder: str, out_file: str) -> None:
     })
     conf = {"tables": ["a", "b"], "date": "2026-01-02"}
     variables = {"radar_extract_shards": "3", "radar_extract_image": "registry/radar:1.2",
-                 "radar_extract_glue_crawler": "radar-bronze"}
+                 "radar_extract_glue_crawler": "radar-bronze",
+                 "radar_extract_glue_database": "bronze_radar"}
     out["rendered"] = {tid: _render(dag, tid, conf, variables)
-                       for tid in ("plan", "merge", "validate", "crawl", "notify")}
+                       for tid in ("plan", "merge", "validate", "crawl", "catalog_sync",
+                                   "notify")}
     out["rendered_defaults"] = _render(dag, "plan", {}, {})
     out["rendered_bad"] = {
         "date": _render(dag, "plan", {"date": "2026-13-01"}, {}),

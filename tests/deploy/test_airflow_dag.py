@@ -1,5 +1,6 @@
 """The Airflow DAG (deploy/airflow/) loads in the real Airflow 3, has the promised shape, and
-runs: plan, mapped shards, merge, validate, crawl, notify with the right arguments and rules.
+runs: plan, mapped shards, merge, validate, crawl or catalog sync, notify with the right
+arguments and rules.
 
 Airflow cannot live in the project's venv, so `make airflow-venv` (a prerequisite of
 `make test`) builds .venv-airflow, and two scripts run there. airflow_probe.py parses the
@@ -21,7 +22,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import Result, Server
+from tests.conftest import S3, Result, Server
 from tests.webhook import Webhook, message, webhook
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,12 +89,15 @@ def test_tasks_and_dependencies(probe: dict[str, Any]) -> None:
         "validate": ["merge"],
         "crawler_configured": [],
         "crawl": ["crawler_configured", "validate"],
-        "notify": ["crawl", "merge", "validate"],
-        "run_failed": ["crawl", "extract", "merge", "notify", "validate"],
+        "catalog_configured": [],
+        "catalog_sync": ["catalog_configured", "validate"],
+        "notify": ["catalog_sync", "crawl", "merge", "validate"],
+        "run_failed": ["catalog_sync", "crawl", "extract", "merge", "notify", "validate"],
     }
     pods = [tid for tid, task in probe["tasks"].items()
             if task["operator"] == "KubernetesPodOperator"]
-    assert sorted(pods) == ["crawl", "extract", "merge", "notify", "plan", "validate"]
+    assert sorted(pods) == ["catalog_sync", "crawl", "extract", "merge", "notify", "plan",
+                            "validate"]
 
 
 def test_extract_is_mapped_over_the_plan(probe: dict[str, Any]) -> None:
@@ -128,10 +132,12 @@ def test_trigger_rules(probe: dict[str, Any]) -> None:
     assert rules["merge"] == "all_done"  # after every shard, failed or not
     assert rules["notify"] == "all_done"  # Slack always hears
     assert rules["crawl"] == "all_success"  # only after merge and validate succeeded
+    assert rules["catalog_sync"] == "all_success"  # the same: only after a sound night
     assert rules["run_failed"] == "one_failed"  # the run fails when a step did
 
 
-@pytest.mark.parametrize("task_id", ["plan", "extract", "merge", "validate", "crawl", "notify"])
+@pytest.mark.parametrize("task_id", ["plan", "extract", "merge", "validate", "crawl",
+                                     "catalog_sync", "notify"])
 def test_retries_backoff_and_timeout(probe: dict[str, Any], task_id: str) -> None:
     task = probe["tasks"][task_id]
     # 3 attempts in total; merge's and validate's failures are verdicts on the data
@@ -151,6 +157,9 @@ def test_conf_renders_to_argument_lists(probe: dict[str, Any]) -> None:
         "validate", "--date", "2026-01-02", "--table", "a", "--table", "b"]
     assert rendered["crawl"]["arguments"] == [
         "crawl", "--date", "2026-01-02", "--glue-crawler", "radar-bronze"]
+    assert rendered["catalog_sync"]["arguments"] == [
+        "catalog", "sync", "--date", "2026-01-02", "--database", "bronze_radar",
+        "--table", "a", "--table", "b"]
     assert rendered["notify"]["arguments"] == ["notify", "--date", "2026-01-02"]
     assert {r["image"] for r in rendered.values()} == {"registry/radar:1.2"}
 
@@ -209,6 +218,7 @@ def test_a_night_runs_every_step_in_order(dag_run: Callable[..., dict[str, Any]]
         "crawler_configured": "success", "plan": "success", "shard_arguments": "success",
         "extract[0]": "success", "extract[1]": "success", "merge": "success",
         "validate": "success", "crawl": "success", "notify": "success",
+        "catalog_configured": "success", "catalog_sync": "skipped",  # no database Variable
         "run_failed": "skipped",
     }
     tables = ["--table", "a", "--table", "b"]
@@ -232,6 +242,26 @@ def test_a_night_runs_every_step_in_order(dag_run: Callable[..., dict[str, Any]]
     assert order[-1] == "notify"
 
 
+def test_a_night_with_catalog_sync_in_place_of_the_crawler(
+        dag_run: Callable[..., dict[str, Any]]) -> None:
+    """The database Variable set: `catalog sync` runs after validate, and the crawler, though
+    its Variable is set too, does not (a crawl could rewrite the schema the sync keeps)."""
+    result = dag_run("ok", "2026-03-09T02:00:00+00:00", {"tables": ["a"]},
+                     {"AIRFLOW_VAR_RADAR_EXTRACT_GLUE_CRAWLER": "radar-bronze",
+                      "AIRFLOW_VAR_RADAR_EXTRACT_GLUE_DATABASE": "bronze_radar"})
+    assert result["run"] == "success"
+    states = result["states"]
+    assert (states["catalog_configured"], states["catalog_sync"]) == ("success", "success")
+    assert (states["crawler_configured"], states["crawl"]) == ("success", "skipped")
+    assert (states["notify"], states["run_failed"]) == ("success", "skipped")
+    arguments = _arguments(result)
+    assert arguments["catalog_sync"] == ["catalog", "sync", "--date", "2026-03-09", "--database",
+                                         "bronze_radar", "--table", "a"]
+    assert "crawl" not in arguments
+    order = [c["task"] for c in result["calls"]]
+    assert order.index("validate") < order.index("catalog_sync") < order.index("notify")
+
+
 def test_a_failed_shard_still_merges_and_notifies(
         dag_run: Callable[..., dict[str, Any]]) -> None:
     result = dag_run("shard_fails", "2026-03-05T02:00:00+00:00", {"date": "2026-01-02"})
@@ -239,6 +269,7 @@ def test_a_failed_shard_still_merges_and_notifies(
     assert (states["extract[0]"], states["extract[1]"]) == ("success", "failed")
     assert states["merge"] == "success"  # all_done: it records the failed shard
     assert states["crawl"] == "skipped"  # no crawler Variable
+    assert states["catalog_sync"] == "skipped"  # no database Variable
     assert states["notify"] == "success"
     assert states["run_failed"] == "failed"
     assert result["run"] == "failed"  # the night is marked failed, though Slack was told
@@ -344,3 +375,41 @@ def test_a_night_with_a_failing_table_still_reports_it(
     assert payload["text"].startswith(":x: radar-extract 2026-03-08 FAILED: 1 failed")
     assert "product: failed at drift" in message(payload)
     assert "column_removed price" in message(payload)
+
+
+def test_a_night_over_the_real_engine_syncs_the_glue_catalog(
+    dag_run: Callable[..., dict[str, Any]], server: Server, make_database: Callable[..., str],
+    s3: S3, tmp_path: Path,
+) -> None:
+    """The database Variable set, the destination moto's S3: the catalog_sync pod is the real
+    `catalog sync`, and each Glue table (made as a crawler makes it) gets the night's partition."""
+    import boto3
+
+    database = make_database(*NIGHT_SCHEMA)
+    bucket = s3.new_bucket()
+    glue = boto3.client("glue", endpoint_url=s3.endpoint, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    glue_db = f"bronze_{os.urandom(4).hex()}"
+    glue.create_database(DatabaseInput={"Name": glue_db})
+    serde = {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"}
+    for table in ("store", "product", "empty_table"):
+        glue.create_table(DatabaseName=glue_db, TableInput={
+            "Name": table, "PartitionKeys": [{"Name": "cog_dt_ingestion", "Type": "string"}],
+            "StorageDescriptor": {"Columns": [{"Name": "id", "Type": "bigint"}],
+                                  "Location": f"s3://{bucket}/{PREFIX}/{table}/",
+                                  "SerdeInfo": serde}})
+    with webhook() as hook:
+        result = _night(dag_run, server, database, tmp_path, hook, "2026-03-10",
+                        RADAR_DEST=f"s3://{bucket}", AWS_ENDPOINT_URL=s3.endpoint,
+                        AIRFLOW_VAR_RADAR_EXTRACT_GLUE_DATABASE=glue_db)
+    calls = {c["task"]: c for c in result["calls"] if c["map_index"] < 0}
+    assert result["run"] == "success", json.dumps(result["calls"], indent=1)[-4000:]
+    assert calls["catalog_sync"]["code"] == 0
+    assert calls["catalog_sync"]["stdout"].splitlines()[-1] == (
+        f"glue catalog sync of cog_dt_ingestion=2026-03-10 into {glue_db}: 3 tables, "
+        "3 created, 0 updated, 0 unchanged, 0 failed: ok")
+    for table in ("store", "product", "empty_table"):
+        (partition,) = glue.get_partitions(DatabaseName=glue_db, TableName=table)["Partitions"]
+        assert partition["Values"] == ["2026-03-10"]
+        assert partition["StorageDescriptor"]["Location"] == (
+            f"s3://{bucket}/{PREFIX}/{table}/cog_dt_ingestion=2026-03-10/")
