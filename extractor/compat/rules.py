@@ -79,7 +79,8 @@ def _member_struct(column: Column, contract: pa.DataType, found: pa.StructType) 
         out = pa.StructArray.from_arrays(children, fields=list(found), mask=value.is_null())
         return out, changes
 
-    return Route(inner.kind, f"struct: member0 {inner.how}, member1 NULL", apply, inner.counted)
+    kind: Kind = "lossless" if inner.kind == "identical" else inner.kind
+    return Route(kind, f"struct: member0 {inner.how}, member1 NULL", apply, inner.counted)
 
 
 def _nulled_where(mask: pa.Array, a: pa.Array) -> pa.Array:
