@@ -175,6 +175,13 @@ def type_to_json(t: pa.DataType) -> dict[str, Any]:
     raise ValueError(f"Arrow type {t} has no output-schema form")
 
 
+def canonical_schema(schema: pa.Schema) -> pa.Schema:
+    """A footer's Arrow schema with every type rebuilt from its tree: comparable by text with
+    the types of an output schema (a footer gives map entries the Parquet group's name)."""
+    return pa.schema([pa.field(f.name, type_from_json(type_to_json(f.type)), f.nullable)
+                      for f in schema])
+
+
 def _field_json(f: pa.Field) -> dict[str, Any]:
     return {"name": f.name, "type": type_to_json(f.type), "nullable": f.nullable}
 

@@ -25,7 +25,12 @@ import pyarrow.compute as pc
 
 from extractor.compat import kernels
 from extractor.compat.airbyte import Role, sanitize
-from extractor.compat.output_schema import OutputSchema, load_output_schema, output_schema_path
+from extractor.compat.output_schema import (
+    OutputSchema,
+    load_output_schema,
+    output_schema_path,
+    type_to_json,
+)
 from extractor.compat.rules import Route, route
 from extractor.config import Settings
 from extractor.contract.types import ColumnPlan
@@ -220,7 +225,7 @@ class CompatWriter:
             "output_schema": self.path,
             "found": dict(self.output.found),
             "columns": [{"name": s.field.name, "source": s.source, "role": s.role,
-                         "arrow_type": str(s.field.type),
+                         "arrow_type": str(s.field.type), "type": type_to_json(s.field.type),
                          "write": s.route.kind if s.route else (
                              "null" if s.role == "data" else "metadata")}
                         for s in self.slots],

@@ -325,6 +325,18 @@ def test_drifted_table_appends_new_and_nulls_missing_columns(
     assert "compat drift warn: drifted: column_removed old_col" in result.stderr
 
 
+def test_validate_compares_a_compatible_partition_with_its_output_schema(
+        cli: Any, world: dict[str, Any], compat_run: Any) -> None:
+    # Stored schemas (the exact contract) exist for every table: the compatible partitions
+    # are checked against what their manifest says was written, the exact ones as before.
+    assert cli("schemas", "snapshot", env=_env(world)).code == 0
+    done = cli("validate", "--date", NEW, "--json", env=_env(world))
+    assert done.code == 0, done.output
+    checks = {t["table"]: t["schema"] for t in json.loads(done.stdout)["tables"]}
+    assert checks == dict.fromkeys(
+        ("drifted", "matrix_1x", "matrix_legacy", "region", "store", "store_metrics"), "match")
+
+
 def test_drift_policy_fail_stops_the_table_before_reading(cli: Any, world: dict[str, Any],
                                                           compat_run: Any) -> None:
     done = cli("extract", "--table", "drifted", "--date", "2024-05-04", "--compat", "airbyte",
