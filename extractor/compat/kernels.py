@@ -15,7 +15,10 @@ import pyarrow.compute as pc
 
 _B64 = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
                      dtype=np.uint8)
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+# The two hex digits of every byte value, as one uint16 each: one gather per byte.
+_HEX_PAIRS = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), dtype=np.uint16)
+# Where the 32 hex digits go in the 36 characters of a UUID's text (dashes between).
+_UUID_GROUPS = ((0, 8, 0), (9, 13, 8), (14, 18, 12), (19, 23, 16), (24, 36, 20))
 _EQ = ord("=")
 
 
@@ -87,12 +90,10 @@ def uuid4(count: int, as_bytes: bool = False) -> pa.Array:
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
     if as_bytes:
         return pa.Array.from_buffers(pa.binary(16), count, [None, pa.py_buffer(raw)])
-    digits = np.empty((count, 32), np.uint8)
-    digits[:, 0::2] = _HEX[raw >> 4]
-    digits[:, 1::2] = _HEX[raw & 15]
-    dash = np.full((count, 1), ord("-"), np.uint8)
-    text = np.hstack([digits[:, :8], dash, digits[:, 8:12], dash, digits[:, 12:16], dash,
-                      digits[:, 16:20], dash, digits[:, 20:]])
+    digits = _HEX_PAIRS[raw].view(np.uint8).reshape(count, 32)
+    text = np.full((count, 36), ord("-"), np.uint8)
+    for start, end, source in _UUID_GROUPS:
+        text[:, start:end] = digits[:, source:source + end - start]
     offsets = pa.py_buffer(np.arange(0, 36 * count + 1, 36, dtype=np.int32))
     return pa.Array.from_buffers(pa.string(), count, [None, offsets, pa.py_buffer(text.ravel())])
 
