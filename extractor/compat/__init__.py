@@ -39,6 +39,7 @@ What Airbyte writes, read in airbytehq/airbyte:
   integer), DATE / DATETIME / TIMESTAMP / TIME -> strings (later: the date, timestamp and
   time formats; DATETIME's wall clock serialised without zone), YEAR -> its text,
   BINARY / VARBINARY / BLOB / BIT(n > 1) / GEOMETRY -> base64 text of the bytes, JSON, ENUM,
-  SET, TEXT -> strings. Early versions read booleans as `getInt() == 1` (2..127 -> false);
-  later ones as `getBoolean()` (non-zero -> true), which is what a compatible write does.
+  SET, TEXT -> strings. The version read maps booleans with `getInt() == 1` (2..127 ->
+  false); a compatible write follows JDBC's `getBoolean()` (non-zero -> true), the rule the
+  cut-over was specified with, and counts every value other than 0 and 1 either way.
 """

@@ -109,7 +109,8 @@ def load_output_schema(schemas_dir: str | os.PathLike[str], database: str,
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"output schema {path} cannot be read: {exc}") from exc
+        raise UsageError(f"output schema {path} cannot be read: {exc}", table=table,
+                         step="compat") from exc
     problem = _problem(data, database, table)
     if problem is None:
         try:
@@ -119,7 +120,8 @@ def load_output_schema(schemas_dir: str | os.PathLike[str], database: str,
         except (KeyError, TypeError, ValueError) as exc:
             problem = f"{type(exc).__name__}: {exc}"
     raise UsageError(f"output schema {path} is not valid: {problem}; rewrite it with "
-                     f"`radar-extract compat inspect --table {table} --save`")
+                     f"`radar-extract compat inspect --table {table} --save`", table=table,
+                     step="compat")
 
 
 def _problem(data: Any, database: str, table: str) -> str | None:

@@ -216,3 +216,31 @@ def test_writer_drift_goes_through_the_policy() -> None:
     assert writer.schema.names[-1] == "new"
     assert [(d["class"], d["action"]) for d in writer.drift] == [
         ("column_removed", "warn"), ("column_added", "warn")]
+
+
+def test_inspect_reads_only_the_footer(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from extractor.compat.inspect import read_footer
+    from extractor.sink.destination import Destination
+
+    path = tmp_path / "f.parquet"
+    big = pa.table({"v": pa.array([os.urandom(64) for _ in range(20_000)])})
+    pq.write_table(big, path, compression="none")
+    destination = Destination(load_settings(env={"RADAR_DEST": str(tmp_path)}))
+    reads: list[tuple[int, int]] = []
+    real = destination.fs
+
+    class Recording:
+        def size(self, p: str) -> int:
+            return int(real.size(p))
+
+        def cat_file(self, p: str, start: int, end: int) -> bytes:
+            reads.append((start, end))
+            return bytes(real.cat_file(p, start=start, end=end))
+
+    destination.fs = Recording()
+    metadata = read_footer(destination, str(path))
+    assert metadata.num_rows == 20_000 and metadata.schema.names == ["v"]
+    size = path.stat().st_size
+    assert reads == [(size - 64 * 1024, size)]  # one ranged read of the end, never the data
