@@ -113,11 +113,15 @@ def main() -> None:
 @click.option("--catalog-sync", is_flag=True,
               help="Register the partitions in the Glue database (RADAR_GLUE_DATABASE) after "
                    "a run where every table published (or RADAR_CATALOG_SYNC).")
+@click.option("--compat", type=click.Choice(["none", "airbyte"]),
+              help="airbyte: write each table that has a stored output schema in it (the "
+                   "old Airbyte partitions' shape); none: the exact contract. Every table.")
 @_common
 @_guarded
 def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | None,
             workers: int | None, dest: str | None, report_file: str | None, shard: str | None,
             on_drift: str | None, glue_crawler: str | None, resume: bool, catalog_sync: bool,
+            compat: str | None,
             config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Extract every base table (or the --table ones) into cog_dt_ingestion=DATE."""
     from extractor.run.runner import parse_date, run_extract
@@ -128,7 +132,7 @@ def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | N
         parse_shard(shard)
     settings = _settings(config_file, log_json, verbose, workers=workers, dest=dest,
                          on_drift=on_drift, glue_crawler=glue_crawler,
-                         catalog_sync=catalog_sync or None)
+                         catalog_sync=catalog_sync or None, compat=compat)
     progress = ProgressPrinter(terminal=sys.stderr.isatty() and not log_json)
     try:
         report = run_extract(settings, tables=tables, exclude=exclude, run_date=run_date,
@@ -364,6 +368,42 @@ def diff(tables: tuple[str, ...], as_json: bool, config_file: str | None, log_js
         for line in result.lines():
             click.echo(line)
     sys.exit(EXIT_FAILED if result.drifted else EXIT_OK)
+
+
+@main.group()
+def compat() -> None:
+    """The cut-over from Airbyte: the old partitions' shape, and writes compatible with it."""
+
+
+@compat.command("inspect")
+@click.option("--table", "tables", multiple=True, metavar="NAME",
+              help="Inspect only this table (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (stable, sorted).")
+@click.option("--save", is_flag=True,
+              help="Store what was found as each table's output schema "
+                   "(<schemas_dir>/<database>/output/<table>.json); review and commit it.")
+@click.option("--dest", help="Destination root: s3://bucket[/prefix] or a local path.")
+@_common
+@_guarded
+def compat_inspect(tables: tuple[str, ...], as_json: bool, save: bool, dest: str | None,
+                   config_file: str | None, log_json: bool, verbose: bool) -> None:
+    """Per table, the newest partition radar-extract did not write (its footer only): the
+    Airbyte era and, per column, the type readers expect, the contract's type, and what a
+    compatible write does. Tables with no such partition are exact. Nothing changes
+    without --save."""
+    from extractor.compat.inspect import inspect_tables, to_json
+    from extractor.run.catalog import discover, select_tables
+
+    settings = _settings(config_file, log_json, verbose, dest=dest)
+    catalog = discover(settings)
+    names = sorted(select_tables(catalog, tables, ()))
+    reports = inspect_tables(settings, {n: catalog.tasks[n].columns for n in names}, save=save)
+    if as_json:
+        click.echo(to_json(reports), nl=False)
+        return
+    for report in reports:
+        for line in report.lines():
+            click.echo(line)
 
 
 @main.command()

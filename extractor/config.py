@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import unquote, urlsplit
 
+from extractor.compat_policy import MODES, CompatMode, CompatPolicy, validate_compat
 from extractor.drift_policy import ACTIONS, Action, DriftPolicy, validate_policy
 from extractor.errors import ConfigError
 
@@ -108,6 +109,8 @@ class Settings:
     # the policy holds the file's [drift] section and on_drift (flag > env > file).
     schemas_dir: str = "schemas"
     drift_policy: DriftPolicy = field(default_factory=DriftPolicy)
+    # The cut-over from Airbyte (extractor/compat/): tables written in their output schema.
+    compat: CompatPolicy = field(default_factory=CompatPolicy)
     # Operations (extractor/ops/after_run.py): Slack after a run, the Glue crawler after a success.
     slack_webhook_url: Secret = field(default_factory=lambda: Secret(""))
     glue_crawler: str | None = None
@@ -150,6 +153,7 @@ ENV_VARS: dict[str, str] = {
     "lock_wait_s": "RADAR_LOCK_WAIT_S",
     "schemas_dir": "RADAR_SCHEMAS_DIR",
     "on_drift": "RADAR_ON_DRIFT",
+    "compat": "RADAR_COMPAT",
     "slack_webhook_url": "RADAR_SLACK_WEBHOOK_URL",
     "glue_crawler": "RADAR_GLUE_CRAWLER",
     "glue_database": "RADAR_GLUE_DATABASE",
@@ -157,7 +161,8 @@ ENV_VARS: dict[str, str] = {
     "catalog_sync": "RADAR_CATALOG_SYNC",
     "logs_url": "RADAR_LOGS_URL",
 }
-# TOML tables besides the flat keys: [drift] (class = action) and [drift.tables.<table>].
+# TOML tables besides the flat keys: [drift] (class = action) and [drift.tables.<table>];
+# `compat` is a flat key or a [compat] table with [compat.tables.<table>].
 _TOML_TABLES = ("drift",)
 
 
@@ -200,6 +205,8 @@ def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
     out = {k: v for k, v in data.items() if k in ENV_VARS}
     if "drift" in data:
         out["drift"] = validate_policy(data["drift"], f"config file {path}", problems)
+    if "compat" in data:  # the file's policy; "compat" itself is the flag's or environment's
+        out["compat_file"] = validate_compat(out.pop("compat"), f"config file {path}", problems)
     return out
 
 
@@ -239,6 +246,11 @@ def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
     if on_drift is not None and on_drift not in ACTIONS:
         problems.append(f"on_drift {on_drift!r} must be one of {', '.join(ACTIONS)}")
     policy = raw.get("drift", defaults.drift_policy)
+    compat = raw.get("compat_file", defaults.compat)
+    forced = raw.get("compat")
+    if forced is not None and forced not in MODES:
+        problems.append(f"compat {forced!r} must be one of {', '.join(MODES)}")
+        forced = None
     webhook = _webhook(raw, problems)
     glue_crawler = _optional_text(raw, "glue_crawler", _CRAWLER, problems,
                                   "must be 1-255 characters without control characters")
@@ -267,6 +279,8 @@ def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
         schemas_dir=schemas_dir,
         drift_policy=DriftPolicy(policy.keys, policy.tables,
                                  None if on_drift is None else cast(Action, on_drift)),
+        compat=CompatPolicy(compat.mode, compat.tables,
+                            None if forced is None else cast(CompatMode, forced)),
         slack_webhook_url=webhook,
         glue_crawler=glue_crawler,
         glue_database=glue_database,

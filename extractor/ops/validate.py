@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import pyarrow.parquet as pq
 
+from extractor.compat.output_schema import canonical_schema, type_from_json
 from extractor.config import Settings
 from extractor.contract.types import quote_identifier
 from extractor.drift.store import read_schemas
@@ -62,6 +63,8 @@ class TableCheck:
     accepted_drift: list[str] = field(default_factory=list)
     # The columns that drift names (a rename's both names; "" for a change of order).
     accepted_columns: set[str] = field(default_factory=set, repr=False)  # not in the JSON
+    # A compatible write (the manifest's `compat`): its columns, the schema to compare with.
+    compat_columns: list[dict[str, Any]] | None = field(default=None, repr=False)
     problems: list[str] = field(default_factory=list)  # each one line, naming the table
     notes: list[str] = field(default_factory=list)
 
@@ -95,6 +98,7 @@ class Validation:
         data = asdict(self)
         for table in data["tables"]:
             del table["accepted_columns"]
+            del table["compat_columns"]
         data["valid"] = self.valid
         data["status"] = "valid" if self.valid else "invalid"
         return data
@@ -171,6 +175,9 @@ def validate(
         stored = schemas.get(name)
         if isinstance(stored, str):  # a stored schema that cannot be read
             check.fail(stored)
+        elif check.compat_columns is not None and file_schemas:  # written for Airbyte's readers
+            _check_schema([canonical_schema(s) for s in file_schemas],
+                          {"columns": check.compat_columns}, check)
         elif stored is not None and file_schemas:
             _check_schema(file_schemas, stored, check)
         if name in counts:
@@ -226,6 +233,9 @@ def _check_partition(destination: Destination, date: str, check: TableCheck) -> 
         manifest = json.loads(text)
         listed = {str(f["key"]): int(f["rows"]) for f in manifest["files"]}
         check.manifest_rows = int(manifest["rows"])
+        if manifest.get("compat"):  # types compared as trees: a footer names map entries
+            check.compat_columns = [{"name": c["name"], "arrow_type": str(type_from_json(
+                c["type"]))} for c in manifest["compat"]["columns"]]
         for change in manifest.get("drift") or []:
             check.accepted_drift.append(f"{change['class']} {change.get('column') or ''}".strip())
             if change["class"] == "order_changed":

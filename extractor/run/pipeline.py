@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from extractor import __version__
+from extractor.compat.writer import open_compat
 from extractor.config import Settings
 from extractor.contract.casts import convert_batch
 from extractor.contract.types import Column, arrow_schema, plan_column
@@ -124,12 +125,15 @@ def extract_table(
         os.makedirs(spool, exist_ok=True)
         plans = [plan_column(c, table) for c in task.columns]
         schema = arrow_schema(plans)
+        # The cut-over from Airbyte: a table with a stored output schema is written in it.
+        compat = open_compat(settings, table, plans, ctx.run_id)
         writer = RollingParquetWriter(
-            spool, table, schema,
+            spool, table, compat.schema if compat else schema,
             row_group_bytes=settings.row_group_bytes,
             file_max_bytes=settings.file_max_bytes,
             page_bytes=settings.page_bytes,
             on_file=uploader.submit if uploader else None,
+            coerce_timestamps=None if compat else "us",  # Airbyte's millis stay millis
         )
         nulled: Counter[str] = Counter()
         batches = read_batches(settings.mysql, table, plans, settings.batch_rows,
@@ -139,6 +143,8 @@ def extract_table(
                 checkpoint()
             lock.check()
             batch, lost = convert_batch(raw, plans, schema, table)
+            if compat is not None:
+                batch = compat.convert(batch)
             writer.write(batch)
             rows += batch.num_rows
             nulled.update(lost)
@@ -173,6 +179,8 @@ def extract_table(
             "drift": task.drift,
             "nulled": dict(sorted(nulled.items())),
         }
+        if compat is not None:
+            manifest["compat"] = compat.manifest()
         if checkpoint is not None:
             checkpoint()
         lock.renew()  # a full lease for the publish, or the news that the lock was lost
@@ -181,6 +189,8 @@ def extract_table(
             table=table, status="published", rows=rows, files=len(files),
             bytes=sum(f.bytes for f in files), seconds=round(time.monotonic() - started, 3),
             nulled=dict(sorted(nulled.items())), keys=[destination.url(k) for k in keys],
+            converted=dict(sorted(compat.converted.items())) if compat else {},
+            compat={"era": compat.output.era, "drift": compat.drift} if compat else None,
         )
     except ExtractError as exc:
         logger.debug("table %s failed", table, exc_info=True)

@@ -30,6 +30,10 @@ class TableResult:
     retry_note: str | None = None  # why a failed table was or was not retried
     # Schema drift against the stored schema: class, column, stored, live, action, ...
     drift: list[dict[str, Any]] = field(default_factory=list)
+    # A compatible write (extractor/compat/): the era written and the drift from the output
+    # schema; `converted`, the values per column that a conversion to the old types changed.
+    compat: dict[str, Any] | None = None
+    converted: dict[str, int] = field(default_factory=dict)
 
     def error_line(self) -> str:
         """One line naming the table, the step, whether it was retried, and the cause."""
@@ -75,6 +79,7 @@ class RunReport:
             "files": sum(t.files for t in self.tables),
             "bytes": sum(t.bytes for t in self.tables),
             "nulled": sum(sum(t.nulled.values()) for t in self.tables),
+            "converted": sum(sum(t.converted.values()) for t in self.tables),
         }
 
     def error_rate(self) -> float:
@@ -123,6 +128,14 @@ class RunReport:
             if r.nulled:
                 cols = ", ".join(f"{c}={n}" for c, n in sorted(r.nulled.items()))
                 lines.append(f"  {r.table}: invalid values written as NULL: {cols}")
+            if r.compat is not None:
+                changed = ", ".join(f"{c}={n}" for c, n in sorted(r.converted.items()))
+                lines.append(f"  {r.table}: written in its Airbyte output schema "
+                             f"({r.compat.get('era')}); values changed: {changed or 'none'}")
+                for d in r.compat.get("drift", []):
+                    lines.append(f"  compat drift {d['action']}: {r.table}: {d['class']} "
+                                 f"{d['column']} ({d.get('stored') or '(none)'} → "
+                                 f"{d.get('live') or '(none)'})")
         lines.extend(f"  {r.error_line()}" for r in self.tables if r.status == "failed")
         not_run = sorted(r.table for r in self.tables if r.status == "not_run")
         if not_run:

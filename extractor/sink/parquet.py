@@ -43,6 +43,8 @@ def dictionary_columns(sample: pa.RecordBatch) -> list[str]:
     """
     chosen = []
     for field, column in zip(sample.schema, sample.columns, strict=True):
+        if pa.types.is_nested(field.type):  # compat's structs; count_distinct has no kernel
+            continue
         present = len(column) - column.null_count
         if present == 0 or pc.count_distinct(column).as_py() <= present // 2:
             chosen.append(field.name)
@@ -77,6 +79,7 @@ class RollingParquetWriter:
         file_max_bytes: int,
         page_bytes: int,
         on_file: Callable[[WrittenFile], None] | None = None,
+        coerce_timestamps: str | None = "us",
     ) -> None:
         self.directory = directory
         self.table = table
@@ -85,6 +88,8 @@ class RollingParquetWriter:
         self.file_max_bytes = file_max_bytes
         self.page_bytes = page_bytes
         self.on_file = on_file
+        # None keeps each timestamp's own unit: a compatible write repeats Airbyte's millis.
+        self._options = {**PARQUET_OPTIONS, "coerce_timestamps": coerce_timestamps}
         self.files: list[WrittenFile] = []
         self._buffer: list[pa.RecordBatch] = []
         self._buffered_bytes = 0
@@ -155,7 +160,7 @@ class RollingParquetWriter:
         self._writer = pq.ParquetWriter(
             self._sink, self.schema, data_page_size=self.page_bytes,
             use_dictionary=self._dictionary if self._dictionary is not None else True,
-            **PARQUET_OPTIONS,
+            **self._options,
         )
 
     def _close_file(self) -> None:
