@@ -61,6 +61,11 @@ NUMBERS_TO_100K = "SELECT 1 + " + " + ".join(
     f"({_DIGITS}) AS d{i}" for i in range(5))
 
 
+def hex32(expr: str) -> str:
+    """32 hex digits derived from `expr`: MySQL 9 dropped MD5(), both servers have SHA2()."""
+    return f"LEFT(SHA2({expr}, 256), 32)"
+
+
 def numbered_rows(table: str, select: str, rows: int) -> list[str]:
     """INSERTs of `rows` rows into `table` (`select` uses `seq`, 1-based), 100k at a time."""
     return [f"INSERT INTO {table} SELECT {select.replace('seq', f'(seq + {start})')}"

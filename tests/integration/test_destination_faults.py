@@ -16,7 +16,7 @@ import s3fs
 from extractor.config import load_settings
 from extractor.run.report import TableResult
 from extractor.run.runner import run_extract
-from tests.conftest import NUMBERS_TO_100K, ROOT, S3, Server
+from tests.conftest import NUMBERS_TO_100K, ROOT, S3, Server, hex32
 from tests.integration.tcp_proxy import StallingProxy
 
 pytestmark = pytest.mark.integration
@@ -28,7 +28,7 @@ def test_table_dropped_after_discovery_fails_alone(
 ) -> None:
     database = make_database(
         "CREATE TABLE big (id INT PRIMARY KEY, v VARCHAR(40))",
-        f"INSERT INTO big SELECT seq, MD5(seq) FROM ({NUMBERS_TO_100K}) AS numbers",
+        f"INSERT INTO big SELECT seq, {hex32('seq')} FROM ({NUMBERS_TO_100K}) AS numbers",
         "CREATE TABLE doomed (id INT PRIMARY KEY)", "INSERT INTO doomed VALUES (1)",
         "CREATE TABLE tiny (id INT PRIMARY KEY)", "INSERT INTO tiny VALUES (7)",
     )
@@ -73,7 +73,7 @@ def test_s3_faults_during_upload(
 ) -> None:
     database = make_database(
         "CREATE TABLE events (id INT PRIMARY KEY, v VARCHAR(40))",
-        f"INSERT INTO events SELECT seq, MD5(seq) FROM ({NUMBERS_TO_100K}) AS numbers",
+        f"INSERT INTO events SELECT seq, {hex32('seq')} FROM ({NUMBERS_TO_100K}) AS numbers",
     )
     bucket = s3.new_bucket()
     host, port = s3.endpoint.split("//")[1].split(":")

@@ -17,7 +17,7 @@ import s3fs
 
 from extractor.config import load_settings
 from extractor.run.runner import run_extract
-from tests.conftest import NUMBERS_TO_100K, S3, Result, Server
+from tests.conftest import NUMBERS_TO_100K, S3, Result, Server, hex32
 
 pytestmark = pytest.mark.integration
 
@@ -123,7 +123,8 @@ def test_file_rollover_and_parquet_settings(
     database = make_database(
         "CREATE TABLE big (id INT PRIMARY KEY, payload VARCHAR(200), at DATETIME(6),"
         " kind VARCHAR(10))",
-        "INSERT INTO big SELECT seq, CONCAT(MD5(seq), MD5(seq + 1), MD5(seq + 2)),"
+        f"INSERT INTO big SELECT seq, CONCAT({hex32('seq')}, {hex32('seq + 1')},"
+        f" {hex32('seq + 2')}),"
         " '2024-01-01 00:00:00' + INTERVAL seq SECOND, ELT(1 + seq % 3, 'a', 'b', 'c')"
         f" FROM ({NUMBERS_TO_100K}) AS numbers",
     )

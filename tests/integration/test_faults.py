@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import ROOT, Server, numbered_rows
+from tests.conftest import ROOT, Server, hex32, numbered_rows
 
 pytestmark = pytest.mark.integration
 ROWS = 300_000
@@ -24,8 +24,8 @@ ROWS = 300_000
 def database(make_module_database: Callable[..., str]) -> str:
     return make_module_database(
         "CREATE TABLE metrics (id INT PRIMARY KEY, v DECIMAL(14,2), note VARCHAR(64), at DATETIME)",
-        *numbered_rows("metrics", "seq, seq / 100, MD5(seq), '2024-01-01' + INTERVAL seq MINUTE",
-                       ROWS),
+        *numbered_rows("metrics", f"seq, seq / 100, {hex32('seq')},"
+                       " '2024-01-01' + INTERVAL seq MINUTE", ROWS),
         "CREATE TABLE small (id INT PRIMARY KEY)", "INSERT INTO small VALUES (1), (2)",
     )
 

@@ -29,7 +29,7 @@ from extractor.run.pipeline import RunContext, extract_table
 from extractor.source.reader import Server as ReadServer
 from extractor.source.reader import read_batches
 from extractor.source.tls_proxy import TlsProxy, Upstream
-from tests.conftest import NUMBERS_TO_100K, ROOT, Server
+from tests.conftest import NUMBERS_TO_100K, ROOT, Server, hex32
 from tests.integration.fake_mysql import FakeMySQL
 from tests.integration.raw_client import greeting_nonce, handshake_response, scramble
 from tests.integration.test_type_matrix import _ddl
@@ -67,7 +67,7 @@ def big_db(tls_server: TlsMariaDB) -> str:
                     " note VARCHAR(64), at DATETIME)")
         for block in range(BIG_ROWS // 100_000):
             cur.execute(f"INSERT INTO {BIG_DB}.metrics SELECT seq + {block * 100_000},"
-                        " seq / 100, MD5(seq), '2024-01-01' + INTERVAL seq MINUTE"
+                        f" seq / 100, {hex32('seq')}, '2024-01-01' + INTERVAL seq MINUTE"
                         f" FROM ({NUMBERS_TO_100K}) AS numbers")
         cur.execute(f"CREATE TABLE {BIG_DB}.small (id INT PRIMARY KEY)")
         cur.execute(f"INSERT INTO {BIG_DB}.small VALUES (1), (2)")
