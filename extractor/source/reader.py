@@ -38,8 +38,10 @@ class Server:
 # A long read must not be cut by the server: no statement time limit, and a generous
 # net_write_timeout in case the client pauses (it keeps draining; uploads run apart).
 # connectorx runs no statement before the query, so the settings ride on the statement.
+# MySQL: MAX_EXECUTION_TIME(0) would leave a server-wide max_execution_time in force (0 is
+# no hint there); SET_VAR lifts it. net_write_timeout cannot be set by a hint on MySQL.
 _MARIADB_PREFIX = "SET STATEMENT net_write_timeout=600, max_statement_time=0 FOR "
-_MYSQL_HINT = "/*+ MAX_EXECUTION_TIME(0) */ "
+_MYSQL_HINT = "/*+ SET_VAR(max_execution_time=0) */ "
 
 
 def select_sql(

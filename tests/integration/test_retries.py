@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.conftest import ROOT, Server, hex32, numbered_rows
+from tests.conftest import ROOT, Server, hex32, numbered_rows, running_statements
 
 pytestmark = pytest.mark.integration
 ROWS = 300_000
@@ -88,12 +88,10 @@ class Killer:
             while not self._stop.is_set() and time.monotonic() < deadline:
                 if self.limit is not None and len(self.killed) >= self.limit:
                     break
-                cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s"
-                            " AND ID <> CONNECTION_ID() AND INFO LIKE %s AND TIME_MS >= %s",
-                            (self.database, self.pattern, self.streaming_ms))
                 # No memory of killed ids: connectorx runs more than one statement on its
                 # connection, and a KILL that lands between them must be repeated.
-                for (process_id,) in cur.fetchall():
+                for process_id in running_statements(cur, self.server, self.database,
+                                                     self.pattern, self.streaming_ms):
                     cur.execute(f"KILL QUERY {int(process_id)}")
                     self.killed.append(int(process_id))
                 time.sleep(0.005)
