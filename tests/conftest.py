@@ -86,6 +86,17 @@ def server() -> Iterator[Server]:
         conn.close()
 
 
+def mysql_ca(server: Server) -> Path:
+    """The CA of start-mysql.sh's server: RADAR_TEST_MYSQL_SSL_CA, else where the script
+    keeps it (MySQL generated it; it signed the server's certificate, which names no host)."""
+    given = os.environ.get("RADAR_TEST_MYSQL_SSL_CA")
+    root = os.environ.get("MYSQL_ROOT_DIR") or str(Path.home() / ".cache" / "radar-mysql")
+    path = Path(given or f"{root}/var/lib/mysql-{server.port}/ca.pem")
+    if not path.is_file():
+        pytest.skip(f"no CA of the MySQL server at {path}: set RADAR_TEST_MYSQL_SSL_CA")
+    return path
+
+
 def running_statements(cur: Any, server: Server, database: str, like: str,
                        min_ms: int = 50) -> list[int]:
     """Connection ids (not the caller's) running a statement in `database` whose text is

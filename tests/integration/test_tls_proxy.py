@@ -146,6 +146,8 @@ def test_refusals_reach_the_client_and_the_report(
     """The client gets an ERR packet with the MySQL error number (never a bare reset), and
     the proxy reports the same, so the reader can say what happened. (A wrong password
     is refused by the proxy itself: test_tls_proxy_auth.py.)"""
+    if case == "no_tls_required" and server.tls:
+        pytest.skip("the server under test offers TLS")
     upstream, code = {
         "wrong_ca": (_upstream(tls_server, ca=tls_server.certs.other_ca), 2026),
         "wrong_password": (_upstream(tls_server), 1045),
@@ -167,6 +169,8 @@ def test_refusals_reach_the_client_and_the_report(
 
 
 def test_preferred_without_tls_on_the_server_relays_plaintext(server: Server) -> None:
+    if server.tls:
+        pytest.skip("the server under test offers TLS (test_tls.py's MySQL cases)")
     with TlsProxy(Upstream(server.host, server.port, "preferred", None, server.user,
                            server.password, 5.0)) as proxy:
         conn = _client(proxy, server.user, server.password)
