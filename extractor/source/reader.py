@@ -15,12 +15,11 @@ import re
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Literal
 
 import pyarrow as pa
 
 from extractor.config import MySQLSettings
-from extractor.contract.types import ColumnPlan, quote_identifier
+from extractor.contract.types import ColumnPlan, Flavor, quote_identifier
 from extractor.source.connection import CONNECT_TIMEOUT_S, connectorx_url, translate_errors
 from extractor.source.tls_proxy import TlsProxy, Upstream
 
@@ -31,7 +30,7 @@ logger = logging.getLogger(__name__)
 class Server:
     """What the bulk read must know about the server and the connection."""
 
-    flavor: Literal["mariadb", "mysql"] = "mysql"
+    flavor: Flavor = "mysql"
     tls: bool = False  # encrypt: connectorx reads through the TLS proxy (tls_proxy.py)
 
 
@@ -51,7 +50,7 @@ def select_sql(
 
     The same over TLS: connectorx reads through the proxy with the binary protocol.
     """
-    columns = ", ".join(p.select_sql() for p in plans)
+    columns = ", ".join(p.select_sql(server.flavor) for p in plans)
     comment = f"/* {re.sub(r'[^A-Za-z0-9_.:=-]', '_', tag)} */ " if tag else ""
     source = f"{quote_identifier(database)}.{quote_identifier(table)}"
     if server.flavor == "mariadb":

@@ -25,7 +25,8 @@ def test_tls_reader_path_matches_connectorx_on_every_contract_row(
 ) -> None:
     """The pymysql reader (used whenever the connection is encrypted) yields the same
     Parquet values as connectorx for every type in the contract."""
-    database = make_database(*[s for case in CASES for s in _ddl(case)], sql_mode="")
+    database = make_database(*[s for case in CASES for s in _ddl(case, server.flavor)],
+                             sql_mode="")
     catalog = discover(load_settings(env={"RADAR_MYSQL_URL": server.url(database)}))
     tables = {}
     for tls, dest in ((False, tmp_path / "cx"), (True, tmp_path / "tls")):
