@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from extractor.errors import UnsupportedColumn
+from extractor.errors import Step, UnsupportedColumn
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ def plan_column(column: Column, table: str | None = None) -> ColumnPlan:
         f"column {column.name!r} has type {column.column_type!r}, which the type contract "
         "does not cover",
         table=table,
-        step="plan",
+        step=Step.PLAN,
     )
 
 

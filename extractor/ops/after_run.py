@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from extractor.config import Settings
-from extractor.errors import EXIT_USAGE, ExtractError, GlueError
+from extractor.errors import EXIT_USAGE, ExtractError, GlueError, Step
 from extractor.ops.catalog import sync_catalog
 from extractor.ops.glue import Started, start_crawler
 from extractor.ops.merge import merge_reports
@@ -89,7 +89,7 @@ def _catalog_after(settings: Settings, report: RunReport) -> tuple[str, ExtractE
         return f"Glue catalog {result.database}: {result.outcome()}", None
     problems = "; ".join([*result.problems, *(t.problem for t in result.tables if t.problem)])
     return (f"Glue catalog {result.database} NOT fully synced: {result.outcome()}: {problems}",
-            GlueError(f"{result.summary()}: {problems}", step="glue"))
+            GlueError(f"{result.summary()}: {problems}", step=Step.GLUE))
 
 
 def notify_date(settings: Settings, day: str) -> bool:
@@ -103,7 +103,7 @@ def crawl_date(settings: Settings, day: str, name: str) -> Started:
     report = _required_report(settings, day, f"glue crawler {name!r} not started")
     if not report.ok:
         raise ExtractError(f"glue crawler {name!r} not started: the run of {day} "
-                           f"{_not_a_success(report)}", step="glue")
+                           f"{_not_a_success(report)}", step=Step.GLUE)
     return start_crawler(name)
 
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from extractor.config import Settings
-from extractor.errors import ExtractError
+from extractor.errors import ExtractError, Step
 from extractor.run.report import RunReport, TableResult
 from extractor.run.shards import load_plan
 from extractor.sink.destination import Destination
@@ -86,7 +86,7 @@ def merge_reports(settings: Settings, date: str) -> RunReport:
     reports = run_reports(destination, date)
     if not reports:
         raise ExtractError(f"no run report for {date} under "
-                           f"{destination.url(destination.internal('runs'))}", step="merge")
+                           f"{destination.url(destination.internal('runs'))}", step=Step.MERGE)
     merged = combine(reports, date, destination.url(destination.root))
     plan = load_plan(destination, date)
     if plan is not None:

@@ -36,7 +36,7 @@ from extractor.compat.output_schema import canonical_schema, type_from_json
 from extractor.config import Settings
 from extractor.contract.types import quote_identifier
 from extractor.drift.store import read_schemas
-from extractor.errors import UsageError
+from extractor.errors import Step, UsageError
 from extractor.sink.destination import Destination
 from extractor.source.connection import control_connection, query
 from extractor.source.discovery import list_tables
@@ -194,14 +194,14 @@ def validate(
 
 
 def _source_tables(settings: Settings) -> list[str]:
-    with control_connection(settings.mysql, step="validate") as conn:
+    with control_connection(settings.mysql, step=Step.VALIDATE) as conn:
         return [t.name for t in list_tables(conn, settings.mysql.database)]
 
 
 def _source_counts(settings: Settings, names: list[str]) -> dict[str, int]:
     # `names` were checked against information_schema (`_source_tables`) before reaching SQL.
     counts = {}
-    with control_connection(settings.mysql, step="count") as conn:
+    with control_connection(settings.mysql, step=Step.COUNT) as conn:
         for name in names:
             rows = query(conn, f"SELECT COUNT(*) AS n FROM {quote_identifier(name)}")
             counts[name] = int(rows[0]["n"])
@@ -276,7 +276,7 @@ def _read_footer(destination: Destination, path: str,
                  check: TableCheck) -> tuple[int, Any] | None:
     """Rows and Arrow schema from the file's footer; None (and a problem) if it is damaged."""
     key = posixpath.basename(path)
-    with destination.errors("read", path, table=check.table):
+    with destination.errors(Step.READ, path, table=check.table):
         size = destination.fs.size(path)
     try:
         with destination.fs.open(path, "rb") as handle:

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime
 
 from extractor.config import Settings
 from extractor.drift.check import DriftCheck, check_drift
-from extractor.errors import SchemaDrift, UsageError
+from extractor.errors import SchemaDrift, Step, UsageError
 from extractor.run.breaker import CircuitBreaker
 from extractor.run.catalog import discover, select_tables
 from extractor.run.pipeline import Progress, RunContext, TableTask
@@ -123,7 +123,7 @@ def run_extract(
     for name in gone:  # in the saved plan, dropped from the source since
         report.tables.append(TableResult(
             table=name, status="failed", error="planned for this shard but no longer a base "
-            "table of the database", error_step="discover", error_type="UsageError"))
+            "table of the database", error_step=Step.DISCOVER, error_type="UsageError"))
         _log_result(run_id, report.tables[-1])
     failed_drift = set(drift.failed)
     tasks = [dataclasses.replace(catalog.tasks[n], drift=drift.tables[n].to_list())
@@ -165,7 +165,7 @@ def _drift_results(drift: DriftCheck, names: Sequence[str]) -> list[TableResult]
     for name, table in sorted(drift.tables.items()):
         if table.action == "fail":
             out.append(TableResult(
-                table=name, status="failed", error=table.error(), error_step="drift",
+                table=name, status="failed", error=table.error(), error_step=Step.DRIFT,
                 error_type=SchemaDrift.__name__, retry_note="not retried: the schema must be "
                 "reviewed", drift=table.to_list()))
         elif name not in names:  # a removed table under warn or evolve

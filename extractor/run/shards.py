@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from extractor.errors import ExtractError, UsageError
+from extractor.errors import ExtractError, Step, UsageError
 from extractor.sink.destination import Destination
 from extractor.source.discovery import TableInfo
 
@@ -164,7 +164,7 @@ def load_plan(destination: Destination, date: str) -> ShardPlan | None:
         return ShardPlan.from_dict(json.loads(text))
     except (ValueError, KeyError, TypeError) as exc:
         raise ExtractError(f"the saved plan {destination.url(path)} is not readable: {exc}",
-                           step="plan") from exc
+                           step=Step.PLAN) from exc
 
 
 @dataclass(frozen=True)

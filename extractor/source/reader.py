@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from extractor.config import MySQLSettings
 from extractor.contract.types import ColumnPlan, quote_identifier
+from extractor.errors import Step
 from extractor.source.connection import CONNECT_TIMEOUT_S, connectorx_url, translate_errors
 from extractor.source.tls_proxy import TlsProxy, Upstream
 
@@ -73,13 +74,13 @@ def read_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Yield the table's rows in batches, in the reader's own (pre-contract) types."""
     sql = select_sql(mysql.database, table, plans, server, tag)
-    with translate_errors(mysql, table=table, step="read"):
+    with translate_errors(mysql, table=table, step=Step.READ):
         yield from _stream(mysql, sql, batch_rows, tls=server.tls)
 
 
 def probe(mysql: MySQLSettings, server: Server) -> None:
     """Read one row the way tables are read (for `check`); raises a translated error."""
-    with translate_errors(mysql, table=None, step="read"):
+    with translate_errors(mysql, table=None, step=Step.READ):
         for _ in _stream(mysql, "SELECT 1 AS probe", 1_000, tls=server.tls):
             pass
 
