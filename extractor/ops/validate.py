@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import posixpath
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -39,11 +38,10 @@ from extractor.drift.store import read_schemas
 from extractor.errors import Step, UsageError
 from extractor.sink.destination import Destination
 from extractor.source.connection import control_connection, query
-from extractor.source.discovery import list_tables
+from extractor.source.discovery import check_table_names, list_tables
 
 logger = logging.getLogger(__name__)
 
-_TABLE_NAME = re.compile(r"^[^\x00/\\]{1,64}$")
 Expected = Literal["schemas", "source", "manifests"]
 
 
@@ -138,9 +136,7 @@ def validate(
     """Validate the partitions of `date`, store the result, and return it."""
     if strict and not against_source:
         raise UsageError("--strict compares counts with the source: it needs --against-source")
-    for name in tables:
-        if not _TABLE_NAME.match(name):
-            raise UsageError(f"table name {name[:80]!r} is not valid")
+    check_table_names(tables)
     destination = Destination(settings)
     database = settings.mysql.database
     schemas = read_schemas(settings.schemas_dir, database) or {}
