@@ -13,16 +13,23 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from extractor import __version__
+from extractor.cli_options import DATE, SHARD, SHARD_COUNT
+from extractor.compat_policy import MODES
+from extractor.drift_policy import ACTIONS
 from extractor.errors import EXIT_FAILED, EXIT_OK, ExtractError
 from extractor.logs import configure_logging, logging_configured
 from extractor.masking import mask
 from extractor.progress import ProgressPrinter
+
+if TYPE_CHECKING:
+    from extractor.run.shards import Shard
 
 logger = logging.getLogger("extractor.cli")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,15 +101,15 @@ def main() -> None:
 @click.option("--table", "tables", multiple=True, metavar="NAME",
               help="Extract only this table (repeatable).")
 @click.option("--exclude", multiple=True, metavar="NAME", help="Skip this table (repeatable).")
-@click.option("--date", "run_date", metavar="YYYY-MM-DD",
+@click.option("--date", "run_date", type=DATE, metavar="YYYY-MM-DD",
               help="Partition date cog_dt_ingestion=DATE (default: today, UTC).")
 @click.option("--workers", type=int, help="Worker processes (default: CPU count).")
 @click.option("--dest", help="Destination root: s3://bucket[/prefix] or a local path.")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False),
               help="Also write the JSON run report to this file.")
-@click.option("--shard", metavar="I/N",
+@click.option("--shard", type=SHARD, metavar="I/N",
               help="Run only group I of the plan for N shards (the saved plan of DATE if any).")
-@click.option("--on-drift", type=click.Choice(["evolve", "warn", "fail"]),
+@click.option("--on-drift", type=click.Choice(ACTIONS),
               help="Action for every schema-drift class of every table (overrides the "
                    "drift policy, per-table overrides included).")
 @click.option("--glue-crawler", metavar="NAME",
@@ -113,23 +120,19 @@ def main() -> None:
 @click.option("--catalog-sync", is_flag=True,
               help="Register the partitions in the Glue database (RADAR_GLUE_DATABASE) after "
                    "a run where every table published (or RADAR_CATALOG_SYNC).")
-@click.option("--compat", type=click.Choice(["none", "airbyte"]),
+@click.option("--compat", type=click.Choice(MODES),
               help="airbyte: write each table that has a stored output schema in it (the "
                    "old Airbyte partitions' shape); none: the exact contract. Every table.")
 @_common
 @_guarded
-def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | None,
-            workers: int | None, dest: str | None, report_file: str | None, shard: str | None,
+def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: date | None,
+            workers: int | None, dest: str | None, report_file: str | None, shard: Shard | None,
             on_drift: str | None, glue_crawler: str | None, resume: bool, catalog_sync: bool,
             compat: str | None,
             config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Extract every base table (or the --table ones) into cog_dt_ingestion=DATE."""
-    from extractor.run.runner import parse_date, run_extract
-    from extractor.run.shards import parse_shard
+    from extractor.run.runner import partition_date, run_extract
 
-    parse_date(run_date)  # a bad date is a usage error before any I/O
-    if shard is not None:
-        parse_shard(shard)
     settings = _settings(config_file, log_json, verbose, workers=workers, dest=dest,
                          on_drift=on_drift, glue_crawler=glue_crawler,
                          catalog_sync=catalog_sync or None, compat=compat)
@@ -143,7 +146,7 @@ def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | N
         if shard is None:  # a shard's failure reaches Slack through the DAG's merge and notify
             from extractor.ops.after_run import after_stopped_run
 
-            after_stopped_run(settings, parse_date(run_date), exc)
+            after_stopped_run(settings, partition_date(run_date), exc)
         raise
     if report_file:
         Path(report_file).write_text(report.to_json(), encoding="utf-8")
@@ -198,13 +201,13 @@ def tables(as_json: bool, config_file: str | None, log_json: bool, verbose: bool
 
 
 @main.command()
-@click.option("--shards", "shard_count", required=True, metavar="N",
+@click.option("--shards", "count", type=SHARD_COUNT, required=True, metavar="N",
               help="Number of groups (1-256).")
 @click.option("--table", "tables", multiple=True, metavar="NAME",
               help="Plan only this table (repeatable).")
 @click.option("--exclude", multiple=True, metavar="NAME",
               help="Leave this table out (repeatable).")
-@click.option("--date", "run_date", metavar="YYYY-MM-DD",
+@click.option("--date", "run_date", type=DATE, metavar="YYYY-MM-DD",
               help="Date of the plan (default: today, UTC).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--save", is_flag=True,
@@ -213,18 +216,17 @@ def tables(as_json: bool, config_file: str | None, log_json: bool, verbose: bool
               help="Also write the JSON plan to this file (e.g. /airflow/xcom/return.json).")
 @_common
 @_guarded
-def plan(shard_count: str, tables: tuple[str, ...], exclude: tuple[str, ...],
-         run_date: str | None, as_json: bool, save: bool, output_file: str | None,
+def plan(count: int, tables: tuple[str, ...], exclude: tuple[str, ...],
+         run_date: date | None, as_json: bool, save: bool, output_file: str | None,
          config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Split the tables into N groups of about equal estimated bytes, largest first."""
     from extractor.run.catalog import discover, select_tables
     from extractor.run.report import human_bytes
-    from extractor.run.runner import parse_date
-    from extractor.run.shards import ShardPlan, parse_shard_count, plan_shards, save_plan
+    from extractor.run.runner import partition_date
+    from extractor.run.shards import ShardPlan, plan_shards, save_plan
     from extractor.sink.destination import Destination
 
-    day = parse_date(run_date)
-    count = parse_shard_count(shard_count)
+    day = partition_date(run_date).isoformat()
     settings = _settings(config_file, log_json, verbose)
     catalog = discover(settings)
     chosen = set(select_tables(catalog, tables, exclude))
@@ -256,22 +258,20 @@ def report() -> None:
 
 
 @report.command("merge")
-@click.option("--date", "run_date", required=True, metavar="YYYY-MM-DD",
+@click.option("--date", "run_date", type=DATE, required=True, metavar="YYYY-MM-DD",
               help="Date whose run reports are merged.")
 @click.option("--json", "as_json", is_flag=True, help="Print the merged report as JSON.")
 @click.option("--output", "output_file", type=click.Path(dir_okay=False),
               help="Also write the merged JSON report to this file.")
 @_common
 @_guarded
-def report_merge(run_date: str, as_json: bool, output_file: str | None,
+def report_merge(run_date: date, as_json: bool, output_file: str | None,
                  config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Combine every run report of DATE: the latest result of each table wins."""
     from extractor.ops.merge import merge_reports
-    from extractor.run.runner import parse_date
 
-    day = parse_date(run_date)
     settings = _settings(config_file, log_json, verbose)
-    merged = merge_reports(settings, day)
+    merged = merge_reports(settings, run_date)
     if output_file:
         Path(output_file).parent.mkdir(parents=True, exist_ok=True)
         Path(output_file).write_text(merged.to_json(), encoding="utf-8")
@@ -284,7 +284,7 @@ def report_merge(run_date: str, as_json: bool, output_file: str | None,
 
 
 @main.command()
-@click.option("--date", "run_date", required=True, metavar="YYYY-MM-DD",
+@click.option("--date", "run_date", type=DATE, required=True, metavar="YYYY-MM-DD",
               help="Date whose partitions are validated.")
 @click.option("--table", "tables", multiple=True, metavar="NAME",
               help="Validate only this table (repeatable).")
@@ -296,15 +296,13 @@ def report_merge(run_date: str, as_json: bool, output_file: str | None,
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @_common
 @_guarded
-def validate(run_date: str, tables: tuple[str, ...], against_source: bool, strict: bool,
+def validate(run_date: date, tables: tuple[str, ...], against_source: bool, strict: bool,
              as_json: bool, config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Check the partitions of DATE: present, intact, as many rows as the manifests, schema."""
     from extractor.ops.validate import validate as run_validation
-    from extractor.run.runner import parse_date
 
-    day = parse_date(run_date)
     settings = _settings(config_file, log_json, verbose)
-    result = run_validation(settings, day, tables=tables, against_source=against_source,
+    result = run_validation(settings, run_date, tables=tables, against_source=against_source,
                             strict=strict)
     if as_json:
         click.echo(result.to_json(), nl=False)
@@ -407,45 +405,40 @@ def compat_inspect(tables: tuple[str, ...], as_json: bool, save: bool, dest: str
 
 
 @main.command()
-@click.option("--date", "run_date", metavar="YYYY-MM-DD", required=True,
+@click.option("--date", "run_date", type=DATE, metavar="YYYY-MM-DD", required=True,
               help="The date whose report (merged over its shards) is sent.")
 @_common
 @_guarded
-def notify(run_date: str, config_file: str | None, log_json: bool, verbose: bool) -> None:
+def notify(run_date: date, config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Post the Slack message of one date: its run report and its stored validation."""
-    from extractor.run.runner import parse_date
-
-    day = parse_date(run_date)
     settings = _settings(config_file, log_json, verbose)
     if not settings.slack_webhook_url:
         click.echo("no Slack webhook configured (RADAR_SLACK_WEBHOOK_URL): nothing sent")
         sys.exit(EXIT_OK)
     from extractor.ops.after_run import notify_date
 
-    sent = notify_date(settings, day)
-    click.echo(f"Slack message of {day} " + ("sent" if sent else "NOT sent (see the warning)"))
+    sent = notify_date(settings, run_date)
+    click.echo(f"Slack message of {run_date} " + ("sent" if sent else "NOT sent (see the warning)"))
     sys.exit(EXIT_OK)  # Slack being down is logged, never a failure
 
 
 @main.command()
-@click.option("--date", "run_date", metavar="YYYY-MM-DD", required=True,
+@click.option("--date", "run_date", type=DATE, metavar="YYYY-MM-DD", required=True,
               help="The date whose report (merged over its shards) must be a success.")
 @click.option("--glue-crawler", metavar="NAME", help="Crawler name (or RADAR_GLUE_CRAWLER).")
 @_common
 @_guarded
-def crawl(run_date: str, glue_crawler: str | None, config_file: str | None, log_json: bool,
+def crawl(run_date: date, glue_crawler: str | None, config_file: str | None, log_json: bool,
           verbose: bool) -> None:
     """Start the Glue crawler if the run of the date published every table."""
     from extractor.errors import UsageError
-    from extractor.run.runner import parse_date
 
-    day = parse_date(run_date)
     settings = _settings(config_file, log_json, verbose, glue_crawler=glue_crawler)
     if not settings.glue_crawler:
         raise UsageError("no crawler: give --glue-crawler NAME or set RADAR_GLUE_CRAWLER")
     from extractor.ops.after_run import crawl_date
 
-    state = crawl_date(settings, day, settings.glue_crawler)
+    state = crawl_date(settings, run_date, settings.glue_crawler)
     click.echo(f"glue crawler {settings.glue_crawler!r}: {state}")
 
 
@@ -455,7 +448,7 @@ def catalog() -> None:
 
 
 @catalog.command("sync")
-@click.option("--date", "run_date", metavar="YYYY-MM-DD", required=True,
+@click.option("--date", "run_date", type=DATE, metavar="YYYY-MM-DD", required=True,
               help="The date whose published partitions (those with a manifest) are registered.")
 @click.option("--table", "tables", multiple=True, metavar="NAME",
               help="Only this table (repeatable).")
@@ -469,16 +462,14 @@ def catalog() -> None:
 @click.option("--dest", help="Destination root: s3://bucket[/prefix].")
 @_common
 @_guarded
-def catalog_sync(run_date: str, tables: tuple[str, ...], glue_database: str | None,
+def catalog_sync(run_date: date, tables: tuple[str, ...], glue_database: str | None,
                  update_columns: bool, create_tables: bool, dest: str | None,
                  config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Register the partitions of DATE on their Glue tables: created, updated or unchanged."""
     from extractor.ops.catalog import sync_catalog
-    from extractor.run.runner import parse_date
 
-    day = parse_date(run_date)
     settings = _settings(config_file, log_json, verbose, dest=dest, glue_database=glue_database)
-    result = sync_catalog(settings, day, tables=tables or None, update_columns=update_columns,
+    result = sync_catalog(settings, run_date, tables=tables or None, update_columns=update_columns,
                           create_tables=create_tables)
     for line in result.lines():
         click.echo(line)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import date
 from typing import Any
 
 from extractor.config import Settings
@@ -54,7 +55,7 @@ def after_extract(settings: Settings, report: RunReport) -> ExtractError | None:
     return problem
 
 
-def after_stopped_run(settings: Settings, day: str, error: ExtractError) -> None:
+def after_stopped_run(settings: Settings, day: date, error: ExtractError) -> None:
     """A run that stopped before writing its report (source or destination unreachable):
     the crawler is not started and Slack is told. A usage error (exit 2, a typo on the
     command line, nothing touched) is left to the person who typed it."""
@@ -82,7 +83,7 @@ def _catalog_after(settings: Settings, report: RunReport) -> tuple[str, ExtractE
     if not tables:
         return "Glue catalog: no table to sync", None
     try:
-        result = sync_catalog(settings, report.date, tables=tables)
+        result = sync_catalog(settings, date.fromisoformat(report.date), tables=tables)
     except ExtractError as exc:
         return f"Glue catalog NOT synced: {exc}", exc
     if result.ok:
@@ -92,13 +93,13 @@ def _catalog_after(settings: Settings, report: RunReport) -> tuple[str, ExtractE
             GlueError(f"{result.summary()}: {problems}", step=Step.GLUE))
 
 
-def notify_date(settings: Settings, day: str) -> bool:
+def notify_date(settings: Settings, day: date) -> bool:
     """Post the message of date `day` (its report, and its validation when stored)."""
     report = _required_report(settings, day, "nothing to notify")
     return send(settings, report, validation=validation_of_date(settings, day))
 
 
-def crawl_date(settings: Settings, day: str, name: str) -> Started:
+def crawl_date(settings: Settings, day: date, name: str) -> Started:
     """Start crawler `name` if the report of `day` is a success; else ExtractError (exit 1)."""
     report = _required_report(settings, day, f"glue crawler {name!r} not started")
     if not report.ok:
@@ -107,7 +108,7 @@ def crawl_date(settings: Settings, day: str, name: str) -> Started:
     return start_crawler(name)
 
 
-def validation_of_date(settings: Settings, day: str) -> dict[str, Any] | None:
+def validation_of_date(settings: Settings, day: date) -> dict[str, Any] | None:
     """The stored result of `radar-extract validate --date D`, if there is one."""
     destination = Destination(settings)
     text = destination.read_text(destination.internal("validation", f"{day}.json"))
@@ -121,7 +122,7 @@ def validation_of_date(settings: Settings, day: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _required_report(settings: Settings, day: str, consequence: str) -> RunReport:
+def _required_report(settings: Settings, day: date, consequence: str) -> RunReport:
     """The report of the date merged over every run of it (shards and reruns), recomputed
     so that a rerun after the DAG's merge step is seen; no run report at all is exit 1."""
     try:

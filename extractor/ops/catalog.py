@@ -26,6 +26,7 @@ import posixpath
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
 
 import pyarrow.parquet as pq
@@ -43,6 +44,7 @@ from extractor.ops.glue import client as glue_client
 from extractor.ops.glue import error_code, translated
 from extractor.ops.hive_types import hive_columns
 from extractor.sink.destination import Destination
+from extractor.source.discovery import check_table_names
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +52,6 @@ PARTITION_KEY = "cog_dt_ingestion"
 Action = Literal["created", "updated", "unchanged"]
 TableChange = Literal["created", "columns updated"]
 
-_TABLE_NAME = re.compile(r"^[^\x00/\\]{1,64}$")
 # What a Parquet table created by a crawler declares; a created table gets the same.
 PARQUET_FORMAT = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -132,18 +133,17 @@ def glue_table_name(settings: Settings, table: str) -> str:
     return f"{settings.glue_table_prefix}{table}".lower()
 
 
-def sync_catalog(settings: Settings, date: str, *, tables: Sequence[str] | None = None,
+def sync_catalog(settings: Settings, day: date, *, tables: Sequence[str] | None = None,
                  update_columns: bool = False, create_tables: bool = False) -> CatalogSync:
-    """Register the published partitions of `date` (every table's, or `tables`') in Glue."""
+    """Register the published partitions of `day` (every table's, or `tables`') in Glue."""
+    date = day.isoformat()  # the partition's name
     database = settings.glue_database
     if not database:
         raise UsageError("no Glue database: give --database NAME or set RADAR_GLUE_DATABASE")
     if not settings.dest_is_s3:
         raise UsageError(f"catalog sync needs an s3:// destination, not {settings.dest!r}: "
                          "Glue locations are S3 URLs")
-    for name in tables or ():
-        if not _TABLE_NAME.match(name):
-            raise UsageError(f"table name {name[:80]!r} is not valid")
+    check_table_names(tables or ())
     destination = Destination(settings)
     result = CatalogSync(date, database)
     glue = _Glue(database)

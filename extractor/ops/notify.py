@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any
 
 from extractor.config import Settings
@@ -127,7 +128,7 @@ def send(
     return sent
 
 
-def send_stopped(settings: Settings, day: str, error: ExtractError, *,
+def send_stopped(settings: Settings, day: date, error: ExtractError, *,
                  notes: Sequence[str] = ()) -> bool:
     """Post that the run of `day` stopped before any report (exit 3, say). Never raises."""
     if not settings.slack_webhook_url:
@@ -146,7 +147,7 @@ def send_stopped(settings: Settings, day: str, error: ExtractError, *,
                                                               "blocks": blocks}))
     if sent:
         logger.info("Slack notification sent (stopped run)",
-                    extra={"fields": {"event": "slack", "sent": True, "date": day}})
+                    extra={"fields": {"event": "slack", "sent": True, "date": day.isoformat()}})
     return sent
 
 

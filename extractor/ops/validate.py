@@ -26,7 +26,7 @@ import os
 import posixpath
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import pyarrow.parquet as pq
@@ -127,13 +127,14 @@ def validation_path(destination: Destination, date: str) -> str:
 
 def validate(
     settings: Settings,
-    date: str,
+    day: date,
     *,
     tables: Sequence[str] = (),
     against_source: bool = False,
     strict: bool = False,
 ) -> Validation:
-    """Validate the partitions of `date`, store the result, and return it."""
+    """Validate the partitions of `day`, store the result, and return it."""
+    date = day.isoformat()  # the partition's name
     if strict and not against_source:
         raise UsageError("--strict compares counts with the source: it needs --against-source")
     check_table_names(tables)

@@ -18,10 +18,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 from extractor.config import Settings
 from extractor.drift.check import DriftCheck, check_drift
-from extractor.errors import SchemaDrift, Step, UsageError
+from extractor.errors import SchemaDrift, Step
 from extractor.run.breaker import CircuitBreaker
 from extractor.run.catalog import discover, select_tables
 from extractor.run.pipeline import Progress, RunContext, TableTask
@@ -32,20 +33,15 @@ from extractor.sink.destination import Destination
 from extractor.sink.publish import clean_orphans, published_since, recover
 from extractor.source.reader import reader_name
 
+if TYPE_CHECKING:
+    from extractor.run.shards import Shard
+
 logger = logging.getLogger(__name__)
 
-def parse_date(text: str | None) -> str:
-    """The partition date: given, or today's UTC date, fixed once at the start of a run."""
-    if text is None:
-        return datetime.now(UTC).date().isoformat()
-    try:
-        return date.fromisoformat(text).isoformat() if len(text) == 10 else _bad_date(text)
-    except ValueError:
-        return _bad_date(text)
-
-
-def _bad_date(text: str) -> str:
-    raise UsageError(f"--date {text!r} is not a valid date (YYYY-MM-DD)")
+def partition_date(day: date | None = None) -> date:
+    """The partition date of a run: the one given, or today's UTC date (fixed once, at the
+    start: a run that crosses midnight keeps its date)."""
+    return day if day is not None else datetime.now(UTC).date()
 
 
 def new_run_id(run_date: str) -> str:
@@ -58,23 +54,23 @@ def run_extract(
     *,
     tables: Sequence[str] = (),
     exclude: Sequence[str] = (),
-    run_date: str | None = None,
+    run_date: date | None = None,
     progress: Progress | None = None,
     on_result: Callable[[TableResult], None] | None = None,
-    shard: str | None = None,
+    shard: Shard | None = None,
     resume: bool = False,
 ) -> RunReport:
     """Extract the selected tables and write the run report; raises only for run-level errors.
 
     Tables named by `exclude` appear in the report as `skipped`; tables the circuit
-    breaker kept from starting, as `not_run`. With `shard` ("I/N"), only group I of the
+    breaker kept from starting, as `not_run`. With `shard` (I of N), only group I of the
     plan for N shards over the selected tables runs (extractor/run/shards.py). With `resume`,
     tables already published for the date since its plan was saved (at any time without a
     saved plan) are `skipped`: an orchestrator's retry of a shard redoes only what failed.
     """
     started = time.monotonic()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    day = parse_date(run_date)
+    day = partition_date(run_date).isoformat()  # the partition's name, in keys and reports
     if settings.workers <= 1 or len(set(tables)) == 1:  # tables will run in this process
         start_watchdog()  # booted during discovery, rather than next to the first read
     destination = Destination(settings)
@@ -82,18 +78,17 @@ def run_extract(
     names = select_tables(catalog, tables, exclude)
     gone: list[str] = []
     if shard is not None:
-        from extractor.run.shards import parse_shard, shard_tables
+        from extractor.run.shards import shard_tables
 
-        shard = "{}/{}".format(*parse_shard(shard))
         chosen = shard_tables(destination, catalog.tables, names, shard, day)
         names, gone = chosen.tables, chosen.gone
         logger.info("shard %s: %d tables, from %s", shard, len(names), chosen.how,
-                    extra={"fields": {"event": "shard", "shard": shard, "tables": len(names),
+                    extra={"fields": {"event": "shard", "shard": str(shard), "tables": len(names),
                                       "plan": "saved" if chosen.saved else "live"}})
     # Before any read: a table whose drift the policy fails is never read nor published.
     # Stored tables that vanished count only when the run covers the whole database (shard 1
     # reports them for a sharded run).
-    whole = not tables and (shard is None or shard.startswith("1/"))
+    whole = not tables and (shard is None or shard.index == 1)
     drift = check_drift(settings, catalog.tasks, names, whole_database=whole)
     run_id = new_run_id(day)
     destination.probe(run_id)
@@ -107,7 +102,7 @@ def run_extract(
         started_at=started_at, tls=catalog.server.tls,
         reader=reader_name(catalog.server),
         tables=[TableResult(table=name, status="skipped") for name in sorted(set(exclude))],
-        shard=shard,
+        shard=None if shard is None else str(shard),
     )
     logger.info("run %s: %d tables from %s to %s, %s", run_id, len(names),
                 settings.mysql.describe(), report.destination,
