@@ -131,35 +131,31 @@ def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: date | 
             compat: str | None,
             config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Extract every base table (or the --table ones) into cog_dt_ingestion=DATE."""
-    from extractor.run.runner import partition_date, run_extract
+    from extractor.run.runner import run_extract
 
     settings = _settings(config_file, log_json, verbose, workers=workers, dest=dest,
                          on_drift=on_drift, glue_crawler=glue_crawler,
                          catalog_sync=catalog_sync or None, compat=compat)
     progress = ProgressPrinter(terminal=sys.stderr.isatty() and not log_json)
-    try:
-        report = run_extract(settings, tables=tables, exclude=exclude, run_date=run_date,
-                             progress=progress,
-                             on_result=lambda result: progress.done(result.table), shard=shard,
-                             resume=resume)
-    except ExtractError as exc:  # stopped before its report: Slack must still hear of it
-        if shard is None:  # a shard's failure reaches Slack through the DAG's merge and notify
-            from extractor.ops.after_run import after_stopped_run
-
-            after_stopped_run(settings, partition_date(run_date), exc)
-        raise
-    if report_file:
-        Path(report_file).write_text(report.to_json(), encoding="utf-8")
+    outcome = run_extract(settings, tables=tables, exclude=exclude, run_date=run_date,
+                          progress=progress,
+                          on_result=lambda result: progress.done(result.table), shard=shard,
+                          resume=resume)
+    if report_file and outcome.report is not None:
+        Path(report_file).write_text(outcome.report.to_json(), encoding="utf-8")
     if not log_json:  # JSON logs already carry the run's summary as one event
-        for line in report.summary_lines():
+        for line in outcome.summary_lines():
             click.echo(line, err=True)
+    problem = None
     if shard is None:  # a shard's follow-ups are the merge step's (the DAG's crawl and notify)
         from extractor.ops.after_run import after_extract
 
-        problem = after_extract(settings, report)  # crawler, catalog (on success), Slack
-        if problem is not None and report.ok:
-            raise problem
-    sys.exit(EXIT_OK if report.ok else EXIT_FAILED)
+        problem = after_extract(settings, outcome)  # crawler, catalog (on success), Slack
+    if outcome.stopped is not None:  # its one line and exit code (_guarded)
+        raise outcome.stopped
+    if problem is not None and outcome.ok:
+        raise problem
+    sys.exit(outcome.exit_code)
 
 
 @main.command()

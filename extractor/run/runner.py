@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING
 
 from extractor.config import Settings
 from extractor.drift.check import DriftCheck, check_drift
-from extractor.errors import SchemaDrift, Step
+from extractor.errors import ExtractError, SchemaDrift, Step
 from extractor.run.breaker import CircuitBreaker
 from extractor.run.catalog import discover, select_tables
+from extractor.run.outcome import LateFailure, RunOutcome
 from extractor.run.pipeline import Progress, RunContext, TableTask
 from extractor.run.report import RunReport, TableResult
 from extractor.run.retry import run_table
@@ -59,9 +60,12 @@ def run_extract(
     on_result: Callable[[TableResult], None] | None = None,
     shard: Shard | None = None,
     resume: bool = False,
-) -> RunReport:
-    """Extract the selected tables and write the run report; raises only for run-level errors.
+) -> RunOutcome:
+    """Extract the selected tables and write the run report; never raises an ExtractError:
+    how the run ended, its date included, is the returned outcome.
 
+    A run-level error before any table ran (unreachable, unknown table) is the outcome's
+    `stopped`; one after the tables ran (staging, the run report), its `late` failure.
     Tables named by `exclude` appear in the report as `skipped`; tables the circuit
     breaker kept from starting, as `not_run`. With `shard` (I of N), only group I of the
     plan for N shards over the selected tables runs (extractor/run/shards.py). With `resume`,
@@ -69,8 +73,51 @@ def run_extract(
     saved plan) are `skipped`: an orchestrator's retry of a shard redoes only what failed.
     """
     started = time.monotonic()
+    day = partition_date(run_date)
+    try:
+        run = _prepare(settings, tables, exclude, day.isoformat(), on_result, shard, resume)
+    except ExtractError as exc:
+        return RunOutcome(day, stopped=exc)
+    report, run_id = run.report, run.report.run_id
+    breaker = CircuitBreaker(settings.breaker_failures)
+    for result in _execute(run.ctx, run.tasks, progress, breaker):
+        result.drift = run.drift.tables[result.table].to_list()
+        report.tables.append(result)
+        _log_result(run_id, result)
+        if breaker.open and report.breaker is None:  # logged after the result that opened it
+            report.breaker = breaker.reason
+            logger.error("%s: no new table starts, the running ones finish", breaker.reason,
+                         extra={"fields": {"event": "breaker", "run_id": run_id,
+                                           "reason": breaker.reason}})
+        if on_result is not None:
+            on_result(result)
+    outcome = RunOutcome(day, report, late=_finish(run.destination, report, started))
+    totals = report.totals()
+    logger.info("run %s: %s, %d/%d tables published, %d rows, %d bytes in %.1f s", run_id,
+                outcome.status, totals["published"], totals["tables"],
+                totals["rows"], totals["bytes"], report.seconds,
+                extra={"fields": {"event": "run", "run_id": run_id, "date": report.date,
+                                  "status": outcome.status, "seconds": report.seconds,
+                                  **totals, "error_rate": report.error_rate()}})
+    return outcome
+
+
+@dataclasses.dataclass(frozen=True)
+class _Prepared:
+    destination: Destination
+    report: RunReport
+    ctx: RunContext
+    tasks: list[TableTask]
+    drift: DriftCheck
+
+
+def _prepare(
+    settings: Settings, tables: Sequence[str], exclude: Sequence[str], day: str,
+    on_result: Callable[[TableResult], None] | None, shard: Shard | None, resume: bool,
+) -> _Prepared:
+    """Everything before the first table: discovery, selection, drift, the destination's
+    probe and recovery, the report's skeleton. Any ExtractError here stops the run."""
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    day = partition_date(run_date).isoformat()  # the partition's name, in keys and reports
     if settings.workers <= 1 or len(set(tables)) == 1:  # tables will run in this process
         start_watchdog()  # booted during discovery, rather than next to the first read
     destination = Destination(settings)
@@ -114,7 +161,6 @@ def run_extract(
             _log_result(run_id, blocked)
         if on_result is not None:
             on_result(blocked)
-    ctx = RunContext(settings, run_id, day, catalog.server)
     for name in gone:  # in the saved plan, dropped from the source since
         report.tables.append(TableResult(
             table=name, status="failed", error="planned for this shard but no longer a base "
@@ -125,31 +171,37 @@ def run_extract(
              for n in names if n not in failed_drift]
     if resume:
         tasks = _resume(destination, tasks, day, report)
-    breaker = CircuitBreaker(settings.breaker_failures)
-    for result in _execute(ctx, tasks, progress, breaker):
-        result.drift = drift.tables[result.table].to_list()
-        report.tables.append(result)
-        _log_result(run_id, result)
-        if breaker.open and report.breaker is None:  # logged after the result that opened it
-            report.breaker = breaker.reason
-            logger.error("%s: no new table starts, the running ones finish", breaker.reason,
-                         extra={"fields": {"event": "breaker", "run_id": run_id,
-                                           "reason": breaker.reason}})
-        if on_result is not None:
-            on_result(result)
-    destination.remove_tree(destination.internal("staging", run_id))
+    return _Prepared(destination, report, RunContext(settings, run_id, day, catalog.server),
+                     tasks, drift)
+
+
+def _finish(destination: Destination, report: RunReport, started: float) -> LateFailure | None:
+    """Remove the run's staging and write its report, each tried whatever the other did.
+    Their tables are published by now: a failure here is the run's late failure, logged
+    with the tables it leaves published (a failed report write outranks a cleanup)."""
+    late: LateFailure | None = None
+    try:
+        destination.remove_tree(destination.internal("staging", report.run_id))
+    except ExtractError as exc:
+        late = _late(report, LateFailure("staging not removed", exc, report_written=True))
     report.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     report.seconds = round(time.monotonic() - started, 3)
-    destination.write_text(destination.internal("runs", f"{run_id}.json"), report.to_json())
-    totals = report.totals()
-    logger.info("run %s: %s, %d/%d tables published, %d rows, %d bytes in %.1f s", run_id,
-                "success" if report.ok else "failed", totals["published"], totals["tables"],
-                totals["rows"], totals["bytes"], report.seconds,
-                extra={"fields": {"event": "run", "run_id": run_id, "date": day,
-                                  "status": "success" if report.ok else "failed",
-                                  "seconds": report.seconds, **totals,
-                                  "error_rate": report.error_rate()}})
-    return report
+    try:
+        destination.write_text(destination.internal("runs", f"{report.run_id}.json"),
+                               report.to_json())
+    except ExtractError as exc:
+        late = _late(report, LateFailure("run report not written", exc, report_written=False))
+    return late
+
+
+def _late(report: RunReport, late: LateFailure) -> LateFailure:
+    published = sorted(t.table for t in report.tables if t.status == "published")
+    logger.error("run %s: %s, after publishing %d tables (%s)", report.run_id, late.line(),
+                 len(published), ", ".join(published) or "none",
+                 extra={"fields": {"event": "run_end_failed", "run_id": report.run_id,
+                                   "date": report.date, "step": late.error.step,
+                                   "error": str(late.error), "published": published}})
+    return late
 
 
 def _drift_results(drift: DriftCheck, names: Sequence[str]) -> list[TableResult]:

@@ -159,7 +159,7 @@ def extracted(request: pytest.FixtureRequest, server: Server, demo_db: str,
         s3: S3 = request.getfixturevalue("s3")
         bucket = s3.new_bucket()
         env.update(RADAR_DEST=f"s3://{bucket}/bronze", RADAR_S3_ENDPOINT_URL=s3.endpoint)
-    report = run_extract(load_settings(env=env), run_date=date.fromisoformat(RUN_DATE))
+    report = run_extract(load_settings(env=env), run_date=date.fromisoformat(RUN_DATE)).report
     if request.param == "s3":
         fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3.endpoint}, key="testing",
                                secret="testing")

@@ -48,7 +48,7 @@ def extracted(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Any:
     settings = load_settings(env={"RADAR_MYSQL_URL": server.url(name), "RADAR_DEST": str(dest),
                                   "RADAR_WORKERS": "2"})
     try:
-        report = run_extract(settings, run_date=date.fromisoformat(DATE))
+        report = run_extract(settings, run_date=date.fromisoformat(DATE)).report
         yield dest, report
     finally:
         with conn.cursor() as cur:
