@@ -1,4 +1,5 @@
-"""What the command line parses: click parameter types for dates, shards and counts.
+"""What the command line parses: click parameter types for dates, shards and counts, and
+the options several commands share, each spelled and explained once.
 
 Every value is parsed here once, into the type the library takes (a `datetime.date`, a
 `Shard`, an int); a bad one is one line and exit 2, before any I/O, like every usage error
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from extractor.run.shards import Shard
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class BadValue(click.BadParameter):
@@ -71,3 +73,49 @@ def _parse_shard_count(text: str) -> int:
 DATE = Parsed("date", parse_date)
 SHARD = Parsed("shard", _parse_shard)
 SHARD_COUNT = Parsed("shards", _parse_shard_count)
+
+
+# -- options shared by several commands: one spelling, one help text ----------------------
+def _options(*options: Callable[[F], F]) -> Callable[[F], F]:
+    def apply(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
+common_options = _options(
+    click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                 help="TOML configuration file (overridden by RADAR_* variables and flags)."),
+    click.option("--log-json", is_flag=True, help="Log JSON lines (for CloudWatch)."),
+    click.option("-v", "--verbose", is_flag=True, help="Debug logging, with tracebacks."),
+)
+"""`--config`, `--log-json`, `-v`: every command."""
+
+dest_option = click.option(
+    "--dest", metavar="ROOT",
+    help="Destination root: s3://bucket[/prefix] or a local path (default: RADAR_DEST).")
+"""Every command that reads or writes the destination."""
+
+table_option = click.option("--table", "tables", multiple=True, metavar="NAME",
+                            help="Only this table (repeatable).")
+exclude_option = click.option("--exclude", multiple=True, metavar="NAME",
+                              help="Leave this table out (repeatable).")
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Print JSON instead of text.")
+output_option = click.option(
+    "--output", "output_file", type=click.Path(dir_okay=False),
+    help="Also write the JSON result to this file (e.g. /airflow/xcom/return.json).")
+glue_crawler_option = click.option(
+    "--glue-crawler", metavar="NAME",
+    help="Glue crawler to start once the date's tables are all published "
+         "(default: RADAR_GLUE_CRAWLER).")
+
+
+def date_option(*, required: bool) -> Callable[[F], F]:
+    """`--date`: the partition date cog_dt_ingestion=DATE, a `datetime.date`."""
+    default = "" if required else " (default: today, UTC)"
+    return click.option("--date", "run_date", type=DATE, required=required,
+                        metavar="YYYY-MM-DD",
+                        help=f"Partition date cog_dt_ingestion=DATE{default}.")

@@ -260,6 +260,25 @@ def test_notify_command_reads_the_stored_report_and_validation(
         "nothing to notify")
 
 
+def test_every_command_on_the_destination_reads_the_one_dest_flag(
+    cli: Callable[..., Result], server: Server, radar: str, slack: Webhook, tmp_path: Path,
+) -> None:
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    env = _env(server, radar, elsewhere, RADAR_SLACK_WEBHOOK_URL=slack.url)
+    dest = ("--dest", str(out))
+    assert cli("plan", "--shards", "1", "--date", "2024-03-01", "--save", *dest,
+               env=env).code == 0
+    assert cli("extract", "--date", "2024-03-01", *dest, env=env).code == 0
+    merged = cli("report", "merge", "--date", "2024-03-01", *dest, env=env)
+    assert merged.code == 0 and "3/3 tables published" in merged.stdout, merged.output
+    assert cli("validate", "--date", "2024-03-01", *dest, env=env).code == 0
+    sent = cli("notify", "--date", "2024-03-01", *dest, env=env)
+    assert sent.stdout == "Slack message of 2024-03-01 sent\n", sent.output
+    assert {"plans", "runs", "reports", "validation"} <= {
+        p.name for p in (out / "_radar_extract").iterdir()}
+    assert not elsewhere.exists()
+
+
 # -- Glue -----------------------------------------------------------------------------------
 def _glue(s3: S3) -> Any:
     import boto3

@@ -84,3 +84,32 @@ def test_the_click_types_give_the_library_its_types() -> None:
     assert SHARD_COUNT.convert("8", None, None) == 8
     with pytest.raises(click.BadParameter, match="not a valid date"):
         DATE.convert("2023-02-29", None, None)
+
+
+def _commands(group: click.Group = main, prefix: str = "") -> dict[str, click.Command]:
+    found: dict[str, click.Command] = {}
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found.update(_commands(command, f"{prefix}{name} "))
+        else:
+            found[f"{prefix}{name}"] = command
+    return found
+
+
+def test_a_shared_option_has_one_spelling_and_one_help_text() -> None:
+    seen: dict[str, set[tuple[str, ...]]] = {}
+    for command in _commands().values():
+        for param in command.params:
+            if isinstance(param, click.Option) and param.help:
+                help_text = param.help.replace(" (default: today, UTC)", "")
+                seen.setdefault(param.opts[-1], set()).add((*param.opts, help_text))
+    for flag in ("--dest", "--date", "--table", "--json", "--config", "--log-json",
+                 "--verbose", "--exclude", "--output", "--glue-crawler"):
+        assert len(seen[flag]) == 1, (flag, seen[flag])
+
+
+def test_every_command_on_the_destination_takes_dest() -> None:
+    with_dest = sorted(name for name, command in _commands().items()
+                       if any(p.name == "dest" for p in command.params))
+    assert with_dest == ["catalog sync", "check", "compat inspect", "crawl", "extract",
+                         "notify", "plan", "report merge", "validate"]
