@@ -1,8 +1,10 @@
 """The `radar-extract` command: parse, build settings, call the library, map errors to exit codes.
 
 Exit codes: 0 every selected table published; 1 at least one table failed (the others
-are published); 2 usage or configuration error (nothing touched); 3 the source or the
-destination cannot be reached or refuses the credentials (nothing touched).
+are published), or the run failed at its end after publishing (its report, its staging);
+2 usage or configuration error (nothing touched); 3 the source or the destination cannot
+be reached or refuses the credentials before any table ran (nothing touched). Values are
+parsed by the click types of `cli_options`, once, before any I/O.
 """
 
 from __future__ import annotations
