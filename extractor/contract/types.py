@@ -26,7 +26,7 @@ from typing import Literal
 
 import pyarrow as pa
 
-from extractor.errors import UnsupportedColumn
+from extractor.errors import Step, UnsupportedColumn
 
 Flavor = Literal["mariadb", "mysql"]
 
@@ -187,7 +187,7 @@ def plan_column(column: Column, table: str | None = None) -> ColumnPlan:
         f"column {column.name!r} has type {column.column_type!r}, which the type contract "
         "does not cover",
         table=table,
-        step="plan",
+        step=Step.PLAN,
     )
 
 

@@ -18,11 +18,11 @@ import json
 import logging
 import posixpath
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from extractor.config import Settings
-from extractor.errors import ExtractError
+from extractor.errors import ExtractError, Step
 from extractor.run.report import RunReport, TableResult
 from extractor.run.shards import load_plan
 from extractor.sink.destination import Destination
@@ -77,16 +77,19 @@ def run_reports(destination: Destination, date: str) -> list[RunReport]:
     return sorted(reports, key=lambda r: (r.started_at, r.run_id))
 
 
-def merge_reports(settings: Settings, date: str) -> RunReport:
-    """Merge every run report of `date`, store the result, and return it (a MergedReport).
+def merge_reports(settings: Settings, day: date) -> RunReport:
+    """Merge every run report of `day`, store the result, and return it (a MergedReport).
 
     Raises ExtractError (exit 1) when no run report exists for the date.
     """
-    destination = Destination(settings)
+    return _merge(Destination(settings), day.isoformat())
+
+
+def _merge(destination: Destination, date: str) -> RunReport:
     reports = run_reports(destination, date)
     if not reports:
         raise ExtractError(f"no run report for {date} under "
-                           f"{destination.url(destination.internal('runs'))}", step="merge")
+                           f"{destination.url(destination.internal('runs'))}", step=Step.MERGE)
     merged = combine(reports, date, destination.url(destination.root))
     plan = load_plan(destination, date)
     if plan is not None:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from extractor.drift.compare import PARQUET_NOTE
+from extractor.errors import Step
 
 # not_run: never started because the circuit breaker stopped the run; never a success.
 Status = Literal["published", "failed", "skipped", "not_run"]
@@ -23,7 +24,7 @@ class TableResult:
     nulled: dict[str, int] = field(default_factory=dict)  # invalid values NULLed, per column
     keys: list[str] = field(default_factory=list)
     error: str | None = None
-    error_step: str | None = None
+    error_step: Step | None = None
     error_type: str | None = None
     transient: bool = False
     attempts: int = 0  # reads started (0: never started, or its worker process died)
@@ -34,6 +35,10 @@ class TableResult:
     # schema; `converted`, the values per column that a conversion to the old types changed.
     compat: dict[str, Any] | None = None
     converted: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.error_step is not None:  # read back from JSON: the step's string
+            self.error_step = Step(self.error_step)
 
     def error_line(self) -> str:
         """One line naming the table, the step, whether it was retried, and the cause."""

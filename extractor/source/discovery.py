@@ -8,11 +8,17 @@ so that a stored schema snapshotted on MariaDB matches the same DDL on MySQL.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from extractor.contract.types import Column
+from extractor.errors import UsageError
 from extractor.source.connection import query
+
+# A name a person typed (--table, --exclude) before it is looked up: what MySQL allows
+# (1 to 64 characters) and what can be a segment of a key (no NUL, no slash).
+_TABLE_NAME = re.compile(r"^[^\x00/\\]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -20,6 +26,13 @@ class TableInfo:
     name: str
     estimated_rows: int
     estimated_bytes: int
+
+
+def check_table_names(names: Iterable[str]) -> None:
+    """A usage error for the first name that cannot be a table's, before any lookup."""
+    for name in names:
+        if not _TABLE_NAME.match(name):
+            raise UsageError(f"table name {name[:80]!r} is not valid")
 
 
 _TABLES = (

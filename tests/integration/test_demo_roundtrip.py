@@ -14,7 +14,7 @@ import struct
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -160,7 +160,7 @@ def extracted(request: pytest.FixtureRequest, server: Server, demo_db: str,
         s3: S3 = request.getfixturevalue("s3")
         bucket = s3.new_bucket()
         env.update(RADAR_DEST=f"s3://{bucket}/bronze", RADAR_S3_ENDPOINT_URL=s3.endpoint)
-    report = run_extract(load_settings(env=env), run_date=RUN_DATE)
+    report = run_extract(load_settings(env=env), run_date=date.fromisoformat(RUN_DATE)).report
     if request.param == "s3":
         fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3.endpoint}, key="testing",
                                secret="testing")

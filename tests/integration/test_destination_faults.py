@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -42,7 +43,7 @@ def test_table_dropped_after_discovery_fails_alone(
 
     settings = load_settings(env={"RADAR_MYSQL_URL": server.url(database),
                                   "RADAR_DEST": str(tmp_path), "RADAR_WORKERS": "1"})
-    report = run_extract(settings, run_date="2024-05-01", on_result=drop_doomed)
+    report = run_extract(settings, run_date=date(2024, 5, 1), on_result=drop_doomed).report
     status = {t.table: (t.status, t.error_step) for t in report.tables}
     assert status["doomed"] == ("failed", "read")
     assert status["big"][0] == status["tiny"][0] == "published"

@@ -7,6 +7,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,7 @@ def test_file_rollover_and_parquet_settings(
     settings = load_settings(env=_env(server, database, RADAR_DEST=str(tmp_path),
                                       RADAR_ROW_GROUP_MB="2", RADAR_FILE_MAX_MB="3",
                                       RADAR_BATCH_ROWS="5000"))
-    report = run_extract(settings, run_date="2024-03-01")
+    report = run_extract(settings, run_date=date(2024, 3, 1)).report
     assert report.ok, report.summary_lines()
     files = sorted(glob.glob(_partition(tmp_path, "big", "2024-03-01") + "/*"))
     assert [os.path.basename(f) for f in files] == [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import json
+from datetime import date
 from typing import Any
 
 import duckdb
@@ -50,7 +51,7 @@ def extracted(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Any:
     settings = load_settings(env={"RADAR_MYSQL_URL": server.url(name), "RADAR_DEST": str(dest),
                                   "RADAR_WORKERS": "2"})
     try:
-        report = run_extract(settings, run_date=DATE)
+        report = run_extract(settings, run_date=date.fromisoformat(DATE)).report
         yield dest, report, discover(settings)
     finally:
         with conn.cursor() as cur:
