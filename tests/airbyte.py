@@ -76,9 +76,13 @@ def columns(conn: Any, table: str) -> list[Col]:
 
 def rows(conn: Any, table: str, cols: list[Col]) -> list[tuple[Any, ...]]:
     # MariaDB reports JSON as longtext; MySQL 9 returns JSON text either way.
-    select = ", ".join(f"ST_AsBinary(`{c.name}`)" if c.data_type in ("geometry", "point")
-                       else f"`{c.name}`" for c in cols)
     with conn.cursor() as cur:
+        cur.execute("SELECT VERSION()")
+        mariadb = "mariadb" in str(cur.fetchone()[0]).lower()
+        # The WKB the contract writes: longitude first (MySQL's default for SRID 4326 is not).
+        wkb = "ST_AsBinary(`{}`)" if mariadb else "ST_AsBinary(`{}`, 'axis-order=long-lat')"
+        select = ", ".join(wkb.format(c.name) if c.data_type in ("geometry", "point")
+                           else f"`{c.name}`" for c in cols)
         cur.execute(f"SELECT {select} FROM `{table}` ORDER BY 1")
         return list(cur.fetchall())
 
