@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from extractor.compat.airbyte import ERAS, Era, Role, era_of, role_of
-from extractor.drift.store import database_dir, schema_path
-from extractor.errors import ExtractError, Step, UsageError
+from extractor.drift.store import database_dir, schema_path, write_reviewed_file
+from extractor.errors import Step, UsageError
 
 FORMAT = 1
 FOLDER = "output"
@@ -86,17 +86,7 @@ def output_schema_path(schemas_dir: str | os.PathLike[str], database: str, table
 def write_output_schema(schemas_dir: str | os.PathLike[str], schema: OutputSchema) -> bool:
     """Write one output schema; False when the file already held exactly this text."""
     path = output_schema_path(schemas_dir, schema.database, schema.table)
-    text = dumps(schema)
-    try:
-        if path.is_file() and path.read_text(encoding="utf-8") == text:
-            return False
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8", newline="\n")
-        os.replace(tmp, path)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ExtractError(f"cannot write the output schema {path}: {exc}") from exc
-    return True
+    return write_reviewed_file(path, dumps(schema), "output schema")
 
 
 def load_output_schema(schemas_dir: str | os.PathLike[str], database: str,

@@ -125,7 +125,12 @@ def _problem(data: Any, database: str, table: str) -> str | None:
 def write_schema(schemas_dir: str | os.PathLike[str], schema: Schema) -> bool:
     """Write one stored schema; False when the file already held exactly this text."""
     path = schema_path(schemas_dir, schema["database"], schema["table"])
-    text = dumps(schema)
+    return write_reviewed_file(path, dumps(schema), "stored schema")
+
+
+def write_reviewed_file(path: Path, text: str, what: str) -> bool:
+    """Write a file of the schemas folder (reviewed like code); False when it already held
+    exactly this text, so an unchanged snapshot leaves the repository's diff empty."""
     try:
         if path.is_file() and path.read_text(encoding="utf-8") == text:
             return False
@@ -134,7 +139,7 @@ def write_schema(schemas_dir: str | os.PathLike[str], schema: Schema) -> bool:
         tmp.write_text(text, encoding="utf-8", newline="\n")
         os.replace(tmp, path)  # a reader never sees half a file
     except (OSError, UnicodeDecodeError) as exc:
-        raise ExtractError(f"cannot write the stored schema {path}: {exc}") from exc
+        raise ExtractError(f"cannot write the {what} {path}: {exc}") from exc
     return True
 
 
