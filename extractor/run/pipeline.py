@@ -19,7 +19,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from extractor import __version__
 from extractor.config import Settings
@@ -28,8 +27,15 @@ from extractor.contract.types import Column, arrow_schema, plan_column
 from extractor.errors import ExtractError
 from extractor.run.report import TableResult
 from extractor.sink.destination import Destination
+from extractor.sink.manifest import (
+    DriftRecord,
+    Manifest,
+    ManifestColumn,
+    ManifestFile,
+    SourceRead,
+)
 from extractor.sink.parquet import RollingParquetWriter, WrittenFile
-from extractor.sink.publish import StagedFile, journal_path, publish, verify
+from extractor.sink.publish import StagedFile, publish, verify
 from extractor.source.reader import Server, read_batches
 
 logger = logging.getLogger(__name__)
@@ -46,7 +52,7 @@ class TableTask:
     primary_key: list[str] = field(default_factory=list)
     # The changes from the stored schema that the drift policy let through (warn/evolve):
     # recorded in the manifest, so `validate` tells accepted drift from damage.
-    drift: list[dict[str, Any]] = field(default_factory=list)
+    drift: list[DriftRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,7 @@ def extract_table(
     settings = ctx.settings
     table = task.table
     destination = Destination(settings)
-    staging = destination.staging_dir(ctx.run_id, table)
+    staging = destination.keys.staging(ctx.run_id, table)
     # S3: files are spooled on local disk and uploaded as each one is finished.
     spool = tempfile.mkdtemp(prefix="radar-extract-") if destination.is_s3 else staging
     os.makedirs(spool, exist_ok=True)
@@ -134,32 +140,24 @@ def extract_table(
         files = writer.close()
         staged = uploader.wait() if uploader else [StagedFile(f, f.path) for f in files]
         verify(staged, rows, destination, table)
-        manifest = {
-            "table": table,
-            "date": ctx.date,
-            "run_id": ctx.run_id,
-            "engine": f"radar-extract {__version__}",
-            "published_at": datetime.now(UTC).isoformat(),  # µs: `extract --resume` compares
-            "rows": rows,
-            "bytes": sum(f.bytes for f in files),
-            "source": {
-                "database": settings.mysql.database,
-                "rows_read": rows,  # the count of the one consistent read
-                "estimated_rows": task.estimated_rows,
-            },
-            "files": [
-                {"key": posixpath.basename(s.staged_path), "rows": s.local.rows,
-                 "bytes": s.local.bytes} for s in staged
-            ],
-            "schema": [
-                {"name": p.name, "mysql_type": p.column.column_type,
-                 "nullable": p.column.nullable, "arrow_type": str(p.arrow_type)}
-                for p in plans
-            ],
-            "primary_key": task.primary_key,
-            "drift": task.drift,
-            "nulled": dict(sorted(nulled.items())),
-        }
+        manifest = Manifest(
+            table=table,
+            date=ctx.date,
+            run_id=ctx.run_id,
+            engine=f"radar-extract {__version__}",
+            published_at=datetime.now(UTC).isoformat(),  # µs: `extract --resume` compares
+            rows=rows,
+            bytes=sum(f.bytes for f in files),
+            source=SourceRead(settings.mysql.database, rows_read=rows,
+                              estimated_rows=task.estimated_rows),
+            files=[ManifestFile(posixpath.basename(s.staged_path), s.local.rows, s.local.bytes)
+                   for s in staged],
+            schema=[ManifestColumn(p.name, p.column.column_type, p.column.nullable,
+                                   str(p.arrow_type)) for p in plans],
+            primary_key=list(task.primary_key),
+            drift=list(task.drift),
+            nulled=dict(sorted(nulled.items())),
+        )
         if checkpoint is not None:
             checkpoint()
         keys = publish(destination, table, ctx.date, staged, manifest)
@@ -184,7 +182,7 @@ def extract_table(
         if destination.is_s3:
             shutil.rmtree(spool, ignore_errors=True)
         try:
-            if not destination.exists(journal_path(destination, table, ctx.date)):
+            if not destination.exists(destination.keys.journal(table, ctx.date)):
                 destination.remove_tree(staging)  # else the next run finishes the publish
         except ExtractError:
             logger.warning("could not remove staging %s", destination.url(staging))
