@@ -147,8 +147,8 @@ def _check_partition(destination: Destination, date: str, check: TableCheck) -> 
     check.partition = True
     try:
         manifest = Manifest.from_json(text, destination.url(path))
-    except FormatError as exc:
-        check.fail(f"the manifest of {date}: {exc}")
+    except FormatError as exc:  # it names the file: "manifest <url> is not readable: ..."
+        check.fail(str(exc))
         return schemas
     listed = {f.key: f.rows for f in manifest.files}
     check.manifest_rows = manifest.rows

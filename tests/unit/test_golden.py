@@ -17,12 +17,16 @@ from typing import Any
 
 import pytest
 
+from extractor.config import load_settings
 from extractor.drift.store import StoredColumn, StoredSchema, load_schemas
 from extractor.errors import FormatError, UsageError
-from extractor.ops.merge import MergedReport
+from extractor.ops.after_run import validation_of_date
+from extractor.ops.merge import MergedReport, run_reports
+from extractor.ops.validate import validate
 from extractor.ops.validation import TableCheck, Validation
 from extractor.run.report import RunReport, TableResult
-from extractor.run.shards import ShardGroup, ShardPlan
+from extractor.run.shards import ShardGroup, ShardPlan, load_plan
+from extractor.sink.destination import Destination
 from extractor.sink.journal import Journal
 from extractor.sink.manifest import (
     DriftRecord,
@@ -31,6 +35,7 @@ from extractor.sink.manifest import (
     ManifestFile,
     SourceRead,
 )
+from extractor.sink.publish import published_since, recover
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 PREVIOUS = GOLDEN / "previous"
@@ -240,3 +245,50 @@ def test_the_previous_release_s_values() -> None:
         "audit: no published partition for 2024-05-01 (no manifest)",
         "orders: no published partition for 2024-05-01 (no manifest)"]
     assert StoredSchema.from_json(_text(PREVIOUS / "stored_schema.json"), "s") == STORED
+
+
+# -- what each reader's caller does with a file of a newer format --------------------------
+
+def _newer(name: str) -> str:
+    data = json.loads(_text(GOLDEN / name))
+    data["format"] = 2
+    return json.dumps(data)
+
+
+def _destination(tmp_path: Path) -> Destination:
+    return Destination(load_settings(env={"RADAR_DEST": str(tmp_path / "dest"),
+                                          "RADAR_SCHEMAS_DIR": str(tmp_path / "schemas")}))
+
+
+def test_callers_of_the_readers_with_a_newer_format(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    dest = _destination(tmp_path)
+    keys = dest.keys
+    day = "2024-05-01"
+    dest.write_text(keys.manifest("product", day), _newer("manifest.json"))
+    # --resume and merge: a manifest this release cannot read is not a publish (runs again)
+    assert published_since(dest, ["product"], day, None) == {}
+    # validate: the partition fails, in one line naming the file
+    result = validate(dest.settings, day)
+    (check,) = result.tables
+    assert not check.valid and check.problems == [
+        f"product: manifest {keys.manifest('product', day)} has format 2, newer than the 1 "
+        "this radar-extract reads: a later release wrote it, upgrade to read it"]
+    # merge: a run report it cannot read is left out, with a warning
+    dest.write_text(keys.run_report(RUN), _newer("run_report.json"))
+    assert run_reports(dest, day) == []
+    assert f"run report {keys.run_report(RUN)} has format 2" in caplog.text
+    # notify: the validation goes out of the message, with a warning
+    dest.write_text(keys.validation(day), _newer("validation.json"))
+    assert validation_of_date(dest.settings, day) is None
+    assert "left out of the message" in caplog.text
+    # --shard: every shard must agree on the plan, so one it cannot read stops the run
+    dest.write_text(keys.plan(day), _newer("plan.json"))
+    with pytest.raises(FormatError, match=r"^the saved plan .* has format 2"):
+        load_plan(dest, day)
+    # recover: a half-done publish it cannot read is never applied
+    dest.write_text(keys.journal("product", "2024-05-02"), _newer("journal.json"))
+    with pytest.raises(FormatError, match=r"^journal entry .* has format 2"):
+        recover(dest)
+    assert Path(keys.journal("product", "2024-05-02")).exists()
