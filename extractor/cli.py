@@ -148,7 +148,9 @@ def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | N
     if report_file:
         Path(report_file).write_text(report.to_json(), encoding="utf-8")
     if not log_json:  # JSON logs already carry the run's summary as one event
-        for line in report.summary_lines():
+        from extractor.run.summary import summary_lines
+
+        for line in summary_lines(report):
             click.echo(line, err=True)
     if shard is None:  # a shard's follow-ups are the merge step's (the DAG's crawl and notify)
         from extractor.ops.after_run import after_extract
@@ -218,9 +220,9 @@ def plan(shard_count: str, tables: tuple[str, ...], exclude: tuple[str, ...],
          config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Split the tables into N groups of about equal estimated bytes, largest first."""
     from extractor.run.catalog import discover, select_tables
-    from extractor.run.report import human_bytes
     from extractor.run.runner import parse_date
     from extractor.run.shards import ShardPlan, parse_shard_count, plan_shards, save_plan
+    from extractor.run.summary import human_bytes
     from extractor.sink.destination import Destination
 
     day = parse_date(run_date)
@@ -266,7 +268,7 @@ def report() -> None:
 def report_merge(run_date: str, as_json: bool, output_file: str | None,
                  config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Combine every run report of DATE: the latest result of each table wins."""
-    from extractor.ops.merge import merge_reports
+    from extractor.ops.merge import merge_reports, summary_lines
     from extractor.run.runner import parse_date
 
     day = parse_date(run_date)
@@ -278,7 +280,7 @@ def report_merge(run_date: str, as_json: bool, output_file: str | None,
     if as_json:
         click.echo(merged.to_json(), nl=False)
     if not log_json:  # JSON logs already carry the merge's summary as one event
-        for line in merged.summary_lines():
+        for line in summary_lines(merged):
             click.echo(line, err=as_json)
     sys.exit(EXIT_OK if merged.ok else EXIT_FAILED)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import posixpath
 import time
 import urllib.error
 import urllib.request
@@ -20,7 +19,11 @@ from typing import Any
 from extractor.config import Settings
 from extractor.errors import ExtractError
 from extractor.masking import mask, register_secret
-from extractor.run.report import RunReport, drift_lines, human_bytes
+from extractor.ops.merge import MergedReport
+from extractor.ops.validation import Validation
+from extractor.run.report import RunReport
+from extractor.run.summary import drift_sentences, error_line, human_bytes
+from extractor.sink.keys import Keys
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +39,7 @@ def build_payload(
     report: RunReport,
     settings: Settings,
     *,
-    validation: Mapping[str, Any] | None = None,
+    validation: Validation | None = None,
     notes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Slack's `text` (the notification line) and `blocks` (mrkdwn) for one run or merged day."""
@@ -46,11 +49,12 @@ def build_payload(
     register_secret(settings.mysql.password.reveal())
     t = report.totals()
     # A merged report lists the runs it combines; a single run is its own id.
-    run_ids = [str(r) for r in getattr(report, "runs", None) or [report.run_id]]
-    ran = f"{t['published']}/{t['tables']} tables published"
-    if t["skipped"]:
-        ran += f" ({t['skipped']} skipped)"
-    amount = f"{t['rows']:,} rows, {human_bytes(t['bytes'])}"
+    run_ids = (report.runs if isinstance(report, MergedReport) and report.runs
+               else [report.run_id])
+    ran = f"{t.published}/{t.tables} tables published"
+    if t.skipped:
+        ran += f" ({t.skipped} skipped)"
+    amount = f"{t.rows:,} rows, {human_bytes(t.bytes)}"
     where = f"{report.destination.rstrip('/')}/{settings.prefix}/"
     blocks: list[dict[str, Any]] = []
     if report.ok:
@@ -61,12 +65,12 @@ def build_payload(
             _mrkdwn(f"*Date*\ncog_dt_ingestion={report.date}"),
             _mrkdwn(f"*Duration*\n{_duration(report.seconds)}"),
             _mrkdwn(f"*Tables*\n{ran}"),
-            _mrkdwn(f"*Rows*\n{t['rows']:,}"),
-            _mrkdwn(f"*Bytes*\n{human_bytes(t['bytes'])}"),
+            _mrkdwn(f"*Rows*\n{t.rows:,}"),
+            _mrkdwn(f"*Bytes*\n{human_bytes(t.bytes)}"),
             _mrkdwn(f"*Destination*\n{_escape(where)}"),
         ]})
     else:
-        broken = f"{t['failed']} failed" + (f", {t['not_run']} not run" if t["not_run"] else "")
+        broken = f"{t.failed} failed" + (f", {t.not_run} not run" if t.not_run else "")
         text = (f":x: radar-extract {report.date} FAILED: {broken}; {ran}, {amount} "
                 f"in {_duration(report.seconds)}")
         blocks.append(_section(f"*:x: radar-extract {report.date}: FAILED* ({broken})\n"
@@ -74,7 +78,7 @@ def build_payload(
                                f"{_escape(where)}"))
         failed = sorted((r for r in report.tables if r.status == "failed"), key=lambda r: r.table)
         if failed:
-            lines = [f"• {_escape(_clip(r.error_line(), MAX_LINE))}"
+            lines = [f"• {_escape(_clip(error_line(r), MAX_LINE))}"
                      for r in failed[:MAX_FAILURES]]
             blocks.append(_section(_bounded("*Failed tables*", lines, len(failed))))
         not_run = sorted(r.table for r in report.tables if r.status == "not_run")
@@ -83,7 +87,7 @@ def build_payload(
             names = ", ".join(not_run[:MAX_NOT_RUN])
             more = f" and {len(not_run) - MAX_NOT_RUN} more" if len(not_run) > MAX_NOT_RUN else ""
             blocks.append(_section(f"*Not run* ({why}): {_escape(names)}{more}"))
-    drift = [line.strip().removeprefix("drift ") for line in drift_lines(report.tables)]
+    drift = drift_sentences(report.tables)
     if drift:  # the `warn` action of the drift policy: the message carries the warning
         shown = [f"• {_escape(_clip(line, MAX_LINE))}" for line in drift[:MAX_FAILURES]]
         blocks.append(_section(_bounded("*Schema drift*", shown, len(drift))))
@@ -97,8 +101,8 @@ def build_payload(
     context = [f"Run {runs}"]
     if not report.ok:
         context.append(f"Logs: {settings.logs_url}" if settings.logs_url else
-                       "Run report: " + posixpath.join(
-                           report.destination, "_radar_extract", "runs", f"{run_ids[-1]}.json"))
+                       "Run report: " + Keys(report.destination, settings.prefix)
+                       .run_report(run_ids[-1]))
     blocks.append({"type": "context", "elements": [_mrkdwn(_escape(" · ".join(context)))]})
     payload: dict[str, Any] = _scrub({"text": _escape(text), "blocks": blocks})
     return payload
@@ -108,7 +112,7 @@ def send(
     settings: Settings,
     report: RunReport,
     *,
-    validation: Mapping[str, Any] | None = None,
+    validation: Validation | None = None,
     notes: Sequence[str] = (),
 ) -> bool:
     """Post the run's message when a webhook is configured. True if Slack accepted it."""
@@ -186,29 +190,15 @@ def post(url: str, payload: Mapping[str, Any], *, timeout: float = TIMEOUT_S,
     return False
 
 
-def _validation_line(validation: Mapping[str, Any] | None) -> str | None:
-    """The stored validation's verdict (`radar-extract validate --json`), in one line."""
-    if not validation:
+def _validation_line(validation: Validation | None) -> str | None:
+    """The stored validation's verdict (`radar-extract validate`), in one line."""
+    if validation is None:
         return None
-    valid = validation.get("valid", validation.get("ok"))
-    if valid is None and isinstance(validation.get("status"), str):
-        valid = validation["status"].lower() in ("valid", "ok", "success", "passed")
-    if valid is None:
-        return "*Validation*: stored, verdict unknown"
-    if valid:
+    if validation.valid:
         return "*Validation*: :white_check_mark: valid"
-    problems: list[Any] = next((validation[k] for k in ("problems", "errors", "failures")
-                     if isinstance(validation.get(k), list)), [])
-    lines = [f"• {_escape(_clip(_describe(p), MAX_LINE))}" for p in problems[:5]]
+    problems = validation.all_problems()  # each one line, naming its table
+    lines = [f"• {_escape(_clip(p, MAX_LINE))}" for p in problems[:5]]
     return _bounded("*Validation*: :x: NOT valid", lines, len(problems), shown=5)
-
-
-def _describe(problem: Any) -> str:
-    if isinstance(problem, Mapping):
-        what = next((problem[k] for k in ("message", "problem", "error", "detail")
-                     if problem.get(k)), "")
-        return f"{problem['table']}: {what}" if problem.get("table") else str(what or problem)
-    return str(problem)
 
 
 def _bounded(title: str, lines: list[str], total: int, shown: int = MAX_FAILURES) -> str:

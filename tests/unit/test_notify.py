@@ -10,6 +10,7 @@ import pytest
 from extractor.config import Secret, Settings, load_settings
 from extractor.errors import ConfigError
 from extractor.ops.notify import build_payload, post
+from extractor.ops.validation import TableCheck, Validation
 from extractor.run.report import RunReport, TableResult
 
 HOOK = "https://hooks.slack.com/services/T000/B000/CanaryHookToken42"
@@ -30,6 +31,11 @@ def _settings(**env: str) -> Settings:
 def _failed(name: str, cause: str = "SELECT command denied") -> TableResult:
     return TableResult(table=name, status="failed", error=cause, error_step="read",
                        retry_note="not retried: the error is not transient", attempts=1)
+
+
+def _validation(*tables: TableCheck) -> Validation:
+    return Validation("2024-03-01", "radar", "s3://bronze", "schemas", against_source=False,
+                      strict=False, checked_at="2024-03-01T03:00:00+00:00", tables=list(tables))
 
 
 def _all_text(payload: dict[str, object]) -> str:
@@ -90,10 +96,11 @@ def test_no_secret_in_the_payload_even_when_an_error_quotes_it() -> None:
 
 def test_validation_verdict_is_included() -> None:
     report = _report(TableResult("store", "published", rows=1))
-    bad = {"valid": False, "problems": [{"table": "store", "message": "row count 1 != 2"}]}
+    bad = _validation(TableCheck("store"))
+    bad.tables[0].fail("row count 1 != 2")
     blocks = build_payload(report, _settings(), validation=bad)["blocks"]
     assert blocks[2]["text"]["text"] == "*Validation*: :x: NOT valid\n• store: row count 1 != 2"
-    good = build_payload(report, _settings(), validation={"valid": True})
+    good = build_payload(report, _settings(), validation=_validation(TableCheck("store")))
     assert "*Validation*: :white_check_mark: valid" in _all_text(good)
 
 
