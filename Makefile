@@ -7,9 +7,17 @@ AIRFLOW_VENV := .venv-airflow
 DEMO_URL ?= mysql+pymysql://root@127.0.0.1:3306/radar_demo
 DEMO_SCALE ?= 1
 ARGS ?=
+# The test servers: `make test` runs the integration tests against each of SERVER
+# (mariadb, mysql or both), one after the other; the unit and deploy tests run once, with
+# the first. MYSQL_URL is what ../shared/mysql/start-mysql.sh prints last (`make mysql`).
+SERVER ?= both
+MARIADB_URL ?= mysql+pymysql://root@127.0.0.1:3306/
+MYSQL_URL ?= mysql+pymysql://radar:radar@127.0.0.1:3307/
+START_MYSQL ?= ../shared/mysql/start-mysql.sh
 
 .DEFAULT_GOAL := help
-.PHONY: help install airflow-venv demo extract test test-unit bench lint clean
+.PHONY: help install airflow-venv demo extract test test-mariadb test-mysql test-unit mysql \
+	bench lint clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,8 +45,26 @@ demo: install ## Build the synthetic demo database (DEMO_SCALE=1) and extract it
 extract: install ## Run an extraction with the environment's configuration (ARGS='--table store')
 	$(BIN)/radar-extract extract $(ARGS)
 
-test: install airflow-venv ## Run every test (needs MySQL/MariaDB at 127.0.0.1:3306 or RADAR_TEST_MYSQL_URL)
-	$(BIN)/python -m pytest -q $(ARGS)
+test: install airflow-venv ## Run every test, integration against MariaDB and MySQL (SERVER=mariadb|mysql|both)
+	@case '$(SERVER)' in both) set -- mariadb mysql ;; mariadb|mysql) set -- '$(SERVER)' ;; \
+	  *) echo "SERVER must be mariadb, mysql or both, not '$(SERVER)'" >&2; exit 2 ;; esac; \
+	paths=tests; failed=; \
+	for server in "$$@"; do \
+	  if [ $$server = mysql ]; then url='$(MYSQL_URL)'; else url='$(MARIADB_URL)'; fi; \
+	  echo "== $$paths against $$server ($$url)"; \
+	  RADAR_TEST_MYSQL_URL="$$url" $(BIN)/python -m pytest -q $$paths $(ARGS) || failed="$$failed $$server"; \
+	  paths=tests/integration; \
+	done; \
+	if [ -n "$$failed" ]; then echo "== tests failed against:$$failed" >&2; exit 1; fi
+
+test-mariadb: ## Run every test against MariaDB only (make test SERVER=mariadb)
+	@$(MAKE) --no-print-directory test SERVER=mariadb
+
+test-mysql: ## Run every test against MySQL only (make test SERVER=mysql)
+	@$(MAKE) --no-print-directory test SERVER=mysql
+
+mysql: ## Start the test MySQL at 127.0.0.1:3307 (../shared/mysql/start-mysql.sh, needs root)
+	bash $(START_MYSQL)
 
 test-unit: install ## Run the tests that need no services
 	$(BIN)/python -m pytest -q tests/unit $(ARGS)

@@ -1,8 +1,10 @@
 """The `radar-extract` command: parse, build settings, call the library, map errors to exit codes.
 
 Exit codes: 0 every selected table published; 1 at least one table failed (the others
-are published); 2 usage or configuration error (nothing touched); 3 the source or the
-destination cannot be reached or refuses the credentials (nothing touched).
+are published), or the run failed at its end after publishing (its report, its staging);
+2 usage or configuration error (nothing touched); 3 the source or the destination cannot
+be reached or refuses the credentials before any table ran (nothing touched). Values are
+parsed by the click types of `cli_options`, once, before any I/O.
 """
 
 from __future__ import annotations
@@ -13,32 +15,37 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from extractor import __version__
+from extractor.cli_options import (
+    SHARD,
+    SHARD_COUNT,
+    common_options,
+    date_option,
+    dest_option,
+    exclude_option,
+    glue_crawler_option,
+    json_option,
+    output_option,
+    table_option,
+)
+from extractor.compat_policy import MODES
+from extractor.drift_policy import ACTIONS
 from extractor.errors import EXIT_FAILED, EXIT_OK, ExtractError
 from extractor.logs import configure_logging, logging_configured
 from extractor.masking import mask
 from extractor.progress import ProgressPrinter
 
+if TYPE_CHECKING:
+    from extractor.run.shards import Shard
+
 logger = logging.getLogger("extractor.cli")
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _common(func: F) -> F:
-    """Options every command takes: configuration file and logging."""
-    options = [
-        click.option("--config", "config_file", type=click.Path(dir_okay=False),
-                     help="TOML configuration file (overridden by RADAR_* variables and flags)."),
-        click.option("--log-json", is_flag=True, help="Log JSON lines (for CloudWatch)."),
-        click.option("-v", "--verbose", is_flag=True, help="Debug logging, with tracebacks."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
 
 
 def _guarded(func: F) -> F:
@@ -91,79 +98,68 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--table", "tables", multiple=True, metavar="NAME",
-              help="Extract only this table (repeatable).")
-@click.option("--exclude", multiple=True, metavar="NAME", help="Skip this table (repeatable).")
-@click.option("--date", "run_date", metavar="YYYY-MM-DD",
-              help="Partition date cog_dt_ingestion=DATE (default: today, UTC).")
+@table_option
+@exclude_option
+@date_option(required=False)
 @click.option("--workers", type=int, help="Worker processes (default: CPU count).")
-@click.option("--dest", help="Destination root: s3://bucket[/prefix] or a local path.")
+@dest_option
 @click.option("--report", "report_file", type=click.Path(dir_okay=False),
               help="Also write the JSON run report to this file.")
-@click.option("--shard", metavar="I/N",
+@click.option("--shard", type=SHARD, metavar="I/N",
               help="Run only group I of the plan for N shards (the saved plan of DATE if any).")
-@click.option("--on-drift", type=click.Choice(["evolve", "warn", "fail"]),
+@click.option("--on-drift", type=click.Choice(ACTIONS),
               help="Action for every schema-drift class of every table (overrides the "
                    "drift policy, per-table overrides included).")
-@click.option("--glue-crawler", metavar="NAME",
-              help="Start this Glue crawler after a run where every table published.")
+@glue_crawler_option
 @click.option("--resume", is_flag=True,
               help="Skip the tables already published for DATE since its plan was saved (at "
                    "any time without a saved plan): a retried shard redoes only what failed.")
 @click.option("--catalog-sync", is_flag=True,
               help="Register the partitions in the Glue database (RADAR_GLUE_DATABASE) after "
                    "a run where every table published (or RADAR_CATALOG_SYNC).")
-@click.option("--compat", type=click.Choice(["none", "airbyte"]),
+@click.option("--compat", type=click.Choice(MODES),
               help="airbyte: write each table that has a stored output schema in it (the "
                    "old Airbyte partitions' shape); none: the exact contract. Every table.")
-@_common
+@common_options
 @_guarded
-def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: str | None,
-            workers: int | None, dest: str | None, report_file: str | None, shard: str | None,
+def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: date | None,
+            workers: int | None, dest: str | None, report_file: str | None, shard: Shard | None,
             on_drift: str | None, glue_crawler: str | None, resume: bool, catalog_sync: bool,
             compat: str | None,
             config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Extract every base table (or the --table ones) into cog_dt_ingestion=DATE."""
-    from extractor.run.runner import parse_date, run_extract
-    from extractor.run.shards import parse_shard
+    from extractor.run.runner import run_extract
 
-    parse_date(run_date)  # a bad date is a usage error before any I/O
-    if shard is not None:
-        parse_shard(shard)
     settings = _settings(config_file, log_json, verbose, workers=workers, dest=dest,
                          on_drift=on_drift, glue_crawler=glue_crawler,
                          catalog_sync=catalog_sync or None, compat=compat)
     progress = ProgressPrinter(terminal=sys.stderr.isatty() and not log_json)
-    try:
-        report = run_extract(settings, tables=tables, exclude=exclude, run_date=run_date,
-                             progress=progress,
-                             on_result=lambda result: progress.done(result.table), shard=shard,
-                             resume=resume)
-    except ExtractError as exc:  # stopped before its report: Slack must still hear of it
-        if shard is None:  # a shard's failure reaches Slack through the DAG's merge and notify
-            from extractor.ops.after_run import after_stopped_run
-
-            after_stopped_run(settings, parse_date(run_date), exc)
-        raise
-    if report_file:
-        Path(report_file).write_text(report.to_json(), encoding="utf-8")
+    outcome = run_extract(settings, tables=tables, exclude=exclude, run_date=run_date,
+                          progress=progress,
+                          on_result=lambda result: progress.done(result.table), shard=shard,
+                          resume=resume)
+    if report_file and outcome.report is not None:
+        Path(report_file).write_text(outcome.report.to_json(), encoding="utf-8")
     if not log_json:  # JSON logs already carry the run's summary as one event
-        from extractor.run.summary import summary_lines
+        from extractor.run.summary import outcome_lines
 
-        for line in summary_lines(report):
+        for line in outcome_lines(outcome):
             click.echo(line, err=True)
+    problem = None
     if shard is None:  # a shard's follow-ups are the merge step's (the DAG's crawl and notify)
         from extractor.ops.after_run import after_extract
 
-        problem = after_extract(settings, report)  # crawler, catalog (on success), Slack
-        if problem is not None and report.ok:
-            raise problem
-    sys.exit(EXIT_OK if report.ok else EXIT_FAILED)
+        problem = after_extract(settings, outcome)  # crawler, catalog (on success), Slack
+    if outcome.stopped is not None:  # its one line and exit code (_guarded)
+        raise outcome.stopped
+    if problem is not None and outcome.ok:
+        raise problem
+    sys.exit(outcome.exit_code)
 
 
 @main.command()
-@click.option("--dest", help="Destination root: s3://bucket[/prefix] or a local path.")
-@_common
+@dest_option
+@common_options
 @_guarded
 def check(dest: str | None, config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Preflight: MySQL reachable, tables readable, TLS in use or not, destination writable."""
@@ -179,8 +175,8 @@ def check(dest: str | None, config_file: str | None, log_json: bool, verbose: bo
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@_common
+@json_option
+@common_options
 @_guarded
 def tables(as_json: bool, config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Base tables with estimated rows and bytes (information_schema)."""
@@ -200,34 +196,31 @@ def tables(as_json: bool, config_file: str | None, log_json: bool, verbose: bool
 
 
 @main.command()
-@click.option("--shards", "shard_count", required=True, metavar="N",
+@click.option("--shards", "count", type=SHARD_COUNT, required=True, metavar="N",
               help="Number of groups (1-256).")
-@click.option("--table", "tables", multiple=True, metavar="NAME",
-              help="Plan only this table (repeatable).")
-@click.option("--exclude", multiple=True, metavar="NAME",
-              help="Leave this table out (repeatable).")
-@click.option("--date", "run_date", metavar="YYYY-MM-DD",
-              help="Date of the plan (default: today, UTC).")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@table_option
+@exclude_option
+@date_option(required=False)
+@dest_option
+@json_option
 @click.option("--save", is_flag=True,
               help="Store the plan in the destination; `extract --shard` of DATE then uses it.")
-@click.option("--output", "output_file", type=click.Path(dir_okay=False),
-              help="Also write the JSON plan to this file (e.g. /airflow/xcom/return.json).")
-@_common
+@output_option
+@common_options
 @_guarded
-def plan(shard_count: str, tables: tuple[str, ...], exclude: tuple[str, ...],
-         run_date: str | None, as_json: bool, save: bool, output_file: str | None,
-         config_file: str | None, log_json: bool, verbose: bool) -> None:
+def plan(count: int, tables: tuple[str, ...], exclude: tuple[str, ...],
+         run_date: date | None, dest: str | None, as_json: bool, save: bool,
+         output_file: str | None, config_file: str | None, log_json: bool,
+         verbose: bool) -> None:
     """Split the tables into N groups of about equal estimated bytes, largest first."""
     from extractor.run.catalog import discover, select_tables
-    from extractor.run.runner import parse_date
-    from extractor.run.shards import ShardPlan, parse_shard_count, plan_shards, save_plan
+    from extractor.run.runner import partition_date
+    from extractor.run.shards import ShardPlan, plan_shards, save_plan
     from extractor.run.summary import human_bytes
     from extractor.sink.destination import Destination
 
-    day = parse_date(run_date)
-    count = parse_shard_count(shard_count)
-    settings = _settings(config_file, log_json, verbose)
+    day = partition_date(run_date).isoformat()
+    settings = _settings(config_file, log_json, verbose, dest=dest)
     catalog = discover(settings)
     chosen = set(select_tables(catalog, tables, exclude))
     infos = [t for t in catalog.tables if t.name in chosen]
@@ -258,22 +251,19 @@ def report() -> None:
 
 
 @report.command("merge")
-@click.option("--date", "run_date", required=True, metavar="YYYY-MM-DD",
-              help="Date whose run reports are merged.")
-@click.option("--json", "as_json", is_flag=True, help="Print the merged report as JSON.")
-@click.option("--output", "output_file", type=click.Path(dir_okay=False),
-              help="Also write the merged JSON report to this file.")
-@_common
+@date_option(required=True)
+@dest_option
+@json_option
+@output_option
+@common_options
 @_guarded
-def report_merge(run_date: str, as_json: bool, output_file: str | None,
+def report_merge(run_date: date, dest: str | None, as_json: bool, output_file: str | None,
                  config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Combine every run report of DATE: the latest result of each table wins."""
     from extractor.ops.merge import merge_reports, summary_lines
-    from extractor.run.runner import parse_date
 
-    day = parse_date(run_date)
-    settings = _settings(config_file, log_json, verbose)
-    merged = merge_reports(settings, day)
+    settings = _settings(config_file, log_json, verbose, dest=dest)
+    merged = merge_reports(settings, run_date)
     if output_file:
         Path(output_file).parent.mkdir(parents=True, exist_ok=True)
         Path(output_file).write_text(merged.to_json(), encoding="utf-8")
@@ -286,27 +276,25 @@ def report_merge(run_date: str, as_json: bool, output_file: str | None,
 
 
 @main.command()
-@click.option("--date", "run_date", required=True, metavar="YYYY-MM-DD",
-              help="Date whose partitions are validated.")
-@click.option("--table", "tables", multiple=True, metavar="NAME",
-              help="Validate only this table (repeatable).")
+@date_option(required=True)
+@dest_option
+@table_option
 @click.option("--against-source", is_flag=True,
               help="Expect the source's base tables and compare row counts with the source.")
 @click.option("--strict", is_flag=True,
               help="With --against-source, any count difference fails (default: only an "
                    "empty partition of a non-empty table).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@_common
+@json_option
+@common_options
 @_guarded
-def validate(run_date: str, tables: tuple[str, ...], against_source: bool, strict: bool,
-             as_json: bool, config_file: str | None, log_json: bool, verbose: bool) -> None:
+def validate(run_date: date, dest: str | None, tables: tuple[str, ...], against_source: bool,
+             strict: bool, as_json: bool, config_file: str | None, log_json: bool,
+             verbose: bool) -> None:
     """Check the partitions of DATE: present, intact, as many rows as the manifests, schema."""
     from extractor.ops.validate import validate as run_validation
-    from extractor.run.runner import parse_date
 
-    day = parse_date(run_date)
-    settings = _settings(config_file, log_json, verbose)
-    result = run_validation(settings, day, tables=tables, against_source=against_source,
+    settings = _settings(config_file, log_json, verbose, dest=dest)
+    result = run_validation(settings, run_date, tables=tables, against_source=against_source,
                             strict=strict)
     if as_json:
         click.echo(result.to_json(), nl=False)
@@ -322,16 +310,16 @@ def schemas() -> None:
 
 
 @schemas.command()
-@click.option("--table", "tables", multiple=True, metavar="NAME",
-              help="Store only this table (repeatable); other files are left as they are.")
-@_common
+@table_option
+@common_options
 @_guarded
 def snapshot(tables: tuple[str, ...], config_file: str | None, log_json: bool,
              verbose: bool) -> None:
     """Write the stored schemas from the live database, new tables included.
 
     Without --table, every base table is stored and the files of tables that no longer
-    exist are removed, so the folder mirrors the database. Review and commit the result.
+    exist are removed, so the folder mirrors the database; with --table, only those files
+    are written and the others are left as they are. Review and commit the result.
     """
     from extractor.drift.check import snapshot as take_snapshot
     from extractor.run.catalog import discover, select_tables
@@ -345,10 +333,9 @@ def snapshot(tables: tuple[str, ...], config_file: str | None, log_json: bool,
 
 
 @schemas.command()
-@click.option("--table", "tables", multiple=True, metavar="NAME",
-              help="Compare only this table (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (stable, sorted).")
-@_common
+@table_option
+@json_option
+@common_options
 @_guarded
 def diff(tables: tuple[str, ...], as_json: bool, config_file: str | None, log_json: bool,
          verbose: bool) -> None:
@@ -356,6 +343,7 @@ def diff(tables: tuple[str, ...], as_json: bool, config_file: str | None, log_js
     the policy gives it. Exit 0 when there is none, 1 when there is drift.
 
     Without --table, stored tables that no longer exist are reported (table_removed).
+    The --json output is stable (sorted keys).
     """
     from extractor.drift.check import check_drift
     from extractor.run.catalog import discover, select_tables
@@ -378,21 +366,20 @@ def compat() -> None:
 
 
 @compat.command("inspect")
-@click.option("--table", "tables", multiple=True, metavar="NAME",
-              help="Inspect only this table (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (stable, sorted).")
+@table_option
+@json_option
 @click.option("--save", is_flag=True,
               help="Store what was found as each table's output schema "
                    "(<schemas_dir>/<database>/output/<table>.json); review and commit it.")
-@click.option("--dest", help="Destination root: s3://bucket[/prefix] or a local path.")
-@_common
+@dest_option
+@common_options
 @_guarded
 def compat_inspect(tables: tuple[str, ...], as_json: bool, save: bool, dest: str | None,
                    config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Per table, the newest partition radar-extract did not write (its footer only): the
     Airbyte era and, per column, the type readers expect, the contract's type, and what a
     compatible write does. Tables with no such partition are exact. Nothing changes
-    without --save."""
+    without --save. The --json output is stable (sorted keys)."""
     from extractor.compat.inspect import inspect_tables, to_json
     from extractor.run.catalog import discover, select_tables
 
@@ -409,45 +396,41 @@ def compat_inspect(tables: tuple[str, ...], as_json: bool, save: bool, dest: str
 
 
 @main.command()
-@click.option("--date", "run_date", metavar="YYYY-MM-DD", required=True,
-              help="The date whose report (merged over its shards) is sent.")
-@_common
+@date_option(required=True)
+@dest_option
+@common_options
 @_guarded
-def notify(run_date: str, config_file: str | None, log_json: bool, verbose: bool) -> None:
+def notify(run_date: date, dest: str | None, config_file: str | None, log_json: bool,
+           verbose: bool) -> None:
     """Post the Slack message of one date: its run report and its stored validation."""
-    from extractor.run.runner import parse_date
-
-    day = parse_date(run_date)
-    settings = _settings(config_file, log_json, verbose)
+    settings = _settings(config_file, log_json, verbose, dest=dest)
     if not settings.slack_webhook_url:
         click.echo("no Slack webhook configured (RADAR_SLACK_WEBHOOK_URL): nothing sent")
         sys.exit(EXIT_OK)
     from extractor.ops.after_run import notify_date
 
-    sent = notify_date(settings, day)
-    click.echo(f"Slack message of {day} " + ("sent" if sent else "NOT sent (see the warning)"))
+    sent = notify_date(settings, run_date)
+    click.echo(f"Slack message of {run_date} " + ("sent" if sent else "NOT sent (see the warning)"))
     sys.exit(EXIT_OK)  # Slack being down is logged, never a failure
 
 
 @main.command()
-@click.option("--date", "run_date", metavar="YYYY-MM-DD", required=True,
-              help="The date whose report (merged over its shards) must be a success.")
-@click.option("--glue-crawler", metavar="NAME", help="Crawler name (or RADAR_GLUE_CRAWLER).")
-@_common
+@date_option(required=True)
+@dest_option
+@glue_crawler_option
+@common_options
 @_guarded
-def crawl(run_date: str, glue_crawler: str | None, config_file: str | None, log_json: bool,
-          verbose: bool) -> None:
+def crawl(run_date: date, dest: str | None, glue_crawler: str | None, config_file: str | None,
+          log_json: bool, verbose: bool) -> None:
     """Start the Glue crawler if the run of the date published every table."""
     from extractor.errors import UsageError
-    from extractor.run.runner import parse_date
 
-    day = parse_date(run_date)
-    settings = _settings(config_file, log_json, verbose, glue_crawler=glue_crawler)
+    settings = _settings(config_file, log_json, verbose, dest=dest, glue_crawler=glue_crawler)
     if not settings.glue_crawler:
         raise UsageError("no crawler: give --glue-crawler NAME or set RADAR_GLUE_CRAWLER")
     from extractor.ops.after_run import crawl_date
 
-    state = crawl_date(settings, day, settings.glue_crawler)
+    state = crawl_date(settings, run_date, settings.glue_crawler)
     click.echo(f"glue crawler {settings.glue_crawler!r}: {state}")
 
 
@@ -457,10 +440,8 @@ def catalog() -> None:
 
 
 @catalog.command("sync")
-@click.option("--date", "run_date", metavar="YYYY-MM-DD", required=True,
-              help="The date whose published partitions (those with a manifest) are registered.")
-@click.option("--table", "tables", multiple=True, metavar="NAME",
-              help="Only this table (repeatable).")
+@date_option(required=True)
+@table_option
 @click.option("--database", "glue_database", metavar="GLUE_DB",
               help="Glue database (or RADAR_GLUE_DATABASE).")
 @click.option("--update-columns", is_flag=True,
@@ -468,19 +449,20 @@ def catalog() -> None:
                    "every partition's to the table's (after a migrate).")
 @click.option("--create-tables", is_flag=True,
               help="Create a missing Glue table, with the files' columns.")
-@click.option("--dest", help="Destination root: s3://bucket[/prefix].")
-@_common
+@dest_option
+@common_options
 @_guarded
-def catalog_sync(run_date: str, tables: tuple[str, ...], glue_database: str | None,
+def catalog_sync(run_date: date, tables: tuple[str, ...], glue_database: str | None,
                  update_columns: bool, create_tables: bool, dest: str | None,
                  config_file: str | None, log_json: bool, verbose: bool) -> None:
-    """Register the partitions of DATE on their Glue tables: created, updated or unchanged."""
-    from extractor.ops.catalog import sync_catalog
-    from extractor.run.runner import parse_date
+    """Register the partitions of DATE on their Glue tables: created, updated or unchanged.
 
-    day = parse_date(run_date)
+    The destination must be on S3 (--dest s3://bucket[/prefix]): Glue locations are S3 URLs.
+    """
+    from extractor.ops.catalog import sync_catalog
+
     settings = _settings(config_file, log_json, verbose, dest=dest, glue_database=glue_database)
-    result = sync_catalog(settings, day, tables=tables or None, update_columns=update_columns,
+    result = sync_catalog(settings, run_date, tables=tables or None, update_columns=update_columns,
                           create_tables=create_tables)
     for line in result.lines():
         click.echo(line)

@@ -98,6 +98,11 @@ def rnd(mod: int | str, salt: int = 0) -> str:
     return f"(CAST(CRC32(n * 31 + {salt}) AS SIGNED) % {mod})"
 
 
+def hex_digits(expr: str, digits: int = 32) -> str:
+    """Hex digits derived from `expr`, like MD5()/SHA1(), which MySQL 9 no longer has."""
+    return f"LEFT(SHA2({expr}, 256), {digits})"
+
+
 def pick(values: Sequence[str], salt: int = 0) -> str:
     return f"ELT(1 + {rnd(len(values), salt)}, {', '.join(q(v) for v in values)})"
 
@@ -317,7 +322,7 @@ TABLES: tuple[Table, ...] = (
         ("mime", "VARCHAR(60) NOT NULL", pick(["application/pdf", "image/jpeg", "image/png"], 2)),
         ("size_bytes", "INT UNSIGNED NOT NULL", rnd(5_000_000, 3)),
         ("sha256", "BINARY(32) NOT NULL", "UNHEX(SHA2(n, 256))"),
-        ("content", "BLOB NULL", nulls(f"UNHEX(REPEAT(MD5(n), 1 + {rnd(8, 4)}))", 5)),
+        ("content", "BLOB NULL", nulls(f"UNHEX(REPEAT({hex_digits('n')}, 1 + {rnd(8, 4)}))", 5)),
         ("uploaded_at", "DATETIME(6) NOT NULL", micro("2019-06-01", 150_000_000, 5)),
         ("expires_on", "DATE NULL", nulls(day("2024-01-01", 1500, 6), 3))),
         edges=({"content": ALL_BYTES, "sha256": "X'00FF'"}, {"content": "''"})),
@@ -348,7 +353,7 @@ TABLES: tuple[Table, ...] = (
         enum("role", ["admin", "manager", "pharmacist", "attendant", "auditor"], 2),
         ("is_admin", "TINYINT(1) NOT NULL", "n % 50 = 0"),
         ("password_hash", "CHAR(60) NOT NULL", "CONCAT('$2b$12$', LEFT(SHA2(n, 256), 53))"),
-        ("mfa_secret", "VARBINARY(32) NULL", "ELT(1 + n % 3, NULL, '', UNHEX(MD5(n)))"),
+        ("mfa_secret", "VARBINARY(32) NULL", f"ELT(1 + n % 3, NULL, '', UNHEX({hex_digits('n')}))"),
         ("login_count", "INT UNSIGNED NOT NULL", rnd(5000, 3)),
         ("last_login", "TIMESTAMP(6) NULL", nulls(micro("2022-01-01", 90_000_000, 4), 6)),
         ("birth_date", "DATE NULL", nulls(day("1950-01-01", 20000, 6), 4)),
@@ -474,11 +479,12 @@ TABLES: tuple[Table, ...] = (
     entity("contest_prize", 150, fk("contest"), ("value", "DECIMAL(14,2) NOT NULL", money(5000))),
     Table("voucher", 5000, (
         id_col(),
-        ("code", "CHAR(12) NOT NULL", "CONCAT('V', LPAD(n + 1, 8, '0'), UPPER(LEFT(MD5(n), 3)))"),
+        ("code", "CHAR(12) NOT NULL",
+         f"CONCAT('V', LPAD(n + 1, 8, '0'), UPPER({hex_digits('n', 3)}))"),
         ("value", "DECIMAL(14,2) NOT NULL", f"5 + {money(200, 1)}"),
         enum("status", ["issued", "redeemed", "expired", "cancelled"], 2),
         ("serial", "BIGINT UNSIGNED NOT NULL", "CRC32(n) * 4294967 + n"),
-        ("token", "BINARY(16) NOT NULL", "UNHEX(MD5(CONCAT('v', n)))"),
+        ("token", "BINARY(16) NOT NULL", "UNHEX(" + hex_digits("CONCAT('v', n)") + ")"),
         ("flags", "BIT(8) NOT NULL", rnd(256, 3)),
         ("mask", "BIT(64) NOT NULL", "CRC32(n) * 4294967296 + CRC32(n + 7)"),
         ("expires_at", "TIMESTAMP NULL", nulls(when("2022-01-01", 200_000_000, 4), 6)),
@@ -540,7 +546,7 @@ TABLES: tuple[Table, ...] = (
     link("role_permission", "role", "permission", 120),
     link("user_role", "user_access", "role", 2000),
     Table("user_session", 1000, (
-        ("token", "CHAR(40) NOT NULL", "SHA1(CONCAT('sessão', n))"),
+        ("token", "CHAR(40) NOT NULL", hex_digits("CONCAT('sessão', n)", 40)),
         fk("user_access", name="user_id"),
         ("user_agent", "VARCHAR(255) NULL", nulls(pick(["Mozilla/5.0", "RadarApp/3.1"]), 3)),
         created("expires_at", "DATETIME NOT NULL")), key=("token",)),
@@ -588,7 +594,7 @@ TABLES: tuple[Table, ...] = (
     facts("import_batch", "user_access", 100),
     events("import_error", "import_batch", 0, ("message", "TEXT NULL", "NULL")),
     events("email_outbox", "user_access", 0),
-    entity("api_token", 50, ("secret", "BINARY(20) NOT NULL", "UNHEX(SHA1(n))")),
+    entity("api_token", 50, ("secret", "BINARY(20) NOT NULL", f"UNHEX({hex_digits('n', 40)})")),
     facts("store_ranking", "store", 500, ("position", "SMALLINT UNSIGNED NOT NULL", "n + 1")),
 )
 

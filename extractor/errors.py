@@ -19,15 +19,50 @@
 `transient` marks the errors a retry may cure (lost connection, throttling), so that
 retries can be decided on the type, never on string matching. Every error stays
 picklable, since it crosses the boundary of a worker process, and carries its context
-(`table`, `step`) so a report line can say where it happened. Ctrl-C exits 130.
+(`table`, and `step`, one of the closed set `Step`) so a report line can say where it
+happened. Ctrl-C exits 130.
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
+
+
+class Step(StrEnum):
+    """Where a table or the run failed: the `error_step` of the run report, whose strings
+    these values are (a report's readers match on them)."""
+
+    CONNECT = "connect"  # the control connection to MySQL
+    DISCOVER = "discover"  # information_schema, or a planned table no longer there
+    DRIFT = "drift"  # the drift policy failed the table: never read
+    PLAN = "plan"  # a column's read plan, or the saved shard plan
+    RECOVER = "recover"  # finishing a publish an earlier run left half-done
+    LOCK = "lock"  # the partition's writer lock
+    COMPAT = "compat"  # the compatible (Airbyte-shaped) write and its output schema
+    READ = "read"
+    CONVERT = "convert"
+    TIMEOUT = "timeout"  # the table's time limit: never retried
+    UPLOAD = "upload"
+    VERIFY = "verify"
+    PUBLISH = "publish"
+    LIST = "list"
+    WRITE = "write"
+    REMOVE = "remove"
+    CLEANUP = "cleanup"  # removing staging
+    PROBE = "probe"  # the write-and-delete proof that the destination works
+    EXTRACT = "extract"  # a bug of ours during one table
+    WORKER = "worker"  # the worker process died
+    VALIDATE = "validate"
+    COUNT = "count"
+    MERGE = "merge"
+    GLUE = "glue"
+    CATALOG = "catalog"  # registering partitions in the Glue catalog
+    INSPECT = "inspect"  # `compat inspect` reading a partition we did not write
 
 
 class ExtractError(Exception):
@@ -40,7 +75,7 @@ class ExtractError(Exception):
         message: str,
         *,
         table: str | None = None,
-        step: str | None = None,
+        step: Step | None = None,
         transient: bool = False,
     ) -> None:
         super().__init__(message)
@@ -61,7 +96,7 @@ class ExtractError(Exception):
 
 
 def _rebuild(
-    cls: type[ExtractError], message: str, table: str | None, step: str | None, transient: bool
+    cls: type[ExtractError], message: str, table: str | None, step: Step | None, transient: bool
 ) -> ExtractError:
     return cls(message, table=table, step=step, transient=transient)
 
@@ -112,9 +147,9 @@ class PartitionLocked(DestinationError):
     over from this one: the table is not read or not published, and never retried, since
     the wait for the holder has already been spent (RADAR_LOCK_WAIT_S)."""
 
-    def __init__(self, message: str, *, table: str | None = None, step: str | None = "lock",
-                 transient: bool = False) -> None:
-        super().__init__(message, table=table, step=step or "lock", transient=False)
+    def __init__(self, message: str, *, table: str | None = None,
+                 step: Step | None = Step.LOCK, transient: bool = False) -> None:
+        super().__init__(message, table=table, step=step or Step.LOCK, transient=False)
 
 
 class VerificationError(ExtractError):
@@ -125,9 +160,9 @@ class SchemaDrift(ExtractError):
     """The live table differs from its stored schema in a way the policy fails (step `drift`):
     the table is not read and its destination is not touched."""
 
-    def __init__(self, message: str, *, table: str | None = None, step: str | None = "drift",
-                 transient: bool = False) -> None:
-        super().__init__(message, table=table, step=step or "drift", transient=False)
+    def __init__(self, message: str, *, table: str | None = None,
+                 step: Step | None = Step.DRIFT, transient: bool = False) -> None:
+        super().__init__(message, table=table, step=step or Step.DRIFT, transient=False)
 
 
 class FormatError(ExtractError):
@@ -143,9 +178,9 @@ class TableTimeout(ExtractError):
     hit the same limit again, so a retry would only hold a worker for another full period.
     """
 
-    def __init__(self, message: str, *, table: str | None = None, step: str | None = "timeout",
-                 transient: bool = False) -> None:
-        super().__init__(message, table=table, step=step or "timeout", transient=False)
+    def __init__(self, message: str, *, table: str | None = None,
+                 step: Step | None = Step.TIMEOUT, transient: bool = False) -> None:
+        super().__init__(message, table=table, step=step or Step.TIMEOUT, transient=False)
 
 
 class GlueError(ExtractError):

@@ -1,21 +1,25 @@
 """Fixtures over real services: the MySQL-compatible server and an S3 API (moto's server).
 
 `RADAR_TEST_MYSQL_URL` points the tests at another server (default: MariaDB at
-127.0.0.1:3306 as root). Each test module creates and drops its own uniquely named
-databases. The S3 API is moto in server mode on a free port, reached over real HTTP
-through s3fs exactly as production reaches AWS.
+127.0.0.1:3306 as root; `make test-mysql` points them at the MySQL of
+../shared/mysql/start-mysql.sh). `Server.flavor` says which kind it is, where the two
+differ. Each test module creates and drops its own uniquely named databases. The S3 API
+is moto in server mode on a free port, reached over real HTTP through s3fs exactly as
+production reaches AWS.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import pymysql
@@ -31,6 +35,8 @@ class Server:
     port: int
     user: str
     password: str
+    flavor: Literal["mariadb", "mysql"] = "mariadb"
+    tls: bool = False  # the server offers TLS (MySQL does out of the box)
 
     def url(self, database: str) -> str:
         auth = f"{self.user}:{self.password}" if self.password else self.user
@@ -43,15 +49,69 @@ class Server:
 
 
 @pytest.fixture(scope="session")
-def server() -> Server:
+def server() -> Iterator[Server]:
     parts = urlsplit(SERVER_URL)
-    found = Server(parts.hostname or "127.0.0.1", parts.port or 3306, parts.username or "root",
+    given = Server(parts.hostname or "127.0.0.1", parts.port or 3306, parts.username or "root",
                    parts.password or "")
     try:
-        found.connect().close()
+        conn = given.connect()  # pymysql encrypts when the server offers TLS
     except pymysql.MySQLError as exc:
-        pytest.fail(f"the test MySQL server at {found.host}:{found.port} is not reachable: {exc}")
-    return found
+        pytest.fail(f"the test MySQL server at {given.host}:{given.port} is not reachable: {exc}")
+    with conn.cursor() as cur:
+        cur.execute("SELECT VERSION()")
+        (version,) = cur.fetchone()
+        cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        row = cur.fetchone()
+    found = replace(given, flavor="mariadb" if "mariadb" in version.lower() else "mysql",
+                    tls=bool(row and row[1]))
+    if not found.password:
+        conn.close()
+        yield found
+        return
+    # The engine masks its password wherever it appears, so a password such as "radar"
+    # (start-mysql.sh's) would mask "radar-extract" in every message the tests read: the
+    # tests run as a user of their own, with every privilege and a password no text holds.
+    own = replace(found, user=f"radar_t_{secrets.token_hex(4)}",
+                  password=f"pw{secrets.token_hex(12)}")
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE USER '{own.user}'@'%' IDENTIFIED BY '{own.password}'")
+        cur.execute(f"GRANT ALL ON *.* TO '{own.user}'@'%' WITH GRANT OPTION")
+    conn.close()
+    try:
+        yield own
+    finally:
+        conn = given.connect()
+        with conn.cursor() as cur:
+            cur.execute(f"DROP USER IF EXISTS '{own.user}'@'%'")
+        conn.close()
+
+
+def mysql_ca(server: Server) -> Path:
+    """The CA of start-mysql.sh's server: RADAR_TEST_MYSQL_SSL_CA, else where the script
+    keeps it (MySQL generated it; it signed the server's certificate, which names no host)."""
+    given = os.environ.get("RADAR_TEST_MYSQL_SSL_CA")
+    root = os.environ.get("MYSQL_ROOT_DIR") or str(Path.home() / ".cache" / "radar-mysql")
+    path = Path(given or f"{root}/var/lib/mysql-{server.port}/ca.pem")
+    if not path.is_file():
+        pytest.skip(f"no CA of the MySQL server at {path}: set RADAR_TEST_MYSQL_SSL_CA")
+    return path
+
+
+def running_statements(cur: Any, server: Server, database: str, like: str,
+                       min_ms: int = 50) -> list[int]:
+    """Connection ids (not the caller's) running a statement in `database` whose text is
+    LIKE `like`, for at least `min_ms` ms: rows are flowing by then."""
+    if server.flavor == "mariadb":
+        sql = ("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s"
+               " AND ID <> CONNECTION_ID() AND INFO LIKE %s AND TIME_MS >= %s")
+    else:  # MySQL's PROCESSLIST counts whole seconds: performance_schema has the timer (ps)
+        sql = ("SELECT t.PROCESSLIST_ID FROM performance_schema.threads t"
+               " JOIN performance_schema.events_statements_current s USING (THREAD_ID)"
+               " WHERE t.PROCESSLIST_DB = %s AND t.PROCESSLIST_ID <> CONNECTION_ID()"
+               " AND t.PROCESSLIST_INFO LIKE %s AND s.END_EVENT_ID IS NULL"
+               " AND s.TIMER_WAIT >= %s * 1000000000")
+    cur.execute(sql, (database, like, min_ms))
+    return [int(row[0]) for row in cur.fetchall()]
 
 
 # 1..100000 on MySQL 8 and MariaDB alike (a cross join of digits), for INSERT ... SELECT.
@@ -59,6 +119,11 @@ _DIGITS = " UNION ALL ".join(f"SELECT {d} AS d" for d in range(10))
 NUMBERS_TO_100K = "SELECT 1 + " + " + ".join(
     f"d{i}.d * {10 ** i}" for i in range(5)) + " AS seq FROM " + " CROSS JOIN ".join(
     f"({_DIGITS}) AS d{i}" for i in range(5))
+
+
+def hex32(expr: str) -> str:
+    """32 hex digits derived from `expr`: MySQL 9 dropped MD5(), both servers have SHA2()."""
+    return f"LEFT(SHA2({expr}, 256), 32)"
 
 
 def numbered_rows(table: str, select: str, rows: int) -> list[str]:

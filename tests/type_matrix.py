@@ -1,10 +1,13 @@
 """The type contract as test data: one case per contract row, with edge values and NULLs.
 
 Used by both tiers: the unit tests check the plan each case gets, the integration test
-creates a table per case in MariaDB, extracts it, and reads it back with DuckDB (an
-independent Parquet reader) to compare every value with `expected`.
-Values are SQL literals, inserted with sql_mode='' (zero dates allowed) and
-time_zone='+00:00' (TIMESTAMP literals are UTC).
+creates a table per case in the server under test (MariaDB or MySQL), extracts it, and
+reads it back with DuckDB (an independent Parquet reader) to compare every value with
+`expected`. Values are SQL literals, inserted with sql_mode='' (zero dates allowed) and
+time_zone='+00:00' (TIMESTAMP literals are UTC). `data_type` and `column_type` are what
+discovery reports on either server (MySQL 8's form: no integer display widths); where
+the servers take other literals or return other values, `mysql_values`/`mysql_expected`
+say what MySQL's user writes and gets.
 """
 
 from __future__ import annotations
@@ -28,6 +31,15 @@ class Case:
     nulled: int = 0  # values that become NULL by a documented rule
     precision: int | None = None
     scale: int | None = None
+    mysql_values: tuple[str, ...] | None = None  # None: the same as `values`
+    mysql_expected: tuple[object, ...] | None = None  # None: the same as `expected`
+
+    def values_on(self, flavor: str) -> tuple[str, ...]:
+        return self.mysql_values if flavor == "mysql" and self.mysql_values else self.values
+
+    def expected_on(self, flavor: str) -> tuple[object, ...]:
+        return self.mysql_expected if flavor == "mysql" and self.mysql_expected \
+            else self.expected
 
 
 def _utc(*args: int) -> datetime:
@@ -38,28 +50,28 @@ MAX_U64 = 18446744073709551615
 NINES_38 = "9" * 38
 
 CASES: tuple[Case, ...] = (
-    Case("tinyint", "TINYINT", "tinyint", "tinyint(4)", ("-128", "0", "127"), (-128, 0, 127),
+    Case("tinyint", "TINYINT", "tinyint", "tinyint", ("-128", "0", "127"), (-128, 0, 127),
          pa.int8()),
-    Case("tinyint_unsigned", "TINYINT UNSIGNED", "tinyint", "tinyint(3) unsigned",
+    Case("tinyint_unsigned", "TINYINT UNSIGNED", "tinyint", "tinyint unsigned",
          ("0", "255"), (0, 255), pa.int16()),
     Case("tinyint_1", "TINYINT(1)", "tinyint", "tinyint(1)", ("0", "1", "2", "127", "-128"),
          (0, 1, 2, 127, -128), pa.int8()),
-    Case("smallint", "SMALLINT", "smallint", "smallint(6)", ("-32768", "32767"),
+    Case("smallint", "SMALLINT", "smallint", "smallint", ("-32768", "32767"),
          (-32768, 32767), pa.int16()),
-    Case("smallint_unsigned", "SMALLINT UNSIGNED", "smallint", "smallint(5) unsigned",
+    Case("smallint_unsigned", "SMALLINT UNSIGNED", "smallint", "smallint unsigned",
          ("0", "65535"), (0, 65535), pa.int32()),
-    Case("mediumint", "MEDIUMINT", "mediumint", "mediumint(9)", ("-8388608", "8388607"),
+    Case("mediumint", "MEDIUMINT", "mediumint", "mediumint", ("-8388608", "8388607"),
          (-8388608, 8388607), pa.int32()),
-    Case("mediumint_unsigned", "MEDIUMINT UNSIGNED", "mediumint", "mediumint(8) unsigned",
+    Case("mediumint_unsigned", "MEDIUMINT UNSIGNED", "mediumint", "mediumint unsigned",
          ("0", "16777215"), (0, 16777215), pa.int32()),
-    Case("int", "INT", "int", "int(11)", ("-2147483648", "2147483647"),
+    Case("int", "INT", "int", "int", ("-2147483648", "2147483647"),
          (-2147483648, 2147483647), pa.int32()),
-    Case("int_unsigned", "INT UNSIGNED", "int", "int(10) unsigned", ("0", "4294967295"),
+    Case("int_unsigned", "INT UNSIGNED", "int", "int unsigned", ("0", "4294967295"),
          (0, 4294967295), pa.int64()),
-    Case("bigint", "BIGINT", "bigint", "bigint(20)",
+    Case("bigint", "BIGINT", "bigint", "bigint",
          ("-9223372036854775808", "9223372036854775807"),
          (-9223372036854775808, 9223372036854775807), pa.int64()),
-    Case("bigint_unsigned", "BIGINT UNSIGNED", "bigint", "bigint(20) unsigned",
+    Case("bigint_unsigned", "BIGINT UNSIGNED", "bigint", "bigint unsigned",
          ("0", "9223372036854775808", str(MAX_U64)),
          (Decimal(0), Decimal(9223372036854775808), Decimal(MAX_U64)),
          pa.decimal128(20, 0)),
@@ -128,7 +140,7 @@ CASES: tuple[Case, ...] = (
     Case("time_6", "TIME(6)", "time", "time(6)",
          ("'-00:00:01.500000'", "'100:00:00.000001'"),
          ("-00:00:01.500000", "100:00:00.000001"), pa.string()),
-    Case("year", "YEAR", "year", "year(4)", ("1901", "2155", "0"), (1901, 2155, 0), pa.int16()),
+    Case("year", "YEAR", "year", "year", ("1901", "2155", "0"), (1901, 2155, 0), pa.int16()),
     Case("char", "CHAR(10)", "char", "char(10)", ("''", "'ab'", "'ção'"), ("", "ab", "ção"),
          pa.string()),
     Case("varchar_utf8mb4", "VARCHAR(255)", "varchar", "varchar(255)",
@@ -138,8 +150,11 @@ CASES: tuple[Case, ...] = (
          ("'open'", "'closed'"), ("open", "closed"), pa.string()),
     Case("set", "SET('a','b','c')", "set", "set('a','b','c')", ("'a,c'", "''"), ("a,c", ""),
          pa.string()),
-    Case("json", "JSON", "longtext", "longtext", ("'{\"k\": [1, \"é😀\"]}'",),
-         ('{"k": [1, "é😀"]}',), pa.string()),
+    # MariaDB keeps the text as written; MySQL stores JSON and returns its normal form.
+    Case("json", "JSON", "json", "json",
+         ("'{\"b\":1,  \"a\":[1,\"é😀\"],\"c\":1.50, \"aa\": null}'", "'null'", "'\"x\"'"),
+         ('{"b":1,  "a":[1,"é😀"],"c":1.50, "aa": null}', "null", '"x"'), pa.string(),
+         mysql_expected=('{"a": [1, "é😀"], "b": 1, "c": 1.5, "aa": null}', "null", '"x"')),
     Case("binary", "BINARY(4)", "binary", "binary(4)", ("X'00FF'",), (b"\x00\xff\x00\x00",),
          pa.binary()),
     Case("varbinary", "VARBINARY(16)", "varbinary", "varbinary(16)", ("X'00'", "X''"),
@@ -148,4 +163,11 @@ CASES: tuple[Case, ...] = (
          pa.binary()),
     Case("geometry", "GEOMETRY", "geometry", "geometry", ("ST_GeomFromText('POINT(1 2)')",),
          (bytes.fromhex("0101000000000000000000f03f0000000000000040"),), pa.binary()),
+    # São Paulo, longitude -46.63, latitude -23.55, in SRID 4326: MySQL reads the WKT in
+    # the SRID's axis order (latitude first), MariaDB as x y. The same WKB on both,
+    # longitude first.
+    Case("geometry_4326", "GEOMETRY", "geometry", "geometry",
+         ("ST_GeomFromText('POINT(-46.63 -23.55)', 4326)",),
+         (bytes.fromhex("0101000000713d0ad7a35047c0cdcccccccc8c37c0"),), pa.binary(),
+         mysql_values=("ST_GeomFromText('POINT(-23.55 -46.63)', 4326)",)),
 )

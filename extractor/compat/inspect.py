@@ -24,7 +24,7 @@ from extractor.compat.rules import route
 from extractor.compat.writer import match_columns
 from extractor.config import Settings
 from extractor.contract.types import Column, plan_column
-from extractor.errors import DestinationError, UnsupportedColumn
+from extractor.errors import DestinationError, Step, UnsupportedColumn
 from extractor.sink.destination import Destination
 
 PARTITION = "cog_dt_ingestion="
@@ -199,12 +199,12 @@ def foreign_partition(destination: Destination, table: str) -> tuple[str, str] |
 
 def read_footer(destination: Destination, path: str) -> pq.FileMetaData:
     """The footer of one Parquet object, from ranged reads of its end (never its data)."""
-    with destination.errors("read", path):
+    with destination.errors(Step.READ, path):
         size = int(destination.fs.size(path))
         tail = bytes(destination.fs.cat_file(path, start=max(0, size - _TAIL), end=size))
         if size < 12 or tail[-4:] != _MAGIC:
             raise DestinationError(f"{destination.url(path)} is not a Parquet file",
-                                   step="inspect")
+                                   step=Step.INSPECT)
         length = struct.unpack("<I", tail[-8:-4])[0]
         if length + 8 > len(tail):
             tail = bytes(destination.fs.cat_file(path, start=size - 8 - length, end=size))

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from extractor.compat.airbyte import ERAS, Era, Role, era_of, role_of
 from extractor.drift.store import database_dir, schema_path
-from extractor.errors import ExtractError, UsageError
+from extractor.errors import ExtractError, Step, UsageError
 
 FORMAT = 1
 FOLDER = "output"
@@ -110,7 +110,7 @@ def load_output_schema(schemas_dir: str | os.PathLike[str], database: str,
         return None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(f"output schema {path} cannot be read: {exc}", table=table,
-                         step="compat") from exc
+                         step=Step.COMPAT) from exc
     problem = _problem(data, database, table)
     if problem is None:
         try:
@@ -121,7 +121,7 @@ def load_output_schema(schemas_dir: str | os.PathLike[str], database: str,
             problem = f"{type(exc).__name__}: {exc}"
     raise UsageError(f"output schema {path} is not valid: {problem}; rewrite it with "
                      f"`radar-extract compat inspect --table {table} --save`", table=table,
-                     step="compat")
+                     step=Step.COMPAT)
 
 
 def _problem(data: Any, database: str, table: str) -> str | None:

@@ -34,7 +34,7 @@ from extractor.compat.rules import Route, route
 from extractor.config import Settings
 from extractor.contract.types import ColumnPlan
 from extractor.drift_policy import DriftPolicy
-from extractor.errors import SchemaDrift
+from extractor.errors import SchemaDrift, Step
 from extractor.sink.manifest import CompatColumn, CompatDrift, CompatWrite
 
 logger = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ class CompatWriter:
         if failed:
             listed = "; ".join(f"{d.kind} {d.column}" for d in failed)
             raise SchemaDrift(f"the live columns differ from the output schema {self.path}: "
-                              f"{listed} (policy: fail)", table=self.table, step="compat")
+                              f"{listed} (policy: fail)", table=self.table, step=Step.COMPAT)
 
     # -- per batch ---------------------------------------------------------------------------
     def convert(self, batch: pa.RecordBatch) -> pa.RecordBatch:

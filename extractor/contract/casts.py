@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from extractor.contract.types import ColumnPlan, Convert
-from extractor.errors import SourceError
+from extractor.errors import SourceError, Step
 
 # Days and microseconds of 0001-01-01 since the Unix epoch: MySQL also stores dates with
 # year 0 ('0000-01-01'), which no reader's calendar (Python, Java, Spark) can represent.
@@ -26,7 +26,7 @@ def convert_batch(
     if batch.num_columns != len(plans):
         raise SourceError(
             f"reader returned {batch.num_columns} columns, expected {len(plans)}",
-            table=table, step="convert",
+            table=table, step=Step.CONVERT,
         )
     arrays: list[pa.Array] = []
     nulled: dict[str, int] = {}
@@ -37,7 +37,7 @@ def convert_batch(
             raise SourceError(
                 f"column {plan.name!r} ({plan.column.column_type}): value does not fit "
                 f"{plan.arrow_type}: {exc}",
-                table=table, step="convert",
+                table=table, step=Step.CONVERT,
             ) from exc
         lost = out.null_count - array.null_count
         if lost:

@@ -13,7 +13,8 @@ decode and convert than text, measured), else as MySQL's own text:
 DECIMAL(p ≤ 18) as the unscaled integer, DATE and DATETIME(0) as the digits
 YYYYMMDD[hhmmss] (a zero or invalid date keeps its digits, so nothing is coerced
 on the server), TIMESTAMP as the exact UTC epoch in microseconds, BIT as an
-unsigned integer; wider DECIMAL, DATETIME(n > 0) and TIME as text; GEOMETRY as WKB.
+unsigned integer; wider DECIMAL, DATETIME(n > 0) and TIME as text; GEOMETRY as WKB,
+longitude first on either server (`Flavor`).
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import pyarrow as pa
 
-from extractor.errors import UnsupportedColumn
+from extractor.errors import Step, UnsupportedColumn
+
+Flavor = Literal["mariadb", "mysql"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,12 @@ class Read(enum.Enum):
     WKB = "ST_AsBinary({col})"
 
 
+# MySQL 8+ writes a geographic SRID's WKB (4326, say) in the SRID's axis order, latitude
+# first; MariaDB always puts x = longitude first and knows no such argument. Longitude
+# first on both, so readers get the same bytes whatever the server (SRID 0 is unchanged).
+_MYSQL_READS = {Read.WKB: "ST_AsBinary({col}, 'axis-order=long-lat')"}
+
+
 class Convert(enum.Enum):
     """How the bulk reader's array becomes the contract's Arrow type (see casts.py)."""
 
@@ -87,10 +97,12 @@ class ColumnPlan:
     def name(self) -> str:
         return self.column.name
 
-    def select_sql(self) -> str:
+    def select_sql(self, flavor: Flavor) -> str:
         col = quote_identifier(self.column.name)
         factor = 10 ** (self.column.scale or 0)
-        return f"{self.read.value.format(col=col, factor=factor)} AS {col}"
+        read = _MYSQL_READS.get(self.read, self.read.value) if flavor == "mysql" \
+            else self.read.value
+        return f"{read.format(col=col, factor=factor)} AS {col}"
 
 
 @dataclass(frozen=True)
@@ -175,7 +187,7 @@ def plan_column(column: Column, table: str | None = None) -> ColumnPlan:
         f"column {column.name!r} has type {column.column_type!r}, which the type contract "
         "does not cover",
         table=table,
-        step="plan",
+        step=Step.PLAN,
     )
 
 

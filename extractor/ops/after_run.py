@@ -9,32 +9,40 @@ Slack failure never changes an exit code.
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 from extractor.config import Settings
-from extractor.errors import EXIT_USAGE, ExtractError, FormatError, GlueError
+from extractor.errors import EXIT_USAGE, ExtractError, FormatError, GlueError, Step
 from extractor.ops.catalog import sync_catalog
 from extractor.ops.glue import Started, start_crawler
 from extractor.ops.merge import merge_reports
 from extractor.ops.notify import send, send_stopped
 from extractor.ops.validation import Validation
+from extractor.run.outcome import RunOutcome
 from extractor.run.report import RunReport
 from extractor.sink.destination import Destination
 
 logger = logging.getLogger(__name__)
 
 
-def after_extract(settings: Settings, report: RunReport) -> ExtractError | None:
-    """Start the crawler if configured and the run published everything, then post to Slack.
+def after_extract(settings: Settings, outcome: RunOutcome) -> ExtractError | None:
+    """What follows an unsharded run: the crawler and the catalog sync if configured and the
+    run published everything, then Slack; a run stopped before any table only tells Slack.
 
-    Returns the crawler's error instead of raising it, so that Slack hears of the run (and
-    of the crawler) first; the caller turns it into the exit code.
+    Returns the crawler's or the catalog's error instead of raising it, so that Slack hears
+    of the run (and of them) first; the caller turns it into the exit code.
     """
+    if outcome.report is None:
+        assert outcome.stopped is not None
+        after_stopped_run(settings, outcome.date, outcome.stopped)
+        return None
+    report = outcome.report
     notes: list[str] = []
     problem: ExtractError | None = None
     if settings.glue_crawler:
         name = settings.glue_crawler
-        if not report.ok:
-            why = _not_a_success(report)
+        if not outcome.ok:
+            why = _not_a_success_run(outcome)
             logger.warning("glue crawler %r not started: %s", name, why,
                            extra={"fields": {"event": "glue_crawler", "crawler": name,
                                              "started": False}})
@@ -46,16 +54,16 @@ def after_extract(settings: Settings, report: RunReport) -> ExtractError | None:
                 problem = exc
                 notes.append(f"Glue crawler {name} NOT started: {exc}")
     if settings.catalog_sync:
-        note, error = _catalog_after(settings, report)
+        note, error = _catalog_after(settings, outcome)
         notes.append(note)
         problem = problem or error
-    send(settings, report, notes=notes)
+    send(settings, report, notes=notes, late=outcome.late)
     return problem
 
 
-def after_stopped_run(settings: Settings, day: str, error: ExtractError) -> None:
-    """A run that stopped before writing its report (source or destination unreachable):
-    the crawler is not started and Slack is told. A usage error (exit 2, a typo on the
+def after_stopped_run(settings: Settings, day: date, error: ExtractError) -> None:
+    """A run that stopped before any table ran (source or destination unreachable): the
+    crawler is not started and Slack is told. A usage error (exit 2, a typo on the
     command line, nothing touched) is left to the person who typed it."""
     if error.exit_code == EXIT_USAGE:
         return
@@ -69,11 +77,13 @@ def after_stopped_run(settings: Settings, day: str, error: ExtractError) -> None
     send_stopped(settings, day, error, notes=notes)
 
 
-def _catalog_after(settings: Settings, report: RunReport) -> tuple[str, ExtractError | None]:
+def _catalog_after(settings: Settings, outcome: RunOutcome) -> tuple[str, ExtractError | None]:
     """The catalog sync of a run that published every table (as the crawler, never after a
     failed one): the Slack note, and the error for the exit code if it did not all sync."""
-    if not report.ok:
-        why = _not_a_success(report)
+    report = outcome.report
+    assert report is not None
+    if not outcome.ok:
+        why = _not_a_success_run(outcome)
         logger.warning("glue catalog not synced: %s", why,
                        extra={"fields": {"event": "catalog_sync", "synced": False}})
         return f"Glue catalog not synced: {why}", None
@@ -81,36 +91,36 @@ def _catalog_after(settings: Settings, report: RunReport) -> tuple[str, ExtractE
     if not tables:
         return "Glue catalog: no table to sync", None
     try:
-        result = sync_catalog(settings, report.date, tables=tables)
+        result = sync_catalog(settings, outcome.date, tables=tables)
     except ExtractError as exc:
         return f"Glue catalog NOT synced: {exc}", exc
     if result.ok:
         return f"Glue catalog {result.database}: {result.outcome()}", None
     problems = "; ".join([*result.problems, *(t.problem for t in result.tables if t.problem)])
     return (f"Glue catalog {result.database} NOT fully synced: {result.outcome()}: {problems}",
-            GlueError(f"{result.summary()}: {problems}", step="glue"))
+            GlueError(f"{result.summary()}: {problems}", step=Step.GLUE))
 
 
-def notify_date(settings: Settings, day: str) -> bool:
+def notify_date(settings: Settings, day: date) -> bool:
     """Post the message of date `day` (its report, and its validation when stored)."""
     report = _required_report(settings, day, "nothing to notify")
     return send(settings, report, validation=validation_of_date(settings, day))
 
 
-def crawl_date(settings: Settings, day: str, name: str) -> Started:
+def crawl_date(settings: Settings, day: date, name: str) -> Started:
     """Start crawler `name` if the report of `day` is a success; else ExtractError (exit 1)."""
     report = _required_report(settings, day, f"glue crawler {name!r} not started")
     if not report.ok:
         raise ExtractError(f"glue crawler {name!r} not started: the run of {day} "
-                           f"{_not_a_success(report)}", step="glue")
+                           f"{_not_a_success(report)}", step=Step.GLUE)
     return start_crawler(name)
 
 
-def validation_of_date(settings: Settings, day: str) -> Validation | None:
+def validation_of_date(settings: Settings, day: date) -> Validation | None:
     """The stored result of `radar-extract validate --date D`, if there is one (and it can
     be read: else a warning, and the message goes without it)."""
     destination = Destination(settings)
-    path = destination.keys.validation(day)
+    path = destination.keys.validation(day.isoformat())
     text = destination.read_text(path)
     if text is None:
         return None
@@ -121,13 +131,21 @@ def validation_of_date(settings: Settings, day: str) -> Validation | None:
         return None
 
 
-def _required_report(settings: Settings, day: str, consequence: str) -> RunReport:
+def _required_report(settings: Settings, day: date, consequence: str) -> RunReport:
     """The report of the date merged over every run of it (shards and reruns), recomputed
     so that a rerun after the DAG's merge step is seen; no run report at all is exit 1."""
     try:
         return merge_reports(settings, day)
     except ExtractError as exc:
         raise ExtractError(f"{exc.message}: {consequence}", step=exc.step) from exc
+
+
+def _not_a_success_run(outcome: RunOutcome) -> str:
+    """Why a run that has a report is not a success: its tables, or its end."""
+    if outcome.late is not None:
+        return f"the run failed at its end ({outcome.late.what})"
+    assert outcome.report is not None
+    return _not_a_success(outcome.report)
 
 
 def _not_a_success(report: RunReport) -> str:

@@ -25,6 +25,7 @@ import posixpath
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
 
 import pyarrow.parquet as pq
@@ -36,6 +37,7 @@ from extractor.errors import (
     FormatError,
     GlueError,
     GlueUnavailable,
+    Step,
     UsageError,
 )
 from extractor.ops.glue import client as glue_client
@@ -43,6 +45,7 @@ from extractor.ops.glue import error_code, translated
 from extractor.ops.hive_types import hive_columns
 from extractor.sink.destination import Destination
 from extractor.sink.manifest import Manifest
+from extractor.source.discovery import check_table_names
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +53,6 @@ PARTITION_KEY = "cog_dt_ingestion"
 Action = Literal["created", "updated", "unchanged"]
 TableChange = Literal["created", "columns updated"]
 
-_TABLE_NAME = re.compile(r"^[^\x00/\\]{1,64}$")
 # What a Parquet table created by a crawler declares; a created table gets the same.
 PARQUET_FORMAT = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -132,18 +134,17 @@ def glue_table_name(settings: Settings, table: str) -> str:
     return f"{settings.glue_table_prefix}{table}".lower()
 
 
-def sync_catalog(settings: Settings, date: str, *, tables: Sequence[str] | None = None,
+def sync_catalog(settings: Settings, day: date, *, tables: Sequence[str] | None = None,
                  update_columns: bool = False, create_tables: bool = False) -> CatalogSync:
-    """Register the published partitions of `date` (every table's, or `tables`') in Glue."""
+    """Register the published partitions of `day` (every table's, or `tables`') in Glue."""
+    date = day.isoformat()  # the partition's name
     database = settings.glue_database
     if not database:
         raise UsageError("no Glue database: give --database NAME or set RADAR_GLUE_DATABASE")
     if not settings.dest_is_s3:
         raise UsageError(f"catalog sync needs an s3:// destination, not {settings.dest!r}: "
                          "Glue locations are S3 URLs")
-    for name in tables or ():
-        if not _TABLE_NAME.match(name):
-            raise UsageError(f"table name {name[:80]!r} is not valid")
+    check_table_names(tables or ())
     destination = Destination(settings)
     result = CatalogSync(date, database)
     glue = _Glue(database)
@@ -188,7 +189,7 @@ def _sync_table(glue: _Glue, destination: Destination, entry: TableSync,
         if not create_tables:
             raise GlueError(f"glue table {glue.database}.{glue_name} does not exist: "
                             f"{PARTITION_KEY}={date} not registered (create it, or sync with "
-                            "--create-tables)", table=name, step="catalog")
+                            "--create-tables)", table=name, step=Step.CATALOG)
         columns = _file_columns(destination, manifest, data_dir, name)
         glue.create_table(_new_table(glue_name, columns, table_url))
         entry.table_change = "created"
@@ -198,10 +199,10 @@ def _sync_table(glue: _Glue, destination: Destination, entry: TableSync,
         if keys != [PARTITION_KEY] and not (update_columns and not keys):
             raise GlueError(f"glue table {glue.database}.{glue_name} is partitioned by "
                             f"{', '.join(keys) or 'nothing'}, not {PARTITION_KEY}: "
-                            "not registered", table=name, step="catalog")
+                            "not registered", table=name, step=Step.CATALOG)
         if "StorageDescriptor" not in table:
             raise GlueError(f"glue table {glue.database}.{glue_name} has no storage "
-                            "descriptor (a view?): not registered", table=name, step="catalog")
+                            "descriptor (a view?): not registered", table=name, step=Step.CATALOG)
         location = str(table["StorageDescriptor"].get("Location", ""))
         if location.rstrip("/") != table_url.rstrip("/"):
             entry.notes.append(f"glue table {glue_name} is located at {location or '(none)'}, "
@@ -243,7 +244,7 @@ def _manifest(destination: Destination, table: str, date: str) -> Manifest | Non
         return Manifest.from_json(text, destination.url(path))
     except FormatError as exc:  # it names the file: "manifest <url> is not readable: ..."
         raise ExtractError(f"{exc.message}: not registered", table=table,
-                           step="catalog") from exc
+                           step=Step.CATALOG) from exc
 
 
 def _file_columns(destination: Destination, manifest: Manifest, data_dir: str,
@@ -252,9 +253,9 @@ def _file_columns(destination: Destination, manifest: Manifest, data_dir: str,
     so the first file's footer is enough."""
     if not manifest.files:
         raise GlueError("the manifest lists no data file: no schema to declare", table=table,
-                        step="catalog")
+                        step=Step.CATALOG)
     path = posixpath.join(data_dir, manifest.files[0].key)
-    with destination.errors("read", path, table=table), destination.fs.open(path, "rb") as fh:
+    with destination.errors(Step.READ, path, table=table), destination.fs.open(path, "rb") as fh:
         schema = pq.ParquetFile(fh).schema_arrow
     return [{"Name": n, "Type": t} for n, t in hive_columns(schema, table)]
 
@@ -383,7 +384,7 @@ class _Glue:
         what = f"read database {self.database!r}"
         if self._call("get_database", what, missing_ok=True, Name=self.database) is None:
             raise GlueError(f"glue database {self.database!r} does not exist "
-                            "(EntityNotFoundException)", step="glue")
+                            "(EntityNotFoundException)", step=Step.GLUE)
 
     def table(self, name: str) -> dict[str, Any] | None:
         found = self._call("get_table", f"read table {self.database}.{name}", missing_ok=True,
@@ -393,7 +394,7 @@ class _Glue:
     def required_table(self, name: str) -> dict[str, Any]:
         table = self.table(name)
         if table is None:  # just created or updated: only a concurrent delete gets here
-            raise GlueError(f"glue table {self.database}.{name} disappeared", step="glue")
+            raise GlueError(f"glue table {self.database}.{name} disappeared", step=Step.GLUE)
         return table
 
     def create_table(self, table_input: dict[str, Any]) -> None:
@@ -436,7 +437,7 @@ class _Glue:
             raise GlueError(f"glue could not {what}: {len(errors)} failed, the first "
                             f"({'/'.join(first.get('PartitionValueList', []))}) with "
                             f"{detail.get('ErrorCode', '?')}: {detail.get('ErrorMessage', '')}",
-                            step="glue")
+                            step=Step.GLUE)
 
     def _what(self, verb: str, table: str, date: str) -> str:
         return f"{verb} partition {PARTITION_KEY}={date} of {self.database}.{table}"

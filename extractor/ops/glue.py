@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
-from extractor.errors import GlueError, GlueUnavailable
+from extractor.errors import GlueError, GlueUnavailable, Step
 
 logger = logging.getLogger(__name__)
 
@@ -46,21 +46,21 @@ def start_crawler(name: str) -> Started:
             return "already running"
         if code == "EntityNotFoundException":
             raise GlueError(f"glue crawler {name!r} does not exist ({code})",
-                            step="glue") from exc
+                            step=Step.GLUE) from exc
         if code in _REFUSED:
             raise GlueUnavailable(f"glue refused to start crawler {name!r}: {code}: {detail}",
-                                  step="glue") from exc
+                                  step=Step.GLUE) from exc
         raise GlueError(f"glue crawler {name!r} was not started: {code}: {detail}",
-                        step="glue") from exc
+                        step=Step.GLUE) from exc
     except (bx.NoRegionError, bx.NoCredentialsError, bx.PartialCredentialsError) as exc:
         raise GlueUnavailable(f"glue crawler {name!r} was not started: {_one_line(str(exc))}",
-                              step="glue") from exc
+                              step=Step.GLUE) from exc
     except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError) as exc:
         raise GlueUnavailable(f"glue is unreachable, crawler {name!r} was not started: "
-                              f"{_one_line(str(exc))}", step="glue") from exc
+                              f"{_one_line(str(exc))}", step=Step.GLUE) from exc
     except bx.BotoCoreError as exc:
         raise GlueError(f"glue crawler {name!r} was not started: {type(exc).__name__}: "
-                        f"{_one_line(str(exc))}", step="glue") from exc
+                        f"{_one_line(str(exc))}", step=Step.GLUE) from exc
     logger.info("started glue crawler %r", name, extra={"fields": {"event": "glue_crawler",
                                                                    "crawler": name}})
     return "started"
@@ -80,16 +80,16 @@ def translated(what: str, *, table: str | None = None) -> Iterator[None]:
         detail = _one_line(str(exc.response.get("Error", {}).get("Message", "")))
         cls = GlueUnavailable if code in _REFUSED else GlueError
         verb = "refused to" if code in _REFUSED else "could not"
-        raise cls(f"glue {verb} {what}: {code}: {detail}", table=table, step="glue") from exc
+        raise cls(f"glue {verb} {what}: {code}: {detail}", table=table, step=Step.GLUE) from exc
     except (bx.NoRegionError, bx.NoCredentialsError, bx.PartialCredentialsError) as exc:
         raise GlueUnavailable(f"glue could not {what}: {_one_line(str(exc))}", table=table,
-                              step="glue") from exc
+                              step=Step.GLUE) from exc
     except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError) as exc:
         raise GlueUnavailable(f"glue is unreachable, could not {what}: {_one_line(str(exc))}",
-                              table=table, step="glue") from exc
+                              table=table, step=Step.GLUE) from exc
     except bx.BotoCoreError as exc:
         raise GlueError(f"glue could not {what}: {type(exc).__name__}: {_one_line(str(exc))}",
-                        table=table, step="glue") from exc
+                        table=table, step=Step.GLUE) from exc
 
 
 def error_code(exc: Any) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.types as pat
 
-from extractor.errors import GlueError
+from extractor.errors import GlueError, Step
 
 MAX_HIVE_DECIMAL_PRECISION = 38
 
@@ -72,7 +72,7 @@ def hive_type(arrow_type: pa.DataType) -> str:
     for rule in RULES:
         if rule.matches(arrow_type):
             return rule.hive(arrow_type)
-    raise GlueError(f"Parquet type {arrow_type} has no Hive type", step="catalog")
+    raise GlueError(f"Parquet type {arrow_type} has no Hive type", step=Step.CATALOG)
 
 
 def hive_columns(schema: pa.Schema, table: str | None = None) -> list[tuple[str, str]]:
@@ -83,5 +83,5 @@ def hive_columns(schema: pa.Schema, table: str | None = None) -> list[tuple[str,
             columns.append((field.name.lower(), hive_type(field.type)))
         except GlueError as exc:
             raise GlueError(f"column {field.name!r}: {exc.message}: the Glue table's columns "
-                            "are not changed", table=table, step="catalog") from exc
+                            "are not changed", table=table, step=Step.CATALOG) from exc
     return columns

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from extractor.config import Settings
-from extractor.errors import ExtractError, FormatError
+from extractor.errors import ExtractError, FormatError, Step
 from extractor.run.report import RunReport, TableResult
 from extractor.run.shards import load_plan
 from extractor.run.summary import (
@@ -91,16 +91,19 @@ def run_reports(destination: Destination, date: str) -> list[RunReport]:
     return sorted(reports, key=lambda r: (r.started_at, r.run_id))
 
 
-def merge_reports(settings: Settings, date: str) -> MergedReport:
-    """Merge every run report of `date`, store the result, and return it (a MergedReport).
+def merge_reports(settings: Settings, day: date) -> MergedReport:
+    """Merge every run report of `day`, store the result, and return it (a MergedReport).
 
     Raises ExtractError (exit 1) when no run report exists for the date.
     """
-    destination = Destination(settings)
+    return _merge(Destination(settings), day.isoformat())
+
+
+def _merge(destination: Destination, date: str) -> MergedReport:
     reports = run_reports(destination, date)
     if not reports:
         raise ExtractError(f"no run report for {date} under "
-                           f"{destination.url(destination.keys.runs())}", step="merge")
+                           f"{destination.url(destination.keys.runs())}", step=Step.MERGE)
     merged = combine(reports, date, destination.url(destination.root))
     plan = load_plan(destination, date)
     if plan is not None:

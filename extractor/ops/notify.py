@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any
 
 from extractor.config import Settings
@@ -21,6 +22,7 @@ from extractor.errors import ExtractError
 from extractor.masking import mask, register_secret
 from extractor.ops.merge import MergedReport
 from extractor.ops.validation import Validation
+from extractor.run.outcome import LateFailure
 from extractor.run.report import RunReport
 from extractor.run.summary import drift_sentences, error_line, human_bytes
 from extractor.sink.keys import Keys
@@ -41,8 +43,10 @@ def build_payload(
     *,
     validation: Validation | None = None,
     notes: Sequence[str] = (),
+    late: LateFailure | None = None,
 ) -> dict[str, Any]:
-    """Slack's `text` (the notification line) and `blocks` (mrkdwn) for one run or merged day."""
+    """Slack's `text` (the notification line) and `blocks` (mrkdwn) for one run or merged day;
+    `late`: what failed after the run's tables were published (a failure all the same)."""
     # Registered for the log masking too, so that _escape() masks them before escaping
     # (a password with "&" would no longer match once escaped).
     register_secret(settings.slack_webhook_url.reveal())
@@ -57,7 +61,7 @@ def build_payload(
     amount = f"{t.rows:,} rows, {human_bytes(t.bytes)}"
     where = f"{report.destination.rstrip('/')}/{settings.prefix}/"
     blocks: list[dict[str, Any]] = []
-    if report.ok:
+    if report.ok and late is None:
         text = (f":white_check_mark: radar-extract {report.date}: {ran}, {amount} "
                 f"in {_duration(report.seconds)}")
         blocks.append(_section(f"*:white_check_mark: radar-extract {report.date}: success*"))
@@ -70,7 +74,10 @@ def build_payload(
             _mrkdwn(f"*Destination*\n{_escape(where)}"),
         ]})
     else:
-        broken = f"{t.failed} failed" + (f", {t.not_run} not run" if t.not_run else "")
+        broken = ", ".join(
+            ([f"{t.failed} failed"] if t.failed or late is None else [])
+            + ([f"{t.not_run} not run"] if t.not_run else [])
+            + ([late.what] if late is not None else []))
         text = (f":x: radar-extract {report.date} FAILED: {broken}; {ran}, {amount} "
                 f"in {_duration(report.seconds)}")
         blocks.append(_section(f"*:x: radar-extract {report.date}: FAILED* ({broken})\n"
@@ -87,6 +94,14 @@ def build_payload(
             names = ", ".join(not_run[:MAX_NOT_RUN])
             more = f" and {len(not_run) - MAX_NOT_RUN} more" if len(not_run) > MAX_NOT_RUN else ""
             blocks.append(_section(f"*Not run* ({why}): {_escape(names)}{more}"))
+        if late is not None:  # the tables stand: say which, and what failed after them
+            blocks.append(_section(f"*Failed at the end of the run*\n"
+                                   f"• {_escape(_clip(late.line(), MAX_LINE))}"))
+            published = sorted(r.table for r in report.tables if r.status == "published")
+            names = ", ".join(published[:MAX_NOT_RUN]) or "none"
+            more = (f" and {len(published) - MAX_NOT_RUN} more"
+                    if len(published) > MAX_NOT_RUN else "")
+            blocks.append(_section(f"*Published* ({len(published)}): {_escape(names)}{more}"))
     drift = drift_sentences(report.tables)
     if drift:  # the `warn` action of the drift policy: the message carries the warning
         shown = [f"• {_escape(_clip(line, MAX_LINE))}" for line in drift[:MAX_FAILURES]]
@@ -99,9 +114,12 @@ def build_payload(
     runs = ", ".join(run_ids[:10]) + (f" and {len(run_ids) - 10} more" if len(run_ids) > 10
                                       else "")
     context = [f"Run {runs}"]
-    if not report.ok:
-        context.append(f"Logs: {settings.logs_url}" if settings.logs_url else
-                       "Run report: " + Keys(report.destination, settings.prefix)
+    if settings.logs_url and not (report.ok and late is None):
+        context.append(f"Logs: {settings.logs_url}")
+    elif late is not None and not late.report_written:
+        context.append("Run report: not written, see the job's logs")
+    elif not report.ok or late is not None:
+        context.append("Run report: " + Keys(report.destination, settings.prefix)
                        .run_report(run_ids[-1]))
     blocks.append({"type": "context", "elements": [_mrkdwn(_escape(" · ".join(context)))]})
     payload: dict[str, Any] = _scrub({"text": _escape(text), "blocks": blocks})
@@ -114,24 +132,27 @@ def send(
     *,
     validation: Validation | None = None,
     notes: Sequence[str] = (),
+    late: LateFailure | None = None,
 ) -> bool:
     """Post the run's message when a webhook is configured. True if Slack accepted it."""
     if not settings.slack_webhook_url:
         return False
     try:
-        payload = build_payload(report, settings, validation=validation, notes=notes)
+        payload = build_payload(report, settings, validation=validation, notes=notes,
+                                late=late)
     except Exception as exc:  # e.g. an odd stored report: the run's result must still stand
         logger.warning("Slack notification not sent: the message could not be built (%s)",
                        type(exc).__name__, extra={"fields": {"event": "slack", "sent": False}})
         return False
     sent = post(settings.slack_webhook_url.reveal(), payload)
     if sent:
-        logger.info("Slack notification sent (%s)", "success" if report.ok else "failure",
+        logger.info("Slack notification sent (%s)",
+                    "success" if report.ok and late is None else "failure",
                     extra={"fields": {"event": "slack", "sent": True, "date": report.date}})
     return sent
 
 
-def send_stopped(settings: Settings, day: str, error: ExtractError, *,
+def send_stopped(settings: Settings, day: date, error: ExtractError, *,
                  notes: Sequence[str] = ()) -> bool:
     """Post that the run of `day` stopped before any report (exit 3, say). Never raises."""
     if not settings.slack_webhook_url:
@@ -150,7 +171,7 @@ def send_stopped(settings: Settings, day: str, error: ExtractError, *,
                                                               "blocks": blocks}))
     if sent:
         logger.info("Slack notification sent (stopped run)",
-                    extra={"fields": {"event": "slack", "sent": True, "date": day}})
+                    extra={"fields": {"event": "slack", "sent": True, "date": day.isoformat()}})
     return sent
 
 

@@ -9,15 +9,10 @@ from extractor.config import Settings
 from extractor.contract.types import quote_identifier
 from extractor.errors import ExtractError
 from extractor.sink.destination import Destination
-from extractor.source.connection import (
-    control_connection,
-    query,
-    server_offers_tls,
-    session_uses_tls,
-)
+from extractor.source.connection import control_connection, query
 from extractor.source.discovery import list_tables
 from extractor.source.grants import Grants, read_grants
-from extractor.source.reader import Server, probe, reader_name
+from extractor.source.reader import Server, inspect_server, probe, reader_name
 
 
 @dataclass(frozen=True)
@@ -34,13 +29,9 @@ def run_checks(settings: Settings) -> list[Check]:
     mysql = settings.mysql
     results: list[Check] = []
     with control_connection(mysql) as conn:
-        version = query(conn, "SELECT VERSION() AS v")[0]["v"]
-        results.append(Check("mysql", True, f"{mysql.describe()} (server {version})"))
-        tls = session_uses_tls(conn)
-        offered = tls or server_offers_tls(conn)
-        results.append(_tls_check(settings, tls, offered))
-        # The bulk reads' own connection, as `discover` will choose it (runner.py).
-        server = Server(tls=mysql.ssl_mode != "disabled" and offered)
+        facts = inspect_server(conn, mysql)  # the run's own decision (catalog.discover)
+        results.append(Check("mysql", True, f"{mysql.describe()} (server {facts.version})"))
+        results.append(_tls_check(settings, facts.session_tls, facts.offers_tls))
         tables = list_tables(conn, mysql.database)
         unreadable = []
         for table in tables:
@@ -55,7 +46,7 @@ def run_checks(settings: Settings) -> list[Check]:
             else f"{len(unreadable)} unreadable: {', '.join(unreadable[:10])}",
         ))
         results.append(_grants_check(read_grants(conn, mysql.database)))
-    results.append(_reader_check(settings, server))
+    results.append(_reader_check(settings, facts.server))
     destination = Destination(settings)
     try:
         destination.probe("check")

@@ -24,9 +24,8 @@ from __future__ import annotations
 import logging
 import os
 import posixpath
-import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -35,32 +34,30 @@ from extractor.compat.output_schema import canonical_schema, type_from_json
 from extractor.config import Settings
 from extractor.contract.types import quote_identifier
 from extractor.drift.store import read_schemas
-from extractor.errors import FormatError, UsageError
+from extractor.errors import FormatError, Step, UsageError
 from extractor.ops.validation import TableCheck, Validation
 from extractor.sink.destination import Destination
 from extractor.sink.manifest import Manifest
 from extractor.source.connection import control_connection, query
-from extractor.source.discovery import list_tables
+from extractor.source.discovery import check_table_names, list_tables
 
 logger = logging.getLogger(__name__)
 
-_TABLE_NAME = re.compile(r"^[^\x00/\\]{1,64}$")
 
 
 def validate(
     settings: Settings,
-    date: str,
+    day: date,
     *,
     tables: Sequence[str] = (),
     against_source: bool = False,
     strict: bool = False,
 ) -> Validation:
-    """Validate the partitions of `date`, store the result, and return it."""
+    """Validate the partitions of `day`, store the result, and return it."""
+    date = day.isoformat()  # the partition's name
     if strict and not against_source:
         raise UsageError("--strict compares counts with the source: it needs --against-source")
-    for name in tables:
-        if not _TABLE_NAME.match(name):
-            raise UsageError(f"table name {name[:80]!r} is not valid")
+    check_table_names(tables)
     destination = Destination(settings)
     database = settings.mysql.database
     schemas = read_schemas(settings.schemas_dir, database) or {}
@@ -115,14 +112,14 @@ def validate(
 
 
 def _source_tables(settings: Settings) -> list[str]:
-    with control_connection(settings.mysql, step="validate") as conn:
+    with control_connection(settings.mysql, step=Step.VALIDATE) as conn:
         return [t.name for t in list_tables(conn, settings.mysql.database)]
 
 
 def _source_counts(settings: Settings, names: list[str]) -> dict[str, int]:
     # `names` were checked against information_schema (`_source_tables`) before reaching SQL.
     counts = {}
-    with control_connection(settings.mysql, step="count") as conn:
+    with control_connection(settings.mysql, step=Step.COUNT) as conn:
         for name in names:
             rows = query(conn, f"SELECT COUNT(*) AS n FROM {quote_identifier(name)}")
             counts[name] = int(rows[0]["n"])
@@ -203,7 +200,7 @@ def _read_footer(destination: Destination, path: str,
                  check: TableCheck) -> tuple[int, Any] | None:
     """Rows and Arrow schema from the file's footer; None (and a problem) if it is damaged."""
     key = posixpath.basename(path)
-    with destination.errors("read", path, table=check.table):
+    with destination.errors(Step.READ, path, table=check.table):
         size = destination.fs.size(path)
     try:
         with destination.fs.open(path, "rb") as handle:

@@ -15,6 +15,7 @@ the count: they show that the fault is not the same, or not general.
 
 from __future__ import annotations
 
+from extractor.errors import Step
 from extractor.run.report import TableResult
 
 
@@ -22,7 +23,7 @@ class CircuitBreaker:
     def __init__(self, threshold: int) -> None:
         self.threshold = threshold
         self.reason: str | None = None  # set once open, for the report and the log
-        self._kind: tuple[str | None, str | None] | None = None
+        self._kind: tuple[str | None, Step | None] | None = None
         self._count = 0
 
     @property
@@ -33,7 +34,7 @@ class CircuitBreaker:
         """Count a finished table; opens the breaker on the threshold-th failure in a row."""
         if self.open or result.status not in ("published", "failed"):
             return
-        if result.status == "failed" and result.transient and result.error_step != "timeout":
+        if result.status == "failed" and result.transient and result.error_step != Step.TIMEOUT:
             kind = (result.error_type, result.error_step)
             self._count = self._count + 1 if kind == self._kind else 1
             self._kind = kind

@@ -25,7 +25,7 @@ from extractor.compat.writer import open_compat
 from extractor.config import Settings
 from extractor.contract.casts import convert_batch
 from extractor.contract.types import Column, arrow_schema, plan_column
-from extractor.errors import ExtractError
+from extractor.errors import ExtractError, Step
 from extractor.run.report import CompatResult, TableResult
 from extractor.sink.destination import Destination
 from extractor.sink.lock import TableLock
@@ -196,7 +196,7 @@ def extract_table(
         logger.debug("table %s failed unexpectedly:\n%s", table, traceback.format_exc())
         detail = " ".join(str(exc).split())[:300]
         return _failed(table, started, f"internal error {type(exc).__name__}: {detail}",
-                       "extract", type(exc).__name__, False)
+                       Step.EXTRACT, type(exc).__name__, False)
     finally:
         lock.release()  # first: every change to the partition is over by now
         if writer is not None:
@@ -212,7 +212,7 @@ def extract_table(
             logger.warning("could not remove staging %s", destination.url(staging))
 
 
-def _failed(table: str, started: float, error: str, step: str | None,
+def _failed(table: str, started: float, error: str, step: Step | None,
             kind: str, transient: bool) -> TableResult:
     """A failed table publishes nothing, so its rows, files and bytes are zero."""
     return TableResult(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Self, get_args
 
+from extractor.errors import Step
 from extractor.sink.formats import (
     as_bool,
     as_counts,
@@ -62,7 +63,7 @@ class TableResult:
     nulled: dict[str, int] = field(default_factory=dict)  # invalid values NULLed, per column
     keys: list[str] = field(default_factory=list)
     error: str | None = None
-    error_step: str | None = None
+    error_step: Step | None = None
     error_type: str | None = None
     transient: bool = False
     attempts: int = 0  # reads started (0: never started, or its worker process died)
@@ -73,6 +74,10 @@ class TableResult:
     # a conversion to the output schema's types changed.
     compat: CompatResult | None = None
     converted: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.error_step is not None:  # given as the step's string
+            self.error_step = Step(self.error_step)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,7 +103,7 @@ class TableResult:
             rows=as_int(data.get("rows", 0)), files=as_int(data.get("files", 0)),
             bytes=as_int(data.get("bytes", 0)), seconds=as_float(data.get("seconds", 0.0)),
             nulled=as_counts(data.get("nulled", {})), keys=as_strs(data.get("keys", [])),
-            error=as_opt_str(data.get("error")), error_step=as_opt_str(data.get("error_step")),
+            error=as_opt_str(data.get("error")), error_step=_step(data.get("error_step")),
             error_type=as_opt_str(data.get("error_type")),
             transient=as_bool(data.get("transient", False)),
             attempts=as_int(data.get("attempts", 0)),
@@ -108,6 +113,11 @@ class TableResult:
                 data["compat"]),
             converted=as_counts(data.get("converted", {})),
         )
+
+
+def _step(value: Any) -> Step | None:
+    """A report's `error_step`: one of the steps (extractor/errors.py `Step`), as its string."""
+    return None if value is None else Step(as_str(value))
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import random
 import time
 from collections.abc import Callable
 
+from extractor.errors import Step
 from extractor.run.pipeline import Progress, RunContext, TableTask, extract_table
 from extractor.run.report import TableResult
 from extractor.run.watchdog import TableDeadline
@@ -36,7 +37,7 @@ def backoff_delay(retry: int, base_s: float, cap_s: float, rng: random.Random) -
 
 def is_retryable(result: TableResult) -> bool:
     """Whether a new attempt may succeed: failed with a transient error, and not a timeout."""
-    if result.status != "failed" or result.error_step == "timeout":
+    if result.status != "failed" or result.error_step == Step.TIMEOUT:
         return False
     return result.transient
 
@@ -71,7 +72,7 @@ def run_table(
             if result.status != "failed":
                 note = None
                 break
-            if deadline.expired and result.error_step != "timeout":
+            if deadline.expired and result.error_step != Step.TIMEOUT:
                 # Most likely our own KILL QUERY: report what happened, not its symptom.
                 logger.debug("%s: failed after its time limit: %s", task.table, result.error)
                 result = _timed_out(result, deadline)
@@ -97,7 +98,7 @@ def _final_note(
     result: TableResult, attempt: int, limit: int, stop: Callable[[], bool]
 ) -> str | None:
     """Why this failure is final (a note for the report), or None to retry it."""
-    if result.error_step == "timeout":
+    if result.error_step == Step.TIMEOUT:
         return f"attempt {attempt} of {limit}; a timeout is not retried"
     if not is_retryable(result):
         where = "" if attempt == 1 else f"attempt {attempt} of {limit}; "
@@ -112,5 +113,5 @@ def _final_note(
 
 
 def _timed_out(result: TableResult, deadline: TableDeadline) -> TableResult:
-    return dataclasses.replace(result, error=deadline.message(), error_step="timeout",
+    return dataclasses.replace(result, error=deadline.message(), error_step=Step.TIMEOUT,
                                error_type="TableTimeout", transient=False)

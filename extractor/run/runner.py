@@ -18,12 +18,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 from extractor.config import Settings
 from extractor.drift.check import DriftCheck, check_drift
-from extractor.errors import SchemaDrift, UsageError
+from extractor.errors import ExtractError, SchemaDrift, Step
 from extractor.run.breaker import CircuitBreaker
 from extractor.run.catalog import discover, select_tables
+from extractor.run.outcome import LateFailure, RunOutcome
 from extractor.run.pipeline import Progress, RunContext, TableTask
 from extractor.run.report import RunReport, TableResult
 from extractor.run.retry import run_table
@@ -33,20 +35,15 @@ from extractor.sink.destination import Destination
 from extractor.sink.publish import clean_orphans, published_since, recover
 from extractor.source.reader import reader_name
 
+if TYPE_CHECKING:
+    from extractor.run.shards import Shard
+
 logger = logging.getLogger(__name__)
 
-def parse_date(text: str | None) -> str:
-    """The partition date: given, or today's UTC date, fixed once at the start of a run."""
-    if text is None:
-        return datetime.now(UTC).date().isoformat()
-    try:
-        return date.fromisoformat(text).isoformat() if len(text) == 10 else _bad_date(text)
-    except ValueError:
-        return _bad_date(text)
-
-
-def _bad_date(text: str) -> str:
-    raise UsageError(f"--date {text!r} is not a valid date (YYYY-MM-DD)")
+def partition_date(day: date | None = None) -> date:
+    """The partition date of a run: the one given, or today's UTC date (fixed once, at the
+    start: a run that crosses midnight keeps its date)."""
+    return day if day is not None else datetime.now(UTC).date()
 
 
 def new_run_id(run_date: str) -> str:
@@ -59,23 +56,69 @@ def run_extract(
     *,
     tables: Sequence[str] = (),
     exclude: Sequence[str] = (),
-    run_date: str | None = None,
+    run_date: date | None = None,
     progress: Progress | None = None,
     on_result: Callable[[TableResult], None] | None = None,
-    shard: str | None = None,
+    shard: Shard | None = None,
     resume: bool = False,
-) -> RunReport:
-    """Extract the selected tables and write the run report; raises only for run-level errors.
+) -> RunOutcome:
+    """Extract the selected tables and write the run report; never raises an ExtractError:
+    how the run ended, its date included, is the returned outcome.
 
+    A run-level error before any table ran (unreachable, unknown table) is the outcome's
+    `stopped`; one after the tables ran (staging, the run report), its `late` failure.
     Tables named by `exclude` appear in the report as `skipped`; tables the circuit
-    breaker kept from starting, as `not_run`. With `shard` ("I/N"), only group I of the
+    breaker kept from starting, as `not_run`. With `shard` (I of N), only group I of the
     plan for N shards over the selected tables runs (extractor/run/shards.py). With `resume`,
     tables already published for the date since its plan was saved (at any time without a
     saved plan) are `skipped`: an orchestrator's retry of a shard redoes only what failed.
     """
     started = time.monotonic()
+    day = partition_date(run_date)
+    try:
+        run = _prepare(settings, tables, exclude, day.isoformat(), on_result, shard, resume)
+    except ExtractError as exc:
+        return RunOutcome(day, stopped=exc)
+    report, run_id = run.report, run.report.run_id
+    breaker = CircuitBreaker(settings.breaker_failures)
+    for result in _execute(run.ctx, run.tasks, progress, breaker):
+        result.drift = run.drift.tables[result.table].records()
+        report.tables.append(result)
+        _log_result(run_id, result)
+        if breaker.open and report.breaker is None:  # logged after the result that opened it
+            report.breaker = breaker.reason
+            logger.error("%s: no new table starts, the running ones finish", breaker.reason,
+                         extra={"fields": {"event": "breaker", "run_id": run_id,
+                                           "reason": breaker.reason}})
+        if on_result is not None:
+            on_result(result)
+    outcome = RunOutcome(day, report, late=_finish(run.destination, report, started))
+    totals = report.totals()
+    logger.info("run %s: %s, %d/%d tables published, %d rows, %d bytes in %.1f s", run_id,
+                outcome.status, totals.published, totals.tables, totals.rows, totals.bytes,
+                report.seconds,
+                extra={"fields": {"event": "run", "run_id": run_id, "date": report.date,
+                                  "status": outcome.status, "seconds": report.seconds,
+                                  **totals.to_dict(), "error_rate": report.error_rate()}})
+    return outcome
+
+
+@dataclasses.dataclass(frozen=True)
+class _Prepared:
+    destination: Destination
+    report: RunReport
+    ctx: RunContext
+    tasks: list[TableTask]
+    drift: DriftCheck
+
+
+def _prepare(
+    settings: Settings, tables: Sequence[str], exclude: Sequence[str], day: str,
+    on_result: Callable[[TableResult], None] | None, shard: Shard | None, resume: bool,
+) -> _Prepared:
+    """Everything before the first table: discovery, selection, drift, the destination's
+    probe and recovery, the report's skeleton. Any ExtractError here stops the run."""
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    day = parse_date(run_date)
     if settings.workers <= 1 or len(set(tables)) == 1:  # tables will run in this process
         start_watchdog()  # booted during discovery, rather than next to the first read
     destination = Destination(settings)
@@ -83,18 +126,17 @@ def run_extract(
     names = select_tables(catalog, tables, exclude)
     gone: list[str] = []
     if shard is not None:
-        from extractor.run.shards import parse_shard, shard_tables
+        from extractor.run.shards import shard_tables
 
-        shard = "{}/{}".format(*parse_shard(shard))
         chosen = shard_tables(destination, catalog.tables, names, shard, day)
         names, gone = chosen.tables, chosen.gone
         logger.info("shard %s: %d tables, from %s", shard, len(names), chosen.how,
-                    extra={"fields": {"event": "shard", "shard": shard, "tables": len(names),
+                    extra={"fields": {"event": "shard", "shard": str(shard), "tables": len(names),
                                       "plan": "saved" if chosen.saved else "live"}})
     # Before any read: a table whose drift the policy fails is never read nor published.
     # Stored tables that vanished count only when the run covers the whole database (shard 1
     # reports them for a sharded run).
-    whole = not tables and (shard is None or shard.startswith("1/"))
+    whole = not tables and (shard is None or shard.index == 1)
     drift = check_drift(settings, catalog.tasks, names, whole_database=whole)
     run_id = new_run_id(day)
     destination.probe(run_id)
@@ -108,7 +150,7 @@ def run_extract(
         started_at=started_at, tls=catalog.server.tls,
         reader=reader_name(catalog.server),
         tables=[TableResult(table=name, status="skipped") for name in sorted(set(exclude))],
-        shard=shard,
+        shard=None if shard is None else str(shard),
     )
     logger.info("run %s: %d tables from %s to %s, %s", run_id, len(names),
                 settings.mysql.describe(), report.destination,
@@ -120,42 +162,46 @@ def run_extract(
             _log_result(run_id, blocked)
         if on_result is not None:
             on_result(blocked)
-    ctx = RunContext(settings, run_id, day, catalog.server)
     for name in gone:  # in the saved plan, dropped from the source since
         report.tables.append(TableResult(
             table=name, status="failed", error="planned for this shard but no longer a base "
-            "table of the database", error_step="discover", error_type="UsageError"))
+            "table of the database", error_step=Step.DISCOVER, error_type="UsageError"))
         _log_result(run_id, report.tables[-1])
     failed_drift = set(drift.failed)
     tasks = [dataclasses.replace(catalog.tasks[n], drift=drift.tables[n].records())
              for n in names if n not in failed_drift]
     if resume:
         tasks = _resume(destination, tasks, day, report)
-    breaker = CircuitBreaker(settings.breaker_failures)
-    for result in _execute(ctx, tasks, progress, breaker):
-        result.drift = drift.tables[result.table].records()
-        report.tables.append(result)
-        _log_result(run_id, result)
-        if breaker.open and report.breaker is None:  # logged after the result that opened it
-            report.breaker = breaker.reason
-            logger.error("%s: no new table starts, the running ones finish", breaker.reason,
-                         extra={"fields": {"event": "breaker", "run_id": run_id,
-                                           "reason": breaker.reason}})
-        if on_result is not None:
-            on_result(result)
-    destination.remove_tree(destination.keys.staging(run_id))
+    return _Prepared(destination, report, RunContext(settings, run_id, day, catalog.server),
+                     tasks, drift)
+
+
+def _finish(destination: Destination, report: RunReport, started: float) -> LateFailure | None:
+    """Remove the run's staging and write its report, each tried whatever the other did.
+    Their tables are published by now: a failure here is the run's late failure, logged
+    with the tables it leaves published (a failed report write outranks a cleanup)."""
+    late: LateFailure | None = None
+    try:
+        destination.remove_tree(destination.keys.staging(report.run_id))
+    except ExtractError as exc:
+        late = _late(report, LateFailure("staging not removed", exc, report_written=True))
     report.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     report.seconds = round(time.monotonic() - started, 3)
-    destination.write_text(destination.keys.run_report(run_id), report.to_json())
-    totals = report.totals()
-    logger.info("run %s: %s, %d/%d tables published, %d rows, %d bytes in %.1f s", run_id,
-                "success" if report.ok else "failed", totals.published, totals.tables,
-                totals.rows, totals.bytes, report.seconds,
-                extra={"fields": {"event": "run", "run_id": run_id, "date": day,
-                                  "status": "success" if report.ok else "failed",
-                                  "seconds": report.seconds, **totals.to_dict(),
-                                  "error_rate": report.error_rate()}})
-    return report
+    try:
+        destination.write_text(destination.keys.run_report(report.run_id), report.to_json())
+    except ExtractError as exc:
+        late = _late(report, LateFailure("run report not written", exc, report_written=False))
+    return late
+
+
+def _late(report: RunReport, late: LateFailure) -> LateFailure:
+    published = sorted(t.table for t in report.tables if t.status == "published")
+    logger.error("run %s: %s, after publishing %d tables (%s)", report.run_id, late.line(),
+                 len(published), ", ".join(published) or "none",
+                 extra={"fields": {"event": "run_end_failed", "run_id": report.run_id,
+                                   "date": report.date, "step": late.error.step,
+                                   "error": str(late.error), "published": published}})
+    return late
 
 
 def _drift_results(drift: DriftCheck, names: Sequence[str]) -> list[TableResult]:
@@ -166,7 +212,7 @@ def _drift_results(drift: DriftCheck, names: Sequence[str]) -> list[TableResult]
     for name, table in sorted(drift.tables.items()):
         if table.action == "fail":
             out.append(TableResult(
-                table=name, status="failed", error=table.error(), error_step="drift",
+                table=name, status="failed", error=table.error(), error_step=Step.DRIFT,
                 error_type=SchemaDrift.__name__, retry_note="not retried: the schema must be "
                 "reviewed", drift=table.records()))
         elif name not in names:  # a removed table under warn or evolve

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from extractor.errors import FormatError, UsageError
+from extractor.errors import FormatError, Step, UsageError
 from extractor.sink.destination import Destination
 from extractor.sink.formats import (
     as_dict,
@@ -48,6 +48,32 @@ ROW_BYTES_GUESS = 100
 
 PLAN_FORMAT = 1
 _SHARD = re.compile(r"^\s*(\d{1,3})\s*/\s*(\d{1,3})\s*$")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Group `index` (1-based) of the plan for `count` shards: `--shard I/N`, as "I/N" in
+    reports and logs. Only valid shards exist: 1 <= index <= count <= 256."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.index <= self.count <= MAX_SHARDS:
+            raise UsageError(f"--shard {str(self)!r} must be I/N with 1 <= I <= N <= "
+                             f"{MAX_SHARDS} (e.g. 2/4)")
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """`I/N` of `--shard I/N`, else a one-line usage error."""
+        match = _SHARD.match(text)
+        if match:
+            return cls(int(match.group(1)), int(match.group(2)))
+        raise UsageError(f"--shard {text[:20]!r} must be I/N with 1 <= I <= N <= {MAX_SHARDS} "
+                         "(e.g. 2/4)")
 
 
 @dataclass
@@ -117,17 +143,6 @@ def parse_shard_count(text: str | int) -> int:
     return int(value)
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """`I/N` of `--shard I/N`: 1 <= I <= N <= 256, else a one-line usage error."""
-    match = _SHARD.match(text)
-    if match:
-        index, count = int(match.group(1)), int(match.group(2))
-        if 1 <= index <= count <= MAX_SHARDS:
-            return index, count
-    raise UsageError(f"--shard {text[:20]!r} must be I/N with 1 <= I <= N <= {MAX_SHARDS} "
-                     "(e.g. 2/4)")
-
-
 def weight(table: TableInfo) -> int:
     """What a table costs for balancing: its estimated bytes, else rows, never below the floor."""
     if table.estimated_bytes > 0:
@@ -172,7 +187,7 @@ def load_plan(destination: Destination, date: str) -> ShardPlan | None:
     try:
         return ShardPlan.from_json(text, destination.url(path))
     except FormatError as exc:
-        raise FormatError(f"the {exc.message}", step="plan") from exc
+        raise FormatError(f"the {exc.message}", step=Step.PLAN) from exc
 
 
 @dataclass(frozen=True)
@@ -187,7 +202,7 @@ def shard_tables(
     destination: Destination,
     catalog_tables: Sequence[TableInfo],
     selected: Sequence[str],
-    shard: str,
+    shard: Shard,
     date: str,
 ) -> ShardSelection:
     """The tables shard `I/N` runs on `date`.
@@ -196,7 +211,7 @@ def shard_tables(
     with N shards was saved for the date; then that plan's group I is run, still limited by
     the selection, and its tables that are no longer base tables are returned apart.
     """
-    index, count = parse_shard(shard)
+    index, count = shard.index, shard.count
     saved = load_plan(destination, date)
     if saved is not None and saved.shards == count:
         planned = saved.group(index).tables

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from extractor.drift.compare import PARQUET_NOTE
+from extractor.run.outcome import RunOutcome
 from extractor.run.report import RunReport, TableResult
 from extractor.sink.manifest import DriftRecord
 
@@ -23,6 +24,22 @@ def summary_lines(report: RunReport) -> list[str]:
         lines.append(f"  not run, {report.breaker or 'the run was stopped'}: "
                      f"{', '.join(not_run)}")
     return [*lines, *drift_lines(report.tables)]
+
+
+def outcome_lines(outcome: RunOutcome) -> list[str]:
+    """The summary of a run that got past its start: its report's, then its late failure."""
+    if outcome.report is None:
+        return []
+    return [*summary_lines(outcome.report), *late_lines(outcome)]
+
+
+def late_lines(outcome: RunOutcome) -> list[str]:
+    """The late failure and the tables published before it."""
+    if outcome.late is None:
+        return []
+    published = ", ".join(outcome.published) or "none"
+    return [f"  FAILED at the end of the run: {outcome.late.line()}",
+            f"  published before it ({len(outcome.published)}): {published}"]
 
 
 def headline(report: RunReport, what: str) -> str:

@@ -24,6 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from extractor.errors import Step
 from extractor.logs import real_stderr_for_children, worker_initializer, worker_logging_config
 from extractor.run.breaker import CircuitBreaker
 from extractor.run.pipeline import Progress, RunContext, TableTask
@@ -130,7 +131,7 @@ def _outcome(future: Future[TableResult], task: TableTask) -> TableResult:
 
 def _worker_failed(task: TableTask, exc: Exception) -> TableResult:
     return TableResult(
-        table=task.table, status="failed", error_step="worker",
+        table=task.table, status="failed", error_step=Step.WORKER,
         error=f"worker process failed: {type(exc).__name__}: {exc}",
         error_type=type(exc).__name__,
     )

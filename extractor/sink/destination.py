@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from extractor.config import Settings
-from extractor.errors import DestinationError, DestinationUnavailable, ExtractError
+from extractor.errors import DestinationError, DestinationUnavailable, ExtractError, Step
 from extractor.sink.keys import Keys
 
 
@@ -55,12 +55,12 @@ class Destination:
 
     # -- operations ---------------------------------------------------------------------
     def put(self, local_path: str, path: str) -> None:
-        with self.errors("upload", path):
+        with self.errors(Step.UPLOAD, path):
             self.fs.put_file(local_path, path)
 
     def move_or_copy(self, src: str, dst: str) -> None:
         """Local: an atomic rename. S3: a server-side copy (the staging copy is removed later)."""
-        with self.errors("publish", dst):
+        with self.errors(Step.PUBLISH, dst):
             if self.is_s3:
                 self.fs.copy(src, dst)
             else:
@@ -68,7 +68,7 @@ class Destination:
                 os.replace(src, dst)
 
     def list_files(self, directory: str, *, recursive: bool = False) -> list[str]:
-        with self.errors("list", directory):
+        with self.errors(Step.LIST, directory):
             try:
                 if recursive:
                     return sorted(self.fs.find(directory))
@@ -78,7 +78,7 @@ class Destination:
         return sorted(e["name"] for e in entries if e.get("type") == "file")
 
     def list_dirs(self, directory: str) -> list[str]:
-        with self.errors("list", directory):
+        with self.errors(Step.LIST, directory):
             try:
                 entries = self.fs.ls(directory, detail=True)
             except FileNotFoundError:
@@ -86,24 +86,24 @@ class Destination:
         return sorted(e["name"] for e in entries if e.get("type") == "directory")
 
     def exists(self, path: str) -> bool:
-        with self.errors("list", path):
+        with self.errors(Step.LIST, path):
             return bool(self.fs.exists(path))
 
     def size(self, path: str) -> int:
-        with self.errors("verify", path):
+        with self.errors(Step.VERIFY, path):
             return int(self.fs.size(path))
 
-    def remove(self, paths: list[str]) -> None:
+    def remove(self, paths: list[str], *, step: Step = Step.REMOVE) -> None:
         if paths:
-            with self.errors("remove", paths[0]):
+            with self.errors(step, paths[0]):
                 self.fs.rm(paths)
 
     def remove_tree(self, directory: str) -> None:
-        with self.errors("cleanup", directory), contextlib.suppress(FileNotFoundError):
+        with self.errors(Step.CLEANUP, directory), contextlib.suppress(FileNotFoundError):
             self.fs.rm(directory, recursive=True)
 
-    def write_text(self, path: str, text: str) -> None:
-        with self.errors("write", path):
+    def write_text(self, path: str, text: str, *, step: Step = Step.WRITE) -> None:
+        with self.errors(step, path):
             # Local writes go through a temporary name so a reader never sees half a file.
             tmp = path if self.is_s3 else f"{path}.tmp-{os.getpid()}"
             with self.fs.open(tmp, "w", encoding="utf-8") as handle:
@@ -112,7 +112,7 @@ class Destination:
                 os.replace(tmp, path)
 
     def read_text(self, path: str) -> str | None:
-        with self.errors("read", path):
+        with self.errors(Step.READ, path):
             try:
                 with self.fs.open(path, "r", encoding="utf-8") as handle:
                     return str(handle.read())
@@ -122,11 +122,11 @@ class Destination:
     def probe(self, run_id: str) -> None:
         """Write and delete an object outside the data prefix: proves the destination works."""
         path = self.keys.probe(run_id)
-        self.write_text(path, "radar-extract write probe\n")
-        self.remove([path])
+        self.write_text(path, "radar-extract write probe\n", step=Step.PROBE)
+        self.remove([path], step=Step.PROBE)
 
     @contextmanager
-    def errors(self, step: str, path: str, table: str | None = None) -> Iterator[None]:
+    def errors(self, step: Step, path: str, table: str | None = None) -> Iterator[None]:
         """Translate filesystem and S3 errors into ours, with the step and the key."""
         try:
             yield
@@ -143,13 +143,13 @@ _TRANSIENT = re.compile(r"slowdown|throttl|internalerror|serviceunavailable|time
                         r"connection (reset|refused|aborted)|503|500|502|504", re.I)
 
 
-def translate(exc: BaseException, *, step: str, where: str, table: str | None) -> ExtractError:
+def translate(exc: BaseException, *, step: Step, where: str, table: str | None) -> ExtractError:
     detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:400]
     if isinstance(exc, PermissionError) or _REFUSED.search(detail):
         return DestinationUnavailable(f"destination {where} refused {step}: {detail}",
                                       table=table, step=step)
     transient = bool(_TRANSIENT.search(detail))
-    if step in ("probe", "write") and isinstance(exc, OSError) and not transient:
+    if step in (Step.PROBE, Step.WRITE) and isinstance(exc, OSError) and not transient:
         return DestinationUnavailable(f"destination {where} is not writable: {detail}",
                                       table=table, step=step)
     return DestinationError(f"destination {where} failed at {step}: {detail}",

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from extractor.errors import ExtractError, FormatError, PartitionLocked
+from extractor.errors import ExtractError, FormatError, PartitionLocked, Step
 from extractor.sink.destination import Destination
 from extractor.sink.formats import as_int, as_str, checked, dumps, reading
 
@@ -304,7 +304,7 @@ class _LocalStore:
         return temp
 
     def create(self, path: str, body: str) -> str | None:
-        with self.destination.errors("lock", path), self._guarded(path):
+        with self.destination.errors(Step.LOCK, path), self._guarded(path):
             temp = self._write_temp(path, body)
             try:
                 os.link(temp, path)
@@ -315,11 +315,11 @@ class _LocalStore:
             return _etag(body)
 
     def read(self, path: str) -> tuple[str, str] | None:
-        with self.destination.errors("lock", path):
+        with self.destination.errors(Step.LOCK, path):
             return self._read(path)
 
     def replace(self, path: str, body: str, etag: str) -> str | None:
-        with self.destination.errors("lock", path), self._guarded(path):
+        with self.destination.errors(Step.LOCK, path), self._guarded(path):
             current = self._read(path)
             if current is None or current[1] != etag:
                 return None
@@ -327,7 +327,7 @@ class _LocalStore:
             return _etag(body)
 
     def delete(self, path: str, etag: str) -> bool:
-        with self.destination.errors("lock", path), self._guarded(path):
+        with self.destination.errors(Step.LOCK, path), self._guarded(path):
             current = self._read(path)
             if current is None or current[1] != etag:
                 return False
@@ -358,7 +358,7 @@ class _S3Store:
 
     def _put(self, path: str, body: str, **condition: str) -> str | None:
         bucket, key = path.split("/", 1)
-        with self.destination.errors("lock", path):
+        with self.destination.errors(Step.LOCK, path):
             try:
                 response = self.fs.call_s3("put_object", Bucket=bucket, Key=key,
                                            Body=body.encode("utf-8"),
@@ -390,7 +390,7 @@ class _S3Store:
                 stream.close()
             return bytes(data).decode("utf-8", "replace"), str(response["ETag"])
 
-        with self.destination.errors("lock", path):
+        with self.destination.errors(Step.LOCK, path):
             try:
                 found: tuple[str, str] = sync(self.fs.loop, get)
             except FileNotFoundError:
@@ -399,7 +399,7 @@ class _S3Store:
 
     def delete(self, path: str, etag: str) -> bool:
         bucket, key = path.split("/", 1)
-        with self.destination.errors("lock", path):
+        with self.destination.errors(Step.LOCK, path):
             try:
                 self.fs.call_s3("delete_object", Bucket=bucket, Key=key, IfMatch=etag)
             except OSError as exc:

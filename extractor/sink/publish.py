@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
 
-from extractor.errors import FormatError, PartitionLocked, VerificationError
+from extractor.errors import FormatError, PartitionLocked, Step, VerificationError
 from extractor.sink.destination import Destination
 from extractor.sink.journal import Journal
 from extractor.sink.lock import TableLock
@@ -60,17 +60,17 @@ def verify(staged: list[StagedFile], rows_read: int, destination: Destination, t
         except Exception as exc:
             raise VerificationError(
                 f"{posixpath.basename(item.local.path)} has no readable footer: {exc}",
-                table=table, step="verify",
+                table=table, step=Step.VERIFY,
             ) from exc
         if destination.size(item.staged_path) != item.local.bytes:
             raise VerificationError(
                 f"staged {destination.url(item.staged_path)} is incomplete",
-                table=table, step="verify",
+                table=table, step=Step.VERIFY,
             )
     if footer_rows != rows_read:
         raise VerificationError(
             f"read {rows_read} rows but the Parquet footers hold {footer_rows}",
-            table=table, step="verify",
+            table=table, step=Step.VERIFY,
         )
 
 
@@ -107,7 +107,7 @@ def _apply(destination: Destination, entry: Journal, guard: Guard) -> list[str]:
             # A local move already done leaves no source, only a target of the staged size.
             raise VerificationError(
                 f"cannot finish the interrupted publish of {date}: "
-                f"{destination.url(staged_path)} is gone", table=table, step="recover")
+                f"{destination.url(staged_path)} is gone", table=table, step=Step.RECOVER)
         published.append(target)
     guard()
     destination.remove([key for key in previous if key not in set(published)])

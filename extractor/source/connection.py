@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from extractor.config import MySQLSettings
-from extractor.errors import ExtractError, SourceError, SourceUnavailable
+from extractor.errors import ExtractError, SourceError, SourceUnavailable, Step
 from extractor.source.tls import client_context, tls_required
 
 # MySQL/MariaDB error numbers, grouped by the reaction they need.
@@ -61,7 +61,7 @@ def connect_kwargs(mysql: MySQLSettings) -> dict[str, Any]:
 
 
 @contextmanager
-def control_connection(mysql: MySQLSettings, *, step: str = "connect") -> Iterator[Any]:
+def control_connection(mysql: MySQLSettings, *, step: Step = Step.CONNECT) -> Iterator[Any]:
     """A pymysql connection for control queries (discovery, counts, checks), errors translated.
 
     Plain pymysql rather than SQLAlchemy: these are a handful of parameterised queries,
@@ -72,7 +72,7 @@ def control_connection(mysql: MySQLSettings, *, step: str = "connect") -> Iterat
     with translate_errors(mysql, table=None, step=step):
         conn = pymysql.connect(**connect_kwargs(mysql), autocommit=True)
     try:
-        with translate_errors(mysql, table=None, step="discover"):
+        with translate_errors(mysql, table=None, step=Step.DISCOVER):
             yield conn
     finally:
         conn.close()
@@ -132,7 +132,7 @@ def scrub(text: str, mysql: MySQLSettings) -> str:
 
 
 def classify(
-    exc: BaseException, mysql: MySQLSettings, *, table: str | None, step: str
+    exc: BaseException, mysql: MySQLSettings, *, table: str | None, step: Step
 ) -> ExtractError:
     """Turn a driver exception into ours: one line, no password, transient or not."""
     number = error_number(exc)
@@ -151,13 +151,13 @@ def classify(
                                  step=step)
     if number in _REFUSED:
         return SourceUnavailable(f"{where} refused: {detail}", table=table, step=step)
-    if step == "connect" and (number in _UNREACHABLE or lost or number is None):
+    if step == Step.CONNECT and (number in _UNREACHABLE or lost or number is None):
         return SourceUnavailable(f"{where} unreachable: {detail}", table=table, step=step,
                                  transient=True)
     return SourceError(f"{where}: {detail}", table=table, step=step, transient=transient)
 
 
-def _tls_refused(exc: BaseException, step: str) -> bool:
+def _tls_refused(exc: BaseException, step: Step) -> bool:
     """Whether the error is our side rejecting the server's TLS (certificate, protocol)."""
     seen: set[int] = set()
     cause: BaseException | None = exc
@@ -165,7 +165,7 @@ def _tls_refused(exc: BaseException, step: str) -> bool:
         seen.add(id(cause))
         if isinstance(cause, ssl.SSLCertVerificationError):
             return True
-        if isinstance(cause, ssl.SSLError) and step == "connect":
+        if isinstance(cause, ssl.SSLError) and step == Step.CONNECT:
             # A cut connection (EOF) is not a refusal; a failed negotiation is.
             return not isinstance(cause, ssl.SSLEOFError | ssl.SSLZeroReturnError)
         cause = cause.__cause__ or cause.__context__
@@ -173,7 +173,7 @@ def _tls_refused(exc: BaseException, step: str) -> bool:
 
 
 @contextmanager
-def translate_errors(mysql: MySQLSettings, *, table: str | None, step: str) -> Iterator[None]:
+def translate_errors(mysql: MySQLSettings, *, table: str | None, step: Step) -> Iterator[None]:
     """Translate driver errors at the boundary, keeping ours untouched."""
     try:
         yield

@@ -1,15 +1,24 @@
 """What the database holds, from information_schema only: tables, estimates, columns, keys.
 
 Every name the engine later puts into SQL comes from here, never from user text.
+Column types are described in one form whatever the server (`neutral_type`: MySQL 8's),
+so that a stored schema snapshotted on MariaDB matches the same DDL on MySQL.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from extractor.contract.types import Column
+from extractor.errors import UsageError
 from extractor.source.connection import query
+
+# A name a person typed (--table, --exclude) before it is looked up: what MySQL allows
+# (1 to 64 characters) and what can be a segment of a key (no NUL, no slash).
+_TABLE_NAME = re.compile(r"^[^\x00/\\]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -17,6 +26,13 @@ class TableInfo:
     name: str
     estimated_rows: int
     estimated_bytes: int
+
+
+def check_table_names(names: Iterable[str]) -> None:
+    """A usage error for the first name that cannot be a table's, before any lookup."""
+    for name in names:
+        if not _TABLE_NAME.match(name):
+            raise UsageError(f"table name {name[:80]!r} is not valid")
 
 
 _TABLES = (
@@ -45,6 +61,29 @@ _PRIMARY_KEYS = (
 )
 
 
+# MariaDB's JSON is a LONGTEXT with this CHECK, named after the column.
+_MARIADB_JSON = (
+    "SELECT TABLE_NAME AS tbl, CONSTRAINT_NAME AS name, CHECK_CLAUSE AS clause"
+    " FROM information_schema.CHECK_CONSTRAINTS"
+    " WHERE CONSTRAINT_SCHEMA = %s AND LEVEL = 'Column' AND CHECK_CLAUSE LIKE 'json_valid(%%'"
+)
+_INTEGER_WIDTH = re.compile(r"^(tinyint|smallint|mediumint|int|bigint)\(\d+\)")
+
+
+def neutral_type(data_type: str, column_type: str) -> tuple[str, str]:
+    """(DATA_TYPE, COLUMN_TYPE) as MySQL 8 states them: no integer display width (but
+    for a signed TINYINT(1) and ZEROFILL, which MySQL keeps), YEAR without its (4),
+    GEOMCOLLECTION. MariaDB says int(11), year(4), geometrycollection."""
+    if _INTEGER_WIDTH.match(column_type) and column_type != "tinyint(1)" \
+            and "zerofill" not in column_type:
+        column_type = _INTEGER_WIDTH.sub(r"\1", column_type)
+    if column_type == "year(4)":
+        column_type = "year"
+    if data_type == "geometrycollection":
+        data_type = column_type = "geomcollection"
+    return data_type, column_type
+
+
 def _text(value: object) -> str:
     # MySQL 8 returns some information_schema columns as bytes.
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
@@ -59,14 +98,19 @@ def list_tables(conn: Any, database: str) -> list[TableInfo]:
 
 
 def table_columns(conn: Any, database: str) -> dict[str, list[Column]]:
-    """Columns of every table in `database`, in ordinal order."""
+    """Columns of every table in `database`, in ordinal order, types in the neutral form."""
+    json_columns = _mariadb_json_columns(conn, database)
     out: dict[str, list[Column]] = {}
     for r in query(conn, _COLUMNS, (database,)):
-        out.setdefault(_text(r["tbl"]), []).append(
+        table, name = _text(r["tbl"]), _text(r["name"])
+        data_type, column_type = neutral_type(_text(r["data_type"]), _text(r["column_type"]))
+        if data_type == "longtext" and (table, name) in json_columns:
+            data_type = column_type = "json"
+        out.setdefault(table, []).append(
             Column(
-                name=_text(r["name"]),
-                data_type=_text(r["data_type"]),
-                column_type=_text(r["column_type"]),
+                name=name,
+                data_type=data_type,
+                column_type=column_type,
                 nullable=_text(r["nullable"]) == "YES",
                 precision=None if r["num_precision"] is None else int(r["num_precision"]),
                 scale=None if r["num_scale"] is None else int(r["num_scale"]),
@@ -75,6 +119,14 @@ def table_columns(conn: Any, database: str) -> dict[str, list[Column]]:
             )
         )
     return out
+
+
+def _mariadb_json_columns(conn: Any, database: str) -> set[tuple[str, str]]:
+    """(table, column) of MariaDB's JSON columns; none on MySQL, whose JSON is a type."""
+    if "mariadb" not in _text(query(conn, "SELECT VERSION() AS v")[0]["v"]).lower():
+        return set()
+    return {(_text(r["tbl"]), _text(r["name"])) for r in query(conn, _MARIADB_JSON, (database,))
+            if _text(r["clause"]) == f"json_valid(`{_text(r['name'])}`)"}
 
 
 def _has_default(r: dict[str, Any]) -> bool:

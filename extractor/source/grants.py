@@ -44,7 +44,8 @@ def parse_grants(lines: list[str], database: str) -> Grants:
         if "WITH GRANT OPTION" in line.upper():
             found.append("GRANT OPTION")
         writable.extend(f"{p} ON {match.group('target')}" for p in found)
-    return Grants(masked, writable)
+    # MySQL 8 grants static and dynamic privileges on two lines, both WITH GRANT OPTION.
+    return Grants(masked, list(dict.fromkeys(writable)))
 
 
 def _wildcard_matches(pattern: str, name: str) -> bool:

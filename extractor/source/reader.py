@@ -15,13 +15,21 @@ import re
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any
 
 import pyarrow as pa
 
 from extractor.config import MySQLSettings
-from extractor.contract.types import ColumnPlan, quote_identifier
-from extractor.source.connection import CONNECT_TIMEOUT_S, connectorx_url, translate_errors
+from extractor.contract.types import ColumnPlan, Flavor, quote_identifier
+from extractor.errors import Step
+from extractor.source.connection import (
+    CONNECT_TIMEOUT_S,
+    connectorx_url,
+    query,
+    server_offers_tls,
+    session_uses_tls,
+    translate_errors,
+)
 from extractor.source.tls_proxy import TlsProxy, Upstream
 
 logger = logging.getLogger(__name__)
@@ -31,15 +39,40 @@ logger = logging.getLogger(__name__)
 class Server:
     """What the bulk read must know about the server and the connection."""
 
-    flavor: Literal["mariadb", "mysql"] = "mysql"
+    flavor: Flavor = "mysql"
     tls: bool = False  # encrypt: connectorx reads through the TLS proxy (tls_proxy.py)
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """What the control connection learns about the server, and the TLS decision."""
+
+    version: str
+    session_tls: bool  # the control session is encrypted
+    offers_tls: bool  # the server offers TLS (have_ssl, or the session already uses it)
+    server: Server  # how the bulk reads run
+
+
+def inspect_server(conn: Any, mysql: MySQLSettings) -> ServerFacts:
+    """Version, flavor and TLS of the server behind `conn`: the one place the run (discovery)
+    and `check` decide whether the bulk reads are encrypted."""
+    version = str(query(conn, "SELECT VERSION() AS v")[0]["v"])
+    session_tls = session_uses_tls(conn)
+    offered = session_tls or server_offers_tls(conn)
+    # The fast reader has no TLS of its own: it reads in plaintext only when the connection
+    # would stay plaintext anyway (disabled by configuration, or not offered).
+    tls = mysql.ssl_mode != "disabled" and offered
+    flavor: Flavor = "mariadb" if "mariadb" in version.lower() else "mysql"
+    return ServerFacts(version, session_tls, offered, Server(flavor, tls))
 
 
 # A long read must not be cut by the server: no statement time limit, and a generous
 # net_write_timeout in case the client pauses (it keeps draining; uploads run apart).
 # connectorx runs no statement before the query, so the settings ride on the statement.
+# MySQL: MAX_EXECUTION_TIME(0) would leave a server-wide max_execution_time in force (0 is
+# no hint there); SET_VAR lifts it. net_write_timeout cannot be set by a hint on MySQL.
 _MARIADB_PREFIX = "SET STATEMENT net_write_timeout=600, max_statement_time=0 FOR "
-_MYSQL_HINT = "/*+ MAX_EXECUTION_TIME(0) */ "
+_MYSQL_HINT = "/*+ SET_VAR(max_execution_time=0) */ "
 
 
 def select_sql(
@@ -49,7 +82,7 @@ def select_sql(
 
     The same over TLS: connectorx reads through the proxy with the binary protocol.
     """
-    columns = ", ".join(p.select_sql() for p in plans)
+    columns = ", ".join(p.select_sql(server.flavor) for p in plans)
     comment = f"/* {re.sub(r'[^A-Za-z0-9_.:=-]', '_', tag)} */ " if tag else ""
     source = f"{quote_identifier(database)}.{quote_identifier(table)}"
     if server.flavor == "mariadb":
@@ -73,13 +106,13 @@ def read_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Yield the table's rows in batches, in the reader's own (pre-contract) types."""
     sql = select_sql(mysql.database, table, plans, server, tag)
-    with translate_errors(mysql, table=table, step="read"):
+    with translate_errors(mysql, table=table, step=Step.READ):
         yield from _stream(mysql, sql, batch_rows, tls=server.tls)
 
 
 def probe(mysql: MySQLSettings, server: Server) -> None:
     """Read one row the way tables are read (for `check`); raises a translated error."""
-    with translate_errors(mysql, table=None, step="read"):
+    with translate_errors(mysql, table=None, step=Step.READ):
         for _ in _stream(mysql, "SELECT 1 AS probe", 1_000, tls=server.tls):
             pass
 

@@ -401,7 +401,7 @@ def test_a_night_over_the_real_engine_syncs_the_glue_catalog(
     with webhook() as hook:
         result = _night(dag_run, server, database, tmp_path, hook, "2026-03-10",
                         RADAR_DEST=f"s3://{bucket}", AWS_ENDPOINT_URL=s3.endpoint,
-                        AIRFLOW_VAR_RADAR_EXTRACT_GLUE_DATABASE=glue_db)
+                        AIRFLOW_VAR_RADAR_EXTRACT_GLUE_DATABASE=glue_db, **s3.env)
     calls = {c["task"]: c for c in result["calls"] if c["map_index"] < 0}
     assert result["run"] == "success", json.dumps(result["calls"], indent=1)[-4000:]
     assert calls["catalog_sync"]["code"] == 0

@@ -70,14 +70,17 @@ fi
 # A journal: a publish killed after its journal entry, before any key moved.
 cat > kill_publish.py <<'PY'
 import os
+from datetime import date
 
+import extractor.run.runner as runner
 import extractor.sink.publish as publish
 from extractor.config import load_settings
-from extractor.run.runner import run_extract
 
-publish._apply = lambda *args: os._exit(9)  # (destination, entry, guard)
+publish._apply = lambda *args: os._exit(9)  # (destination, entry[, guard])
+# A release that parses the date at the edge takes a date (it has partition_date), else "D".
+day = date(2024, 5, 2) if hasattr(runner, "partition_date") else "2024-05-02"
 if __name__ == "__main__":
-    run_extract(load_settings("radar.toml"), tables=["product"], run_date="2024-05-02")
+    runner.run_extract(load_settings("radar.toml"), tables=["product"], run_date=day)
 PY
 "$PY" kill_publish.py || echo "(killed publish exit $?)"
 INTERNAL="$WORK/dest/_radar_extract"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -63,7 +64,7 @@ def test_concurrent_writes_give_one_consistent_read(
     try:
         settings = load_settings(env={"RADAR_MYSQL_URL": server.url(database),
                                       "RADAR_DEST": str(tmp_path), "RADAR_BATCH_ROWS": "2000"})
-        report = run_extract(settings, run_date="2024-05-01")
+        report = run_extract(settings, run_date=date(2024, 5, 1)).report
     finally:
         stop.set()
         writer.join()

@@ -8,12 +8,13 @@ it: values and their Python types, not only counts.
 
 from __future__ import annotations
 
+import json
 import secrets
 import struct
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from extractor.config import load_settings
 from extractor.run.report import RunReport
 from extractor.run.runner import run_extract
 from extractor.run.summary import error_line
-from tests.conftest import S3, Server
+from tests.conftest import ROOT, S3, Result, Server
 
 pytestmark = pytest.mark.integration
 
@@ -160,7 +161,7 @@ def extracted(request: pytest.FixtureRequest, server: Server, demo_db: str,
         s3: S3 = request.getfixturevalue("s3")
         bucket = s3.new_bucket()
         env.update(RADAR_DEST=f"s3://{bucket}/bronze", RADAR_S3_ENDPOINT_URL=s3.endpoint)
-    report = run_extract(load_settings(env=env), run_date=RUN_DATE)
+    report = run_extract(load_settings(env=env), run_date=date.fromisoformat(RUN_DATE)).report
     if request.param == "s3":
         fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3.endpoint}, key="testing",
                                secret="testing")
@@ -231,3 +232,20 @@ def test_table_round_trips(extracted: Extracted, expected: Callable[[str], Expec
     result = next(t for t in extracted.report.tables if t.table == table)
     assert result.rows == sum(want.rows.values())
     assert {c: n for c, n in result.nulled.items() if n} == want.nulled
+
+
+def test_the_committed_schemas_match_the_demo_on_either_server(
+    cli: Callable[..., Result], server: Server, demo_db: str, tmp_path: Path
+) -> None:
+    """schemas/radar_demo was snapshotted once; the same DDL on MariaDB or MySQL (int(11) or
+    int, LONGTEXT-with-a-check or JSON, year(4) or year) shows no drift against it."""
+    folder = tmp_path / demo_db
+    folder.mkdir()
+    for stored in sorted((ROOT / "schemas" / "radar_demo").glob("*.json")):
+        schema = json.loads(stored.read_text(encoding="utf-8"))
+        schema["database"] = demo_db
+        (folder / stored.name).write_text(json.dumps(schema), encoding="utf-8")
+    diff = cli("schemas", "diff", env={"RADAR_MYSQL_URL": server.url(demo_db),
+                                       "RADAR_SCHEMAS_DIR": str(tmp_path)})
+    assert (diff.code, diff.stdout) == (0, f"no drift: {len(TABLES)} tables match {folder}\n"), \
+        diff.output

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -16,7 +17,7 @@ import s3fs
 from extractor.config import load_settings
 from extractor.run.report import TableResult
 from extractor.run.runner import run_extract
-from tests.conftest import NUMBERS_TO_100K, ROOT, S3, Server
+from tests.conftest import NUMBERS_TO_100K, ROOT, S3, Server, hex32
 from tests.integration.tcp_proxy import StallingProxy
 
 pytestmark = pytest.mark.integration
@@ -28,7 +29,7 @@ def test_table_dropped_after_discovery_fails_alone(
 ) -> None:
     database = make_database(
         "CREATE TABLE big (id INT PRIMARY KEY, v VARCHAR(40))",
-        f"INSERT INTO big SELECT seq, MD5(seq) FROM ({NUMBERS_TO_100K}) AS numbers",
+        f"INSERT INTO big SELECT seq, {hex32('seq')} FROM ({NUMBERS_TO_100K}) AS numbers",
         "CREATE TABLE doomed (id INT PRIMARY KEY)", "INSERT INTO doomed VALUES (1)",
         "CREATE TABLE tiny (id INT PRIMARY KEY)", "INSERT INTO tiny VALUES (7)",
     )
@@ -42,7 +43,7 @@ def test_table_dropped_after_discovery_fails_alone(
 
     settings = load_settings(env={"RADAR_MYSQL_URL": server.url(database),
                                   "RADAR_DEST": str(tmp_path), "RADAR_WORKERS": "1"})
-    report = run_extract(settings, run_date="2024-05-01", on_result=drop_doomed)
+    report = run_extract(settings, run_date=date(2024, 5, 1), on_result=drop_doomed).report
     status = {t.table: (t.status, t.error_step) for t in report.tables}
     assert status["doomed"] == ("failed", "read")
     assert status["big"][0] == status["tiny"][0] == "published"
@@ -73,7 +74,7 @@ def test_s3_faults_during_upload(
 ) -> None:
     database = make_database(
         "CREATE TABLE events (id INT PRIMARY KEY, v VARCHAR(40))",
-        f"INSERT INTO events SELECT seq, MD5(seq) FROM ({NUMBERS_TO_100K}) AS numbers",
+        f"INSERT INTO events SELECT seq, {hex32('seq')} FROM ({NUMBERS_TO_100K}) AS numbers",
     )
     bucket = s3.new_bucket()
     host, port = s3.endpoint.split("//")[1].split(":")

@@ -169,7 +169,7 @@ def test_snapshot_is_byte_stable_and_matches_the_database(scenario: Scenario) ->
     stored = json.loads(scenario.first_snapshot[f"{scenario.database}/t_decimal.json"])
     assert stored["primary_key"] == ["id"] and stored["format"] == 1
     assert [(c["name"], c["mysql_type"], c["nullable"], c["arrow_type"])
-            for c in stored["columns"]] == [("id", "int(11)", False, "int32"),
+            for c in stored["columns"]] == [("id", "int", False, "int32"),
                                             ("price", "decimal(10,2)", True,
                                              "decimal128(10, 2)")]
     text = scenario.first_snapshot[f"{scenario.database}/t_decimal.json"].decode()
@@ -207,7 +207,7 @@ def test_each_change_is_classified_and_acted_on(scenario: Scenario, table: str) 
 def test_drift_details_say_what_changed(scenario: Scenario) -> None:
     (widened,) = scenario.result("t_widened_parquet")["drift"]
     assert widened == {
-        "class": "type_widened", "column": "n", "stored": "int(11)", "live": "bigint(20)",
+        "class": "type_widened", "column": "n", "stored": "int", "live": "bigint",
         "action": "fail", "policy_key": "parquet_type_changed", "note": None,
         "parquet_type_changed": True, "stored_arrow_type": "int32", "live_arrow_type": "int64",
     }
@@ -221,7 +221,7 @@ def test_drift_details_say_what_changed(scenario: Scenario) -> None:
     assert (renamed["stored"], renamed["live"]) == ("b", "c")
     assert "looks like a rename" in renamed["note"]
     (required,) = scenario.result("t_added_required")["drift"]
-    assert (required["column"], required["live"]) == ("qty", "int(11) NOT NULL")
+    assert (required["column"], required["live"]) == ("qty", "int NOT NULL")
     (decimal,) = scenario.result("t_decimal")["drift"]
     assert (decimal["stored_arrow_type"], decimal["live_arrow_type"], decimal["action"]) == (
         "decimal128(10, 2)", "decimal128(12, 2)", "warn")
@@ -259,7 +259,7 @@ def test_diff_groups_changes_per_table_and_exits_1(scenario: Scenario) -> None:
         "t_typo"
     at = lines.index("t_removed: fail")
     assert lines[at + 1] == "  fail: column_removed b: varchar(10) → (none)"
-    assert "  fail [parquet_type_changed]: type_widened n: int(11) → bigint(20) (Parquet " \
+    assert "  fail [parquet_type_changed]: type_widened n: int → bigint (Parquet " \
            "int32 → int64)" in lines
     assert any(line.startswith("note: a changed Parquet type:") for line in lines)
     assert lines[-1] == f"13 of 14 tables drifted from {scenario.schemas / scenario.database}"

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import s3fs
 
-from tests.conftest import ROOT, S3, Server, numbered_rows
+from tests.conftest import ROOT, S3, Server, hex32, numbered_rows
 from tests.integration.tcp_proxy import StallingProxy
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ PREFIX = "origin=airbyte/database=bronze_radar"
 @pytest.fixture(scope="module")
 def database(make_module_database: Callable[..., str]) -> str:
     return make_module_database("CREATE TABLE metrics (id INT PRIMARY KEY, v VARCHAR(64))",
-                                *numbered_rows("metrics", "seq, MD5(seq)", ROWS))
+                                *numbered_rows("metrics", f"seq, {hex32('seq')}", ROWS))
 
 
 def _start(server: Server, database: str, **env: str) -> subprocess.Popen[str]:

@@ -205,6 +205,37 @@ def test_a_run_stopped_before_its_report_is_still_announced(
     assert typo.code == 2 and len(slack.payloads) == 1
 
 
+def test_a_run_that_fails_after_publishing_says_so_with_its_tables_and_its_date(
+    cli: Callable[..., Result], server: Server, radar: str, slack: Webhook, tmp_path: Path,
+) -> None:
+    # A file where the run reports' folder must be: every table publishes, the report's
+    # write fails (root ignores permissions, not a file in the way).
+    out = tmp_path / "out"
+    (out / "_radar_extract").mkdir(parents=True)
+    (out / "_radar_extract" / "runs").write_text("in the way")
+    report_file = tmp_path / "report.json"
+    result = cli("extract", "--date", "2024-03-01", "--report", str(report_file),
+                 env=_env(server, radar, out, RADAR_SLACK_WEBHOOK_URL=slack.url,
+                          RADAR_GLUE_CRAWLER="bronze"))
+    assert result.code == 1, result.output  # not 3: the tables are published
+    for table in ROWS:
+        assert (out / PREFIX / table / "cog_dt_ingestion=2024-03-01").is_dir()
+    assert "  published before it (3): empty_table, product, store" in result.stderr
+    assert re.search(r" ERROR run \S+: run report not written: destination .*/runs/\S+\.json "
+                     r"is not writable: .*, after publishing 3 tables \(empty_table, product, "
+                     r"store\)", result.stderr), result.stderr
+    assert json.loads(report_file.read_text())["status"] == "success"  # --report still written
+    (payload,) = slack.payloads
+    message = _message(payload)
+    assert payload["text"].startswith(":x: radar-extract 2024-03-01 FAILED: run report not "
+                                      "written; 3/3 tables published, 5 rows,")
+    assert "*Published* (3): empty_table, product, store" in message
+    assert "stopped before extracting" not in message
+    assert "Run report: not written, see the job's logs" in message
+    assert "Glue crawler bronze not started: the run failed at its end (run report not " \
+        "written)" in message
+
+
 def test_notify_command_reads_the_stored_report_and_validation(
     cli: Callable[..., Result], server: Server, radar: str, slack: Webhook, tmp_path: Path,
 ) -> None:
@@ -231,6 +262,25 @@ def test_notify_command_reads_the_stored_report_and_validation(
     assert _only_line(missing) == (
         f"radar-extract: error: no run report for 2024-02-29 under {tmp_path}/_radar_extract/runs: "
         "nothing to notify")
+
+
+def test_every_command_on_the_destination_reads_the_one_dest_flag(
+    cli: Callable[..., Result], server: Server, radar: str, slack: Webhook, tmp_path: Path,
+) -> None:
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    env = _env(server, radar, elsewhere, RADAR_SLACK_WEBHOOK_URL=slack.url)
+    dest = ("--dest", str(out))
+    assert cli("plan", "--shards", "1", "--date", "2024-03-01", "--save", *dest,
+               env=env).code == 0
+    assert cli("extract", "--date", "2024-03-01", *dest, env=env).code == 0
+    merged = cli("report", "merge", "--date", "2024-03-01", *dest, env=env)
+    assert merged.code == 0 and "3/3 tables published" in merged.stdout, merged.output
+    assert cli("validate", "--date", "2024-03-01", *dest, env=env).code == 0
+    sent = cli("notify", "--date", "2024-03-01", *dest, env=env)
+    assert sent.stdout == "Slack message of 2024-03-01 sent\n", sent.output
+    assert {"plans", "runs", "reports", "validation"} <= {
+        p.name for p in (out / "_radar_extract").iterdir()}
+    assert not elsewhere.exists()
 
 
 # -- Glue -----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -25,7 +26,8 @@ def test_tls_reader_path_matches_connectorx_on_every_contract_row(
 ) -> None:
     """The pymysql reader (used whenever the connection is encrypted) yields the same
     Parquet values as connectorx for every type in the contract."""
-    database = make_database(*[s for case in CASES for s in _ddl(case)], sql_mode="")
+    database = make_database(*[s for case in CASES for s in _ddl(case, server.flavor)],
+                             sql_mode="")
     catalog = discover(load_settings(env={"RADAR_MYSQL_URL": server.url(database)}))
     tables = {}
     for tls, dest in ((False, tmp_path / "cx"), (True, tmp_path / "tls")):
@@ -59,7 +61,7 @@ def test_timestamp_is_utc_whatever_the_server_time_zone(
     try:
         settings = load_settings(env={"RADAR_MYSQL_URL": server.url(database),
                                       "RADAR_DEST": str(tmp_path)})
-        assert run_extract(settings, run_date="2024-05-01").ok
+        assert run_extract(settings, run_date=date(2024, 5, 1)).ok
     finally:
         with conn.cursor() as cur:
             cur.execute("SET GLOBAL time_zone = %s", (previous,))

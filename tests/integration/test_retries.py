@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.conftest import ROOT, Server, numbered_rows
+from tests.conftest import ROOT, Server, hex32, numbered_rows, running_statements
 
 pytestmark = pytest.mark.integration
 ROWS = 300_000
@@ -31,7 +31,7 @@ def database(make_module_database: Callable[..., str]) -> str:
     """`metrics` (300k rows, about a second to read) and `small` (2 rows)."""
     return make_module_database(
         "CREATE TABLE metrics (id INT PRIMARY KEY, v DECIMAL(14,2), note VARCHAR(64))",
-        *numbered_rows("metrics", "seq, seq / 100, MD5(seq)", ROWS),
+        *numbered_rows("metrics", f"seq, seq / 100, {hex32('seq')}", ROWS),
         "CREATE TABLE small (id INT PRIMARY KEY)", "INSERT INTO small VALUES (1), (2)",
     )
 
@@ -43,7 +43,7 @@ def slow_database(make_module_database: Callable[..., str]) -> str:
     return make_module_database(
         "CREATE TABLE slow (id INT PRIMARY KEY, note VARCHAR(64),"
         " h CHAR(128) AS (SHA2(REPEAT(note, 800), 512)) VIRTUAL)",
-        *numbered_rows("slow (id, note)", "seq, MD5(seq)", 100_000),
+        *numbered_rows("slow (id, note)", f"seq, {hex32('seq')}", 100_000),
         "CREATE TABLE small (id INT PRIMARY KEY)", "INSERT INTO small VALUES (1), (2)",
     )
 
@@ -55,7 +55,7 @@ def six_tables(make_module_database: Callable[..., str]) -> str:
     return make_module_database(
         "CREATE TABLE t1 (id INT PRIMARY KEY, note VARCHAR(64),"
         " h CHAR(128) AS (SHA2(REPEAT(note, 400), 512)) VIRTUAL)",
-        *numbered_rows("t1 (id, note)", "seq, MD5(seq)", 20_000),
+        *numbered_rows("t1 (id, note)", f"seq, {hex32('seq')}", 20_000),
         *[s for i in range(2, 7) for s in (f"CREATE TABLE t{i} LIKE t1",
                                            f"INSERT INTO t{i} (id, note) SELECT id, note FROM t1")],
     )
@@ -88,12 +88,10 @@ class Killer:
             while not self._stop.is_set() and time.monotonic() < deadline:
                 if self.limit is not None and len(self.killed) >= self.limit:
                     break
-                cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s"
-                            " AND ID <> CONNECTION_ID() AND INFO LIKE %s AND TIME_MS >= %s",
-                            (self.database, self.pattern, self.streaming_ms))
                 # No memory of killed ids: connectorx runs more than one statement on its
                 # connection, and a KILL that lands between them must be repeated.
-                for (process_id,) in cur.fetchall():
+                for process_id in running_statements(cur, self.server, self.database,
+                                                     self.pattern, self.streaming_ms):
                     cur.execute(f"KILL QUERY {int(process_id)}")
                     self.killed.append(int(process_id))
                 time.sleep(0.005)

@@ -75,6 +75,9 @@ def test_canaries_never_leak(
     assert _leaks(result, tmp_path) == []
     if scenario == "check":  # a read-only user (SELECT, INSERT on one table): a warning
         assert "warn grants: the user can WRITE (INSERT ON" in result.stdout
-        assert "IDENTIFIED BY PASSWORD '***'" in result.stdout  # not even the hash
+        if server.flavor == "mariadb":  # its SHOW GRANTS holds the hash: masked
+            assert "IDENTIFIED BY PASSWORD '***'" in result.stdout
+        else:  # MySQL 8's never does
+            assert "IDENTIFIED" not in result.stdout
     else:  # the failure and its traceback went to the log file too
         assert "ERROR" in (tmp_path / "logs" / "radar.log").read_text()

@@ -19,7 +19,7 @@ import pytest
 import s3fs
 from fsspec.implementations.local import LocalFileSystem
 
-from tests.conftest import S3, Result, Server, numbered_rows
+from tests.conftest import S3, Result, Server, hex32, numbered_rows
 from tests.integration.test_extract import SCHEMA as EXTRACT_SCHEMA
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,7 @@ TABLES = ["empty_table", "events", "no_pk", "product", "store"]
 SCHEMA = [  # the extract tests' tables, plus one big enough to be the largest by estimate
     *EXTRACT_SCHEMA,
     "CREATE TABLE events (id INT PRIMARY KEY, at DATETIME(6), payload VARCHAR(64))",
-    *numbered_rows("events", "seq, '2024-01-01' + INTERVAL seq SECOND, MD5(seq)", 3000),
+    *numbered_rows("events", f"seq, '2024-01-01' + INTERVAL seq SECOND, {hex32('seq')}", 3000),
     "ANALYZE TABLE events",  # so its estimate makes it the largest table
 ]
 

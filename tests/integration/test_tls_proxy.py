@@ -29,7 +29,7 @@ from extractor.run.pipeline import RunContext, extract_table
 from extractor.source.reader import Server as ReadServer
 from extractor.source.reader import read_batches
 from extractor.source.tls_proxy import TlsProxy, Upstream
-from tests.conftest import NUMBERS_TO_100K, ROOT, Server
+from tests.conftest import NUMBERS_TO_100K, ROOT, Server, hex32
 from tests.integration.fake_mysql import FakeMySQL
 from tests.integration.raw_client import greeting_nonce, handshake_response, scramble
 from tests.integration.test_type_matrix import _ddl
@@ -67,7 +67,7 @@ def big_db(tls_server: TlsMariaDB) -> str:
                     " note VARCHAR(64), at DATETIME)")
         for block in range(BIG_ROWS // 100_000):
             cur.execute(f"INSERT INTO {BIG_DB}.metrics SELECT seq + {block * 100_000},"
-                        " seq / 100, MD5(seq), '2024-01-01' + INTERVAL seq MINUTE"
+                        f" seq / 100, {hex32('seq')}, '2024-01-01' + INTERVAL seq MINUTE"
                         f" FROM ({NUMBERS_TO_100K}) AS numbers")
         cur.execute(f"CREATE TABLE {BIG_DB}.small (id INT PRIMARY KEY)")
         cur.execute(f"INSERT INTO {BIG_DB}.small VALUES (1), (2)")
@@ -146,6 +146,8 @@ def test_refusals_reach_the_client_and_the_report(
     """The client gets an ERR packet with the MySQL error number (never a bare reset), and
     the proxy reports the same, so the reader can say what happened. (A wrong password
     is refused by the proxy itself: test_tls_proxy_auth.py.)"""
+    if case == "no_tls_required" and server.tls:
+        pytest.skip("the server under test offers TLS")
     upstream, code = {
         "wrong_ca": (_upstream(tls_server, ca=tls_server.certs.other_ca), 2026),
         "wrong_password": (_upstream(tls_server), 1045),
@@ -167,6 +169,8 @@ def test_refusals_reach_the_client_and_the_report(
 
 
 def test_preferred_without_tls_on_the_server_relays_plaintext(server: Server) -> None:
+    if server.tls:
+        pytest.skip("the server under test offers TLS (test_tls.py's MySQL cases)")
     with TlsProxy(Upstream(server.host, server.port, "preferred", None, server.user,
                            server.password, 5.0)) as proxy:
         conn = _client(proxy, server.user, server.password)

@@ -3,6 +3,8 @@ errors before any I/O. Glue itself is tested against moto's server (integration)
 
 from __future__ import annotations
 
+from datetime import date
+
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
@@ -134,5 +136,5 @@ def test_catalog_sync_usage_errors_come_before_any_io(
     # Glue at a closed port: a call would be exit 3, not a usage error.
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
     with pytest.raises(UsageError) as caught:
-        sync_catalog(load_settings(env=env), "2024-03-01", tables=tables)
+        sync_catalog(load_settings(env=env), date(2024, 3, 1), tables=tables)
     assert caught.value.message == line and caught.value.exit_code == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from datetime import date
 from pathlib import Path
 
 import click
@@ -10,7 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from extractor.cli import main
+from extractor.cli_options import DATE, SHARD, SHARD_COUNT
 from extractor.errors import ConfigError, DestinationUnavailable, ExtractError, SourceError
+from extractor.run.shards import Shard
 
 
 @pytest.mark.parametrize("command", sorted(main.commands))
@@ -54,3 +57,59 @@ def test_cli_module_imports_neither_pyarrow_nor_drivers() -> None:
     for module in ("pyarrow", "pymysql", "connectorx", "sqlalchemy"):
         assert f"import {module}" not in source
     assert isinstance(main, click.Group)
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [(["extract", "--date", "2024-5-1"], "--date '2024-5-1' is not a valid date (YYYY-MM-DD)"),
+     (["extract", "--date", "20240501"], "--date '20240501' is not a valid date (YYYY-MM-DD)"),
+     (["notify", "--date", "yesterday"], "--date 'yesterday' is not a valid date (YYYY-MM-DD)"),
+     (["extract", "--shard", "2/1"], "--shard '2/1' must be I/N with 1 <= I <= N <= 256 "
+      "(e.g. 2/4)"),
+     (["extract", "--shard", "two"], "--shard 'two' must be I/N with 1 <= I <= N <= 256 "
+      "(e.g. 2/4)"),
+     (["plan", "--shards", "0"], "--shards '0' must be a number from 1 to 256")],
+    ids=["short-date", "compact-date", "word-date", "shard-past-n", "shard-word", "no-shards"],
+)
+def test_bad_values_are_one_line_and_exit_2(args: list[str], line: str) -> None:
+    result = CliRunner().invoke(main, args, env={"RADAR_MYSQL_PORT": "1"})
+    assert result.exit_code == 2
+    assert result.output == f"radar-extract: error: {line}\n"
+
+
+def test_the_click_types_give_the_library_its_types() -> None:
+    assert DATE.convert("2024-02-29", None, None) == date(2024, 2, 29)
+    assert DATE.convert(date(2024, 2, 29), None, None) == date(2024, 2, 29)  # a default
+    assert SHARD.convert(" 2/4 ", None, None) == Shard(2, 4)
+    assert SHARD_COUNT.convert("8", None, None) == 8
+    with pytest.raises(click.BadParameter, match="not a valid date"):
+        DATE.convert("2023-02-29", None, None)
+
+
+def _commands(group: click.Group = main, prefix: str = "") -> dict[str, click.Command]:
+    found: dict[str, click.Command] = {}
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found.update(_commands(command, f"{prefix}{name} "))
+        else:
+            found[f"{prefix}{name}"] = command
+    return found
+
+
+def test_a_shared_option_has_one_spelling_and_one_help_text() -> None:
+    seen: dict[str, set[tuple[str, ...]]] = {}
+    for command in _commands().values():
+        for param in command.params:
+            if isinstance(param, click.Option) and param.help:
+                help_text = param.help.replace(" (default: today, UTC)", "")
+                seen.setdefault(param.opts[-1], set()).add((*param.opts, help_text))
+    for flag in ("--dest", "--date", "--table", "--json", "--config", "--log-json",
+                 "--verbose", "--exclude", "--output", "--glue-crawler"):
+        assert len(seen[flag]) == 1, (flag, seen[flag])
+
+
+def test_every_command_on_the_destination_takes_dest() -> None:
+    with_dest = sorted(name for name, command in _commands().items()
+                       if any(p.name == "dest" for p in command.params))
+    assert with_dest == ["catalog sync", "check", "compat inspect", "crawl", "extract",
+                         "notify", "plan", "report merge", "validate"]

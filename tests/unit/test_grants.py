@@ -24,3 +24,11 @@ def test_write_grants_on_the_database_or_globally_are_found() -> None:
     assert grants.writable == [
         "ALL PRIVILEGES ON *.*", "GRANT OPTION ON *.*", "INSERT ON `radar`.`store`",
         "UPDATE ON `radar`.`store`", "INSERT ON `rad%`.*"]
+
+
+def test_mysql_8s_two_lines_of_an_admin_name_the_grant_option_once() -> None:
+    grants = parse_grants([
+        "GRANT SELECT, INSERT, SHOW VIEW ON *.* TO `radar`@`%` WITH GRANT OPTION",
+        "GRANT BACKUP_ADMIN,XA_RECOVER_ADMIN ON *.* TO `radar`@`%` WITH GRANT OPTION",
+    ], "radar")
+    assert grants.writable == ["INSERT ON *.*", "GRANT OPTION ON *.*"]

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from extractor.config import Secret, Settings, load_settings
-from extractor.errors import ConfigError
+from extractor.errors import EXIT_FAILED, ConfigError, DestinationUnavailable, Step
 from extractor.ops.notify import build_payload, post
 from extractor.ops.validation import TableCheck, Validation
+from extractor.run.outcome import LateFailure, RunOutcome
 from extractor.run.report import RunReport, TableResult
+from extractor.run.summary import outcome_lines
 
 HOOK = "https://hooks.slack.com/services/T000/B000/CanaryHookToken42"
 PASSWORD = "Canary&pw<7f>"  # Slack's escaped characters: a masked secret must stay masked
@@ -147,3 +150,25 @@ def test_ops_settings(tmp_path: Path) -> None:
     assert info.value.problems == [
         "glue_crawler ' crawler\\n' must be 1-255 characters without control characters",
         "logs_url 'logs' must be an http:// or https:// URL"]
+
+
+def test_a_run_that_failed_after_publishing_names_its_tables_and_what_failed() -> None:
+    report = _report(TableResult("store", "published", rows=3),
+                     TableResult("product", "published", rows=2))
+    error = DestinationUnavailable("destination /out/_radar_extract/runs/r.json is not "
+                                   "writable: NotADirectoryError", step=Step.WRITE)
+    late = LateFailure("run report not written", error, report_written=False)
+    outcome = RunOutcome(date(2024, 3, 1), report, late=late)
+    assert (outcome.ok, outcome.exit_code, outcome.published) == (
+        False, EXIT_FAILED, ["product", "store"])
+    assert outcome_lines(outcome)[-2:] == [
+        f"  FAILED at the end of the run: run report not written: {error}",
+        "  published before it (2): product, store"]
+    payload = build_payload(report, _settings(), late=late)
+    assert payload["text"].startswith(
+        ":x: radar-extract 2024-03-01 FAILED: run report not written; 2/2 tables published,")
+    text = _all_text(payload)
+    assert "*Published* (2): product, store" in text
+    assert "run report not written: destination /out/_radar_extract/runs/r.json is not " \
+        "writable" in text
+    assert "Run report: not written, see the job's logs" in text

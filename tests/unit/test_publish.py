@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from extractor.config import load_settings
+from extractor.errors import DestinationUnavailable, Step
 from extractor.sink.destination import Destination
 from extractor.sink.manifest import Manifest
 from extractor.sink.parquet import WrittenFile
@@ -82,3 +83,13 @@ def test_only_old_unjournaled_staging_is_cleaned(tmp_path: Path) -> None:
         os.makedirs(dest.keys.staging(run_id, "store"))
     assert clean_orphans(dest) == [dest.keys.staging(old)]
     assert os.listdir(dest.keys.staging_root()) == [young]
+
+
+def test_a_destination_that_cannot_be_written_fails_at_the_probe(tmp_path: Path) -> None:
+    (tmp_path / "_radar_extract").write_text("a file where the folder must be")
+    dest = Destination(load_settings(env={"RADAR_DEST": str(tmp_path)}))
+    with pytest.raises(DestinationUnavailable) as caught:
+        dest.probe("run")
+    assert caught.value.step is Step.PROBE and caught.value.exit_code == 3
+    assert f"destination {tmp_path}/_radar_extract/probes/run.probe is not writable" in str(
+        caught.value)

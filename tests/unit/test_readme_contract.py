@@ -44,7 +44,7 @@ def _documented(arrow: pa.DataType, rule: Rule) -> str:
 
 
 _SPELLING = {"double": "float64", "float": "float32", "date32[day]": "date32"}
-# Types the MariaDB type matrix cannot hold: MySQL's native JSON (MariaDB's is LONGTEXT).
+# Types beyond the type matrix's cases: MariaDB's INET6 (and JSON, which the matrix has too).
 _EXTRA = [Column("c", "json", "json"), Column("c", "inet6", "inet6")]
 
 

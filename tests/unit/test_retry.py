@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 
 import pytest
 
 from extractor.config import MySQLSettings, load_settings
-from extractor.errors import ConfigError, TableTimeout
+from extractor.errors import ConfigError, Step, TableTimeout
 from extractor.run.breaker import CircuitBreaker
 from extractor.run.report import RunReport, TableResult
 from extractor.run.retry import backoff_delay, is_retryable
@@ -38,7 +39,7 @@ def test_backoff_spreads_over_the_whole_interval_and_respects_the_cap() -> None:
     assert max(backoff_delay(10**6, 0.01, 0.05, rng) for _ in range(100)) <= 0.05  # no overflow
 
 
-def _failed(error: str, *, transient: bool = False, step: str = "read",
+def _failed(error: str, *, transient: bool = False, step: Step = Step.READ,
             kind: str = "SourceError") -> TableResult:
     return TableResult(table="t", status="failed", error=error, error_step=step,
                        error_type=kind, transient=transient)
@@ -53,24 +54,24 @@ STATEMENT_TIME = ("MySQL db:3306: 1969 Query execution was interrupted (max_stat
 def test_the_driver_boundary_decides_what_is_transient() -> None:
     mysql = MySQLSettings()
     # KILL QUERY from another session, as connectorx and pymysql report it: transient.
-    assert classify(RuntimeError(CX_KILLED), mysql, table="t", step="read").transient
+    assert classify(RuntimeError(CX_KILLED), mysql, table="t", step=Step.READ).transient
     assert classify(RuntimeError(1317, "Query execution was interrupted"), mysql,
-                    table="t", step="read").transient
+                    table="t", step=Step.READ).transient
     # A statement time limit or a denied SELECT: permanent.
-    assert not classify(RuntimeError(STATEMENT_TIME), mysql, table="t", step="read").transient
+    assert not classify(RuntimeError(STATEMENT_TIME), mysql, table="t", step=Step.READ).transient
     assert not classify(RuntimeError(1142, "SELECT command denied"), mysql,
-                        table="t", step="read").transient
+                        table="t", step=Step.READ).transient
 
 
 def test_what_is_retried() -> None:
     assert is_retryable(_failed("MySQL h:3306: 2013 Lost connection", transient=True))
     assert is_retryable(_failed("destination s3://b/k failed at upload: SlowDown",
-                                transient=True, step="upload", kind="DestinationError"))
+                                transient=True, step=Step.UPLOAD, kind="DestinationError"))
     # Permanent: access denied, an unsupported column, a timeout.
     assert not is_retryable(_failed("MySQL h:3306: 1142 SELECT command denied"))
-    assert not is_retryable(_failed("column 'g' has type 'x'", step="plan",
+    assert not is_retryable(_failed("column 'g' has type 'x'", step=Step.PLAN,
                                     kind="UnsupportedColumn"))
-    assert not is_retryable(_failed("timed out", transient=True, step="timeout",
+    assert not is_retryable(_failed("timed out", transient=True, step=Step.TIMEOUT,
                                     kind="TableTimeout"))
     assert not is_retryable(TableResult(table="t", status="published"))
 
@@ -81,12 +82,12 @@ def test_breaker_opens_on_consecutive_failures_of_one_kind() -> None:
     for result in (lost, lost, TableResult(table="ok", status="published"), lost, lost):
         breaker.record(result)
     assert not breaker.open  # a success in between restarts the count
-    breaker.record(_failed("throttled", transient=True, step="upload", kind="DestinationError"))
+    breaker.record(_failed("throttled", transient=True, step=Step.UPLOAD, kind="DestinationError"))
     breaker.record(lost)
     breaker.record(lost)
     assert not breaker.open  # another kind restarts it too
     breaker.record(_failed("denied"))  # permanent: not counted, restarts
-    breaker.record(_failed("timed out", step="timeout", kind="TableTimeout"))
+    breaker.record(_failed("timed out", step=Step.TIMEOUT, kind="TableTimeout"))
     for _ in range(2):
         breaker.record(lost)
     assert not breaker.open
@@ -155,3 +156,12 @@ def test_s3_requests_are_retried_once_by_botocore_not_five_times() -> None:
                                   "RADAR_S3_ENDPOINT_URL": "http://127.0.0.1:1"})
     fs = Destination(settings).fs  # no request is made until the first operation
     assert fs.config_kwargs["retries"] == {"total_max_attempts": 2, "mode": "standard"}
+
+
+def test_the_report_keeps_the_steps_strings() -> None:
+    report = RunReport("r", "2024-05-01", "db", "/out", "now",
+                       tables=[_failed("timed out", step=Step.TIMEOUT)])
+    data = json.loads(report.to_json())
+    assert data["tables"][0]["error_step"] == "timeout"
+    again = RunReport.from_dict(data).tables[0]
+    assert again.error_step is Step.TIMEOUT and not is_retryable(again)

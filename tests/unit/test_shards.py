@@ -17,9 +17,9 @@ from extractor.ops.merge import MergedReport, combine, summary_lines
 from extractor.run.report import RunReport, TableResult
 from extractor.run.shards import (
     MIN_WEIGHT,
+    Shard,
     ShardPlan,
     load_plan,
-    parse_shard,
     parse_shard_count,
     plan_shards,
     save_plan,
@@ -98,12 +98,12 @@ def test_largest_first_into_the_lightest_group() -> None:
                                   "1 / 2x"])
 def test_bad_shard_is_a_usage_error(text: str) -> None:
     with pytest.raises(UsageError, match="must be I/N"):
-        parse_shard(text)
+        Shard.parse(text)
 
 
 def test_good_shards_parse() -> None:
-    assert parse_shard("1/1") == (1, 1)
-    assert parse_shard(" 4/256 ") == (4, 256)
+    assert Shard.parse("1/1") == Shard(1, 1)
+    assert Shard.parse(" 4/256 ") == Shard(4, 256) and str(Shard(4, 256)) == "4/256"
     assert parse_shard_count("8") == 8
     for bad in ("0", "257", "x", "-1", "2.5"):
         with pytest.raises(UsageError, match="from 1 to 256"):

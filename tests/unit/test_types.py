@@ -48,7 +48,14 @@ def test_unsigned_never_maps_to_unsigned_arrow_types() -> None:
          "geometry", "bit", "quoted-name"],
 )
 def test_projections(column: Column, sql: str) -> None:
-    assert plan_column(column).select_sql() == sql
+    assert plan_column(column).select_sql("mariadb") == sql
+    if column.data_type != "point":  # the same SQL on MySQL, but for geometry (below)
+        assert plan_column(column).select_sql("mysql") == sql
+
+
+def test_wkb_is_longitude_first_on_mysql_too() -> None:
+    plan = plan_column(Column("g", "geometry", "geometry"))
+    assert plan.select_sql("mysql") == "ST_AsBinary(`g`, 'axis-order=long-lat') AS `g`"
 
 
 def test_unknown_type_is_an_error_naming_table_and_column() -> None:
