@@ -139,10 +139,19 @@ def roll_forward(destination: Destination, table: str, date: str,
     text = destination.read_text(path)
     if text is None:
         return False
-    entry = Journal.from_json(text, destination.url(path))
+    entry = _journal(destination, path, text, table)
     _apply(destination, entry, guard)
     destination.remove_tree(destination.keys.staging(entry.manifest.run_id, entry.table))
     return True
+
+
+def _journal(destination: Destination, path: str, text: str, table: str) -> Journal:
+    """A journal entry to roll forward; one this release cannot read (damaged, or of a newer
+    format) is never applied: FormatError at step `recover`, naming the file."""
+    try:
+        return Journal.from_json(text, destination.url(path))
+    except FormatError as exc:
+        raise FormatError(exc.message, table=table, step=Step.RECOVER) from exc
 
 
 def published_since(destination: Destination, tables: Collection[str], date: str,
@@ -185,7 +194,7 @@ def recover(destination: Destination, tables: Collection[str] | None = None, *,
         text = destination.read_text(path)
         if text is None:
             continue
-        entry = Journal.from_json(text, destination.url(path))
+        entry = _journal(destination, path, text, destination.keys.table_of(path))
         table, date = entry.table, entry.date
         lock = TableLock(destination, table, date, run_id,
                          lease_s=destination.settings.lock_lease_s)
