@@ -48,13 +48,16 @@ extract: install ## Run an extraction with the environment's configuration (ARGS
 test: install airflow-venv ## Run every test, integration against MariaDB and MySQL (SERVER=mariadb|mysql|both)
 	@case '$(SERVER)' in both) set -- mariadb mysql ;; mariadb|mysql) set -- '$(SERVER)' ;; \
 	  *) echo "SERVER must be mariadb, mysql or both, not '$(SERVER)'" >&2; exit 2 ;; esac; \
-	paths=tests; failed=; \
+	paths=tests; failed=; cov=; \
 	for server in "$$@"; do \
 	  if [ $$server = mysql ]; then url='$(MYSQL_URL)'; else url='$(MARIADB_URL)'; fi; \
 	  echo "== $$paths against $$server ($$url)"; \
-	  RADAR_TEST_MYSQL_URL="$$url" $(BIN)/python -m pytest -q $$paths $(ARGS) || failed="$$failed $$server"; \
-	  paths=tests/integration; \
+	  RADAR_TEST_MYSQL_URL="$$url" $(BIN)/python -m pytest -q --cov=extractor --cov-report= $$cov \
+	    $$paths $(ARGS) || failed="$$failed $$server"; \
+	  paths=tests/integration; cov=--cov-append; \
 	done; \
+	echo "== coverage of extractor, every pass (the test process, not spawned workers):" \
+	  "$$($(BIN)/coverage report --format=total)%"; \
 	if [ -n "$$failed" ]; then echo "== tests failed against:$$failed" >&2; exit 1; fi
 
 test-mariadb: ## Run every test against MariaDB only (make test SERVER=mariadb)
@@ -72,12 +75,13 @@ test-unit: install ## Run the tests that need no services
 bench: install ## Benchmark against `mariadb --quick` and plain pymysql (3M rows; not a test)
 	$(BIN)/python bench/bench.py $(ARGS)
 
-lint: install ## ruff, mypy --strict, the import-layer contract, hadolint on the Dockerfile
+lint: install ## ruff, mypy --strict (extractor, tests), the import-layer contract, hadolint on the Dockerfile
 	$(BIN)/ruff check extractor tests bench deploy
-	$(BIN)/mypy extractor
+	$(BIN)/mypy extractor tests
 	$(BIN)/lint-imports
 	@if [ -x $(BIN)/hadolint ]; then $(BIN)/hadolint Dockerfile && echo "hadolint: Dockerfile ok"; \
 	else echo "hadolint: not installed on this platform, Dockerfile not linted"; fi
 
 clean: ## Remove .venv, .venv-airflow, ./data and caches
-	rm -rf $(VENV) $(AIRFLOW_VENV) data build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(AIRFLOW_VENV) data build *.egg-info .pytest_cache .mypy_cache .ruff_cache \
+		.coverage

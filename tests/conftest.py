@@ -22,8 +22,12 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import duckdb
 import pymysql
 import pytest
+
+from extractor.run.outcome import RunOutcome
+from extractor.run.report import RunReport
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_URL = os.environ.get("RADAR_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/")
@@ -222,6 +226,19 @@ def s3() -> Iterator[S3]:
             else:
                 os.environ[key] = value
         moto.stop()
+
+
+def query(sql: str) -> duckdb.DuckDBPyRelation:
+    """duckdb.sql() of a SELECT: its relation (typed Optional, for statements that return none)."""
+    relation = duckdb.sql(sql)
+    assert relation is not None, sql
+    return relation
+
+
+def report_of(outcome: RunOutcome) -> RunReport:
+    """The report of a run that got as far as its tables (not stopped before them)."""
+    assert outcome.report is not None, outcome.stopped
+    return outcome.report
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@
     manifest.py     a partition's manifest (and the drift records it shares with the run report)
                     and a compatible write's `compat` entry
     journal.py      the journal entry of a publish under way
-    lock.py         one writer per table and date: a leased lock, its body with a `format`
     parquet.py      Parquet with the documented settings; row groups by bytes; files by size
     publish.py      verify, journal, move into place, drop stale keys, manifest last; recovery
+    lock.py         one writer per table and date: a leased lock (S3 conditional writes), its
+                    body with a `format`
 """

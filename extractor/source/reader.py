@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -103,7 +103,7 @@ def read_batches(
     *,
     server: Server,
     tag: str = "",
-) -> Iterator[pa.RecordBatch]:
+) -> Generator[pa.RecordBatch, None, None]:
     """Yield the table's rows in batches, in the reader's own (pre-contract) types."""
     sql = select_sql(mysql.database, table, plans, server, tag)
     with translate_errors(mysql, table=table, step=Step.READ):

@@ -17,13 +17,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from tests import airbyte
-from tests.conftest import ROOT, S3, Result, Server
+from tests.conftest import ROOT, S3, Result, Server, query
 from tests.type_matrix import CASES
 
 pytestmark = pytest.mark.integration
@@ -244,7 +243,8 @@ def compat_run(world: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) 
 
 
 def _new_file(world: dict[str, Any], table: str) -> Path:
-    return world["dest"] / PREFIX / table / f"cog_dt_ingestion={NEW}" / f"file_{table}_001.parquet"
+    dest: Path = world["dest"]
+    return dest / PREFIX / table / f"cog_dt_ingestion={NEW}" / f"file_{table}_001.parquet"
 
 
 def _manifest(world: dict[str, Any], table: str) -> dict[str, Any]:
@@ -261,7 +261,7 @@ def test_compatible_write_equals_old_shape_and_airbyte_values(
     _same_shape(new, old)
     schema = pq.read_schema(old)
     want = airbyte.expected(world["conn"], table, schema)
-    got = duckdb.sql(f"SELECT * FROM read_parquet('{new}') ORDER BY id").to_arrow_table()
+    got = query(f"SELECT * FROM read_parquet('{new}') ORDER BY id").to_arrow_table()
     for name, (values, _) in want.items():
         assert got.column(name).to_pylist() == values, name
     counted = {n: c for n, (_, c) in want.items() if c}
@@ -317,7 +317,7 @@ def test_drifted_table_appends_new_and_nulls_missing_columns(
     assert drifted["status"] == "published", drifted
     names = pq.read_schema(_new_file(world, "drifted")).names
     assert names == [*pq.read_schema(world["old"]["drifted"]).names, "new_col"]
-    rows = duckdb.sql(f"SELECT id, old_col, new_col FROM read_parquet("
+    rows = query(f"SELECT id, old_col, new_col FROM read_parquet("
                       f"'{_new_file(world, 'drifted')}') ORDER BY id").fetchall()
     assert rows == [(1, None, 100), (2, None, 200)]
     drift = {(d["class"], d["column"], d["action"]) for d in drifted["compat"]["drift"]}
@@ -377,7 +377,7 @@ def test_on_s3(cli: Any, world: dict[str, Any], s3: S3, tmp_path: Path) -> None:
         fs.get_file(f"{bucket}/{PREFIX}/{table}/cog_dt_ingestion={NEW}/file_{table}_001.parquet",
                     str(local))
         _same_shape(local, world["old"][table])
-        got = duckdb.sql(f"SELECT * FROM read_parquet('{local}') ORDER BY id").to_arrow_table()
+        got = query(f"SELECT * FROM read_parquet('{local}') ORDER BY id").to_arrow_table()
         for name, (values, _) in airbyte.expected(world["conn"], table,
                                                   pq.read_schema(world["old"][table])).items():
             assert got.column(name).to_pylist() == values, (table, name)

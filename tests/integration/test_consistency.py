@@ -9,12 +9,11 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from extractor.config import load_settings
 from extractor.run.runner import run_extract
-from tests.conftest import NUMBERS_TO_100K, Server
+from tests.conftest import NUMBERS_TO_100K, Server, query, report_of
 
 pytestmark = pytest.mark.integration
 ACCOUNTS = 200_000
@@ -57,20 +56,21 @@ def test_concurrent_writes_give_one_consistent_read(
         *[f"INSERT INTO accounts (id, balance, twin) SELECT seq + {k * 100_000}, 100, 100"
           f" FROM ({NUMBERS_TO_100K}) AS numbers" for k in range(ACCOUNTS // 100_000)],
     )
-    stop, done = threading.Event(), []
+    stop = threading.Event()
+    done: list[int] = []
     writer = threading.Thread(target=_writer, args=(server, database, stop, done))
     writer.start()
     time.sleep(0.3)  # writes are flowing before and during the read
     try:
         settings = load_settings(env={"RADAR_MYSQL_URL": server.url(database),
                                       "RADAR_DEST": str(tmp_path), "RADAR_BATCH_ROWS": "2000"})
-        report = run_extract(settings, run_date=date(2024, 5, 1)).report
+        report = report_of(run_extract(settings, run_date=date(2024, 5, 1)))
     finally:
         stop.set()
         writer.join()
     assert report.ok and done and done[0] > 50, done  # many commits happened meanwhile
     files = f"{tmp_path}/origin=airbyte/database=bronze_radar/accounts/*/*.parquet"
-    ((rows, distinct, total, torn),) = duckdb.sql(
+    ((rows, distinct, total, torn),) = query(
         f"SELECT count(*), count(DISTINCT id), sum(balance), count(*) FILTER (balance <> twin)"
         f" FROM read_parquet('{files}', hive_partitioning = false)").fetchall()
     assert torn == 0  # no row mixes two versions

@@ -28,7 +28,7 @@ from extractor.config import load_settings
 from extractor.run.report import RunReport
 from extractor.run.runner import run_extract
 from extractor.run.summary import error_line
-from tests.conftest import ROOT, S3, Result, Server
+from tests.conftest import ROOT, S3, Result, Server, report_of
 
 pytestmark = pytest.mark.integration
 
@@ -161,7 +161,7 @@ def extracted(request: pytest.FixtureRequest, server: Server, demo_db: str,
         s3: S3 = request.getfixturevalue("s3")
         bucket = s3.new_bucket()
         env.update(RADAR_DEST=f"s3://{bucket}/bronze", RADAR_S3_ENDPOINT_URL=s3.endpoint)
-    report = run_extract(load_settings(env=env), run_date=date.fromisoformat(RUN_DATE)).report
+    report = report_of(run_extract(load_settings(env=env), run_date=date.fromisoformat(RUN_DATE)))
     if request.param == "s3":
         fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3.endpoint}, key="testing",
                                secret="testing")

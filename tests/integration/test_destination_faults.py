@@ -17,7 +17,7 @@ import s3fs
 from extractor.config import load_settings
 from extractor.run.report import TableResult
 from extractor.run.runner import run_extract
-from tests.conftest import NUMBERS_TO_100K, ROOT, S3, Server, hex32
+from tests.conftest import NUMBERS_TO_100K, ROOT, S3, Server, hex32, report_of
 from tests.integration.tcp_proxy import StallingProxy
 
 pytestmark = pytest.mark.integration
@@ -43,7 +43,7 @@ def test_table_dropped_after_discovery_fails_alone(
 
     settings = load_settings(env={"RADAR_MYSQL_URL": server.url(database),
                                   "RADAR_DEST": str(tmp_path), "RADAR_WORKERS": "1"})
-    report = run_extract(settings, run_date=date(2024, 5, 1), on_result=drop_doomed).report
+    report = report_of(run_extract(settings, run_date=date(2024, 5, 1), on_result=drop_doomed))
     status = {t.table: (t.status, t.error_step) for t in report.tables}
     assert status["doomed"] == ("failed", "read")
     assert status["big"][0] == status["tiny"][0] == "published"
@@ -86,7 +86,7 @@ def test_s3_faults_during_upload(
         (previous,) = cur.fetchone()
         cur.execute("SET GLOBAL net_write_timeout = 1")  # a reader that stalls is cut at once
     try:
-        with StallingProxy((host, int(port)), b".parquet HTTP/1.1", **options) as proxy:  # type: ignore[arg-type]
+        with StallingProxy((host, int(port)), b".parquet HTTP/1.1", **options) as proxy:
             result = _run(server, database, {
                 **s3.env, "RADAR_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
                 "RADAR_DEST": f"s3://{bucket}", "RADAR_FILE_MAX_MB": "1",

@@ -11,7 +11,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow.parquet as pq
 import pytest
 import s3fs
@@ -19,7 +18,7 @@ import s3fs
 from extractor.config import load_settings
 from extractor.run.runner import run_extract
 from extractor.run.summary import summary_lines
-from tests.conftest import NUMBERS_TO_100K, S3, Result, Server, hex32
+from tests.conftest import NUMBERS_TO_100K, S3, Result, Server, hex32, query, report_of
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +49,7 @@ def _partition(root: Path | str, table: str, day: str) -> str:
 
 def _rows(path_glob: str, order: str = "1") -> list[tuple[Any, ...]]:
     source = f"read_parquet('{path_glob}', hive_partitioning = false)"
-    return duckdb.sql(f"SELECT * FROM {source} ORDER BY {order}").fetchall()
+    return query(f"SELECT * FROM {source} ORDER BY {order}").fetchall()
 
 
 def _env(server: Server, database: str, **extra: str) -> dict[str, str]:
@@ -133,7 +132,7 @@ def test_file_rollover_and_parquet_settings(
     settings = load_settings(env=_env(server, database, RADAR_DEST=str(tmp_path),
                                       RADAR_ROW_GROUP_MB="2", RADAR_FILE_MAX_MB="3",
                                       RADAR_BATCH_ROWS="5000"))
-    report = run_extract(settings, run_date=date(2024, 3, 1)).report
+    report = report_of(run_extract(settings, run_date=date(2024, 3, 1)))
     assert report.ok, summary_lines(report)
     files = sorted(glob.glob(_partition(tmp_path, "big", "2024-03-01") + "/*"))
     assert [os.path.basename(f) for f in files] == [

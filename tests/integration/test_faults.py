@@ -19,7 +19,7 @@ import pymysql
 import pytest
 
 from extractor.config import load_settings
-from extractor.errors import SourceError
+from extractor.errors import SourceError, Step
 from extractor.source.connection import classify, connectorx_url
 from tests.conftest import ROOT, Server, hex32, numbered_rows, running_statements
 
@@ -154,7 +154,8 @@ def test_a_statement_time_limit_is_permanent_and_a_kill_transient(
                 cur.execute(sql)
         finally:
             conn.close()
-        return caught.value
+        error: BaseException = caught.value
+        return error
 
     def connectorx_error(sql: str) -> BaseException:
         with pytest.raises(BaseException) as caught:
@@ -163,7 +164,7 @@ def test_a_statement_time_limit_is_permanent_and_a_kill_transient(
 
     with _global_limits(server):
         for error in (pymysql_error(heavy), connectorx_error(heavy)):
-            cut = classify(error, settings, table="metrics", step="read")
+            cut = classify(error, settings, table="metrics", step=Step.READ)
             assert isinstance(cut, SourceError) and not cut.transient, cut
             assert "maximum statement execution time exceeded" in str(cut) or \
                 "max_statement_time exceeded" in str(cut), cut
@@ -181,7 +182,7 @@ def test_a_statement_time_limit_is_permanent_and_a_kill_transient(
     finally:
         killer.join()
         conn.close()
-    killed = classify(caught.value, settings, table="metrics", step="read")
+    killed = classify(caught.value, settings, table="metrics", step=Step.READ)
     assert isinstance(killed, SourceError) and killed.transient, killed
     assert "interrupted" in str(killed)
 

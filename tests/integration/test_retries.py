@@ -15,10 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
-from tests.conftest import ROOT, Server, hex32, numbered_rows, running_statements
+from tests.conftest import ROOT, Server, hex32, numbered_rows, query, running_statements
 
 pytestmark = pytest.mark.integration
 ROWS = 300_000
@@ -144,7 +143,7 @@ def test_killed_once_succeeds_on_attempt_two_with_exactly_the_source_rows(
         cur.execute("SELECT COUNT(*), COUNT(DISTINCT id), SUM(id), SUM(v) FROM metrics")
         source = cur.fetchone()
     conn.close()
-    written = duckdb.sql(
+    written = query(
         "SELECT COUNT(*), COUNT(DISTINCT id), SUM(id), SUM(v) FROM read_parquet("
         f"'{_partition(tmp_path, 'metrics', '2024-05-01')}/*.parquet')").fetchall()[0]
     assert written == source  # no row lost or doubled by the retry

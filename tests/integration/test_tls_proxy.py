@@ -307,7 +307,8 @@ def test_a_killed_read_over_the_proxy_fails_the_table(
            "RADAR_MYSQL_SSL_MODE": "verify_identity",
            "RADAR_MYSQL_SSL_CA": str(tls_server.certs.ca), "RADAR_DEST": str(tmp_path),
            "RADAR_WORKERS": "1", "RADAR_BATCH_ROWS": "5000", "RADAR_RETRY_ATTEMPTS": "1"}
-    stop, killed = threading.Event(), []
+    stop = threading.Event()
+    killed: list[int] = []
     killer = threading.Thread(target=_kill_while_streaming, args=(tls_server, how, stop, killed))
     killer.start()
     try:

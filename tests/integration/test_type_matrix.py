@@ -8,7 +8,6 @@ import json
 from datetime import date
 from typing import Any
 
-import duckdb
 import pyarrow.parquet as pq
 import pytest
 
@@ -16,7 +15,7 @@ from extractor.config import load_settings
 from extractor.run.catalog import discover
 from extractor.run.report import RunReport
 from extractor.run.runner import run_extract
-from tests.conftest import Server
+from tests.conftest import Server, query
 from tests.type_matrix import CASES, Case
 
 pytestmark = pytest.mark.integration
@@ -71,7 +70,7 @@ def test_values_round_trip_exactly(extracted: Any, server: Server, case: Case) -
     table = f"m_{case.id}"
     files = _files(dest, table)
     assert [f.rsplit("/", 1)[1] for f in files] == [f"file_{table}_001.parquet"]
-    rows = duckdb.sql(f"SELECT id, v FROM read_parquet('{files[0]}') ORDER BY id").fetchall()
+    rows = query(f"SELECT id, v FROM read_parquet('{files[0]}') ORDER BY id").fetchall()
     assert [v for _, v in rows] == [*case.expected_on(server.flavor), None]
     # The Arrow type the contract promises, and the NULLs it counted.
     assert pq.read_schema(files[0]).field("v").type == case.arrow

@@ -12,7 +12,13 @@ from click.testing import CliRunner
 
 from extractor.cli import main
 from extractor.cli_options import DATE, SHARD, SHARD_COUNT
-from extractor.errors import ConfigError, DestinationUnavailable, ExtractError, SourceError
+from extractor.errors import (
+    ConfigError,
+    DestinationUnavailable,
+    ExtractError,
+    SourceError,
+    Step,
+)
 from extractor.run.shards import Shard
 
 
@@ -38,9 +44,9 @@ def test_unknown_flag_exits_2() -> None:
 
 @pytest.mark.parametrize(
     "error",
-    [ExtractError("x", table="t", step="read", transient=True), ConfigError(["a", "b"]),
-     SourceError("lost", table="t", step="read", transient=True),
-     DestinationUnavailable("no bucket", step="probe")],
+    [ExtractError("x", table="t", step=Step.READ, transient=True), ConfigError(["a", "b"]),
+     SourceError("lost", table="t", step=Step.READ, transient=True),
+     DestinationUnavailable("no bucket", step=Step.PROBE)],
     ids=lambda e: type(e).__name__,
 )
 def test_errors_survive_pickling_across_processes(error: ExtractError) -> None:

@@ -22,7 +22,7 @@ import pytest
 
 from extractor.config import load_settings
 from extractor.drift.store import StoredColumn, StoredSchema, load_schemas
-from extractor.errors import FormatError, UsageError
+from extractor.errors import FormatError, Step, UsageError
 from extractor.ops.after_run import validation_of_date
 from extractor.ops.merge import MergedReport, run_reports
 from extractor.ops.validate import validate
@@ -88,7 +88,7 @@ ORDERS = TableResult(
     "orders", "failed",
     error="schema drift: fail: column_added note: (none) → varchar(10). Review it, then "
           "`radar-extract schemas snapshot --table orders` and commit, or set the drift policy",
-    error_step="drift", error_type="SchemaDrift",
+    error_step=Step.DRIFT, error_type="SchemaDrift",
     retry_note="not retried: the schema must be reviewed", drift=[ADDED])
 PRODUCT = TableResult(
     "product", "published", rows=2, files=1, bytes=628, seconds=0.006,

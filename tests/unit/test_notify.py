@@ -32,7 +32,7 @@ def _settings(**env: str) -> Settings:
 
 
 def _failed(name: str, cause: str = "SELECT command denied") -> TableResult:
-    return TableResult(table=name, status="failed", error=cause, error_step="read",
+    return TableResult(table=name, status="failed", error=cause, error_step=Step.READ,
                        retry_note="not retried: the error is not transient", attempts=1)
 
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from extractor.cli import main
 from extractor.config import load_settings
-from extractor.errors import ExtractError, UsageError
+from extractor.errors import ExtractError, Step, UsageError
 from extractor.ops.merge import MergedReport, combine, summary_lines
 from extractor.run.report import RunReport, TableResult
 from extractor.run.shards import (
@@ -132,7 +132,8 @@ def test_plan_saved_and_loaded_through_the_destination(tmp_path: Path) -> None:
     assert path == f"{tmp_path}/_radar_extract/plans/2024-05-01.json"
     data = json.loads(Path(path).read_text())
     assert sorted(data) == ["date", "format", "groups", "saved_at", "shards"]
-    assert data["saved_at"] == plan.saved_at and plan.saved_at.endswith("+00:00")
+    assert data["saved_at"] == plan.saved_at and plan.saved_at is not None \
+        and plan.saved_at.endswith("+00:00")
     assert sorted(data["groups"][0]) == ["estimated_bytes", "estimated_rows", "shard", "tables"]
     loaded = load_plan(dest, "2024-05-01")
     assert loaded is not None and loaded.to_dict() == plan.to_dict()
@@ -150,7 +151,7 @@ def _report(run_id: str, started: str, finished: str, *results: TableResult,
 
 def test_run_report_round_trips_through_json() -> None:
     report = _report("2024-05-01_a", "2024-05-01T02:00:00+00:00", "2024-05-01T02:01:00+00:00",
-                     TableResult("product", "failed", error="boom", error_step="read",
+                     TableResult("product", "failed", error="boom", error_step=Step.READ,
                                  error_type="SourceError", transient=True, attempts=3),
                      TableResult("store", "published", rows=3, files=1, bytes=10,
                                  nulled={"opened": 1}, keys=["k"], attempts=1),
@@ -166,7 +167,7 @@ def test_run_report_round_trips_through_json() -> None:
 def test_merge_takes_the_latest_result_and_never_a_skip_over_a_publish() -> None:
     first = _report("2024-05-01_1", "2024-05-01T02:00:00+00:00", "2024-05-01T02:10:00+00:00",
                     TableResult("a", "published", rows=5, files=1, bytes=50),
-                    TableResult("b", "failed", error="lost connection", error_step="read"),
+                    TableResult("b", "failed", error="lost connection", error_step=Step.READ),
                     shard="1/2", seconds=600)
     second = _report("2024-05-01_2", "2024-05-01T02:00:05+00:00", "2024-05-01T02:20:00+00:00",
                      TableResult("c", "published", rows=7, files=2, bytes=70),
