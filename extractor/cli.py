@@ -141,7 +141,9 @@ def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: date | 
     if report_file and outcome.report is not None:
         Path(report_file).write_text(outcome.report.to_json(), encoding="utf-8")
     if not log_json:  # JSON logs already carry the run's summary as one event
-        for line in outcome.summary_lines():
+        from extractor.run.summary import outcome_lines
+
+        for line in outcome_lines(outcome):
             click.echo(line, err=True)
     problem = None
     if shard is None:  # a shard's follow-ups are the merge step's (the DAG's crawl and notify)
@@ -212,9 +214,9 @@ def plan(count: int, tables: tuple[str, ...], exclude: tuple[str, ...],
          verbose: bool) -> None:
     """Split the tables into N groups of about equal estimated bytes, largest first."""
     from extractor.run.catalog import discover, select_tables
-    from extractor.run.report import human_bytes
     from extractor.run.runner import partition_date
     from extractor.run.shards import ShardPlan, plan_shards, save_plan
+    from extractor.run.summary import human_bytes
     from extractor.sink.destination import Destination
 
     day = partition_date(run_date).isoformat()
@@ -258,7 +260,7 @@ def report() -> None:
 def report_merge(run_date: date, dest: str | None, as_json: bool, output_file: str | None,
                  config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Combine every run report of DATE: the latest result of each table wins."""
-    from extractor.ops.merge import merge_reports
+    from extractor.ops.merge import merge_reports, summary_lines
 
     settings = _settings(config_file, log_json, verbose, dest=dest)
     merged = merge_reports(settings, run_date)
@@ -268,7 +270,7 @@ def report_merge(run_date: date, dest: str | None, as_json: bool, output_file: s
     if as_json:
         click.echo(merged.to_json(), nl=False)
     if not log_json:  # JSON logs already carry the merge's summary as one event
-        for line in merged.summary_lines():
+        for line in summary_lines(merged):
             click.echo(line, err=as_json)
     sys.exit(EXIT_OK if merged.ok else EXIT_FAILED)
 

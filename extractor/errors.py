@@ -11,6 +11,7 @@
     │   └── PartitionLocked         exit 1  another run writes this table and date (step `lock`)
     ├── VerificationError           exit 1  rows read differ from rows in the Parquet footers
     ├── SchemaDrift                 exit 1  the table drifted from its stored schema, policy `fail`
+    ├── FormatError                 exit 1  a file we wrote is damaged, or of a format too new
     ├── TableTimeout                exit 1  a table ran past RADAR_TABLE_TIMEOUT_S (step `timeout`)
     └── GlueError                   exit 1  the Glue crawler could not be started (e.g. missing)
         └── GlueUnavailable         exit 3  Glue unreachable, or refusing the credentials
@@ -162,6 +163,12 @@ class SchemaDrift(ExtractError):
     def __init__(self, message: str, *, table: str | None = None,
                  step: Step | None = Step.DRIFT, transient: bool = False) -> None:
         super().__init__(message, table=table, step=step or Step.DRIFT, transient=False)
+
+
+class FormatError(ExtractError):
+    """A file radar-extract wrote (manifest, journal, plan, report, validation, stored schema)
+    cannot be read: it is damaged, or a later release wrote it in a format this one does not
+    know. The message is one line naming the file."""
 
 
 class TableTimeout(ExtractError):

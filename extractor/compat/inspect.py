@@ -182,15 +182,15 @@ def _parquet_text(leaves: list[dict[str, Any]]) -> str:
 
 def foreign_partition(destination: Destination, table: str) -> tuple[str, str] | None:
     """The newest partition of `table` with no manifest of ours, and its first Parquet file."""
-    base = posixpath.join(destination.root, destination.settings.prefix, table)
-    ours = {posixpath.basename(p)[:-len(".json")]
-            for p in destination.list_files(destination.internal("manifests", table))}
-    dates = sorted((posixpath.basename(d)[len(PARTITION):] for d in destination.list_dirs(base)
+    keys = destination.keys
+    ours = set(destination.list_files(keys.manifests(table)))
+    dates = sorted((posixpath.basename(d)[len(PARTITION):]
+                    for d in destination.list_dirs(keys.table_dir(table))
                     if posixpath.basename(d).startswith(PARTITION)), reverse=True)
     for date in dates:
-        if f"{PARTITION}{date}" in ours:
+        if keys.manifest(table, date) in ours:
             continue
-        files = [f for f in destination.list_files(posixpath.join(base, PARTITION + date))
+        files = [f for f in destination.list_files(keys.data_dir(table, date))
                  if f.endswith(".parquet")]
         if files:
             return date, files[0]

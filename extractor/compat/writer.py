@@ -17,7 +17,6 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +35,7 @@ from extractor.config import Settings
 from extractor.contract.types import ColumnPlan
 from extractor.drift_policy import DriftPolicy
 from extractor.errors import SchemaDrift, Step
+from extractor.sink.manifest import CompatColumn, CompatDrift, CompatWrite
 
 logger = logging.getLogger(__name__)
 _RUN_STAMP = re.compile(r"_(\d{8}T\d{6}Z)_")
@@ -104,7 +104,8 @@ class CompatWriter:
         self.table = table
         self.path = path
         self.converted: Counter[str] = Counter()
-        self.drift: list[dict[str, Any]] = []
+        self.drift: list[CompatDrift] = []
+        self._changes: list[tuple[str, str, str | None, str | None]] = []
         micros = int(started.timestamp()) * 1_000_000
         self._micros = micros
         self._sync = micros // 1_000_000  # a number that grows by run, as Airbyte's job ids
@@ -142,15 +143,16 @@ class CompatWriter:
         self.schema = pa.schema([s.field for s in slots])
 
     def _change(self, kind: str, column: str, stored: str | None, live: str | None) -> None:
-        self.drift.append({"class": kind, "column": column, "stored": stored, "live": live,
-                           "against": "output_schema"})
+        self._changes.append((kind, column, stored, live))
 
     def _resolve(self, policy: DriftPolicy) -> None:
-        for change in self.drift:
-            change["action"], change["policy_key"] = policy.resolve(self.table, change["class"])
-        failed = [d for d in self.drift if d["action"] == "fail"]
+        for kind, column, stored, live in self._changes:
+            action, key = policy.resolve(self.table, kind)
+            self.drift.append(CompatDrift(kind, column, action, stored=stored, live=live,
+                                          policy_key=key))
+        failed = [d for d in self.drift if d.action == "fail"]
         if failed:
-            listed = "; ".join(f"{d['class']} {d['column']}" for d in failed)
+            listed = "; ".join(f"{d.kind} {d.column}" for d in failed)
             raise SchemaDrift(f"the live columns differ from the output schema {self.path}: "
                               f"{listed} (policy: fail)", table=self.table, step=Step.COMPAT)
 
@@ -216,22 +218,20 @@ class CompatWriter:
         return pa.StructArray.from_arrays(children, fields=list(t))
 
     # -- what the run records ---------------------------------------------------------------
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self) -> CompatWrite:
         """The manifest's `compat` entry: the output schema, what each column's write was,
         the values changed per column, and the drift from the output schema."""
-        return {
-            "mode": "airbyte",
-            "era": self.output.era,
-            "output_schema": self.path,
-            "found": dict(self.output.found),
-            "columns": [{"name": s.field.name, "source": s.source, "role": s.role,
-                         "arrow_type": str(s.field.type), "type": type_to_json(s.field.type),
-                         "write": s.route.kind if s.route else (
-                             "null" if s.role == "data" else "metadata")}
-                        for s in self.slots],
-            "converted": dict(sorted(self.converted.items())),
-            "drift": self.drift,
-        }
+        return CompatWrite(
+            era=self.output.era, output_schema=self.path, found=dict(self.output.found),
+            columns=[CompatColumn(s.field.name, s.role, str(s.field.type),
+                                  type_to_json(s.field.type),
+                                  s.route.kind if s.route else (
+                                      "null" if s.role == "data" else "metadata"),
+                                  source=s.source)
+                     for s in self.slots],
+            converted=dict(sorted(self.converted.items())),
+            drift=list(self.drift),
+        )
 
 
 def _constant(n: int, value: int) -> pa.Array:

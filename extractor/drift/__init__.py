@@ -1,6 +1,6 @@
 """Stored schemas and schema drift: what the run compares the live tables with before any read.
 
-    store.py    build, serialise (deterministically), load and write the stored schemas
+    store.py    the stored schema (its one reader and writer), built, loaded and written
     compare.py  classify the changes between a stored and the live schema (pure)
     check.py    the drift check of a run and of `schemas diff`; `schemas snapshot`
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from extractor.drift.compare import PARQUET_NOTE, Change, table_changes
 from extractor.drift.store import (
-    Schema,
+    StoredSchema,
     build_schema,
     database_dir,
     load_schemas,
@@ -22,6 +22,7 @@ from extractor.drift.store import (
     write_schema,
 )
 from extractor.drift_policy import Action, DriftPolicy, strictest
+from extractor.sink.manifest import DriftRecord
 
 if TYPE_CHECKING:
     from extractor.config import Settings
@@ -47,14 +48,14 @@ class Resolved:
     action: Action
     key: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def record(self) -> DriftRecord:
+        """The form the manifest and the run report record."""
         c = self.change
-        return {
-            "class": c.kind, "column": c.column, "stored": c.stored, "live": c.live,
-            "action": self.action, "policy_key": self.key, "note": c.note,
-            "parquet_type_changed": c.parquet_type_changed,
-            "stored_arrow_type": c.stored_arrow, "live_arrow_type": c.live_arrow,
-        }
+        return DriftRecord(
+            kind=c.kind, action=self.action, column=c.column, stored=c.stored, live=c.live,
+            policy_key=self.key, note=c.note, parquet_type_changed=c.parquet_type_changed,
+            stored_arrow_type=c.stored_arrow, live_arrow_type=c.live_arrow,
+        )
 
     def describe(self) -> str:
         by = "" if self.key == self.change.kind else f" [{self.key}]"
@@ -74,8 +75,11 @@ class TableDrift:
     def only_added(self) -> bool:
         return [r.change.kind for r in self.changes] == ["table_added"]
 
+    def records(self) -> list[DriftRecord]:
+        return [r.record() for r in self.changes]
+
     def to_list(self) -> list[dict[str, Any]]:
-        return [r.to_dict() for r in self.changes]
+        return [r.record().to_dict() for r in self.changes]
 
     def error(self) -> str:
         """The one line of a table that fails drift: the failing changes, then advice."""
@@ -160,7 +164,7 @@ class DriftCheck:
                                                              for r in t.changes]}})
 
 
-def live_schemas(database: str, tasks: Mapping[str, LiveTable]) -> dict[str, Schema]:
+def live_schemas(database: str, tasks: Mapping[str, LiveTable]) -> dict[str, StoredSchema]:
     return {name: build_schema(database, name, task.columns, task.primary_key)
             for name, task in tasks.items()}
 

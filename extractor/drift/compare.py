@@ -1,6 +1,6 @@
 """Classify the changes between a stored schema and the live one. Pure functions.
 
-Both sides are stored-schema dicts (`store.build_schema`), so the live database is judged
+Both sides are stored schemas (`store.build_schema`), so the live database is judged
 in the very form that is committed. Classes (stable ids, see `policy.CLASSES`):
 table_added, table_removed, column_added, column_added_required (NOT NULL without a
 default: older rows hold MySQL's implicit 0 or ''), column_removed, column_renamed (a
@@ -15,9 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-Schema = Mapping[str, Any]
+from extractor.drift.store import StoredColumn, StoredSchema
 
 # What a change of the Parquet type means for Glue and Athena, and what to do. Athena checks
 # each partition's declared column types against the table's and reads a file with another
@@ -66,7 +65,7 @@ class Change:
         return (self.column or "", self.kind)
 
 
-def compare(stored: Schema | None, live: Schema | None) -> list[Change]:
+def compare(stored: StoredSchema | None, live: StoredSchema | None) -> list[Change]:
     """Every change from `stored` to `live` for one table, sorted by column then class."""
     if stored is None and live is None:
         return []
@@ -74,8 +73,8 @@ def compare(stored: Schema | None, live: Schema | None) -> list[Change]:
         return [Change("table_added", note="no stored schema")]
     if live is None:
         return [Change("table_removed", note="stored, but no longer in the database")]
-    old = {c["name"]: (i, c) for i, c in enumerate(stored["columns"])}
-    new = {c["name"]: (i, c) for i, c in enumerate(live["columns"])}
+    old = {c.name: (i, c) for i, c in enumerate(stored.columns)}
+    new = {c.name: (i, c) for i, c in enumerate(live.columns)}
     removed = [n for n in old if n not in new]
     added = [n for n in new if n not in old]
     changes: list[Change] = []
@@ -83,25 +82,24 @@ def compare(stored: Schema | None, live: Schema | None) -> list[Change]:
     for name in removed:
         position, column = old[name]
         twin = next((a for a in added if new[a][0] == position and a not in renamed_from
-                     and new[a][1]["mysql_type"] == column["mysql_type"]), None)
+                     and new[a][1].mysql_type == column.mysql_type), None)
         if twin is not None:
             renamed_from[twin] = name
             changes.append(Change(
-                "column_renamed", name, name, twin, column["arrow_type"],
-                new[twin][1]["arrow_type"],
-                note=f"looks like a rename: same type {column['mysql_type']} at position "
+                "column_renamed", name, name, twin, column.arrow_type, new[twin][1].arrow_type,
+                note=f"looks like a rename: same type {column.mysql_type} at position "
                      f"{position + 1}"))
         else:
             changes.append(Change("column_removed", name, _describe(column), None,
-                                  column["arrow_type"], None))
+                                  column.arrow_type, None))
     for name in added:
         if name in renamed_from:
             continue
         column = new[name][1]
-        required = not column["nullable"] and not column.get("has_default", True)
+        required = not column.nullable and not column.has_default
         changes.append(Change(
             "column_added_required" if required else "column_added", name, None,
-            _describe(column), None, column["arrow_type"],
+            _describe(column), None, column.arrow_type,
             note="NOT NULL without a default" if required else None))
     for name in (n for n in old if n in new):
         changes.extend(_column_changes(name, old[name][1], new[name][1]))
@@ -112,25 +110,25 @@ def compare(stored: Schema | None, live: Schema | None) -> list[Change]:
     return sorted(changes, key=Change.sort_key)
 
 
-def _describe(column: Mapping[str, Any]) -> str:
-    return f"{column['mysql_type']}{'' if column['nullable'] else ' NOT NULL'}"
+def _describe(column: StoredColumn) -> str:
+    return f"{column.mysql_type}{'' if column.nullable else ' NOT NULL'}"
 
 
-def _column_changes(name: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+def _column_changes(name: str, old: StoredColumn, new: StoredColumn) -> list[Change]:
     out: list[Change] = []
-    if old["mysql_type"] != new["mysql_type"] or old["arrow_type"] != new["arrow_type"]:
-        widened = old["mysql_type"] != new["mysql_type"] and is_widening(old, new)
+    if old.mysql_type != new.mysql_type or old.arrow_type != new.arrow_type:
+        widened = old.mysql_type != new.mysql_type and is_widening(old, new)
         note = None
-        if old["mysql_type"] == new["mysql_type"]:  # same column, new engine type contract
+        if old.mysql_type == new.mysql_type:  # same column, new engine type contract
             note = "the type contract now writes another Arrow type"
         out.append(Change("type_widened" if widened else "type_changed", name,
-                          old["mysql_type"], new["mysql_type"], old["arrow_type"],
-                          new["arrow_type"], note=note))
-    if old["nullable"] != new["nullable"]:
+                          old.mysql_type, new.mysql_type, old.arrow_type,
+                          new.arrow_type, note=note))
+    if old.nullable != new.nullable:
         label = {True: "NULL", False: "NOT NULL"}
         # The Parquet column is OPTIONAL either way: the Arrow types stay as they are.
-        out.append(Change("nullability_changed", name, label[old["nullable"]],
-                          label[new["nullable"]], new["arrow_type"], new["arrow_type"]))
+        out.append(Change("nullability_changed", name, label[old.nullable],
+                          label[new.nullable], new.arrow_type, new.arrow_type))
     return out
 
 
@@ -146,10 +144,10 @@ _FRACTIONAL = ("datetime", "timestamp", "time")
 _ARGS = re.compile(r"\(([^)]*)\)")
 
 
-def is_widening(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+def is_widening(old: StoredColumn, new: StoredColumn) -> bool:
     """Whether every value of the stored type is held exactly by the live type."""
-    a, b = str(old["data_type"]), str(new["data_type"])
-    ta, tb = str(old["mysql_type"]).lower(), str(new["mysql_type"]).lower()
+    a, b = old.data_type, new.data_type
+    ta, tb = old.mysql_type.lower(), new.mysql_type.lower()
     if a in _INTEGER_BITS and b in _INTEGER_BITS:
         return _integer_widens(a, _unsigned(ta), b, _unsigned(tb))
     if a in ("decimal", "numeric") and b in ("decimal", "numeric"):
@@ -173,7 +171,7 @@ def is_widening(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     if a == b and a in _FRACTIONAL:
         return _first_number(tb) >= _first_number(ta)  # no digits means precision 0
     if a == b and a in ("enum", "set"):
-        before, after = _values(str(old["mysql_type"])), _values(str(new["mysql_type"]))
+        before, after = _values(old.mysql_type), _values(new.mysql_type)
         return len(after) >= len(before) and after[:len(before)] == before
     return False
 
@@ -209,7 +207,7 @@ def _values(column_type: str) -> list[str]:
     return [v.replace("''", "'") for v in re.findall(r"'((?:[^']|'')*)'", inner)]
 
 
-def table_changes(stored: Mapping[str, Schema] | None, live: Mapping[str, Schema],
+def table_changes(stored: Mapping[str, StoredSchema] | None, live: Mapping[str, StoredSchema],
                   names: Sequence[str], whole_database: bool) -> dict[str, list[Change]]:
     """Changes per table for the tables `names` (live ones), plus, when the whole database
     is checked, the stored tables that no longer exist. No stored schemas at all: every

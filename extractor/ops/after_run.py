@@ -8,17 +8,16 @@ Slack failure never changes an exit code.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import date
-from typing import Any
 
 from extractor.config import Settings
-from extractor.errors import EXIT_USAGE, ExtractError, GlueError, Step
+from extractor.errors import EXIT_USAGE, ExtractError, FormatError, GlueError, Step
 from extractor.ops.catalog import sync_catalog
 from extractor.ops.glue import Started, start_crawler
 from extractor.ops.merge import merge_reports
 from extractor.ops.notify import send, send_stopped
+from extractor.ops.validation import Validation
 from extractor.run.outcome import RunOutcome
 from extractor.run.report import RunReport
 from extractor.sink.destination import Destination
@@ -117,18 +116,19 @@ def crawl_date(settings: Settings, day: date, name: str) -> Started:
     return start_crawler(name)
 
 
-def validation_of_date(settings: Settings, day: date) -> dict[str, Any] | None:
-    """The stored result of `radar-extract validate --date D`, if there is one."""
+def validation_of_date(settings: Settings, day: date) -> Validation | None:
+    """The stored result of `radar-extract validate --date D`, if there is one (and it can
+    be read: else a warning, and the message goes without it)."""
     destination = Destination(settings)
-    text = destination.read_text(destination.internal("validation", f"{day}.json"))
+    path = destination.keys.validation(day.isoformat())
+    text = destination.read_text(path)
     if text is None:
         return None
     try:
-        data = json.loads(text)
-    except ValueError:
-        logger.warning("the stored validation of %s is not JSON: left out of the message", day)
+        return Validation.from_json(text, destination.url(path))
+    except FormatError as exc:
+        logger.warning("%s: left out of the message", exc)
         return None
-    return data if isinstance(data, dict) else None
 
 
 def _required_report(settings: Settings, day: date, consequence: str) -> RunReport:
@@ -150,5 +150,5 @@ def _not_a_success_run(outcome: RunOutcome) -> str:
 
 def _not_a_success(report: RunReport) -> str:
     t = report.totals()
-    return (f"did not publish every table ({t['failed']} failed, {t['not_run']} not run, "
-            f"{t['published']}/{t['tables']} published)")
+    return (f"did not publish every table ({t.failed} failed, {t.not_run} not run, "
+            f"{t.published}/{t.tables} published)")

@@ -20,7 +20,6 @@ Glue unreachable or refusing the credentials is GlueUnavailable (exit 3), at onc
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import posixpath
 import re
@@ -35,6 +34,7 @@ from extractor.config import Settings
 from extractor.errors import (
     DestinationUnavailable,
     ExtractError,
+    FormatError,
     GlueError,
     GlueUnavailable,
     Step,
@@ -44,6 +44,7 @@ from extractor.ops.glue import client as glue_client
 from extractor.ops.glue import error_code, translated
 from extractor.ops.hive_types import hive_columns
 from extractor.sink.destination import Destination
+from extractor.sink.manifest import Manifest
 from extractor.source.discovery import check_table_names
 
 logger = logging.getLogger(__name__)
@@ -178,11 +179,11 @@ def sync_catalog(settings: Settings, day: date, *, tables: Sequence[str] | None 
 
 
 def _sync_table(glue: _Glue, destination: Destination, entry: TableSync,
-                manifest: dict[str, Any], date: str, update_columns: bool,
+                manifest: Manifest, date: str, update_columns: bool,
                 create_tables: bool) -> None:
     name, glue_name = entry.table, entry.glue_table
-    data_dir = destination.data_dir(name, date)
-    table_url = destination.url(posixpath.dirname(data_dir)) + "/"
+    data_dir = destination.keys.data_dir(name, date)
+    table_url = destination.url(destination.keys.table_dir(name)) + "/"
     table = glue.table(glue_name)
     if table is None:
         if not create_tables:
@@ -229,35 +230,31 @@ def _sync_table(glue: _Glue, destination: Destination, entry: TableSync,
 
 def _manifest_tables(destination: Destination) -> list[str]:
     return sorted(posixpath.basename(d)
-                  for d in destination.list_dirs(destination.internal("manifests")))
+                  for d in destination.list_dirs(destination.keys.manifests()))
 
 
-def _manifest(destination: Destination, table: str, date: str) -> dict[str, Any] | None:
+def _manifest(destination: Destination, table: str, date: str) -> Manifest | None:
     """The manifest of the partition, or None: it is written last, so it stands for a whole
-    publish. One that cannot be read is not ours to register."""
-    text = destination.read_text(destination.manifest_path(table, date))
+    publish. One that cannot be read (damaged, or of a newer format) is not ours to register."""
+    path = destination.keys.manifest(table, date)
+    text = destination.read_text(path)
     if text is None:
         return None
     try:
-        manifest = json.loads(text)
-        if not isinstance(manifest["files"], list):
-            raise TypeError("its files are not a list")
-        int(manifest["rows"])
-        str(manifest["run_id"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ExtractError(f"the manifest of {date} is not readable ({exc}): not registered",
-                           table=table, step=Step.CATALOG) from exc
-    return dict(manifest)
+        return Manifest.from_json(text, destination.url(path))
+    except FormatError as exc:  # it names the file: "manifest <url> is not readable: ..."
+        raise ExtractError(f"{exc.message}: not registered", table=table,
+                           step=Step.CATALOG) from exc
 
 
-def _file_columns(destination: Destination, manifest: dict[str, Any], data_dir: str,
+def _file_columns(destination: Destination, manifest: Manifest, data_dir: str,
                   table: str) -> list[dict[str, str]]:
     """The Glue columns of the partition's files: one writer wrote them all with one schema,
     so the first file's footer is enough."""
-    if not manifest["files"]:
+    if not manifest.files:
         raise GlueError("the manifest lists no data file: no schema to declare", table=table,
                         step=Step.CATALOG)
-    path = posixpath.join(data_dir, str(manifest["files"][0]["key"]))
+    path = posixpath.join(data_dir, manifest.files[0].key)
     with destination.errors(Step.READ, path, table=table), destination.fs.open(path, "rb") as fh:
         schema = pq.ParquetFile(fh).schema_arrow
     return [{"Name": n, "Type": t} for n, t in hive_columns(schema, table)]
@@ -289,18 +286,18 @@ def _with_columns(table: dict[str, Any], columns: list[dict[str, str]]) -> dict[
 
 
 def _partition_input(table_sd: dict[str, Any], date: str, location: str,
-                     manifest: dict[str, Any]) -> dict[str, Any]:
+                     manifest: Manifest) -> dict[str, Any]:
     sd = {k: copy.deepcopy(v) for k, v in table_sd.items() if k in _SD_INPUT}
     sd["Location"] = location
     parameters = {k: v for k, v in (sd.get("Parameters") or {}).items()
                   if k not in _TABLE_STATISTICS}
-    sd["Parameters"] = {**parameters, "recordCount": str(manifest["rows"]),
-                        "objectCount": str(len(manifest["files"])),
-                        "sizeKey": str(manifest.get("bytes", 0))}
+    sd["Parameters"] = {**parameters, "recordCount": str(manifest.rows),
+                        "objectCount": str(len(manifest.files)),
+                        "sizeKey": str(manifest.bytes)}
     # Which publish the partition describes: a re-extract changes it, so the sync updates.
     return {"Values": [date], "StorageDescriptor": sd,
-            "Parameters": {"radar_extract.run_id": str(manifest["run_id"]),
-                           "radar_extract.published_at": str(manifest.get("published_at", ""))}}
+            "Parameters": {"radar_extract.run_id": manifest.run_id,
+                           "radar_extract.published_at": manifest.published_at}}
 
 
 def _same(existing: dict[str, Any], wanted: dict[str, Any]) -> bool:

@@ -9,23 +9,30 @@ is `not_run`, with the error "shard I/N wrote no report" — unless the partitio
 says this night published it (after the plan was saved): a pod that died after publishing
 wrote no report, and the `--resume` retry only skipped the table.
 
-    <root>/_radar_extract/reports/<date>.json   the merged report (RunReport JSON + runs, shards)
+The merged report is stored at keys.merged_report: a run report's JSON plus `runs` and
+`shards`, with its own `format`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import posixpath
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from extractor.config import Settings
-from extractor.errors import ExtractError, Step
+from extractor.errors import ExtractError, FormatError, Step
 from extractor.run.report import RunReport, TableResult
 from extractor.run.shards import load_plan
+from extractor.run.summary import (
+    compat_lines,
+    drift_lines,
+    failure_lines,
+    headline,
+    nulled_lines,
+)
 from extractor.sink.destination import Destination
+from extractor.sink.formats import as_strs
 from extractor.sink.publish import published_since
 
 logger = logging.getLogger(__name__)
@@ -37,47 +44,54 @@ _TOUCHED = ("published", "failed")  # results that say what the partition holds 
 class MergedReport(RunReport):
     """A RunReport over several runs; `run_id` is `<date>_merged`."""
 
+    FORMAT: ClassVar[int] = 1
+    WHAT: ClassVar[str] = "merged report"
+
     runs: list[str] = field(default_factory=list)  # run ids merged, oldest first
     shards: list[str] = field(default_factory=list)  # "I/N" of the shard runs among them
 
-    def summary_lines(self) -> list[str]:
-        lines = super().summary_lines()
-        shards = f", shards {', '.join(self.shards)}" if self.shards else ""
-        lines[0] = lines[0].replace(f"run {self.run_id}:", f"date {self.date} "
-                                    f"({len(self.runs)} runs merged{shards}):", 1)
-        # The base class explains not_run by the circuit breaker; here each has its own cause.
-        lines = [line for line in lines if not line.startswith("  not run,")]
-        lines.extend(f"  {r.table}: not run: {r.error or 'no report holds it'}"
-                     for r in sorted(self.tables, key=lambda r: r.table)
-                     if r.status == "not_run")
-        return lines
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "runs": list(self.runs), "shards": list(self.shards)}
+
+    @classmethod
+    def _fields(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return {**super()._fields(data), "runs": as_strs(data.get("runs", [])),
+                "shards": as_strs(data.get("shards", []))}
 
 
-def reports_path(destination: Destination, date: str) -> str:
-    return destination.internal("reports", f"{date}.json")
+def summary_lines(merged: MergedReport) -> list[str]:
+    """The summary of a date: a run's, but headed by the date and its runs, and each table
+    not run with its own cause (a run's summary blames the circuit breaker)."""
+    shards = f", shards {', '.join(merged.shards)}" if merged.shards else ""
+    what = f"date {merged.date} ({len(merged.runs)} runs merged{shards})"
+    return [headline(merged, what), *nulled_lines(merged.tables),
+            *compat_lines(merged.tables), *failure_lines(merged.tables),
+            *drift_lines(merged.tables),
+            *(f"  {r.table}: not run: {r.error or 'no report holds it'}"
+              for r in sorted(merged.tables, key=lambda r: r.table) if r.status == "not_run")]
 
 
 def run_reports(destination: Destination, date: str) -> list[RunReport]:
     """Every readable run report of `date`, oldest first; an unreadable one is logged and
-    left out (a report is written whole, so this is damage from outside)."""
+    left out (a report is written whole, so this is damage from outside, or a later
+    release's format)."""
     reports = []
-    for path in destination.list_files(destination.internal("runs")):
-        name = posixpath.basename(path)
-        if not (name.startswith(f"{date}_") and name.endswith(".json")):
+    keys = destination.keys
+    for path in destination.list_files(keys.runs()):
+        if not keys.is_run_report_of(path, date):
             continue
         text = destination.read_text(path)
         try:
-            report = RunReport.from_dict(json.loads(text or ""))
-        except (ValueError, TypeError, KeyError) as exc:
-            logger.warning("run report %s is not readable, left out: %s",
-                           destination.url(path), exc)
+            report = RunReport.from_json(text or "", destination.url(path))
+        except FormatError as exc:
+            logger.warning("%s; left out", exc)
             continue
         if report.date == date:
             reports.append(report)
     return sorted(reports, key=lambda r: (r.started_at, r.run_id))
 
 
-def merge_reports(settings: Settings, day: date) -> RunReport:
+def merge_reports(settings: Settings, day: date) -> MergedReport:
     """Merge every run report of `day`, store the result, and return it (a MergedReport).
 
     Raises ExtractError (exit 1) when no run report exists for the date.
@@ -85,11 +99,11 @@ def merge_reports(settings: Settings, day: date) -> RunReport:
     return _merge(Destination(settings), day.isoformat())
 
 
-def _merge(destination: Destination, date: str) -> RunReport:
+def _merge(destination: Destination, date: str) -> MergedReport:
     reports = run_reports(destination, date)
     if not reports:
         raise ExtractError(f"no run report for {date} under "
-                           f"{destination.url(destination.internal('runs'))}", step=Step.MERGE)
+                           f"{destination.url(destination.keys.runs())}", step=Step.MERGE)
     merged = combine(reports, date, destination.url(destination.root))
     plan = load_plan(destination, date)
     if plan is not None:
@@ -103,12 +117,12 @@ def _merge(destination: Destination, date: str) -> RunReport:
             merged.tables.append(TableResult(table=table, status="not_run", error=why))
         _from_manifests(destination, merged, date, plan.saved_at)
     merged.tables.sort(key=lambda t: t.table)
-    destination.write_text(reports_path(destination, date), merged.to_json())
+    destination.write_text(destination.keys.merged_report(date), merged.to_json())
     status = "success" if merged.ok else "failed"
     logger.info("merged %d run reports of %s: %s", len(merged.runs), date, status,
                 extra={"fields": {"event": "merge", "date": date, "status": status,
                                   "runs": len(merged.runs), "seconds": merged.seconds,
-                                  **merged.totals()}})
+                                  **merged.totals().to_dict()}})
     return merged
 
 
@@ -121,9 +135,9 @@ def _from_manifests(destination: Destination, merged: MergedReport, date: str,
     for table, manifest in published_since(destination, untold, date, since).items():
         result = untold[table]
         result.status, result.error = "published", None
-        result.rows, result.bytes = int(manifest["rows"]), int(manifest["bytes"])
-        result.files = len(manifest["files"])
-        result.retry_note = f"published by run {manifest.get('run_id')}, from its manifest"
+        result.rows, result.bytes = manifest.rows, manifest.bytes
+        result.files = len(manifest.files)
+        result.retry_note = f"published by run {manifest.run_id}, from its manifest"
 
 
 def combine(reports: list[RunReport], date: str, destination: str) -> MergedReport:
@@ -161,11 +175,11 @@ def _span(first: str, last: str) -> float:
         return 0.0
 
 
-def load_merged(settings: Settings, date: str) -> RunReport | None:
+def load_merged(settings: Settings, date: str) -> MergedReport | None:
     """The merged report stored for `date` by `merge_reports`, or None."""
     destination = Destination(settings)
-    text = destination.read_text(reports_path(destination, date))
+    path = destination.keys.merged_report(date)
+    text = destination.read_text(path)
     if text is None:
         return None
-    data: dict[str, Any] = json.loads(text)
-    return MergedReport.from_dict(data)
+    return MergedReport.from_json(text, destination.url(path))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import posixpath
 import time
 import urllib.error
 import urllib.request
@@ -21,8 +20,12 @@ from typing import Any
 from extractor.config import Settings
 from extractor.errors import ExtractError
 from extractor.masking import mask, register_secret
+from extractor.ops.merge import MergedReport
+from extractor.ops.validation import Validation
 from extractor.run.outcome import LateFailure
-from extractor.run.report import RunReport, drift_lines, human_bytes
+from extractor.run.report import RunReport
+from extractor.run.summary import drift_sentences, error_line, human_bytes
+from extractor.sink.keys import Keys
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ def build_payload(
     report: RunReport,
     settings: Settings,
     *,
-    validation: Mapping[str, Any] | None = None,
+    validation: Validation | None = None,
     notes: Sequence[str] = (),
     late: LateFailure | None = None,
 ) -> dict[str, Any]:
@@ -50,11 +53,12 @@ def build_payload(
     register_secret(settings.mysql.password.reveal())
     t = report.totals()
     # A merged report lists the runs it combines; a single run is its own id.
-    run_ids = [str(r) for r in getattr(report, "runs", None) or [report.run_id]]
-    ran = f"{t['published']}/{t['tables']} tables published"
-    if t["skipped"]:
-        ran += f" ({t['skipped']} skipped)"
-    amount = f"{t['rows']:,} rows, {human_bytes(t['bytes'])}"
+    run_ids = (report.runs if isinstance(report, MergedReport) and report.runs
+               else [report.run_id])
+    ran = f"{t.published}/{t.tables} tables published"
+    if t.skipped:
+        ran += f" ({t.skipped} skipped)"
+    amount = f"{t.rows:,} rows, {human_bytes(t.bytes)}"
     where = f"{report.destination.rstrip('/')}/{settings.prefix}/"
     blocks: list[dict[str, Any]] = []
     if report.ok and late is None:
@@ -65,14 +69,14 @@ def build_payload(
             _mrkdwn(f"*Date*\ncog_dt_ingestion={report.date}"),
             _mrkdwn(f"*Duration*\n{_duration(report.seconds)}"),
             _mrkdwn(f"*Tables*\n{ran}"),
-            _mrkdwn(f"*Rows*\n{t['rows']:,}"),
-            _mrkdwn(f"*Bytes*\n{human_bytes(t['bytes'])}"),
+            _mrkdwn(f"*Rows*\n{t.rows:,}"),
+            _mrkdwn(f"*Bytes*\n{human_bytes(t.bytes)}"),
             _mrkdwn(f"*Destination*\n{_escape(where)}"),
         ]})
     else:
         broken = ", ".join(
-            ([f"{t['failed']} failed"] if t["failed"] or late is None else [])
-            + ([f"{t['not_run']} not run"] if t["not_run"] else [])
+            ([f"{t.failed} failed"] if t.failed or late is None else [])
+            + ([f"{t.not_run} not run"] if t.not_run else [])
             + ([late.what] if late is not None else []))
         text = (f":x: radar-extract {report.date} FAILED: {broken}; {ran}, {amount} "
                 f"in {_duration(report.seconds)}")
@@ -81,7 +85,7 @@ def build_payload(
                                f"{_escape(where)}"))
         failed = sorted((r for r in report.tables if r.status == "failed"), key=lambda r: r.table)
         if failed:
-            lines = [f"• {_escape(_clip(r.error_line(), MAX_LINE))}"
+            lines = [f"• {_escape(_clip(error_line(r), MAX_LINE))}"
                      for r in failed[:MAX_FAILURES]]
             blocks.append(_section(_bounded("*Failed tables*", lines, len(failed))))
         not_run = sorted(r.table for r in report.tables if r.status == "not_run")
@@ -98,7 +102,7 @@ def build_payload(
             more = (f" and {len(published) - MAX_NOT_RUN} more"
                     if len(published) > MAX_NOT_RUN else "")
             blocks.append(_section(f"*Published* ({len(published)}): {_escape(names)}{more}"))
-    drift = [line.strip().removeprefix("drift ") for line in drift_lines(report.tables)]
+    drift = drift_sentences(report.tables)
     if drift:  # the `warn` action of the drift policy: the message carries the warning
         shown = [f"• {_escape(_clip(line, MAX_LINE))}" for line in drift[:MAX_FAILURES]]
         blocks.append(_section(_bounded("*Schema drift*", shown, len(drift))))
@@ -115,8 +119,8 @@ def build_payload(
     elif late is not None and not late.report_written:
         context.append("Run report: not written, see the job's logs")
     elif not report.ok or late is not None:
-        context.append("Run report: " + posixpath.join(
-            report.destination, "_radar_extract", "runs", f"{run_ids[-1]}.json"))
+        context.append("Run report: " + Keys(report.destination, settings.prefix)
+                       .run_report(run_ids[-1]))
     blocks.append({"type": "context", "elements": [_mrkdwn(_escape(" · ".join(context)))]})
     payload: dict[str, Any] = _scrub({"text": _escape(text), "blocks": blocks})
     return payload
@@ -126,7 +130,7 @@ def send(
     settings: Settings,
     report: RunReport,
     *,
-    validation: Mapping[str, Any] | None = None,
+    validation: Validation | None = None,
     notes: Sequence[str] = (),
     late: LateFailure | None = None,
 ) -> bool:
@@ -207,29 +211,15 @@ def post(url: str, payload: Mapping[str, Any], *, timeout: float = TIMEOUT_S,
     return False
 
 
-def _validation_line(validation: Mapping[str, Any] | None) -> str | None:
-    """The stored validation's verdict (`radar-extract validate --json`), in one line."""
-    if not validation:
+def _validation_line(validation: Validation | None) -> str | None:
+    """The stored validation's verdict (`radar-extract validate`), in one line."""
+    if validation is None:
         return None
-    valid = validation.get("valid", validation.get("ok"))
-    if valid is None and isinstance(validation.get("status"), str):
-        valid = validation["status"].lower() in ("valid", "ok", "success", "passed")
-    if valid is None:
-        return "*Validation*: stored, verdict unknown"
-    if valid:
+    if validation.valid:
         return "*Validation*: :white_check_mark: valid"
-    problems: list[Any] = next((validation[k] for k in ("problems", "errors", "failures")
-                     if isinstance(validation.get(k), list)), [])
-    lines = [f"• {_escape(_clip(_describe(p), MAX_LINE))}" for p in problems[:5]]
+    problems = validation.all_problems()  # each one line, naming its table
+    lines = [f"• {_escape(_clip(p, MAX_LINE))}" for p in problems[:5]]
     return _bounded("*Validation*: :x: NOT valid", lines, len(problems), shown=5)
-
-
-def _describe(problem: Any) -> str:
-    if isinstance(problem, Mapping):
-        what = next((problem[k] for k in ("message", "problem", "error", "detail")
-                     if problem.get(k)), "")
-        return f"{problem['table']}: {what}" if problem.get("table") else str(what or problem)
-    return str(problem)
 
 
 def _bounded(title: str, lines: list[str], total: int, shown: int = MAX_FAILURES) -> str:

@@ -52,7 +52,7 @@ def run_checks(settings: Settings) -> list[Check]:
         destination.probe("check")
         results.append(Check("destination", True,
                              f"{destination.url(destination.root)} writable (probe written "
-                             f"and deleted under {destination.url(destination.internal())})"))
+                             f"and deleted under {destination.url(destination.keys.internal())})"))
     except ExtractError as exc:
         if exc.exit_code != 1:
             raise

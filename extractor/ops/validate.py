@@ -7,7 +7,8 @@ the date (said in the notes). Per table:
 - a published partition: the manifest for the date exists;
 - the files: every key the manifest lists is there, nothing else is in the partition, every
   footer is readable, and footer rows equal the manifest's, per file and in total;
-- the schema: column names, order and Arrow types equal the stored schema's, when one exists;
+- the schema: column names, order and Arrow types equal the stored schema's, when one exists
+  (a compatible write's: the columns its manifest says were written, extractor/compat/);
 - with `against_source`: `SELECT COUNT(*)` now, against the partition's rows.
 
 A count that differs is shown, but fails only when the partition is empty and the source is
@@ -15,19 +16,17 @@ not, or with `strict`: the source keeps changing after the extraction (each tabl
 its own moment), so a small difference is expected and not damage. An empty table at the
 source with an empty partition is valid.
 
-    <root>/_radar_extract/validation/<date>.json   the last result for the date
+The result (extractor/ops/validation.py) is stored at keys.validation, the last one per date.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import posixpath
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any
 
 import pyarrow.parquet as pq
 
@@ -35,94 +34,15 @@ from extractor.compat.output_schema import canonical_schema, type_from_json
 from extractor.config import Settings
 from extractor.contract.types import quote_identifier
 from extractor.drift.store import read_schemas
-from extractor.errors import Step, UsageError
+from extractor.errors import FormatError, Step, UsageError
+from extractor.ops.validation import TableCheck, Validation
 from extractor.sink.destination import Destination
+from extractor.sink.manifest import Manifest
 from extractor.source.connection import control_connection, query
 from extractor.source.discovery import check_table_names, list_tables
 
 logger = logging.getLogger(__name__)
 
-Expected = Literal["schemas", "source", "manifests"]
-
-
-@dataclass
-class TableCheck:
-    table: str
-    valid: bool = True
-    partition: bool = False  # a manifest exists for the date
-    files: int = 0
-    manifest_rows: int | None = None
-    footer_rows: int | None = None
-    source_rows: int | None = None
-    difference: int | None = None  # source rows - partition rows
-    # "match", "mismatch", "drift accepted" (differs as the manifest's drift says), "not stored"
-    schema: str = "not stored"
-    # The drift the policy let through at extraction (the manifest's): "class column" each.
-    accepted_drift: list[str] = field(default_factory=list)
-    # The columns that drift names (a rename's both names; "" for a change of order).
-    accepted_columns: set[str] = field(default_factory=set, repr=False)  # not in the JSON
-    # A compatible write (the manifest's `compat`): its columns, the schema to compare with.
-    compat_columns: list[dict[str, Any]] | None = field(default=None, repr=False)
-    problems: list[str] = field(default_factory=list)  # each one line, naming the table
-    notes: list[str] = field(default_factory=list)
-
-    def fail(self, text: str) -> None:
-        self.valid = False
-        self.problems.append(f"{self.table}: {text}")
-
-
-@dataclass
-class Validation:
-    date: str
-    database: str
-    destination: str
-    expected_from: Expected
-    against_source: bool
-    strict: bool
-    checked_at: str
-    selection: list[str] | None = None  # --table names, or None for every expected table
-    notes: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # run-level, e.g. nothing to check
-    tables: list[TableCheck] = field(default_factory=list)
-
-    @property
-    def valid(self) -> bool:
-        return not self.problems and all(t.valid for t in self.tables)
-
-    def all_problems(self) -> list[str]:
-        return [*self.problems, *(p for t in self.tables for p in t.problems)]
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for table in data["tables"]:
-            del table["accepted_columns"]
-            del table["compat_columns"]
-        data["valid"] = self.valid
-        data["status"] = "valid" if self.valid else "invalid"
-        return data
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
-
-    def lines(self) -> list[str]:
-        """The human result: one line per table, one per problem, one per note, the verdict."""
-        out = [f"note {n}" for n in self.notes]
-        out.extend(f"FAIL {p}" for p in self.problems)
-        for t in self.tables:
-            if t.valid:
-                source = "" if t.source_rows is None else f", source {t.source_rows:,} rows"
-                out.append(f"ok   {t.table}: {t.manifest_rows or 0:,} rows in {t.files} "
-                           f"files, schema {t.schema}{source}")
-            out.extend(f"FAIL {p}" for p in t.problems)
-            out.extend(f"note {t.table}: {n}" for n in t.notes)
-        bad = sum(not t.valid for t in self.tables)
-        out.append(f"validation of cog_dt_ingestion={self.date}: {len(self.tables)} tables, "
-                   f"{bad} invalid: {'valid' if self.valid else 'INVALID'}")
-        return out
-
-
-def validation_path(destination: Destination, date: str) -> str:
-    return destination.internal("validation", f"{date}.json")
 
 
 def validate(
@@ -173,14 +93,15 @@ def validate(
         if isinstance(stored, str):  # a stored schema that cannot be read
             check.fail(stored)
         elif check.compat_columns is not None and file_schemas:  # written for Airbyte's readers
-            _check_schema([canonical_schema(s) for s in file_schemas],
-                          {"columns": check.compat_columns}, check)
+            _check_schema([canonical_schema(s) for s in file_schemas], check.compat_columns,
+                          check)
         elif stored is not None and file_schemas:
-            _check_schema(file_schemas, stored, check)
+            _check_schema(file_schemas, [(c.name, str(c.arrow_type)) for c in stored.columns],
+                          check)
         if name in counts:
             _compare_count(check, counts[name], strict)
         result.tables.append(check)
-    destination.write_text(validation_path(destination, date), result.to_json())
+    destination.write_text(destination.keys.validation(date), result.to_json())
     invalid = sorted(t.table for t in result.tables if not t.valid)
     logger.info("validation of %s: %s", date, "valid" if result.valid else "invalid",
                 extra={"fields": {"event": "validate", "date": date,
@@ -207,9 +128,9 @@ def _source_counts(settings: Settings, names: list[str]) -> dict[str, int]:
 
 def _manifest_tables(destination: Destination, date: str) -> list[str]:
     tables = []
-    for directory in destination.list_dirs(destination.internal("manifests")):
+    for directory in destination.list_dirs(destination.keys.manifests()):
         table = posixpath.basename(directory)
-        if destination.exists(destination.manifest_path(table, date)):
+        if destination.exists(destination.keys.manifest(table, date)):
             tables.append(table)
     return sorted(tables)
 
@@ -218,32 +139,38 @@ def _check_partition(destination: Destination, date: str, check: TableCheck) -> 
     """Manifest, keys and footers; returns the Arrow schemas of the readable files."""
     table = check.table
     schemas: list[Any] = []
-    text = destination.read_text(destination.manifest_path(table, date))
+    path = destination.keys.manifest(table, date)
+    text = destination.read_text(path)
     present = {posixpath.basename(p): p for p in destination.list_files(
-        destination.data_dir(table, date))}
+        destination.keys.data_dir(table, date))}
     if text is None:
         extra = f" ({len(present)} files without one)" if present else ""
         check.fail(f"no published partition for {date} (no manifest){extra}")
         return schemas
     check.partition = True
     try:
-        manifest = json.loads(text)
-        listed = {str(f["key"]): int(f["rows"]) for f in manifest["files"]}
-        check.manifest_rows = int(manifest["rows"])
-        if manifest.get("compat"):  # types compared as trees: a footer names map entries
-            check.compat_columns = [{"name": c["name"], "arrow_type": str(type_from_json(
-                c["type"]))} for c in manifest["compat"]["columns"]]
-        for change in manifest.get("drift") or []:
-            check.accepted_drift.append(f"{change['class']} {change.get('column') or ''}".strip())
-            if change["class"] == "order_changed":
-                check.accepted_columns.add("")
-            elif change.get("column"):
-                check.accepted_columns.add(str(change["column"]))
-                if change["class"] == "column_renamed":
-                    check.accepted_columns.add(str(change.get("live")))
-    except (ValueError, KeyError, TypeError) as exc:
-        check.fail(f"the manifest of {date} is not readable: {exc}")
+        manifest = Manifest.from_json(text, destination.url(path))
+    except FormatError as exc:  # it names the file: "manifest <url> is not readable: ..."
+        check.fail(str(exc))
         return schemas
+    listed = {f.key: f.rows for f in manifest.files}
+    check.manifest_rows = manifest.rows
+    for change in manifest.drift:
+        check.accepted_drift.append(f"{change.kind} {change.column or ''}".strip())
+        if change.kind == "order_changed":
+            check.accepted_columns.add("")
+        elif change.column:
+            check.accepted_columns.add(change.column)
+            if change.kind == "column_renamed":
+                check.accepted_columns.add(str(change.live))
+    if manifest.compat is not None:  # types compared as trees: a footer names map entries
+        try:
+            check.compat_columns = [(c.name, str(type_from_json(c.type)))
+                                    for c in manifest.compat.columns]
+        except (ValueError, KeyError, TypeError) as exc:
+            check.fail(f"manifest {destination.url(path)} is not readable: a compat column's "
+                       f"type: {exc}")
+            return schemas
     check.files = len(listed)
     if not listed:  # the engine writes one file even for an empty table (its schema)
         check.fail("the manifest lists no data file")
@@ -285,15 +212,15 @@ def _read_footer(destination: Destination, path: str,
         return None
 
 
-def _check_schema(schemas: list[Any], stored: dict[str, Any], check: TableCheck) -> None:
-    """Every readable file's schema against the stored columns (names, order, Arrow types).
+def _check_schema(schemas: list[Any], want: list[tuple[str, str]], check: TableCheck) -> None:
+    """Every readable file's schema against the stored columns (names, order, Arrow types):
+    the stored schema's, or for a compatible write the columns its manifest says were written.
 
     A difference in a column that the drift policy let through at extraction (recorded in the
     manifest) is a note, not a failure: the run already warned of it, and the stored schema
     awaits its review (`schemas snapshot`). Any other difference is damage or a stored schema
     that no longer describes the partition.
     """
-    want = [(str(c["name"]), str(c["arrow_type"])) for c in stored["columns"]]
     differences: dict[str, str] = {}  # text -> the column it is about ("" for the order)
     for schema in schemas:
         have = [(f.name, str(f.type)) for f in schema]

@@ -1,7 +1,8 @@
 """A run's outcome as one value: stopped before any table, finished, or failed at its end.
 
 A run that fails after its tables ran (removing staging, writing the run report) has still
-published them: it is reported as such, exit 1, never as a run that touched nothing.
+published them: it is reported as such, exit 1, never as a run that touched nothing. Its
+summary is rendered by extractor/run/summary.py (`outcome_lines`).
 """
 
 from __future__ import annotations
@@ -57,16 +58,3 @@ class RunOutcome:
     def status(self) -> str:
         """The run's status in its log event: success or failed."""
         return "success" if self.ok else "failed"
-
-    def late_lines(self) -> list[str]:
-        """The late failure and the tables published before it, for the summary."""
-        if self.late is None:
-            return []
-        published = ", ".join(self.published) or "none"
-        return [f"  FAILED at the end of the run: {self.late.line()}",
-                f"  published before it ({len(self.published)}): {published}"]
-
-    def summary_lines(self) -> list[str]:
-        if self.report is None:
-            return []
-        return [*self.report.summary_lines(), *self.late_lines()]

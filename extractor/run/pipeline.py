@@ -19,7 +19,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from extractor import __version__
 from extractor.compat.writer import open_compat
@@ -27,11 +26,18 @@ from extractor.config import Settings
 from extractor.contract.casts import convert_batch
 from extractor.contract.types import Column, arrow_schema, plan_column
 from extractor.errors import ExtractError, Step
-from extractor.run.report import TableResult
+from extractor.run.report import CompatResult, TableResult
 from extractor.sink.destination import Destination
 from extractor.sink.lock import TableLock
+from extractor.sink.manifest import (
+    DriftRecord,
+    Manifest,
+    ManifestColumn,
+    ManifestFile,
+    SourceRead,
+)
 from extractor.sink.parquet import RollingParquetWriter, WrittenFile
-from extractor.sink.publish import StagedFile, journal_path, publish, roll_forward, verify
+from extractor.sink.publish import StagedFile, publish, roll_forward, verify
 from extractor.source.reader import Server, read_batches
 
 logger = logging.getLogger(__name__)
@@ -48,7 +54,7 @@ class TableTask:
     primary_key: list[str] = field(default_factory=list)
     # The changes from the stored schema that the drift policy let through (warn/evolve):
     # recorded in the manifest, so `validate` tells accepted drift from damage.
-    drift: list[dict[str, Any]] = field(default_factory=list)
+    drift: list[DriftRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -107,7 +113,7 @@ def extract_table(
     settings = ctx.settings
     table = task.table
     destination = Destination(settings)
-    staging = destination.staging_dir(ctx.run_id, table)
+    staging = destination.keys.staging(ctx.run_id, table)
     # S3: files are spooled on local disk and uploaded as each one is finished.
     spool = tempfile.mkdtemp(prefix="radar-extract-") if destination.is_s3 else staging
     uploader = Uploader(destination, staging) if destination.is_s3 else None
@@ -153,34 +159,25 @@ def extract_table(
         files = writer.close()
         staged = uploader.wait() if uploader else [StagedFile(f, f.path) for f in files]
         verify(staged, rows, destination, table)
-        manifest = {
-            "table": table,
-            "date": ctx.date,
-            "run_id": ctx.run_id,
-            "engine": f"radar-extract {__version__}",
-            "published_at": datetime.now(UTC).isoformat(),  # µs: `extract --resume` compares
-            "rows": rows,
-            "bytes": sum(f.bytes for f in files),
-            "source": {
-                "database": settings.mysql.database,
-                "rows_read": rows,  # the count of the one consistent read
-                "estimated_rows": task.estimated_rows,
-            },
-            "files": [
-                {"key": posixpath.basename(s.staged_path), "rows": s.local.rows,
-                 "bytes": s.local.bytes} for s in staged
-            ],
-            "schema": [
-                {"name": p.name, "mysql_type": p.column.column_type,
-                 "nullable": p.column.nullable, "arrow_type": str(p.arrow_type)}
-                for p in plans
-            ],
-            "primary_key": task.primary_key,
-            "drift": task.drift,
-            "nulled": dict(sorted(nulled.items())),
-        }
-        if compat is not None:
-            manifest["compat"] = compat.manifest()
+        manifest = Manifest(
+            table=table,
+            date=ctx.date,
+            run_id=ctx.run_id,
+            engine=f"radar-extract {__version__}",
+            published_at=datetime.now(UTC).isoformat(),  # µs: `extract --resume` compares
+            rows=rows,
+            bytes=sum(f.bytes for f in files),
+            source=SourceRead(settings.mysql.database, rows_read=rows,
+                              estimated_rows=task.estimated_rows),
+            files=[ManifestFile(posixpath.basename(s.staged_path), s.local.rows, s.local.bytes)
+                   for s in staged],
+            schema=[ManifestColumn(p.name, p.column.column_type, p.column.nullable,
+                                   str(p.arrow_type)) for p in plans],
+            primary_key=list(task.primary_key),
+            drift=list(task.drift),
+            nulled=dict(sorted(nulled.items())),
+            compat=compat.manifest() if compat is not None else None,
+        )
         if checkpoint is not None:
             checkpoint()
         lock.renew()  # a full lease for the publish, or the news that the lock was lost
@@ -190,7 +187,7 @@ def extract_table(
             bytes=sum(f.bytes for f in files), seconds=round(time.monotonic() - started, 3),
             nulled=dict(sorted(nulled.items())), keys=[destination.url(k) for k in keys],
             converted=dict(sorted(compat.converted.items())) if compat else {},
-            compat={"era": compat.output.era, "drift": compat.drift} if compat else None,
+            compat=CompatResult(compat.output.era, list(compat.drift)) if compat else None,
         )
     except ExtractError as exc:
         logger.debug("table %s failed", table, exc_info=True)
@@ -209,7 +206,7 @@ def extract_table(
         if destination.is_s3:
             shutil.rmtree(spool, ignore_errors=True)
         try:
-            if not destination.exists(journal_path(destination, table, ctx.date)):
+            if not destination.exists(destination.keys.journal(table, ctx.date)):
                 destination.remove_tree(staging)  # else the next run finishes the publish
         except ExtractError:
             logger.warning("could not remove staging %s", destination.url(staging))

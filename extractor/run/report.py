@@ -1,16 +1,55 @@
-"""Per-table results, the JSON run report, and the human summary."""
+"""Per-table results and the run report: the model and its JSON (keys.run_report).
+
+The run writes its report once, at the end; `report merge` reads every report of a date
+back, whichever release wrote it, so the JSON has one writer (`to_json`) and one reader
+(`from_json`) and a `format` (extractor/sink/formats.py). The human summary is rendered
+from these fields by extractor/run/summary.py.
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Self, get_args
 
-from extractor.drift.compare import PARQUET_NOTE
 from extractor.errors import Step
+from extractor.sink.formats import (
+    as_bool,
+    as_counts,
+    as_dict,
+    as_float,
+    as_int,
+    as_list,
+    as_opt_str,
+    as_str,
+    as_strs,
+    checked,
+    dumps,
+    loads,
+    reading,
+)
+from extractor.sink.manifest import CompatDrift, DriftRecord
 
 # not_run: never started because the circuit breaker stopped the run; never a success.
 Status = Literal["published", "failed", "skipped", "not_run"]
+STATUSES: tuple[Status, ...] = get_args(Status)
+
+
+@dataclass(frozen=True)
+class CompatResult:
+    """A table written in its output schema (extractor/compat/): the era written and the
+    drift from the output schema; the manifest's `compat` holds the rest."""
+
+    era: str
+    drift: list[CompatDrift] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"era": self.era, "drift": [d.to_dict() for d in self.drift]}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CompatResult:
+        data = as_dict(data)
+        return cls(era=as_str(data["era"]),
+                   drift=[CompatDrift.from_dict(d) for d in as_list(data.get("drift", []))])
 
 
 @dataclass
@@ -29,30 +68,85 @@ class TableResult:
     transient: bool = False
     attempts: int = 0  # reads started (0: never started, or its worker process died)
     retry_note: str | None = None  # why a failed table was or was not retried
-    # Schema drift against the stored schema: class, column, stored, live, action, ...
-    drift: list[dict[str, Any]] = field(default_factory=list)
-    # A compatible write (extractor/compat/): the era written and the drift from the output
-    # schema; `converted`, the values per column that a conversion to the old types changed.
-    compat: dict[str, Any] | None = None
+    # Schema drift against the stored schema, each change with its action.
+    drift: list[DriftRecord] = field(default_factory=list)
+    # A compatible write (extractor/compat/), or None; `converted`, the values per column that
+    # a conversion to the output schema's types changed.
+    compat: CompatResult | None = None
     converted: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.error_step is not None:  # read back from JSON: the step's string
+        if self.error_step is not None:  # given as the step's string
             self.error_step = Step(self.error_step)
 
-    def error_line(self) -> str:
-        """One line naming the table, the step, whether it was retried, and the cause."""
-        note = f" ({self.retry_note})" if self.retry_note else ""
-        return f"{self.table}: failed at {self.error_step or 'unknown step'}{note}: {self.error}"
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table, "status": self.status, "rows": self.rows,
+            "files": self.files, "bytes": self.bytes, "seconds": self.seconds,
+            "nulled": dict(self.nulled), "keys": list(self.keys), "error": self.error,
+            "error_step": self.error_step, "error_type": self.error_type,
+            "transient": self.transient, "attempts": self.attempts,
+            "retry_note": self.retry_note, "drift": [d.to_dict() for d in self.drift],
+            "compat": None if self.compat is None else self.compat.to_dict(),
+            "converted": dict(sorted(self.converted.items())),
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TableResult:
-        """A result read back from a JSON report; keys this version does not know are ignored."""
-        return cls(**_known(cls, data))
+    def from_dict(cls, data: Any) -> TableResult:
+        """One result of a report's `tables`; keys this release does not know are ignored."""
+        data = as_dict(data)
+        status = as_str(data["status"])
+        if status not in STATUSES:
+            raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+        return cls(
+            table=as_str(data["table"]), status=status,
+            rows=as_int(data.get("rows", 0)), files=as_int(data.get("files", 0)),
+            bytes=as_int(data.get("bytes", 0)), seconds=as_float(data.get("seconds", 0.0)),
+            nulled=as_counts(data.get("nulled", {})), keys=as_strs(data.get("keys", [])),
+            error=as_opt_str(data.get("error")), error_step=_step(data.get("error_step")),
+            error_type=as_opt_str(data.get("error_type")),
+            transient=as_bool(data.get("transient", False)),
+            attempts=as_int(data.get("attempts", 0)),
+            retry_note=as_opt_str(data.get("retry_note")),
+            drift=[DriftRecord.from_dict(d) for d in as_list(data.get("drift", []))],
+            compat=None if data.get("compat") is None else CompatResult.from_dict(
+                data["compat"]),
+            converted=as_counts(data.get("converted", {})),
+        )
+
+
+def _step(value: Any) -> Step | None:
+    """A report's `error_step`: one of the steps (extractor/errors.py `Step`), as its string."""
+    return None if value is None else Step(as_str(value))
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The report's counts: tables by status, and what the published tables wrote."""
+
+    tables: int
+    published: int
+    failed: int
+    skipped: int
+    not_run: int
+    rows: int
+    files: int
+    bytes: int
+    nulled: int
+    converted: int = 0  # values a compatible write's conversion changed
+
+    def to_dict(self) -> dict[str, int]:
+        return {"tables": self.tables, "published": self.published, "failed": self.failed,
+                "skipped": self.skipped, "not_run": self.not_run, "rows": self.rows,
+                "files": self.files, "bytes": self.bytes, "nulled": self.nulled,
+                "converted": self.converted}
 
 
 @dataclass
 class RunReport:
+    FORMAT: ClassVar[int] = 1
+    WHAT: ClassVar[str] = "run report"
+
     run_id: str
     date: str
     database: str
@@ -70,28 +164,24 @@ class RunReport:
     def ok(self) -> bool:
         return all(t.status in ("published", "skipped") for t in self.tables)
 
-    def totals(self) -> dict[str, Any]:
-        by_status: dict[str, int] = {}
-        for t in self.tables:
-            by_status[t.status] = by_status.get(t.status, 0) + 1
-        return {
-            "tables": len(self.tables),
-            "published": by_status.get("published", 0),
-            "failed": by_status.get("failed", 0),
-            "skipped": by_status.get("skipped", 0),
-            "not_run": by_status.get("not_run", 0),
-            "rows": sum(t.rows for t in self.tables),
-            "files": sum(t.files for t in self.tables),
-            "bytes": sum(t.bytes for t in self.tables),
-            "nulled": sum(sum(t.nulled.values()) for t in self.tables),
-            "converted": sum(sum(t.converted.values()) for t in self.tables),
-        }
+    def totals(self) -> Totals:
+        def count(status: Status) -> int:
+            return sum(t.status == status for t in self.tables)
+
+        return Totals(
+            tables=len(self.tables), published=count("published"), failed=count("failed"),
+            skipped=count("skipped"), not_run=count("not_run"),
+            rows=sum(t.rows for t in self.tables), files=sum(t.files for t in self.tables),
+            bytes=sum(t.bytes for t in self.tables),
+            nulled=sum(sum(t.nulled.values()) for t in self.tables),
+            converted=sum(sum(t.converted.values()) for t in self.tables),
+        )
 
     def error_rate(self) -> float:
         """Failed tables over the tables that ran (published + failed); 0.0 when none ran."""
         t = self.totals()
-        ran = t["published"] + t["failed"]
-        return round(t["failed"] / ran, 4) if ran else 0.0
+        ran = t.published + t.failed
+        return round(t.failed / ran, 4) if ran else 0.0
 
     def metrics(self) -> dict[str, Any]:
         """The four documented metrics; rows only for published tables (nothing else landed)."""
@@ -104,91 +194,46 @@ class RunReport:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["tables"] = sorted(data["tables"], key=lambda t: t["table"])
-        data["totals"] = self.totals()
-        data["status"] = "success" if self.ok else "failed"
-        data["metrics"] = self.metrics()
-        return data
+        """The JSON's fields, with the derived `totals`, `status` and `metrics` that its
+        readers (people, metric filters) want and that `from_dict` does not read back."""
+        return {
+            "format": self.FORMAT, "run_id": self.run_id, "date": self.date,
+            "database": self.database, "destination": self.destination,
+            "started_at": self.started_at, "finished_at": self.finished_at,
+            "seconds": self.seconds, "tls": self.tls, "reader": self.reader,
+            "tables": [t.to_dict() for t in sorted(self.tables, key=lambda t: t.table)],
+            "breaker": self.breaker, "shard": self.shard,
+            "totals": self.totals().to_dict(),
+            "status": "success" if self.ok else "failed",
+            "metrics": self.metrics(),
+        }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        return dumps(self.to_dict())
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunReport:
-        """A report read back from its JSON (`to_dict`); derived keys (`totals`, `status`) and
-        keys this version does not know are ignored."""
-        known = _known(cls, data)
-        known["tables"] = [TableResult.from_dict(t) for t in data.get("tables", [])]
-        return cls(**known)
+    def from_json(cls, text: str, where: str) -> Self:
+        """The one reader of the stored JSON; FormatError (one line) if it cannot be read."""
+        return cls.from_dict(loads(text, cls.WHAT, where, cls.FORMAT), where)
 
-    def summary_lines(self) -> list[str]:
-        t = self.totals()
-        lines = [
-            f"run {self.run_id}: {t['published']}/{t['tables']} tables published, "
-            f"{t['rows']:,} rows, {t['files']} files, {human_bytes(t['bytes'])} "
-            f"in {self.seconds:.1f} s to {self.destination} (cog_dt_ingestion={self.date})"
-        ]
-        for r in sorted(self.tables, key=lambda r: r.table):
-            if r.nulled:
-                cols = ", ".join(f"{c}={n}" for c, n in sorted(r.nulled.items()))
-                lines.append(f"  {r.table}: invalid values written as NULL: {cols}")
-            if r.compat is not None:
-                changed = ", ".join(f"{c}={n}" for c, n in sorted(r.converted.items()))
-                lines.append(f"  {r.table}: written in its Airbyte output schema "
-                             f"({r.compat.get('era')}); values changed: {changed or 'none'}")
-                for d in r.compat.get("drift", []):
-                    lines.append(f"  compat drift {d['action']}: {r.table}: {d['class']} "
-                                 f"{d['column']} ({d.get('stored') or '(none)'} → "
-                                 f"{d.get('live') or '(none)'})")
-        lines.extend(f"  {r.error_line()}" for r in self.tables if r.status == "failed")
-        not_run = sorted(r.table for r in self.tables if r.status == "not_run")
-        if not_run:
-            lines.append(f"  not run, {self.breaker or 'the run was stopped'}: "
-                         f"{', '.join(not_run)}")
-        lines.extend(drift_lines(self.tables))
-        return lines
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "(in memory)") -> Self:
+        """A report from its JSON object (`to_dict`); the derived keys and keys this release
+        does not know are ignored."""
+        checked(data, cls.WHAT, where, cls.FORMAT)
+        with reading(cls.WHAT, where):
+            return cls(**cls._fields(data))
 
-
-def _known(cls: type[Any], data: dict[str, Any]) -> dict[str, Any]:
-    names = {f.name for f in fields(cls)}
-    return {k: v for k, v in data.items() if k in names}
-
-
-def drift_lines(tables: list[TableResult]) -> list[str]:
-    """The summary's drift section: the warnings. Failed tables already have their error
-    line; `evolve` changes are in the JSON report only. Tables without a stored schema
-    collapse into one line (a database never snapshotted would give one per table)."""
-    warned = [r for r in sorted(tables, key=lambda r: r.table) if r.status != "failed"
-              and any(d.get("action") == "warn" for d in r.drift)]
-    new = [r.table for r in warned if [d.get("class") for d in r.drift] == ["table_added"]]
-    lines = []
-    if len(new) > 3:
-        lines.append(f"  drift warning: {len(new)} tables have no stored schema "
-                     "(table_added); `radar-extract schemas snapshot` stores them")
-    elif new:
-        lines.append(f"  drift warning: no stored schema for {', '.join(new)} (table_added)")
-    for r in warned:
-        if r.table not in new:
-            changes = "; ".join(_drift_text(d) for d in r.drift if d.get("action") == "warn")
-            lines.append(f"  drift warning: {r.table}: {changes}")
-    if any(d.get("parquet_type_changed") for r in warned for d in r.drift):
-        lines.append(f"  drift note, a changed Parquet type: {PARQUET_NOTE}")
-    return lines
-
-
-def _drift_text(d: dict[str, Any]) -> str:
-    text = str(d.get("class")) + (f" {d['column']}" if d.get("column") else "")
-    if d.get("stored") is not None or d.get("live") is not None:
-        text += f": {d.get('stored') or '(none)'} → {d.get('live') or '(none)'}"
-    if d.get("parquet_type_changed"):
-        text += f" (Parquet {d.get('stored_arrow_type')} → {d.get('live_arrow_type')})"
-    return text
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
+    @classmethod
+    def _fields(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "run_id": as_str(data["run_id"]), "date": as_str(data["date"]),
+            "database": as_str(data["database"]), "destination": as_str(data["destination"]),
+            "started_at": as_str(data["started_at"]),
+            "finished_at": as_str(data.get("finished_at", "")),
+            "seconds": as_float(data.get("seconds", 0.0)),
+            "tls": as_bool(data.get("tls", False)),
+            "reader": as_str(data.get("reader", "connectorx")),
+            "tables": [TableResult.from_dict(t) for t in as_list(data.get("tables", []))],
+            "breaker": as_opt_str(data.get("breaker")), "shard": as_opt_str(data.get("shard")),
+        }

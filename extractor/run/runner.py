@@ -29,6 +29,7 @@ from extractor.run.outcome import LateFailure, RunOutcome
 from extractor.run.pipeline import Progress, RunContext, TableTask
 from extractor.run.report import RunReport, TableResult
 from extractor.run.retry import run_table
+from extractor.run.summary import error_line
 from extractor.run.watchdog import start_watchdog
 from extractor.sink.destination import Destination
 from extractor.sink.publish import clean_orphans, published_since, recover
@@ -81,7 +82,7 @@ def run_extract(
     report, run_id = run.report, run.report.run_id
     breaker = CircuitBreaker(settings.breaker_failures)
     for result in _execute(run.ctx, run.tasks, progress, breaker):
-        result.drift = run.drift.tables[result.table].to_list()
+        result.drift = run.drift.tables[result.table].records()
         report.tables.append(result)
         _log_result(run_id, result)
         if breaker.open and report.breaker is None:  # logged after the result that opened it
@@ -94,11 +95,11 @@ def run_extract(
     outcome = RunOutcome(day, report, late=_finish(run.destination, report, started))
     totals = report.totals()
     logger.info("run %s: %s, %d/%d tables published, %d rows, %d bytes in %.1f s", run_id,
-                outcome.status, totals["published"], totals["tables"],
-                totals["rows"], totals["bytes"], report.seconds,
+                outcome.status, totals.published, totals.tables, totals.rows, totals.bytes,
+                report.seconds,
                 extra={"fields": {"event": "run", "run_id": run_id, "date": report.date,
                                   "status": outcome.status, "seconds": report.seconds,
-                                  **totals, "error_rate": report.error_rate()}})
+                                  **totals.to_dict(), "error_rate": report.error_rate()}})
     return outcome
 
 
@@ -167,7 +168,7 @@ def _prepare(
             "table of the database", error_step=Step.DISCOVER, error_type="UsageError"))
         _log_result(run_id, report.tables[-1])
     failed_drift = set(drift.failed)
-    tasks = [dataclasses.replace(catalog.tasks[n], drift=drift.tables[n].to_list())
+    tasks = [dataclasses.replace(catalog.tasks[n], drift=drift.tables[n].records())
              for n in names if n not in failed_drift]
     if resume:
         tasks = _resume(destination, tasks, day, report)
@@ -181,14 +182,13 @@ def _finish(destination: Destination, report: RunReport, started: float) -> Late
     with the tables it leaves published (a failed report write outranks a cleanup)."""
     late: LateFailure | None = None
     try:
-        destination.remove_tree(destination.internal("staging", report.run_id))
+        destination.remove_tree(destination.keys.staging(report.run_id))
     except ExtractError as exc:
         late = _late(report, LateFailure("staging not removed", exc, report_written=True))
     report.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     report.seconds = round(time.monotonic() - started, 3)
     try:
-        destination.write_text(destination.internal("runs", f"{report.run_id}.json"),
-                               report.to_json())
+        destination.write_text(destination.keys.run_report(report.run_id), report.to_json())
     except ExtractError as exc:
         late = _late(report, LateFailure("run report not written", exc, report_written=False))
     return late
@@ -214,9 +214,9 @@ def _drift_results(drift: DriftCheck, names: Sequence[str]) -> list[TableResult]
             out.append(TableResult(
                 table=name, status="failed", error=table.error(), error_step=Step.DRIFT,
                 error_type=SchemaDrift.__name__, retry_note="not retried: the schema must be "
-                "reviewed", drift=table.to_list()))
+                "reviewed", drift=table.records()))
         elif name not in names:  # a removed table under warn or evolve
-            out.append(TableResult(table=name, status="skipped", drift=table.to_list()))
+            out.append(TableResult(table=name, status="skipped", drift=table.records()))
     return out
 
 
@@ -228,7 +228,7 @@ def _resume(destination: Destination, tasks: list[TableTask], day: str,
     since = plan.saved_at if plan is not None else None
     done = published_since(destination, [t.table for t in tasks], day, since)
     for table, manifest in sorted(done.items()):
-        note = f"already published for {day} by run {manifest.get('run_id')} (--resume)"
+        note = f"already published for {day} by run {manifest.run_id} (--resume)"
         report.tables.append(TableResult(table=table, status="skipped", retry_note=note))
         logger.info("%s: %s", table, note, extra={"fields": {
             "event": "table", "run_id": report.run_id, "table": table, "status": "skipped"}})
@@ -268,4 +268,4 @@ def _log_result(run_id: str, r: TableResult) -> None:
         logger.warning("%s: not run (circuit breaker open)", r.table, extra={"fields": fields})
     else:
         fields.update(step=r.error_step, error=r.error, transient=r.transient)
-        logger.error("%s", r.error_line(), extra={"fields": fields})
+        logger.error("%s", error_line(r), extra={"fields": fields})

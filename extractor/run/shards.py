@@ -8,14 +8,13 @@ the order they came in: equal weights are ordered by name, equal loads by group 
 
 A plan saved for a date (`plan --save`) is what `extract --shard I/N` runs on that date, so
 every shard agrees on the split even if the server's estimates move between their starts.
-
-    <root>/_radar_extract/plans/<date>.json   {"date", "shards", "groups": [...]}
+It is stored at keys.plan: {"format", "date", "shards", "groups": [...], "saved_at"}, one
+reader and one writer (`ShardPlan`).
 """
 
 from __future__ import annotations
 
 import heapq
-import json
 import logging
 import re
 from collections.abc import Sequence
@@ -23,8 +22,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from extractor.errors import ExtractError, Step, UsageError
+from extractor.errors import FormatError, Step, UsageError
 from extractor.sink.destination import Destination
+from extractor.sink.formats import (
+    as_dict,
+    as_int,
+    as_list,
+    as_opt_str,
+    as_str,
+    dumps,
+    loads,
+    reading,
+)
 from extractor.source.discovery import TableInfo
 
 logger = logging.getLogger(__name__)
@@ -37,6 +46,7 @@ MIN_WEIGHT = 16 * 1024
 # Bytes per row when the server knows rows but not bytes (engines that report no DATA_LENGTH).
 ROW_BYTES_GUESS = 100
 
+PLAN_FORMAT = 1
 _SHARD = re.compile(r"^\s*(\d{1,3})\s*/\s*(\d{1,3})\s*$")
 
 
@@ -99,27 +109,30 @@ class ShardPlan:
         return {t: g.shard for g in self.groups for t in g.tables}
 
     def to_dict(self) -> dict[str, Any]:
-        data = {"date": self.date, "shards": self.shards,
-                "groups": [g.to_dict() for g in self.groups]}
+        data: dict[str, Any] = {"format": PLAN_FORMAT, "date": self.date, "shards": self.shards,
+                                "groups": [g.to_dict() for g in self.groups]}
         if self.saved_at is not None:
             data["saved_at"] = self.saved_at
         return data
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        return dumps(self.to_dict())
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ShardPlan:
-        count = int(data["shards"])
-        groups = []
-        for i, g in enumerate(data["groups"], start=1):
-            groups.append(ShardGroup(i, count, [str(t) for t in g["tables"]],
-                                     int(g.get("estimated_bytes", 0)),
-                                     int(g.get("estimated_rows", 0))))
-        if len(groups) != count:
-            raise ValueError(f"{len(groups)} groups for {count} shards")
-        saved_at = data.get("saved_at")
-        return cls(str(data["date"]), count, groups, None if saved_at is None else str(saved_at))
+    def from_json(cls, text: str, where: str) -> ShardPlan:
+        """The one reader of a plan's JSON (saved, or `plan --output`); FormatError if it
+        cannot be read."""
+        data = loads(text, "saved plan", where, PLAN_FORMAT)
+        with reading("saved plan", where):
+            count = as_int(data["shards"])
+            groups = []
+            for i, g in enumerate(map(as_dict, as_list(data["groups"])), start=1):
+                groups.append(ShardGroup(i, count, [as_str(t) for t in as_list(g["tables"])],
+                                         as_int(g.get("estimated_bytes", 0)),
+                                         as_int(g.get("estimated_rows", 0))))
+            if len(groups) != count:
+                raise ValueError(f"{len(groups)} groups for {count} shards")
+            return cls(as_str(data["date"]), count, groups, as_opt_str(data.get("saved_at")))
 
 
 def parse_shard_count(text: str | int) -> int:
@@ -155,15 +168,11 @@ def plan_shards(tables: Sequence[TableInfo], n: int) -> list[ShardGroup]:
     return groups
 
 
-def plan_path(destination: Destination, date: str) -> str:
-    return destination.internal("plans", f"{date}.json")
-
-
 def save_plan(destination: Destination, plan: ShardPlan) -> str:
     """Store the plan of its date, stamped with the time (`extract --resume` counts the
     tables published after it as done)."""
     plan.saved_at = datetime.now(UTC).isoformat()
-    path = plan_path(destination, plan.date)
+    path = destination.keys.plan(plan.date)
     destination.write_text(path, plan.to_json())
     return path
 
@@ -171,15 +180,14 @@ def save_plan(destination: Destination, plan: ShardPlan) -> str:
 def load_plan(destination: Destination, date: str) -> ShardPlan | None:
     """The plan saved for `date`, or None. A damaged plan file is an error, not a silent
     re-plan: shards that disagree on the split would run some tables twice and others never."""
-    path = plan_path(destination, date)
+    path = destination.keys.plan(date)
     text = destination.read_text(path)
     if text is None:
         return None
     try:
-        return ShardPlan.from_dict(json.loads(text))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ExtractError(f"the saved plan {destination.url(path)} is not readable: {exc}",
-                           step=Step.PLAN) from exc
+        return ShardPlan.from_json(text, destination.url(path))
+    except FormatError as exc:
+        raise FormatError(f"the {exc.message}", step=Step.PLAN) from exc
 
 
 @dataclass(frozen=True)
@@ -212,7 +220,7 @@ def shard_tables(
         run = [name for name in selected if name in set(planned)]
         gone = sorted(t for t in planned if t not in known)
         return ShardSelection(run, gone, True,
-                              f"the saved plan {destination.url(plan_path(destination, date))}")
+                              f"the saved plan {destination.url(destination.keys.plan(date))}")
     if saved is not None:
         logger.warning("the saved plan of %s has %d shards, not %d: planning live",
                        date, saved.shards, count)

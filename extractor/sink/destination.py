@@ -1,20 +1,12 @@
-"""The destination root, local or S3, through fsspec, and the layout of keys under it.
+"""The destination root, local or S3, through fsspec, and the file operations under it.
 
-    <root>/<prefix>/<table>/cog_dt_ingestion=<date>/file_<table>_NNN.parquet   data
-    <root>/_radar_extract/staging/<run_id>/<table>/...                       not yet published
-    <root>/_radar_extract/manifests/<table>/cog_dt_ingestion=<date>.json     one per partition
-    <root>/_radar_extract/journal/<table>/cog_dt_ingestion=<date>.json       a publish under way
-    <root>/_radar_extract/locks/<table>/cog_dt_ingestion=<date>.json         its one writer
-    <root>/_radar_extract/runs/<run_id>.json                                 run reports
-
-Only data files live under a table's location: Athena reads every object there.
+The keys under the root are built by `keys` (extractor/sink/keys.py), and nowhere else.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import posixpath
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,8 +14,7 @@ from typing import Any
 
 from extractor.config import Settings
 from extractor.errors import DestinationError, DestinationUnavailable, ExtractError, Step
-
-INTERNAL = "_radar_extract"
+from extractor.sink.keys import Keys
 
 
 class Destination:
@@ -56,24 +47,7 @@ class Destination:
 
             self.fs = LocalFileSystem(auto_mkdir=True)
             self.root = os.path.abspath(settings.dest)
-
-    # -- layout -------------------------------------------------------------------------
-    def data_dir(self, table: str, date: str) -> str:
-        return posixpath.join(
-            self.root, self.settings.prefix, table, f"cog_dt_ingestion={date}"
-        )
-
-    def internal(self, *parts: str) -> str:
-        return posixpath.join(self.root, INTERNAL, *parts)
-
-    def staging_dir(self, run_id: str, table: str) -> str:
-        return self.internal("staging", run_id, table)
-
-    def manifest_path(self, table: str, date: str) -> str:
-        return self.internal("manifests", table, f"cog_dt_ingestion={date}.json")
-
-    def lock_path(self, table: str, date: str) -> str:
-        return self.internal("locks", table, f"cog_dt_ingestion={date}.json")
+        self.keys = Keys(self.root, settings.prefix)
 
     def url(self, path: str) -> str:
         """A path as a person would type it."""
@@ -147,7 +121,7 @@ class Destination:
 
     def probe(self, run_id: str) -> None:
         """Write and delete an object outside the data prefix: proves the destination works."""
-        path = self.internal("probes", f"{run_id}.probe")
+        path = self.keys.probe(run_id)
         self.write_text(path, "radar-extract write probe\n", step=Step.PROBE)
         self.remove([path], step=Step.PROBE)
 

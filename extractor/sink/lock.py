@@ -1,6 +1,6 @@
-"""One writer per table and date: a leased lock object outside the data location.
-
-    <root>/_radar_extract/locks/<table>/cog_dt_ingestion=<date>.json   who writes it, until when
+"""One writer per table and date: a leased lock object outside the data location
+(keys.lock: `locks/<table>/cog_dt_ingestion=<date>.json` in our folder), who writes it and
+until when; its body has a `format` as every file we write (extractor/sink/formats.py).
 
 Two runs of one table and date (a manual rerun beside the nightly, an orchestrator retry
 that overlaps its first try) would each delete the keys the other has not moved in yet.
@@ -43,12 +43,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from extractor.errors import ExtractError, PartitionLocked, Step
+from extractor.errors import ExtractError, FormatError, PartitionLocked, Step
 from extractor.sink.destination import Destination
+from extractor.sink.formats import as_int, as_str, checked, dumps, reading
 
 logger = logging.getLogger(__name__)
 
-LOCK_VERSION = 1
+FORMAT = 1  # the body of the first release of the lock had `"version": 1` instead: format 1
+WHAT = "lock"
 _TAKE_LAPS = 5  # each lap follows a change another run made between our read and our write
 
 
@@ -81,20 +83,30 @@ class Holder:
                 f"lease until {_iso(self.lease_until)})")
 
     def to_json(self) -> str:
-        data = {"version": LOCK_VERSION, **dataclasses.asdict(self),
-                "since": self.since.isoformat(), "lease_until": self.lease_until.isoformat()}
-        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+        return dumps({"format": FORMAT, **dataclasses.asdict(self),
+                      "since": self.since.isoformat(),
+                      "lease_until": self.lease_until.isoformat()})
 
     @classmethod
-    def from_json(cls, text: str) -> Holder | None:
-        """None for a body that is not a lock of ours: it is then treated as expired."""
+    def from_json(cls, text: str, where: str = "(in memory)") -> Holder | None:
+        """None for a body that is not a lock of ours: it is then treated as expired. A lock
+        of a newer format (a later release holds it) is FormatError, in one line: never
+        taken over."""
         try:
             data = json.loads(text)
-            holder = cls(str(data["run_id"]), str(data["table"]), str(data["date"]),
-                         str(data["token"]), str(data["host"]), int(data["pid"]),
-                         datetime.fromisoformat(data["since"]),
-                         datetime.fromisoformat(data["lease_until"]))
-        except (ValueError, KeyError, TypeError):
+        except ValueError:
+            return None
+        version = data.get("format") if isinstance(data, dict) else None
+        if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT:
+            checked(data, WHAT, where, FORMAT)  # raises: has format N, newer than ...
+        try:
+            checked(data, WHAT, where, FORMAT)
+            with reading(WHAT, where):
+                holder = cls(as_str(data["run_id"]), as_str(data["table"]),
+                             as_str(data["date"]), as_str(data["token"]), as_str(data["host"]),
+                             as_int(data["pid"]), datetime.fromisoformat(as_str(data["since"])),
+                             datetime.fromisoformat(as_str(data["lease_until"])))
+        except FormatError:
             return None
         return holder if holder.lease_until.tzinfo is not None else None
 
@@ -114,7 +126,8 @@ class TableLock:
     def __init__(self, destination: Destination, table: str, date: str, run_id: str, *,
                  lease_s: float, clock: Callable[[], datetime] = _now,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.path = destination.lock_path(table, date)
+        self.path = destination.keys.lock(table, date)
+        self._where = destination.url(self.path)
         self.table, self.date, self.run_id, self.lease_s = table, date, run_id, lease_s
         self._store: _Store = _S3Store(destination) if destination.is_s3 else _LocalStore(
             destination)
@@ -145,7 +158,10 @@ class TableLock:
             found = self._store.read(self.path)
             if found is None:
                 continue  # released meanwhile
-            holder, etag = Holder.from_json(found[0]), found[1]
+            try:
+                holder, etag = Holder.from_json(found[0], self._where), found[1]
+            except FormatError as exc:  # a later release holds it: neither wait nor take it
+                raise PartitionLocked(str(exc), table=self.table) from exc
             if holder is not None and holder.token == self._token:
                 return self._hold(holder, etag, sent)  # our create landed, its reply was lost
             # An earlier attempt of this very run has ended: its lock is no one's.
@@ -203,9 +219,12 @@ class TableLock:
             etag = self._store.replace(self.path, mine.to_json(), self._etag)
             if etag is None:
                 found = self._store.read(self.path)
-                holder = Holder.from_json(found[0]) if found else None
-                if found is None or holder is None or holder.token != self._token:
+                try:
+                    holder = Holder.from_json(found[0], self._where) if found else None
                     who = holder.describe() if holder else "no run"
+                except FormatError:
+                    holder, who = None, "a run of a later release"
+                if found is None or holder is None or holder.token != self._token:
                     self._lost = (f"the lock of {self.partition} was lost after this run's "
                                   f"lease ran out: {who} holds it now")
                     raise PartitionLocked(self._lost, table=self.table)

@@ -19,7 +19,6 @@ alone a journal whose partition another run holds: that run is publishing it.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import posixpath
@@ -27,13 +26,14 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pyarrow.parquet as pq
 
-from extractor.errors import PartitionLocked, Step, VerificationError
+from extractor.errors import FormatError, PartitionLocked, Step, VerificationError
 from extractor.sink.destination import Destination
+from extractor.sink.journal import Journal
 from extractor.sink.lock import TableLock
+from extractor.sink.manifest import Manifest
 from extractor.sink.parquet import WrittenFile
 
 logger = logging.getLogger(__name__)
@@ -79,30 +79,26 @@ def publish(
     table: str,
     date: str,
     staged: list[StagedFile],
-    manifest: dict[str, Any],
+    manifest: Manifest,
     guard: Guard = _unguarded,
 ) -> list[str]:
     """Move the staged files into the partition, drop stale keys, write the manifest last.
     The caller holds the partition's lock; `guard` raises once it does not."""
-    entry = {"table": table, "date": date, "staged": [s.staged_path for s in staged],
-             "bytes": [s.local.bytes for s in staged], "manifest": manifest}
+    entry = Journal(table=table, date=date, manifest=manifest,
+                    staged=[s.staged_path for s in staged], bytes=[s.local.bytes for s in staged])
     guard()
-    destination.write_text(journal_path(destination, table, date), _json(entry))
+    destination.write_text(destination.keys.journal(table, date), entry.to_json())
     return _apply(destination, entry, guard)
 
 
-def journal_path(destination: Destination, table: str, date: str) -> str:
-    return destination.internal("journal", table, f"cog_dt_ingestion={date}.json")
-
-
-def _apply(destination: Destination, entry: dict[str, Any], guard: Guard) -> list[str]:
+def _apply(destination: Destination, entry: Journal, guard: Guard) -> list[str]:
     """Idempotent: applying an entry again after a partial apply finishes the same publish."""
-    table, date = entry["table"], entry["date"]
-    data_dir = destination.data_dir(table, date)
+    table, date = entry.table, entry.date
+    data_dir = destination.keys.data_dir(table, date)
     previous = destination.list_files(data_dir)
     _hold_for_test()
     published = []
-    for staged_path, size in zip(entry["staged"], entry["bytes"], strict=True):
+    for staged_path, size in zip(entry.staged, entry.bytes, strict=True):
         target = posixpath.join(data_dir, posixpath.basename(staged_path))
         if destination.exists(staged_path):
             guard()
@@ -116,8 +112,8 @@ def _apply(destination: Destination, entry: dict[str, Any], guard: Guard) -> lis
     guard()
     destination.remove([key for key in previous if key not in set(published)])
     guard()
-    destination.write_text(destination.manifest_path(table, date), _json(entry["manifest"]))
-    destination.remove([journal_path(destination, table, date)])
+    destination.write_text(destination.keys.manifest(table, date), entry.manifest.to_json())
+    destination.remove([destination.keys.journal(table, date)])
     return published
 
 
@@ -139,32 +135,42 @@ def roll_forward(destination: Destination, table: str, date: str,
                  guard: Guard = _unguarded) -> bool:
     """Finish the publish that a journal entry of this table and date records, if any; the
     caller holds the partition's lock. True if there was one."""
-    text = destination.read_text(journal_path(destination, table, date))
+    path = destination.keys.journal(table, date)
+    text = destination.read_text(path)
     if text is None:
         return False
-    entry = json.loads(text)
+    entry = _journal(destination, path, text, table)
     _apply(destination, entry, guard)
-    run_id = entry["manifest"].get("run_id", "")
-    destination.remove_tree(destination.staging_dir(run_id, entry["table"]))
+    destination.remove_tree(destination.keys.staging(entry.manifest.run_id, entry.table))
     return True
 
 
+def _journal(destination: Destination, path: str, text: str, table: str) -> Journal:
+    """A journal entry to roll forward; one this release cannot read (damaged, or of a newer
+    format) is never applied: FormatError at step `recover`, naming the file."""
+    try:
+        return Journal.from_json(text, destination.url(path))
+    except FormatError as exc:
+        raise FormatError(exc.message, table=table, step=Step.RECOVER) from exc
+
+
 def published_since(destination: Destination, tables: Collection[str], date: str,
-                    since: str | None) -> dict[str, dict[str, Any]]:
+                    since: str | None) -> dict[str, Manifest]:
     """table -> its manifest, for the tables whose partition of `date` was published at or after
     `since` (an ISO time; None: at any time). The manifest is written last, so one that
     exists stands for a whole publish. A manifest that cannot be read counts as not
     published: the table runs again, never the reverse."""
     start = None if since is None else datetime.fromisoformat(since)
-    done: dict[str, dict[str, Any]] = {}
+    done: dict[str, Manifest] = {}
     for table in sorted(tables):
-        text = destination.read_text(destination.manifest_path(table, date))
+        path = destination.keys.manifest(table, date)
+        text = destination.read_text(path)
         if text is None:
             continue
         try:
-            manifest = json.loads(text)
-            published = datetime.fromisoformat(str(manifest["published_at"]))
-        except (ValueError, KeyError, TypeError):
+            manifest = Manifest.from_json(text, destination.url(path))
+            published = datetime.fromisoformat(manifest.published_at)
+        except (FormatError, ValueError):
             continue  # not readable as ours: run the table again
         if start is None or published >= start:
             done[table] = manifest
@@ -182,14 +188,14 @@ def recover(destination: Destination, tables: Collection[str] | None = None, *,
     run after the lease).
     """
     finished = []
-    for path in destination.list_files(destination.internal("journal"), recursive=True):
-        if tables is not None and posixpath.basename(posixpath.dirname(path)) not in tables:
+    for path in destination.list_files(destination.keys.journals(), recursive=True):
+        if tables is not None and destination.keys.table_of(path) not in tables:
             continue
         text = destination.read_text(path)
         if text is None:
             continue
-        entry = json.loads(text)
-        table, date = entry["table"], entry["date"]
+        entry = _journal(destination, path, text, destination.keys.table_of(path))
+        table, date = entry.table, entry.date
         lock = TableLock(destination, table, date, run_id,
                          lease_s=destination.settings.lock_lease_s)
         try:
@@ -213,7 +219,7 @@ def clean_orphans(destination: Destination, *, older_than_hours: float = 24) -> 
     journaled = {posixpath.dirname(p) for p in _journaled_staging(destination)}
     cutoff = datetime.now(UTC) - timedelta(hours=older_than_hours)
     removed = []
-    for run_dir in destination.list_dirs(destination.internal("staging")):
+    for run_dir in destination.list_dirs(destination.keys.staging_root()):
         started = _run_started(posixpath.basename(run_dir))
         if started is not None and started < cutoff and run_dir not in journaled:
             destination.remove_tree(run_dir)
@@ -223,10 +229,11 @@ def clean_orphans(destination: Destination, *, older_than_hours: float = 24) -> 
 
 def _journaled_staging(destination: Destination) -> list[str]:
     staged: list[str] = []
-    for path in destination.list_files(destination.internal("journal"), recursive=True):
+    for path in destination.list_files(destination.keys.journals(), recursive=True):
         text = destination.read_text(path)
         if text:
-            staged.extend(posixpath.dirname(p) for p in json.loads(text)["staged"])
+            entry = Journal.from_json(text, destination.url(path))
+            staged.extend(posixpath.dirname(p) for p in entry.staged)
     return staged
 
 
@@ -237,7 +244,3 @@ def _run_started(run_id: str) -> datetime | None:
         return datetime.strptime(parts[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except (IndexError, ValueError):
         return None
-
-
-def _json(data: dict[str, Any]) -> str:
-    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"

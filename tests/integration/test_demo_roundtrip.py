@@ -27,6 +27,7 @@ from extractor import demo
 from extractor.config import load_settings
 from extractor.run.report import RunReport
 from extractor.run.runner import run_extract
+from extractor.run.summary import error_line
 from tests.conftest import ROOT, S3, Result, Server, report_of
 
 pytestmark = pytest.mark.integration
@@ -205,7 +206,7 @@ def expected(server: Server, demo_db: str) -> Iterator[Callable[[str], Expected]
 
 def test_run_publishes_every_table(extracted: Extracted) -> None:
     report = extracted.report
-    assert report.ok, [t.error_line() for t in report.tables if t.status == "failed"]
+    assert report.ok, [error_line(t) for t in report.tables if t.status == "failed"]
     assert sorted(t.table for t in report.tables if t.status == "published") == TABLES
     assert len(TABLES) == 86
 

@@ -17,6 +17,7 @@ import s3fs
 
 from extractor.config import load_settings
 from extractor.run.runner import run_extract
+from extractor.run.summary import summary_lines
 from tests.conftest import NUMBERS_TO_100K, S3, Result, Server, hex32, query, report_of
 
 pytestmark = pytest.mark.integration
@@ -132,7 +133,7 @@ def test_file_rollover_and_parquet_settings(
                                       RADAR_ROW_GROUP_MB="2", RADAR_FILE_MAX_MB="3",
                                       RADAR_BATCH_ROWS="5000"))
     report = report_of(run_extract(settings, run_date=date(2024, 3, 1)))
-    assert report.ok, report.summary_lines()
+    assert report.ok, summary_lines(report)
     files = sorted(glob.glob(_partition(tmp_path, "big", "2024-03-01") + "/*"))
     assert [os.path.basename(f) for f in files] == [
         f"file_big_{n:03d}.parquet" for n in range(1, len(files) + 1)]

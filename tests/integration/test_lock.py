@@ -270,4 +270,4 @@ def test_on_s3_of_two_runs_that_see_an_expired_lock_exactly_one_takes_it(s3: S3)
     dead.release()  # DeleteObject If-Match with its old ETag: a no-op
     a.renew()
     a.release()
-    assert not destination.exists(destination.lock_path("store", DAY))
+    assert not destination.exists(destination.keys.lock("store", DAY))

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import pytest
 
+from extractor.ops.validation import Validation
 from tests.conftest import S3, Result, Server
 from tests.webhook import HOOK_TOKEN, Webhook, message, webhook
 
@@ -246,7 +247,10 @@ def test_notify_command_reads_the_stored_report_and_validation(
         "no Slack webhook configured (RADAR_SLACK_WEBHOOK_URL): nothing sent\n")
     validation = tmp_path / "_radar_extract" / "validation" / "2024-03-01.json"
     validation.parent.mkdir(parents=True)
-    validation.write_text(json.dumps({"valid": False, "problems": ["store: row count 3 != 4"]}))
+    stored = Validation("2024-03-01", radar, str(tmp_path), "schemas", against_source=False,
+                        strict=False, checked_at="2024-03-01T03:00:00+00:00",
+                        problems=["store: row count 3 != 4"])
+    validation.write_text(stored.to_json())
     hooked = {**env, "RADAR_SLACK_WEBHOOK_URL": slack.url}
     sent = cli("notify", "--date", "2024-03-01", env=hooked)
     assert sent.code == 0 and sent.stdout == "Slack message of 2024-03-01 sent\n", sent.output

@@ -204,7 +204,7 @@ def test_writer_fills_metadata_and_counts() -> None:
     assert out.column("_airbyte_emitted_at").to_pylist() == [started, started]
     assert out.column("_airbyte_additional_properties").null_count == 2
     assert dict(writer.converted) == {"active": 1}
-    assert writer.manifest()["converted"] == {"active": 1}
+    assert writer.manifest().converted == {"active": 1}
 
 
 def test_writer_drift_goes_through_the_policy() -> None:
@@ -214,7 +214,7 @@ def test_writer_drift_goes_through_the_policy() -> None:
     lenient = DriftPolicy(tables={"t": {"column_removed": "warn"}})
     writer = CompatWriter(_schema(), plans, "t", datetime.now(UTC), lenient)
     assert writer.schema.names[-1] == "new"
-    assert [(d["class"], d["action"]) for d in writer.drift] == [
+    assert [(d.kind, d.action) for d in writer.drift] == [
         ("column_removed", "warn"), ("column_added", "warn")]
 
 

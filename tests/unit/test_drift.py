@@ -12,10 +12,18 @@ import pytest
 from extractor.config import load_settings
 from extractor.contract.types import Column
 from extractor.drift.compare import Change, compare, is_widening
-from extractor.drift.store import build_schema, dumps, load_schemas, schema_path, write_schema
-from extractor.drift_policy import DEFAULTS, KEYS, DriftPolicy, strictest
+from extractor.drift.store import (
+    StoredSchema,
+    build_schema,
+    load_schemas,
+    schema_path,
+    write_schema,
+)
+from extractor.drift_policy import DEFAULTS, KEYS, Action, DriftPolicy, strictest
 from extractor.errors import ConfigError, UsageError
 from extractor.run.report import RunReport, TableResult
+from extractor.run.summary import summary_lines
+from extractor.sink.manifest import DriftRecord
 
 
 def col(name: str, column_type: str, nullable: bool = True, has_default: bool = True,
@@ -32,7 +40,7 @@ def col(name: str, column_type: str, nullable: bool = True, has_default: bool = 
                   has_default=nullable or has_default)
 
 
-def schema(*columns: Column, table: str = "t") -> dict[str, Any]:
+def schema(*columns: Column, table: str = "t") -> StoredSchema:
     return build_schema("db", table, columns, ["id"])
 
 
@@ -161,8 +169,7 @@ def test_a_type_change_and_a_nullability_change_of_one_column() -> None:
     ],
 )
 def test_widening_rules(before: str, after: str, widened: bool) -> None:
-    old, new = schema(ID, col("c", before))["columns"][1], schema(ID, col("c", after))[
-        "columns"][1]
+    old, new = schema(ID, col("c", before)).columns[1], schema(ID, col("c", after)).columns[1]
     assert is_widening(old, new) is widened
     (change,) = compare(schema(ID, col("c", before)), schema(ID, col("c", after)))
     assert change.kind == ("type_widened" if widened else "type_changed")
@@ -264,8 +271,8 @@ def test_bad_drift_configuration_lists_every_problem(tmp_path: Path) -> None:
 
 def test_serialisation_is_the_contract_format(tmp_path: Path) -> None:
     stored = schema(ID, col("price", "decimal(10,2)"), table="store")
-    text = dumps(stored)
-    assert text == json.dumps(stored, indent=2, sort_keys=True) + "\n"
+    text = stored.to_json()
+    assert text == json.dumps(stored.to_dict(), indent=2, sort_keys=True) + "\n"
     assert json.loads(text)["columns"][1] == {
         "arrow_type": "decimal128(10, 2)", "data_type": "decimal", "has_default": True,
         "mysql_type": "decimal(10,2)", "name": "price", "nullable": True}
@@ -278,7 +285,7 @@ def test_serialisation_is_the_contract_format(tmp_path: Path) -> None:
 
 def test_unsupported_column_is_stored_without_arrow_type() -> None:
     stored = schema(ID, Column("g", "weird", "weird"))
-    assert stored["columns"][1]["arrow_type"] is None
+    assert stored.columns[1].arrow_type is None
 
 
 @pytest.mark.parametrize("content", ["{", "[]", '{"format": 2}',
@@ -298,16 +305,15 @@ def test_table_names_cannot_escape_the_folder(tmp_path: Path) -> None:
 
 # --- summary ------------------------------------------------------------------------------
 
-def _drift(kind: str, action: str, **extra: Any) -> dict[str, Any]:
-    return {"class": kind, "column": None, "stored": None, "live": None, "action": action,
-            **extra}
+def _drift(kind: str, action: Action, **extra: Any) -> DriftRecord:
+    return DriftRecord(kind, action, **extra)
 
 
 def test_summary_collapses_tables_without_stored_schema() -> None:
     report = RunReport("r", "2024-05-01", "db", "/d", "now", tables=[
         TableResult(f"t{i}", "published", drift=[_drift("table_added", "warn")])
         for i in range(5)])
-    drift = [line for line in report.summary_lines() if "drift" in line]
+    drift = [line for line in summary_lines(report) if "drift" in line]
     assert drift == ["  drift warning: 5 tables have no stored schema (table_added); "
                      "`radar-extract schemas snapshot` stores them"]
 
@@ -320,7 +326,7 @@ def test_summary_warns_for_warn_only_and_explains_a_parquet_change() -> None:
         TableResult("b", "published", drift=[_drift("column_removed", "evolve", column="x")]),
         TableResult("c", "published", drift=[_drift("table_added", "warn")]),
     ])
-    drift = [line for line in report.summary_lines() if "drift" in line]
+    drift = [line for line in summary_lines(report) if "drift" in line]
     assert drift[0] == "  drift warning: no stored schema for c (table_added)"
     assert drift[1] == "  drift warning: a: type_widened n: int(11) → bigint(20) (Parquet " \
         "int32 → int64)"

@@ -9,15 +9,16 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from extractor.config import load_settings
-from extractor.errors import ConfigError, PartitionLocked, TableTimeout
+from extractor.errors import ConfigError, FormatError, PartitionLocked, TableTimeout
 from extractor.sink.destination import Destination
+from extractor.sink.journal import Journal
 from extractor.sink.lock import Holder, TableLock
-from extractor.sink.publish import journal_path, recover
+from extractor.sink.publish import recover
+from tests.unit.samples import manifest
 
 START = datetime(2026, 12, 1, 2, 10, 3, tzinfo=UTC)
 
@@ -46,27 +47,48 @@ def _lock(dest: Destination, run_id: str, clock: Clock, lease_s: float = 300) ->
 
 
 def _holder(dest: Destination) -> Holder:
-    holder = Holder.from_json(Path(dest.lock_path("store", "2026-12-01")).read_text())
+    holder = Holder.from_json(Path(dest.keys.lock("store", "2026-12-01")).read_text())
     assert holder is not None
     return holder
 
 
-def test_the_lock_body_is_versioned_json_read_back_as_written() -> None:
+def test_the_lock_body_has_a_format_and_reads_back_as_written() -> None:
     holder = Holder("2026-12-01_20261201T021003Z_aaaa", "store", "2026-12-01", "t0k", "pod-1",
                     42, START, START + timedelta(seconds=300))
     golden = (
-        '{\n  "date": "2026-12-01",\n  "host": "pod-1",\n'
+        '{\n  "date": "2026-12-01",\n  "format": 1,\n  "host": "pod-1",\n'
         '  "lease_until": "2026-12-01T02:15:03+00:00",\n  "pid": 42,\n'
         '  "run_id": "2026-12-01_20261201T021003Z_aaaa",\n'
-        '  "since": "2026-12-01T02:10:03+00:00",\n  "table": "store",\n  "token": "t0k",\n'
-        '  "version": 1\n}\n'
+        '  "since": "2026-12-01T02:10:03+00:00",\n  "table": "store",\n  "token": "t0k"\n'
+        '}\n'
     )
     assert holder.to_json() == golden
     assert Holder.from_json(golden) == holder
-    # A later version's extra keys are ignored; a body that is not ours reads as None.
+    # The first release's body, `"version": 1` and no `format`, is format 1: it still reads.
+    first = {k: v for k, v in json.loads(golden).items() if k != "format"}
+    assert Holder.from_json(json.dumps({**first, "version": 1})) == holder
+    # Keys a reader does not know are ignored; a body that is not ours reads as None (expired).
     assert Holder.from_json(json.dumps({**json.loads(golden), "fencing": 7})) == holder
     assert Holder.from_json("not json") is None
     assert Holder.from_json('{"run_id": "x"}') is None
+    assert Holder.from_json('{"format": "one", "run_id": "x"}') is None
+    # A later release's lock is refused in one line, never taken for expired.
+    with pytest.raises(FormatError) as caught:
+        Holder.from_json(json.dumps({**json.loads(golden), "format": 2}), "s3://b/lock.json")
+    assert str(caught.value) == (
+        "lock s3://b/lock.json has format 2, newer than the 1 this radar-extract reads: a "
+        "later release wrote it, upgrade to read it")
+
+
+def test_a_lock_of_a_later_release_fails_the_table_at_step_lock(dest: Destination) -> None:
+    path = dest.keys.lock("store", "2026-12-01")
+    newer = Holder("run-new", "store", "2026-12-01", "t", "pod", 1, START,
+                   START + timedelta(seconds=300)).to_json().replace('"format": 1', '"format": 2')
+    dest.write_text(path, newer)
+    with pytest.raises(PartitionLocked) as caught:
+        _lock(dest, "run-a", Clock()).acquire(0)
+    assert caught.value.step == "lock" and "has format 2, newer than the 1" in str(caught.value)
+    assert Path(path).read_text() == newer  # left alone
 
 
 def test_a_second_run_fails_with_one_line_naming_the_holder(dest: Destination) -> None:
@@ -81,7 +103,7 @@ def test_a_second_run_fails_with_one_line_naming_the_holder(dest: Destination) -
         "cog_dt_ingestion=2026-12-01 is being written by run run-a (since 2026-12-01T02:10:03Z,"
         " lease until 2026-12-01T02:15:03Z); waited 0 s (RADAR_LOCK_WAIT_S)")
     first.release()
-    assert not os.path.exists(dest.lock_path("store", "2026-12-01"))
+    assert not os.path.exists(dest.keys.lock("store", "2026-12-01"))
     second.acquire(0)  # free again
     assert _holder(dest).run_id == "run-b"
     second.release()
@@ -195,14 +217,13 @@ def test_a_create_whose_reply_was_lost_is_recognised_as_ours(dest: Destination) 
     assert lock.try_acquire()
     lock.renew()
     lock.release()
-    assert not os.path.exists(dest.lock_path("store", "2026-12-01"))
+    assert not os.path.exists(dest.keys.lock("store", "2026-12-01"))
 
 
 def _journal(dest: Destination) -> str:
-    path = journal_path(dest, "store", "2026-12-01")
-    entry: dict[str, Any] = {"table": "store", "date": "2026-12-01", "staged": [], "bytes": [],
-                             "manifest": {"run_id": "run-a", "rows": 0}}
-    dest.write_text(path, json.dumps(entry))
+    path = dest.keys.journal("store", "2026-12-01")
+    entry = Journal("store", "2026-12-01", manifest("run-a", 0, date="2026-12-01"))
+    dest.write_text(path, entry.to_json())
     return path
 
 
@@ -215,7 +236,7 @@ def test_recovery_leaves_a_journal_to_the_run_that_holds_the_lock(dest: Destinat
     owner.release()
     assert recover(dest, run_id="run-b") == ["store 2026-12-01"]
     assert not os.path.exists(path)
-    assert not os.path.exists(dest.lock_path("store", "2026-12-01"))  # released
+    assert not os.path.exists(dest.keys.lock("store", "2026-12-01"))  # released
 
 
 def test_lock_settings_are_validated() -> None:

@@ -11,8 +11,10 @@ import pytest
 from extractor.config import Secret, Settings, load_settings
 from extractor.errors import EXIT_FAILED, ConfigError, DestinationUnavailable, Step
 from extractor.ops.notify import build_payload, post
+from extractor.ops.validation import TableCheck, Validation
 from extractor.run.outcome import LateFailure, RunOutcome
 from extractor.run.report import RunReport, TableResult
+from extractor.run.summary import outcome_lines
 
 HOOK = "https://hooks.slack.com/services/T000/B000/CanaryHookToken42"
 PASSWORD = "Canary&pw<7f>"  # Slack's escaped characters: a masked secret must stay masked
@@ -32,6 +34,11 @@ def _settings(**env: str) -> Settings:
 def _failed(name: str, cause: str = "SELECT command denied") -> TableResult:
     return TableResult(table=name, status="failed", error=cause, error_step=Step.READ,
                        retry_note="not retried: the error is not transient", attempts=1)
+
+
+def _validation(*tables: TableCheck) -> Validation:
+    return Validation("2024-03-01", "radar", "s3://bronze", "schemas", against_source=False,
+                      strict=False, checked_at="2024-03-01T03:00:00+00:00", tables=list(tables))
 
 
 def _all_text(payload: dict[str, object]) -> str:
@@ -92,10 +99,11 @@ def test_no_secret_in_the_payload_even_when_an_error_quotes_it() -> None:
 
 def test_validation_verdict_is_included() -> None:
     report = _report(TableResult("store", "published", rows=1))
-    bad = {"valid": False, "problems": [{"table": "store", "message": "row count 1 != 2"}]}
+    bad = _validation(TableCheck("store"))
+    bad.tables[0].fail("row count 1 != 2")
     blocks = build_payload(report, _settings(), validation=bad)["blocks"]
     assert blocks[2]["text"]["text"] == "*Validation*: :x: NOT valid\n• store: row count 1 != 2"
-    good = build_payload(report, _settings(), validation={"valid": True})
+    good = build_payload(report, _settings(), validation=_validation(TableCheck("store")))
     assert "*Validation*: :white_check_mark: valid" in _all_text(good)
 
 
@@ -153,7 +161,7 @@ def test_a_run_that_failed_after_publishing_names_its_tables_and_what_failed() -
     outcome = RunOutcome(date(2024, 3, 1), report, late=late)
     assert (outcome.ok, outcome.exit_code, outcome.published) == (
         False, EXIT_FAILED, ["product", "store"])
-    assert outcome.summary_lines()[-2:] == [
+    assert outcome_lines(outcome)[-2:] == [
         f"  FAILED at the end of the run: run report not written: {error}",
         "  published before it (2): product, store"]
     payload = build_payload(report, _settings(), late=late)

@@ -3,7 +3,6 @@ next run; old orphan staging is cleaned, young staging (maybe a running shard) i
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -14,8 +13,10 @@ import pytest
 from extractor.config import load_settings
 from extractor.errors import DestinationUnavailable, Step
 from extractor.sink.destination import Destination
+from extractor.sink.manifest import Manifest
 from extractor.sink.parquet import WrittenFile
-from extractor.sink.publish import StagedFile, clean_orphans, journal_path, publish, recover
+from extractor.sink.publish import StagedFile, clean_orphans, publish, recover
+from tests.unit.samples import manifest
 
 
 class Crash(BaseException):
@@ -23,7 +24,7 @@ class Crash(BaseException):
 
 
 def _stage(dest: Destination, run_id: str, values: list[list[int]]) -> list[StagedFile]:
-    staging = dest.staging_dir(run_id, "store")
+    staging = dest.keys.staging(run_id, "store")
     os.makedirs(staging)
     staged = []
     for n, chunk in enumerate(values, start=1):
@@ -34,7 +35,8 @@ def _stage(dest: Destination, run_id: str, values: list[list[int]]) -> list[Stag
 
 
 def _ids(dest: Destination) -> list[int]:
-    return sorted(pq.read_table(dest.data_dir("store", "2024-05-01")).column("id").to_pylist())
+    return sorted(pq.read_table(dest.keys.data_dir("store", "2024-05-01")).column("id")
+                  .to_pylist())
 
 
 def test_crash_in_the_middle_of_a_move_is_rolled_forward(
@@ -43,7 +45,7 @@ def test_crash_in_the_middle_of_a_move_is_rolled_forward(
     dest = Destination(load_settings(env={"RADAR_DEST": str(tmp_path)}))
     first_run = "2024-05-01_20240501T020000Z_a"
     publish(dest, "store", "2024-05-01", _stage(dest, first_run, [[1], [2], [3]]),
-            {"run_id": first_run, "rows": 3})
+            manifest(first_run, 3))
     assert _ids(dest) == [1, 2, 3]
 
     new_run = "2024-05-02_20240502T020000Z_b"
@@ -58,18 +60,19 @@ def test_crash_in_the_middle_of_a_move_is_rolled_forward(
 
     monkeypatch.setattr(Destination, "move_or_copy", move_then_crash)
     with pytest.raises(Crash):
-        publish(dest, "store", "2024-05-01", staged, {"run_id": new_run, "rows": 2})
+        publish(dest, "store", "2024-05-01", staged, manifest(new_run, 2))
     monkeypatch.undo()
     # Mixed for now: the new file_001 beside the old 002 and 003, journal still there.
     assert _ids(dest) == [2, 3, 10, 11]
-    assert os.path.exists(journal_path(dest, "store", "2024-05-01"))
+    assert os.path.exists(dest.keys.journal("store", "2024-05-01"))
 
     assert recover(dest) == ["store 2024-05-01"]
     assert _ids(dest) == [10, 11]
-    assert sorted(os.listdir(dest.data_dir("store", "2024-05-01"))) == ["file_store_001.parquet"]
-    manifest = json.loads(Path(dest.manifest_path("store", "2024-05-01")).read_text())
-    assert manifest == {"run_id": new_run, "rows": 2}
-    assert not os.path.exists(journal_path(dest, "store", "2024-05-01"))
+    assert sorted(os.listdir(dest.keys.data_dir("store", "2024-05-01"))) == [
+        "file_store_001.parquet"]
+    path = dest.keys.manifest("store", "2024-05-01")
+    assert Manifest.from_json(Path(path).read_text(), path) == manifest(new_run, 2)
+    assert not os.path.exists(dest.keys.journal("store", "2024-05-01"))
     assert recover(dest) == []
 
 
@@ -77,9 +80,9 @@ def test_only_old_unjournaled_staging_is_cleaned(tmp_path: Path) -> None:
     dest = Destination(load_settings(env={"RADAR_DEST": str(tmp_path)}))
     old, young = "2020-01-01_20200101T020000Z_old", "2099-01-01_20990101T020000Z_new"
     for run_id in (old, young):
-        os.makedirs(dest.staging_dir(run_id, "store"))
-    assert clean_orphans(dest) == [dest.internal("staging", old)]
-    assert os.listdir(dest.internal("staging")) == [young]
+        os.makedirs(dest.keys.staging(run_id, "store"))
+    assert clean_orphans(dest) == [dest.keys.staging(old)]
+    assert os.listdir(dest.keys.staging_root()) == [young]
 
 
 def test_a_destination_that_cannot_be_written_fails_at_the_probe(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from extractor.errors import ConfigError, Step, TableTimeout
 from extractor.run.breaker import CircuitBreaker
 from extractor.run.report import RunReport, TableResult
 from extractor.run.retry import backoff_delay, is_retryable
+from extractor.run.summary import error_line, summary_lines
 from extractor.run.watchdog import TableDeadline
 from extractor.source.connection import classify
 
@@ -104,12 +105,12 @@ def test_not_run_is_never_a_success_and_the_error_line_says_if_retried() -> None
     report.tables = [TableResult(table="a", status="published", attempts=2),
                      TableResult(table="b", status="not_run")]
     assert not report.ok and report.to_dict()["status"] == "failed"
-    assert report.totals()["not_run"] == 1
+    assert report.totals().not_run == 1
     assert any(line.startswith("  not run, circuit breaker opened") and line.endswith(": b")
-               for line in report.summary_lines())
+               for line in summary_lines(report))
     failed = _failed("lost", transient=True)
     failed.attempts, failed.retry_note = 3, "retried: all 3 attempts failed"
-    assert failed.error_line() == "t: failed at read (retried: all 3 attempts failed): lost"
+    assert error_line(failed) == "t: failed at read (retried: all 3 attempts failed): lost"
 
 
 def test_reliability_settings_defaults_and_validation() -> None:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from extractor.cli import main
 from extractor.config import load_settings
 from extractor.errors import ExtractError, Step, UsageError
-from extractor.ops.merge import MergedReport, combine
+from extractor.ops.merge import MergedReport, combine, summary_lines
 from extractor.run.report import RunReport, TableResult
 from extractor.run.shards import (
     MIN_WEIGHT,
@@ -26,8 +26,10 @@ from extractor.run.shards import (
     weight,
 )
 from extractor.sink.destination import Destination
-from extractor.sink.publish import journal_path, recover
+from extractor.sink.journal import Journal
+from extractor.sink.publish import recover
 from extractor.source.discovery import TableInfo
+from tests.unit.samples import manifest
 
 MB = 1024 * 1024
 
@@ -129,7 +131,7 @@ def test_plan_saved_and_loaded_through_the_destination(tmp_path: Path) -> None:
     path = save_plan(dest, plan)
     assert path == f"{tmp_path}/_radar_extract/plans/2024-05-01.json"
     data = json.loads(Path(path).read_text())
-    assert sorted(data) == ["date", "groups", "saved_at", "shards"]
+    assert sorted(data) == ["date", "format", "groups", "saved_at", "shards"]
     assert data["saved_at"] == plan.saved_at and plan.saved_at is not None \
         and plan.saved_at.endswith("+00:00")
     assert sorted(data["groups"][0]) == ["estimated_bytes", "estimated_rows", "shard", "tables"]
@@ -178,19 +180,18 @@ def test_merge_takes_the_latest_result_and_never_a_skip_over_a_publish() -> None
         "a": "published", "b": "published", "c": "published"}
     assert merged.ok and merged.runs == ["2024-05-01_1", "2024-05-01_2", "2024-05-01_3"]
     assert merged.shards == ["1/2", "2/2"]
-    assert merged.totals()["rows"] == 5 + 7 + 1
+    assert merged.totals().rows == 5 + 7 + 1
     assert merged.seconds == 2 * 3600 + 60  # wall span: first start to last finish
     again = MergedReport.from_dict(json.loads(merged.to_json()))
     assert again == merged
-    lines = merged.summary_lines()
+    lines = summary_lines(merged)
     assert lines[0].startswith("date 2024-05-01 (3 runs merged, shards 1/2, 2/2): 3/3 tables")
 
 
 def test_a_shard_recovers_only_its_own_tables(tmp_path: Path) -> None:
     dest = Destination(load_settings(env={"RADAR_DEST": str(tmp_path)}))
-    entry = journal_path(dest, "other", "2024-05-01")
-    dest.write_text(entry, json.dumps({"table": "other", "date": "2024-05-01", "staged": [],
-                                       "bytes": [], "manifest": {"run_id": "r"}}))
+    entry = dest.keys.journal("other", "2024-05-01")
+    dest.write_text(entry, Journal("other", "2024-05-01", manifest("r", 0, "other")).to_json())
     assert recover(dest, {"store"}) == []  # another shard's publish may be under way
     assert Path(entry).exists()
     assert recover(dest) == ["other 2024-05-01"]

@@ -1,0 +1,255 @@
+"""The manifest of a partition: what one publish put there, written last (keys.manifest).
+
+Its existence stands for a whole publish: `extract --resume` and `report merge` count a
+table as published from it, and `validate` checks the partition against it (files, rows,
+schema, the drift the policy let through). One reader, one writer, a `format`
+(extractor/sink/formats.py).
+
+The drift entries (`DriftRecord`) are the recorded form of a schema change with its
+action, shared by the manifest and the run report; the drift check makes them.
+
+A compatible write (the cut-over from Airbyte, extractor/compat/) adds `compat`
+(`CompatWrite`): the output schema written, each column written and how, the values a
+conversion changed per column, and the drift from the output schema (`CompatDrift`, shared
+with the run report). It is optional: a manifest of an exact write has none, and the
+manifests of releases before it still read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from extractor.drift_policy import ACTIONS, Action
+from extractor.sink.formats import (
+    as_bool,
+    as_counts,
+    as_dict,
+    as_int,
+    as_list,
+    as_opt_str,
+    as_str,
+    as_strs,
+    checked,
+    dumps,
+    loads,
+    reading,
+)
+
+FORMAT = 1
+WHAT = "manifest"
+
+
+@dataclass(frozen=True)
+class DriftRecord:
+    """One change from the stored schema, with the action the drift policy gave it."""
+
+    kind: str  # the class id, "class" in the JSON (extractor/drift_policy.py CLASSES)
+    action: Action
+    column: str | None = None
+    stored: str | None = None
+    live: str | None = None
+    policy_key: str | None = None  # the policy key that decided the action
+    note: str | None = None
+    parquet_type_changed: bool = False
+    stored_arrow_type: str | None = None
+    live_arrow_type: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "class": self.kind, "column": self.column, "stored": self.stored,
+            "live": self.live, "action": self.action, "policy_key": self.policy_key,
+            "note": self.note, "parquet_type_changed": self.parquet_type_changed,
+            "stored_arrow_type": self.stored_arrow_type,
+            "live_arrow_type": self.live_arrow_type,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> DriftRecord:
+        data = as_dict(data)
+        return cls(
+            kind=as_str(data["class"]), action=_action(data["action"]),
+            column=as_opt_str(data.get("column")), stored=as_opt_str(data.get("stored")),
+            live=as_opt_str(data.get("live")), policy_key=as_opt_str(data.get("policy_key")),
+            note=as_opt_str(data.get("note")),
+            parquet_type_changed=as_bool(data.get("parquet_type_changed", False)),
+            stored_arrow_type=as_opt_str(data.get("stored_arrow_type")),
+            live_arrow_type=as_opt_str(data.get("live_arrow_type")),
+        )
+
+
+@dataclass(frozen=True)
+class CompatDrift:
+    """One difference between the live columns and the output schema of a compatible write,
+    with the action the drift policy gave it."""
+
+    kind: str  # "column_added", "column_removed", "type_changed": "class" in the JSON
+    column: str
+    action: Action
+    stored: str | None = None  # the output schema's type
+    live: str | None = None  # the MySQL column's type
+    policy_key: str | None = None
+    against: str = "output_schema"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"class": self.kind, "column": self.column, "stored": self.stored,
+                "live": self.live, "action": self.action, "policy_key": self.policy_key,
+                "against": self.against}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CompatDrift:
+        data = as_dict(data)
+        return cls(kind=as_str(data["class"]), column=as_str(data["column"]),
+                   action=_action(data["action"]), stored=as_opt_str(data.get("stored")),
+                   live=as_opt_str(data.get("live")),
+                   policy_key=as_opt_str(data.get("policy_key")),
+                   against=as_str(data.get("against", "output_schema")))
+
+
+@dataclass(frozen=True)
+class CompatColumn:
+    """One column a compatible write wrote, in the output schema's order."""
+
+    name: str
+    role: str  # Airbyte's role of the column (extractor/compat/airbyte.py): "data", "ab_id"...
+    arrow_type: str
+    type: dict[str, Any]  # the Arrow type as a tree (extractor/compat/output_schema.py)
+    write: str  # the conversion ("identical", "lossless"...), "null" or "metadata"
+    source: str | None = None  # the MySQL column, None for metadata and NULLed columns
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "role": self.role,
+                "arrow_type": self.arrow_type, "type": self.type, "write": self.write}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CompatColumn:
+        data = as_dict(data)
+        return cls(name=as_str(data["name"]), role=as_str(data["role"]),
+                   arrow_type=as_str(data["arrow_type"]), type=as_dict(data["type"]),
+                   write=as_str(data["write"]), source=as_opt_str(data.get("source")))
+
+
+@dataclass(frozen=True)
+class CompatWrite:
+    """The manifest's `compat`: the partition was written in a stored output schema."""
+
+    era: str  # the Airbyte era of the output schema ("legacy", "1.x", "other")
+    output_schema: str  # the file of the output schema
+    mode: str = "airbyte"
+    found: dict[str, str] = field(default_factory=dict)  # where the output schema was found
+    columns: list[CompatColumn] = field(default_factory=list)  # the columns written
+    converted: dict[str, int] = field(default_factory=dict)  # values changed, per column
+    drift: list[CompatDrift] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "era": self.era, "output_schema": self.output_schema,
+                "found": dict(sorted(self.found.items())),
+                "columns": [c.to_dict() for c in self.columns],
+                "converted": dict(sorted(self.converted.items())),
+                "drift": [d.to_dict() for d in self.drift]}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CompatWrite:
+        data = as_dict(data)
+        return cls(era=as_str(data["era"]), output_schema=as_str(data["output_schema"]),
+                   mode=as_str(data.get("mode", "airbyte")),
+                   found={as_str(k): as_str(v) for k, v in as_dict(data.get("found", {})).items()},
+                   columns=[CompatColumn.from_dict(c) for c in as_list(data.get("columns", []))],
+                   converted=as_counts(data.get("converted", {})),
+                   drift=[CompatDrift.from_dict(d) for d in as_list(data.get("drift", []))])
+
+
+def _action(value: Any) -> Action:
+    action = as_str(value)
+    if action not in ACTIONS:
+        raise ValueError(f"drift action {action!r} is not one of {', '.join(ACTIONS)}")
+    return action
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    key: str  # the file's name in the partition
+    rows: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class ManifestColumn:
+    name: str
+    mysql_type: str
+    nullable: bool
+    arrow_type: str
+
+
+@dataclass(frozen=True)
+class SourceRead:
+    database: str
+    rows_read: int  # the count of the one consistent read
+    estimated_rows: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    table: str
+    date: str
+    run_id: str
+    engine: str  # "radar-extract <version>"
+    published_at: str  # ISO, µs: `extract --resume` compares it with the plan's saved_at
+    rows: int
+    bytes: int
+    source: SourceRead
+    files: list[ManifestFile] = field(default_factory=list)
+    schema: list[ManifestColumn] = field(default_factory=list)
+    primary_key: list[str] = field(default_factory=list)
+    drift: list[DriftRecord] = field(default_factory=list)  # what the policy let through
+    nulled: dict[str, int] = field(default_factory=dict)  # invalid values NULLed, per column
+    compat: CompatWrite | None = None  # a compatible write; None (no key) for an exact one
+
+    def to_dict(self) -> dict[str, Any]:
+        compat = {} if self.compat is None else {"compat": self.compat.to_dict()}
+        return {
+            "format": FORMAT, "table": self.table, "date": self.date, "run_id": self.run_id,
+            "engine": self.engine, "published_at": self.published_at, "rows": self.rows,
+            "bytes": self.bytes,
+            "source": {"database": self.source.database, "rows_read": self.source.rows_read,
+                       "estimated_rows": self.source.estimated_rows},
+            "files": [{"key": f.key, "rows": f.rows, "bytes": f.bytes} for f in self.files],
+            "schema": [{"name": c.name, "mysql_type": c.mysql_type, "nullable": c.nullable,
+                        "arrow_type": c.arrow_type} for c in self.schema],
+            "primary_key": list(self.primary_key),
+            "drift": [d.to_dict() for d in self.drift],
+            "nulled": dict(sorted(self.nulled.items())),
+            **compat,
+        }
+
+    def to_json(self) -> str:
+        return dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> Manifest:
+        return cls.from_dict(loads(text, WHAT, where, FORMAT), where)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str) -> Manifest:
+        """A manifest of any known format (a journal holds one inside)."""
+        checked(data, WHAT, where, FORMAT)
+        with reading(WHAT, where):
+            source = as_dict(data["source"])
+            return cls(
+                table=as_str(data["table"]), date=as_str(data["date"]),
+                run_id=as_str(data["run_id"]), engine=as_str(data["engine"]),
+                published_at=as_str(data["published_at"]), rows=as_int(data["rows"]),
+                bytes=as_int(data["bytes"]),
+                source=SourceRead(as_str(source["database"]), as_int(source["rows_read"]),
+                                  as_int(source["estimated_rows"])),
+                files=[ManifestFile(as_str(f["key"]), as_int(f["rows"]), as_int(f["bytes"]))
+                       for f in map(as_dict, as_list(data["files"]))],
+                schema=[ManifestColumn(as_str(c["name"]), as_str(c["mysql_type"]),
+                                       as_bool(c["nullable"]), as_str(c["arrow_type"]))
+                        for c in map(as_dict, as_list(data["schema"]))],
+                primary_key=as_strs(data.get("primary_key", [])),
+                drift=[DriftRecord.from_dict(d) for d in as_list(data.get("drift", []))],
+                nulled=as_counts(data.get("nulled", {})),
+                compat=None if data.get("compat") is None else CompatWrite.from_dict(
+                    data["compat"]),
+            )
