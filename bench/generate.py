@@ -114,3 +114,81 @@ def ensure_table(
         return True
     finally:
         conn.close()
+
+
+# The wide benchmark table: the shape of store_document / user_document (a LONGBLOB per row).
+WIDE_DDL = """CREATE TABLE `{table}` (
+  id BIGINT UNSIGNED NOT NULL PRIMARY KEY, store_id INT NOT NULL, name VARCHAR(255) NOT NULL,
+  mime VARCHAR(64) NOT NULL, content LONGBLOB NOT NULL, created_at DATETIME NOT NULL
+) ENGINE=InnoDB"""
+MIB = 1024 * 1024
+_POOL_BYTES = 32 * MIB  # random, so Snappy cannot shrink the values (documents, images)
+
+
+def _pool() -> bytes:
+    import random
+
+    return random.Random(20240601).randbytes(_POOL_BYTES)
+
+
+def wide_value(n: int, size: int, pool: bytes) -> bytes:
+    """Row n's content: its id, then `size - 8` bytes of the pool from an offset set by n."""
+    start = (n * 7_919_423) % (len(pool) - size)
+    return n.to_bytes(8, "big") + pool[start:start + size - 8]
+
+
+def wide_sizes(rows: int, huge: int, huge_bytes: int = 8 * MIB) -> dict[int, int]:
+    """Content size by id: 1 MiB each, but `huge` consecutive rows mid-table of `huge_bytes`
+    (together, the worst case for a batch sized by the average)."""
+    first = rows // 2
+    return {n: huge_bytes if first <= n < first + huge else MIB for n in range(1, rows + 1)}
+
+
+def ensure_wide_table(url: str, database: str, table: str, rows: int, huge: int) -> bool:
+    """Make `database`.`table` hold `rows` 1 MiB BLOB rows, `huge` of them 8 MiB instead."""
+    sizes = wide_sizes(rows, huge)
+    conn = _connect(url)
+    try:
+        cur = conn.cursor()
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        cur.execute(f"USE `{database}`")
+        cur.execute("SELECT COUNT(*) FROM information_schema.TABLES"
+                    " WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s", (database, table))
+        if cur.fetchone()[0]:
+            cur.execute(f"SELECT COUNT(*), COALESCE(SUM(LENGTH(content)), 0) FROM `{table}`")
+            count, total = cur.fetchone()
+            if count == rows and int(total) == sum(sizes.values()):
+                return False
+        t0 = time.perf_counter()
+        cur.execute(f"DROP TABLE IF EXISTS `{table}`")
+        cur.execute(WIDE_DDL.format(table=table))
+        pool = _pool()
+        sql = (f"INSERT INTO `{table}` (id, store_id, name, mime, content, created_at)"
+               " VALUES (%s, %s, %s, %s, %s, TIMESTAMP '2024-01-01 00:00:00' + INTERVAL %s MINUTE)")
+        chunk: list[tuple[object, ...]] = []
+        # pymysql sends a BLOB as hex text, twice its size: statements stay below 8 MiB so
+        # that the default 16 MiB max_allowed_packet (MariaDB) needs no change.
+        piece = 2 * MIB
+        held = 0
+        for n, size in sizes.items():
+            if chunk and held + size > 4 * MIB:
+                cur.executemany(sql, chunk)
+                chunk, held = [], 0
+            value = wide_value(n, size, pool)
+            chunk.append((n, n % 5000, f"document-{n}.pdf", "application/pdf",
+                          value[:piece], n))
+            held += min(size, piece)
+            for at in range(piece, size, piece):  # a huge value is appended piece by piece
+                cur.executemany(sql, chunk)
+                chunk, held = [], 0
+                cur.execute(f"UPDATE `{table}` SET content = CONCAT(content, %s) WHERE id = %s",
+                            (value[at:at + piece], n))
+        if chunk:
+            cur.executemany(sql, chunk)
+        cur.execute(f"ANALYZE TABLE `{table}`")
+        took = time.perf_counter() - t0
+        print(f"generated {database}.{table}: {rows:,} rows, {sum(sizes.values()) / MIB:,.0f} MiB"
+              f" in {took:.1f} s")
+        return True
+    finally:
+        conn.close()

@@ -22,13 +22,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from extractor import __version__
-from extractor.casts import convert_batch
+from extractor.casts import convert_batch, offset_safe
 from extractor.config import Settings
 from extractor.errors import ExtractError
 from extractor.report import TableResult
 from extractor.sink.destination import Destination
 from extractor.sink.parquet import RollingParquetWriter, WrittenFile
 from extractor.sink.publish import StagedFile, journal_path, publish, verify
+from extractor.source.batching import plan_batches
 from extractor.source.reader import Server, read_batches
 from extractor.types import Column, arrow_schema, plan_column
 
@@ -120,15 +121,20 @@ def extract_table(
             on_file=uploader.submit if uploader else None,
         )
         nulled: Counter[str] = Counter()
-        batches = read_batches(settings.mysql, table, plans, settings.batch_rows,
+        sizing = plan_batches(len(plans), task.estimated_rows, task.estimated_bytes,
+                              settings.batch_bytes, settings.batch_rows)
+        logger.debug("%s: %d rows per batch (about %d bytes a row)%s", table, sizing.rows,
+                     sizing.row_bytes, ", gated" if sizing.gated else "")
+        batches = read_batches(settings.mysql, table, plans, sizing,
                                server=ctx.server, tag=tag or f"radar-extract run={ctx.run_id}")
         for raw in batches:
             if checkpoint is not None:
                 checkpoint()
-            batch, lost = convert_batch(raw, plans, schema, table)
-            writer.write(batch)
-            rows += batch.num_rows
-            nulled.update(lost)
+            for piece in offset_safe(raw):
+                batch, lost = convert_batch(piece, plans, schema, table)
+                writer.write(batch)
+                rows += batch.num_rows
+                nulled.update(lost)
             if progress is not None:
                 progress(table, rows, task.estimated_rows)
         files = writer.close()

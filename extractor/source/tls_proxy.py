@@ -26,6 +26,17 @@ proxy takes part in the connection phase:
    awaits the server's OK or ERR, which the proxy relays.
 7. Once the server's OK (0x00) or ERR (0xFF) is relayed, a raw bidirectional byte relay.
 
+The same helper, with `ssl_mode=disabled`, is a plaintext relay for a **gated** read
+(`window_bytes` > 0): connectorx reads ahead into an unbounded queue whenever its consumer
+is slower (it is, on rows of MiBs: the Parquet writer handles every byte again), so the relay
+holds the server's bytes back instead. It counts the MySQL packets it forwards (a row is
+one packet, or several of 16 MiB - 1 and a shorter one) and their bytes; the parent writes,
+each time it asks for the next batch, how many rows it has taken (8 bytes, little-endian,
+on a pipe). The relay forwards while the packets not yet taken hold less than `window_bytes`,
+or are fewer than `window_rows` (what connectorx needs to complete its next batch, so the
+two never wait for each other). So the rows read ahead stay within the window, whatever
+their width; the server waits on a full socket meanwhile (net_write_timeout, reader.py).
+
 A cut must never look like a normal end of data: when the server's leg ends or fails
 while the client is still connected, the proxy drops the client with a TCP reset (never
 a FIN at a packet boundary), and reports the failure to its parent.
@@ -44,6 +55,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import selectors
 import signal
 import socket
@@ -52,6 +64,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +77,9 @@ _MAX_PACKET = 0xFFFFFF
 _ACCEPT_TIMEOUT_S = 30  # connectorx connects as soon as the proxy is started
 _AUTH_TIMEOUT_S = 30
 _STOP_WAIT_S = 2.0
+# A gate shut this long without word from the parent opens for good: were the window ever
+# too small for connectorx to finish a batch, the read goes on unbounded rather than hang.
+_GATE_VALVE_S = 60.0
 # MySQL client error numbers the proxy reports with (CR_*), so errors classify as usual.
 CR_CONN_HOST_ERROR = 2003
 CR_SERVER_LOST = 2013
@@ -108,34 +124,56 @@ class TlsProxy:
             read from 127.0.0.1:proxy.port ...   # on an error: proxy.failure()
     """
 
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Upstream, *, window_bytes: int = 0, window_rows: int = 0
+                 ) -> None:
         self.upstream = upstream
+        self.window_bytes = window_bytes  # > 0: a gated read (module docstring)
+        self.window_rows = window_rows
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._report: dict[str, Any] | None = None
+        self._gate: int | None = None  # the pipe's write end
 
     def __enter__(self) -> TlsProxy:
         listener = socket.create_server(("127.0.0.1", 0), backlog=1)
+        gate_read: int | None = None
         try:
             self.port = int(listener.getsockname()[1])
             config = {"listen_fd": listener.fileno(), **dataclasses.asdict(self.upstream)}
+            fds = [listener.fileno()]
+            if self.window_bytes > 0:
+                gate_read, self._gate = os.pipe()
+                config.update(gate_fd=gate_read, window_bytes=self.window_bytes,
+                              window_rows=self.window_rows)
+                fds.append(gate_read)
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "extractor.source.tls_proxy"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                pass_fds=(listener.fileno(),), close_fds=True,
+                pass_fds=fds, close_fds=True,
             )
             assert self._process.stdin is not None
             self._process.stdin.write(json.dumps(config).encode())
             self._process.stdin.close()
         finally:
-            listener.close()  # the helper holds its own copy
+            listener.close()  # the helper holds its own copies
+            if gate_read is not None:
+                os.close(gate_read)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop(wait=0.5)
 
+    def taken(self, rows: int) -> None:
+        """A gated read: the consumer has taken `rows` rows in all and wants more."""
+        if self._gate is not None:
+            with contextlib.suppress(OSError):  # the helper is gone: its report tells why
+                os.write(self._gate, rows.to_bytes(8, "little"))
+
     def stop(self, wait: float = _STOP_WAIT_S) -> dict[str, Any]:
         """Let the helper finish for up to `wait` seconds, then kill it; its report."""
+        if self._gate is not None:
+            os.close(self._gate)
+            self._gate = None
         if self._report is not None or self._process is None:
             return self._report or {}
         process = self._process
@@ -341,6 +379,9 @@ def _connection_phase(client: _Leg, server: _Leg, config: dict[str, Any]) -> _Le
         client.send_packet(payload, deadline)
         raise _server_error(payload)
     greeting = _parse_greeting(payload)
+    if config["ssl_mode"] == "disabled":  # a plaintext relay (a gated read)
+        client.send_packet(payload, deadline)
+        return server
     if not greeting.capabilities & CLIENT_SSL:
         if tls_required(config["ssl_mode"]):
             raise _Failure(CR_SSL_CONNECTION_ERROR,
@@ -454,6 +495,81 @@ class _Direction:
                 return
 
 
+class _Gate:
+    """The read-ahead window of a gated read: packets forwarded, rows taken (module docstring)."""
+
+    def __init__(self, fd: int, window_bytes: int, window_rows: int) -> None:
+        self.fd = fd
+        os.set_blocking(fd, False)
+        self.window_bytes = window_bytes
+        self.window_rows = window_rows
+        self.forwarded = 0  # bytes towards the client
+        self.packets = 0  # logical packets begun (rows, and the few before the first row)
+        self.taken = 0  # rows the parent has taken
+        self.starts: deque[int] = deque()  # where each packet not yet taken began, in bytes
+        self.first = 0  # the number of the packet at starts[0]
+        self.wide_open = False  # the parent is done, or the valve opened
+        self.quiet_since = time.monotonic()
+        self._message = bytearray()
+        self._header = bytearray()
+        self._header_at = 0
+        self._skip = 0
+        self._continued = False  # the last packet was 16 MiB - 1: the next one continues it
+
+    def count(self, data: memoryview) -> None:
+        """Find the packet headers in bytes forwarded to the client (few, for wide rows)."""
+        i, n = 0, len(data)
+        while i < n:
+            if self._skip:
+                step = min(self._skip, n - i)
+                self._skip -= step
+                i += step
+                continue
+            if not self._header:
+                self._header_at = self.forwarded + i
+            take = min(4 - len(self._header), n - i)
+            self._header += data[i:i + take]
+            i += take
+            if len(self._header) == 4:
+                self._skip = int.from_bytes(self._header[:3], "little")
+                self._header.clear()
+                if not self._continued:
+                    self.packets += 1
+                    self.starts.append(self._header_at)
+                self._continued = self._skip == _MAX_PACKET
+        self.forwarded += n
+
+    def read(self) -> None:
+        """Take the parent's latest count of rows taken (the pipe never blocks it)."""
+        while not self.wide_open:
+            try:
+                got = os.read(self.fd, 4096)
+            except BlockingIOError:
+                return
+            if not got:  # the parent closed its end: nothing left to hold back
+                self.wide_open = True
+                return
+            self.quiet_since = time.monotonic()
+            self._message += got
+            whole = len(self._message) // 8 * 8
+            if whole:
+                self.taken = int.from_bytes(self._message[whole - 8:whole], "little")
+                del self._message[:whole]
+        while self.starts and self.first < self.taken:
+            self.starts.popleft()
+            self.first += 1
+
+    def open(self) -> bool:
+        if self.wide_open:
+            return True
+        ahead_bytes = self.forwarded - self.starts[0] if self.starts else 0
+        if self.packets - self.taken < self.window_rows or ahead_bytes < self.window_bytes:
+            return True
+        if time.monotonic() - self.quiet_since > _GATE_VALVE_S:
+            self.wide_open = True
+        return self.wide_open
+
+
 def _broken(leg: _Leg, exc: OSError) -> None:
     """A leg failed: the server's is the proxy's failure; the client's just ends the relay."""
     if leg.name == "server":
@@ -462,20 +578,35 @@ def _broken(leg: _Leg, exc: OSError) -> None:
     leg.eof = True
 
 
-def _relay(client: _Leg, server: _Leg) -> None:
+def _relay(client: _Leg, server: _Leg, gate: _Gate | None = None) -> None:
     """Step 7: bytes both ways until one side ends. Returns when the client ends; raises
-    _Failure when the server's leg ends or fails first."""
+    _Failure when the server's leg ends or fails first. A `gate` holds the server's bytes
+    back while the consumer is behind."""
     up = _Direction(client, server)
     down = _Direction(server, client)
     quit_sent = False
     with selectors.DefaultSelector() as selector:
         registered: dict[_Leg, int] = {}
+        if gate is not None:
+            gate.count(down.view[:down.end])
+            selector.register(gate.fd, selectors.EVENT_READ)
         while True:
+            downstream = True
+            if gate is not None:
+                gate.read()
+                if gate.wide_open:
+                    selector.unregister(gate.fd)
+                    gate = None
+                else:
+                    downstream = gate.open()
             for direction in (up, down):
-                if direction.idle and not direction.source.eof:
+                if direction.idle and not direction.source.eof and (
+                        direction is up or downstream):
                     direction.fill()
                     if direction is up and up.end:
                         quit_sent = up.view[:up.end] == _COM_QUIT
+                    if direction is down and gate is not None:
+                        gate.count(down.view[:down.end])
                 direction.flush()
             if client.eof and up.idle:
                 return  # the client quit or went away: done
@@ -484,13 +615,13 @@ def _relay(client: _Leg, server: _Leg) -> None:
                     raise _Failure(0, "closed after COM_QUIT")
                 raise _Failure(CR_SERVER_LOST, "Lost connection to MySQL server during "
                                "query (the server closed the connection)")
-            if down.idle and server.pending():
+            if down.idle and downstream and server.pending():
                 continue  # decrypted bytes already waiting: no select() would see them
             wanted = {client: 0, server: 0}
             for direction in (up, down):
                 if not direction.idle:
                     wanted[direction.target] |= selectors.EVENT_WRITE
-                elif not direction.source.eof:
+                elif not direction.source.eof and (direction is up or downstream):
                     wanted[direction.source] |= selectors.EVENT_READ
             for leg, events in wanted.items():
                 if registered.get(leg, 0) == events:
@@ -504,7 +635,8 @@ def _relay(client: _Leg, server: _Leg) -> None:
                 else:
                     selector.register(leg.sock, events)
                 registered[leg] = events
-            selector.select()
+            # A shut gate wakes for the parent's word, or for its valve.
+            selector.select(None if downstream else _GATE_VALVE_S / 10)
 
 
 def _abort(sock: socket.socket) -> None:
@@ -553,7 +685,11 @@ def serve(listener: socket.socket, config: dict[str, Any]) -> dict[str, Any]:
             raise _Failure(CR_SERVER_LOST, f"Lost connection to MySQL server during the "
                            f"connection phase ({type(exc).__name__}: {exc})",
                            client_error=True) from exc
-        _relay(client, server)
+        gate = None
+        if config.get("gate_fd") is not None:
+            gate = _Gate(int(config["gate_fd"]), int(config["window_bytes"]),
+                         int(config["window_rows"]))
+        _relay(client, server, gate)
         # The client quit (COM_QUIT relayed) or went away: a plain close. Were the server
         # still sending, its next write meets a reset and it abandons the query.
         server.sock.close()
