@@ -86,8 +86,10 @@ class Settings:
     workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     log_file: str | None = None
     # A read batch holds about batch_bytes of Arrow data, and at most batch_rows rows:
-    # rows per batch come from each table's width (extractor/source/batching.py).
-    batch_bytes: int = 8 * MIB
+    # rows per batch come from each table's width (extractor/source/batching.py). On 1 MiB
+    # BLOB rows 2 MiB kept peak RSS near 450 MB, 8 MiB near 750 MB (connectorx grows its
+    # builders by doubling and keeps 32 rows besides); narrow tables still get 17k+ rows.
+    batch_bytes: int = 2 * MIB
     batch_rows: int = 50_000
     # Two buffers of 96 MiB keep peak RSS near 300 MB at 3M and 6M rows (128 MiB: up to
     # 425 MB); on disk a row group is then about 30 MB.

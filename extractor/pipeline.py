@@ -113,18 +113,18 @@ def extract_table(
     try:
         plans = [plan_column(c, table) for c in task.columns]
         schema = arrow_schema(plans)
+        sizing = plan_batches(task.columns, task.estimated_rows, task.estimated_bytes,
+                              settings.batch_bytes, settings.batch_rows)
+        logger.debug("%s: %d rows per batch (about %d bytes a row)%s", table, sizing.rows,
+                     sizing.row_bytes, ", gated" if sizing.gated else "")
         writer = RollingParquetWriter(
             spool, table, schema,
-            row_group_bytes=settings.row_group_bytes,
+            row_group_bytes=sizing.row_group_bytes(settings.row_group_bytes),
             file_max_bytes=settings.file_max_bytes,
             page_bytes=settings.page_bytes,
             on_file=uploader.submit if uploader else None,
         )
         nulled: Counter[str] = Counter()
-        sizing = plan_batches(len(plans), task.estimated_rows, task.estimated_bytes,
-                              settings.batch_bytes, settings.batch_rows)
-        logger.debug("%s: %d rows per batch (about %d bytes a row)%s", table, sizing.rows,
-                     sizing.row_bytes, ", gated" if sizing.gated else "")
         batches = read_batches(settings.mysql, table, plans, sizing,
                                server=ctx.server, tag=tag or f"radar-extract run={ctx.run_id}")
         for raw in batches:

@@ -15,17 +15,30 @@ back by the bytes it has read ahead, not by a row count alone.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-# connectorx's MySQL parser reads this many rows before it builds any of them
-# (DB_BUFFER_SIZE in connectorx 0.4.6): the relay must let them through to make progress.
-CONNECTORX_ROW_BUFFER = 32
+from extractor.types import Column
+
 _BYTES_PER_COLUMN = 8
+# The most one value of these types can hold (a LONGBLOB: 4 GiB), and what one row can
+# carry: MySQL sends no row past max_allowed_packet (16 MiB by default on MariaDB 10.11,
+# 64 MiB on MySQL 8 and RDS). Used only for a table the server has no estimate for.
+_DECLARED_MAX = {"tinyblob": 255, "tinytext": 255 * 4, "blob": 65_535, "text": 65_535,
+                 "mediumblob": 16 * 1024**2, "mediumtext": 16 * 1024**2}
+_ROW_MAX = 64 * 1024**2
+_FIXED = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "bit", "decimal",
+          "numeric", "float", "double", "real", "date", "datetime", "timestamp", "time", "year"}
+_CHARS = re.compile(r"\((\d+)\)")
 # From this width on, a table reads through the relay (tls_proxy.py), which holds the server's
 # bytes back while the consumer is behind: for rows this wide the Parquet writer is slower than
 # the reader (it handles every byte again), and the relay's count of MySQL packets costs next
 # to nothing at a few packets per read. Narrower tables keep the direct connection, as fast.
 GATED_ROW_BYTES = 16 * 1024
+# Row groups of such rows are cut at this size at most: pyarrow's encoder holds about twice a
+# row group while it writes one (measured: +180 MB for 96 MiB of 1 MiB values), on top of
+# the two buffers (sink/parquet.py). 32 MiB took ~60-100 MB off the peak on 1 MiB rows.
+WIDE_ROW_GROUP_BYTES = 32 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -35,27 +48,49 @@ class BatchPlan:
     rows: int  # rows per connectorx batch
     row_bytes: int  # the estimated Arrow bytes of one row
     window_bytes: int = 0  # read-ahead the relay allows, in wire bytes; 0: no relay needed
-    window_rows: int = 0  # ... and at least this many packets, so that a batch can complete
 
     @property
     def gated(self) -> bool:
         return self.window_bytes > 0
 
+    def row_group_bytes(self, configured: int) -> int:
+        """The row-group size for this table: the setting, at most 32 MiB for wide rows."""
+        return min(configured, WIDE_ROW_GROUP_BYTES) if self.gated else configured
+
+
+def declared_row_bytes(columns: list[Column]) -> int:
+    """The widest row the declared types allow, up to what MySQL sends in one row."""
+    total = 0
+    for c in columns:
+        if c.data_type in _DECLARED_MAX:
+            total += _DECLARED_MAX[c.data_type]
+        elif c.data_type in ("char", "varchar", "binary", "varbinary"):
+            found = _CHARS.search(c.column_type)
+            length = int(found.group(1)) if found else 255
+            total += length * (1 if "binary" in c.data_type else 4)  # utf8mb4: 4 bytes
+        elif c.data_type in _FIXED or c.data_type in ("enum", "set"):
+            total += _BYTES_PER_COLUMN
+        else:  # LONGBLOB, LONGTEXT, JSON, GEOMETRY, and whatever else may be long
+            total += _ROW_MAX
+    return min(total, _ROW_MAX)
+
 
 def plan_batches(
-    columns: int, estimated_rows: int, estimated_bytes: int, batch_bytes: int, max_rows: int
+    columns: list[Column], estimated_rows: int, estimated_bytes: int, batch_bytes: int,
+    max_rows: int,
 ) -> BatchPlan:
     """Rows per batch for `batch_bytes` of data, 1..max_rows, and whether to gate the read.
 
-    A table the server has no estimate for (TABLE_ROWS 0: new, or never analysed) counts its
-    whole DATA_LENGTH as one row: small batches, never a huge one.
+    Without an estimate (TABLE_ROWS or DATA_LENGTH 0: a new table, statistics not loaded
+    yet; seen on MariaDB for a 2 GB table now and then), the widest row the declared types
+    allow stands in: small batches for a table with BLOBs, never one of the whole table.
     """
-    row_bytes = max(estimated_bytes // max(estimated_rows, 1), _BYTES_PER_COLUMN * columns, 1)
+    if estimated_rows > 0 and estimated_bytes > 0:
+        row_bytes = estimated_bytes // estimated_rows
+    else:
+        row_bytes = declared_row_bytes(columns)
+    row_bytes = max(row_bytes, _BYTES_PER_COLUMN * len(columns), 1)
     rows = max(1, min(max_rows, batch_bytes // row_bytes))
     if row_bytes < GATED_ROW_BYTES:
         return BatchPlan(rows, row_bytes)
-    # Two batches of read-ahead; in packets, connectorx's own buffer and the protocol's
-    # packets before the first row (the prepared statement's and the result's column
-    # definitions) on top of one batch.
-    return BatchPlan(rows, row_bytes, window_bytes=2 * batch_bytes,
-                     window_rows=rows + CONNECTORX_ROW_BUFFER + 2 * columns + 16)
+    return BatchPlan(rows, row_bytes, window_bytes=2 * batch_bytes)  # two batches ahead

@@ -97,17 +97,23 @@ def _stream(mysql: MySQLSettings, sql: str, batches: BatchPlan, *, tls: bool
             proxy = stack.enter_context(TlsProxy(
                 Upstream(mysql.host, mysql.port, mysql.ssl_mode if tls else "disabled",
                          mysql.ssl_ca, mysql.password.reveal(), CONNECT_TIMEOUT_S),
-                window_bytes=batches.window_bytes, window_rows=batches.window_rows))
+                window_bytes=batches.window_bytes))
             url = connectorx_url(mysql, host="127.0.0.1", port=proxy.port)
         try:
-            stream = cx.read_sql(url, sql, return_type="arrow_stream", batch_size=batches.rows)
+            stream = iter(cx.read_sql(url, sql, return_type="arrow_stream",
+                                      batch_size=batches.rows))
             taken = 0
-            for batch in stream:
-                if batch.num_rows:
-                    taken += batch.num_rows
-                    yield batch
+            while True:
+                if proxy is not None:  # a gated read: the relay forwards while we wait
+                    proxy.taken(taken, waiting=True)
+                batch = next(stream, None)
+                if batch is None:
+                    break
+                taken += batch.num_rows
                 if proxy is not None:
-                    proxy.taken(taken)  # the consumer is back for more: the gate may open
+                    proxy.taken(taken, waiting=False)
+                if batch.num_rows:
+                    yield batch
             del stream  # its connection closes: the proxy can finish
         except (GeneratorExit, KeyboardInterrupt, SystemExit):
             raise

@@ -31,11 +31,12 @@ The same helper, with `ssl_mode=disabled`, is a plaintext relay for a **gated** 
 is slower (it is, on rows of MiBs: the Parquet writer handles every byte again), so the relay
 holds the server's bytes back instead. It counts the MySQL packets it forwards (a row is
 one packet, or several of 16 MiB - 1 and a shorter one) and their bytes; the parent writes,
-each time it asks for the next batch, how many rows it has taken (8 bytes, little-endian,
-on a pipe). The relay forwards while the packets not yet taken hold less than `window_bytes`,
-or are fewer than `window_rows` (what connectorx needs to complete its next batch, so the
-two never wait for each other). So the rows read ahead stay within the window, whatever
-their width; the server waits on a full socket meanwhile (net_write_timeout, reader.py).
+before and after each wait for a batch, how many rows it has taken and whether it is
+waiting (8 bytes, little-endian, on a pipe: rows * 2 + waiting). The relay forwards while
+the parent waits (so the two never wait for each other), and else only while the packets
+not yet taken hold less than `window_bytes`. So the bytes read ahead while the consumer
+works stay within the window, whatever the row width; the server waits on a full socket
+meanwhile (net_write_timeout, reader.py).
 
 A cut must never look like a normal end of data: when the server's leg ends or fails
 while the client is still connected, the proxy drops the client with a TCP reset (never
@@ -77,9 +78,6 @@ _MAX_PACKET = 0xFFFFFF
 _ACCEPT_TIMEOUT_S = 30  # connectorx connects as soon as the proxy is started
 _AUTH_TIMEOUT_S = 30
 _STOP_WAIT_S = 2.0
-# A gate shut this long without word from the parent opens for good: were the window ever
-# too small for connectorx to finish a batch, the read goes on unbounded rather than hang.
-_GATE_VALVE_S = 60.0
 # MySQL client error numbers the proxy reports with (CR_*), so errors classify as usual.
 CR_CONN_HOST_ERROR = 2003
 CR_SERVER_LOST = 2013
@@ -124,11 +122,9 @@ class TlsProxy:
             read from 127.0.0.1:proxy.port ...   # on an error: proxy.failure()
     """
 
-    def __init__(self, upstream: Upstream, *, window_bytes: int = 0, window_rows: int = 0
-                 ) -> None:
+    def __init__(self, upstream: Upstream, *, window_bytes: int = 0) -> None:
         self.upstream = upstream
         self.window_bytes = window_bytes  # > 0: a gated read (module docstring)
-        self.window_rows = window_rows
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._report: dict[str, Any] | None = None
@@ -143,8 +139,7 @@ class TlsProxy:
             fds = [listener.fileno()]
             if self.window_bytes > 0:
                 gate_read, self._gate = os.pipe()
-                config.update(gate_fd=gate_read, window_bytes=self.window_bytes,
-                              window_rows=self.window_rows)
+                config.update(gate_fd=gate_read, window_bytes=self.window_bytes)
                 fds.append(gate_read)
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "extractor.source.tls_proxy"],
@@ -163,11 +158,11 @@ class TlsProxy:
     def __exit__(self, *exc: object) -> None:
         self.stop(wait=0.5)
 
-    def taken(self, rows: int) -> None:
-        """A gated read: the consumer has taken `rows` rows in all and wants more."""
+    def taken(self, rows: int, *, waiting: bool) -> None:
+        """A gated read: the consumer has taken `rows` rows in all, and waits for more or not."""
         if self._gate is not None:
             with contextlib.suppress(OSError):  # the helper is gone: its report tells why
-                os.write(self._gate, rows.to_bytes(8, "little"))
+                os.write(self._gate, (rows * 2 + waiting).to_bytes(8, "little"))
 
     def stop(self, wait: float = _STOP_WAIT_S) -> dict[str, Any]:
         """Let the helper finish for up to `wait` seconds, then kill it; its report."""
@@ -498,18 +493,17 @@ class _Direction:
 class _Gate:
     """The read-ahead window of a gated read: packets forwarded, rows taken (module docstring)."""
 
-    def __init__(self, fd: int, window_bytes: int, window_rows: int) -> None:
+    def __init__(self, fd: int, window_bytes: int) -> None:
         self.fd = fd
         os.set_blocking(fd, False)
         self.window_bytes = window_bytes
-        self.window_rows = window_rows
         self.forwarded = 0  # bytes towards the client
         self.packets = 0  # logical packets begun (rows, and the few before the first row)
         self.taken = 0  # rows the parent has taken
+        self.waiting = False  # the parent waits for a batch
         self.starts: deque[int] = deque()  # where each packet not yet taken began, in bytes
         self.first = 0  # the number of the packet at starts[0]
-        self.wide_open = False  # the parent is done, or the valve opened
-        self.quiet_since = time.monotonic()
+        self.wide_open = False  # the parent is done
         self._message = bytearray()
         self._header = bytearray()
         self._header_at = 0
@@ -549,25 +543,22 @@ class _Gate:
             if not got:  # the parent closed its end: nothing left to hold back
                 self.wide_open = True
                 return
-            self.quiet_since = time.monotonic()
             self._message += got
             whole = len(self._message) // 8 * 8
             if whole:
-                self.taken = int.from_bytes(self._message[whole - 8:whole], "little")
+                word = int.from_bytes(self._message[whole - 8:whole], "little")
+                self.taken, self.waiting = word >> 1, bool(word & 1)
                 del self._message[:whole]
         while self.starts and self.first < self.taken:
             self.starts.popleft()
             self.first += 1
 
     def open(self) -> bool:
-        if self.wide_open:
+        if self.wide_open or self.waiting:
             return True
+        # Packets before the first row count as rows: on the safe side, by a few.
         ahead_bytes = self.forwarded - self.starts[0] if self.starts else 0
-        if self.packets - self.taken < self.window_rows or ahead_bytes < self.window_bytes:
-            return True
-        if time.monotonic() - self.quiet_since > _GATE_VALVE_S:
-            self.wide_open = True
-        return self.wide_open
+        return ahead_bytes < self.window_bytes
 
 
 def _broken(leg: _Leg, exc: OSError) -> None:
@@ -635,8 +626,7 @@ def _relay(client: _Leg, server: _Leg, gate: _Gate | None = None) -> None:
                 else:
                     selector.register(leg.sock, events)
                 registered[leg] = events
-            # A shut gate wakes for the parent's word, or for its valve.
-            selector.select(None if downstream else _GATE_VALVE_S / 10)
+            selector.select()  # a shut gate wakes for the parent's word
 
 
 def _abort(sock: socket.socket) -> None:
@@ -687,8 +677,7 @@ def serve(listener: socket.socket, config: dict[str, Any]) -> dict[str, Any]:
                            client_error=True) from exc
         gate = None
         if config.get("gate_fd") is not None:
-            gate = _Gate(int(config["gate_fd"]), int(config["window_bytes"]),
-                         int(config["window_rows"]))
+            gate = _Gate(int(config["gate_fd"]), int(config["window_bytes"]))
         _relay(client, server, gate)
         # The client quit (COM_QUIT relayed) or went away: a plain close. Were the server
         # still sending, its next write meets a reset and it abandons the query.

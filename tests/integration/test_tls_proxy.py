@@ -27,6 +27,7 @@ from extractor.errors import SourceError, SourceUnavailable
 from extractor.pipeline import RunContext, extract_table
 from extractor.runner import discover
 from extractor.source.reader import Server as ReadServer
+from extractor.source.batching import BatchPlan
 from extractor.source.reader import read_batches
 from extractor.source.tls_proxy import TlsProxy, Upstream
 from extractor.types import plan_column
@@ -346,9 +347,9 @@ def test_a_full_read_over_the_proxy_and_an_early_stop(
                                   "RADAR_MYSQL_SSL_MODE": "required"})
     catalog = discover(settings)
     plans = [plan_column(c) for c in catalog.tasks["metrics"].columns]
-    batches = read_batches(settings.mysql, "metrics", plans, 50_000, server=catalog.server)
+    batches = read_batches(settings.mysql, "metrics", plans, BatchPlan(50_000, 8), server=catalog.server)
     assert sum(b.num_rows for b in batches) == BIG_ROWS
-    batches = read_batches(settings.mysql, "metrics", plans, 5_000, server=catalog.server,
+    batches = read_batches(settings.mysql, "metrics", plans, BatchPlan(5_000, 8), server=catalog.server,
                            tag="early-stop")
     next(batches)
     batches.close()
@@ -384,7 +385,7 @@ def test_wrong_ca_fails_with_exit_3_in_one_line(
     plans = [plan_column(c) for c in discover(load_settings(env={
         "RADAR_MYSQL_URL": tls_server.url()})).tasks["store"].columns]
     with pytest.raises(SourceError) as caught:
-        list(read_batches(settings.mysql, "store", plans, 1000,
+        list(read_batches(settings.mysql, "store", plans, BatchPlan(1000, 8),
                           server=ReadServer("mariadb", tls=True)))
     assert isinstance(caught.value, SourceUnavailable) and caught.value.exit_code == 3
     message = str(caught.value)
