@@ -32,8 +32,8 @@ from generate import ensure_table  # noqa: E402
 
 from extractor.config import MySQLSettings, load_settings  # noqa: E402
 from extractor.runner import discover  # noqa: E402
-from extractor.source.connection import connect_kwargs  # noqa: E402
 from extractor.source.batching import BatchPlan  # noqa: E402
+from extractor.source.connection import connect_kwargs  # noqa: E402
 from extractor.source.reader import Server, read_batches, select_sql  # noqa: E402
 from extractor.types import ColumnPlan, Read, plan_column  # noqa: E402
 from tests.integration.tls_mariadb import running_tls_mariadb  # noqa: E402

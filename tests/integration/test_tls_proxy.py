@@ -26,8 +26,8 @@ from extractor.config import load_settings
 from extractor.errors import SourceError, SourceUnavailable
 from extractor.pipeline import RunContext, extract_table
 from extractor.runner import discover
-from extractor.source.reader import Server as ReadServer
 from extractor.source.batching import BatchPlan
+from extractor.source.reader import Server as ReadServer
 from extractor.source.reader import read_batches
 from extractor.source.tls_proxy import TlsProxy, Upstream
 from extractor.types import plan_column
@@ -347,10 +347,11 @@ def test_a_full_read_over_the_proxy_and_an_early_stop(
                                   "RADAR_MYSQL_SSL_MODE": "required"})
     catalog = discover(settings)
     plans = [plan_column(c) for c in catalog.tasks["metrics"].columns]
-    batches = read_batches(settings.mysql, "metrics", plans, BatchPlan(50_000, 8), server=catalog.server)
+    batches = read_batches(settings.mysql, "metrics", plans, BatchPlan(50_000, 8),
+                           server=catalog.server)
     assert sum(b.num_rows for b in batches) == BIG_ROWS
-    batches = read_batches(settings.mysql, "metrics", plans, BatchPlan(5_000, 8), server=catalog.server,
-                           tag="early-stop")
+    batches = read_batches(settings.mysql, "metrics", plans, BatchPlan(5_000, 8),
+                           server=catalog.server, tag="early-stop")
     next(batches)
     batches.close()
     conn = tls_server.admin()
