@@ -539,10 +539,10 @@ class _Gate:
             try:
                 got = os.read(self.fd, 4096)
             except BlockingIOError:
-                return
+                break
             if not got:  # the parent closed its end: nothing left to hold back
                 self.wide_open = True
-                return
+                break
             self._message += got
             whole = len(self._message) // 8 * 8
             if whole:
