@@ -5,8 +5,9 @@ batches are buffered until they hold `row_group_bytes` of Arrow data and then wr
 as one row group. The encoding runs on a writer thread (pyarrow releases the GIL) while
 the next row group is read, so the reader never pauses: connectorx keeps reading ahead
 into memory, without bound, while its consumer pauses (measured: +250 MB during a 3 s
-pause), so a pause-free consumer is what bounds memory. At most one row group is in
-flight: two buffers at most.
+pause), so a pause-free consumer is what bounds memory (tables of wide rows read through a
+gated relay instead: source/batching.py). At most one row group is in flight: two buffers
+at most.
 """
 
 from __future__ import annotations
