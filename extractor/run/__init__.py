@@ -1,6 +1,8 @@
 """One run: discover, plan, extract every table (workers, retries, timeouts), report.
 
+    catalog.py   what discovery found: tables, columns, keys, the TLS decision
     runner.py    a run from discovery to its report
+    outcome.py   how a run ended, as one value: report, stop before tables, late failure
     shards.py    the tables in N groups balanced by bytes; the plan saved for a date
     workers.py   the pool: tables in spawned processes, results as they finish
     retry.py     per-table attempts with backoff; the timeout hook

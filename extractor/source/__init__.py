@@ -7,4 +7,5 @@
     reader.py      one table as Arrow batches from one streaming SELECT
     tls.py         TLS settings per ssl_mode
     tls_proxy.py   the local proxy that gives connectorx a TLS leg to the server
+    mysql_auth.py  what a client proves in MySQL's connection phase (the proxy's check)
 """
