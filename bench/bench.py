@@ -5,6 +5,11 @@ Contenders, interleaved round-robin in every repetition (a, b, c, a, b, c, ...):
   (b)  mariadb --quick ... -e 'SELECT * FROM store_metrics' > /dev/null
   (c)  bench/plain_pymysql.py (pymysql SSCursor -> pyarrow -> SNAPPY Parquet), once by default
   (a2x) with --double: (a) on store_metrics_2x (2 x rows), to show peak RSS does not grow
+  (w)  radar-extract extract --table wide_documents --workers 1: ~2 GB of 1 MiB BLOB rows and
+       twenty 8 MiB values together mid-table (--skip-wide to leave out); every value of the
+       Parquet output is compared with the generator's (bench/generate.py)
+  (a0), (w0) with --baseline DIR: (a) and (w) run by the code in DIR (a checkout of another
+       revision, e.g. main), interleaved with the rest: before and after in one run
 Wall time and peak RSS (ru_maxrss via os.wait4) come from bench/measure.py, which explains why
 a tiny launcher process sits between this script and each contender.
 """
@@ -17,12 +22,13 @@ import shlex
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pyarrow.parquet as pq
-from generate import ensure_table
+from generate import WIDE_HUGE, WIDE_ROWS, ensure_table, ensure_wide_table, verify_wide
 from measure import rss_floor_kb, run_measured
 from report import Run, report
 
@@ -44,6 +50,8 @@ class Contender:
     env: dict[str, str] = field(default_factory=dict)
     parquet: bool = False  # verify the Parquet row count under {dest} after each run
     note: str = ""
+    verify: Callable[[Path], str] | None = None  # checks the values: "" or what is wrong
+    cwd: Path = REPO  # `python -m` imports from here first, before PYTHONPATH
 
 
 def extractor_argv() -> list[str] | None:
@@ -55,13 +63,18 @@ def extractor_argv() -> list[str] | None:
     return None
 
 
-def extractor(key: str, label: str, table: str, rows: int, url: str) -> Contender:
-    ext = extractor_argv()
+def extractor(key: str, label: str, table: str, rows: int, url: str,
+              baseline: str | None = None) -> Contender:
+    ext = [sys.executable, "-m", "extractor"] if baseline else extractor_argv()
     if ext is None:
         note = "not found (no .venv/bin/radar-extract, no extractor/__main__.py): skipped"
         return Contender(key, label, None, table, rows, note=note)
     argv = [*ext, "extract", "--table", table, "--dest", "{dest}", "--workers", "1"]
-    return Contender(key, label, argv, table, rows, {"RADAR_MYSQL_URL": url}, parquet=True)
+    env = {"RADAR_MYSQL_URL": url, **({"PYTHONPATH": baseline} if baseline else {})}
+    verify = verify_wide if table == "wide_documents" else None
+    return Contender(key, label, argv, table, rows, env, parquet=True, verify=verify,
+                     note=f"the code in {baseline}" if baseline else "",
+                     cwd=Path(baseline) if baseline else REPO)
 
 
 def build_contenders(url: str, rows: int, args: argparse.Namespace) -> list[Contender]:
@@ -80,6 +93,13 @@ def build_contenders(url: str, rows: int, args: argparse.Namespace) -> list[Cont
         out.append(Contender("c", "(c) plain pymysql", plain, rows=rows, parquet=True, note=note))
     if args.double:
         out.append(extractor("a2x", "(a) at 2x rows", "store_metrics_2x", 2 * rows, url))
+    if not args.skip_wide:
+        out.append(extractor("w", "(w) wide, 1 MiB rows", "wide_documents", WIDE_ROWS, url))
+    if args.baseline:
+        out.append(extractor("a0", "(a0) baseline", "store_metrics", rows, url, args.baseline))
+        if not args.skip_wide:
+            out.append(extractor("w0", "(w0) baseline wide", "wide_documents", WIDE_ROWS, url,
+                                 args.baseline))
     return out
 
 
@@ -105,7 +125,7 @@ def run_once(c: Contender, rep: int) -> Run:
     err = dest.with_suffix(".stderr")
     try:
         argv = [a.replace("{dest}", str(dest)) for a in c.argv]
-        m = run_measured(argv, {**os.environ, **c.env}, stderr_path=str(err), cwd=str(REPO))
+        m = run_measured(argv, {**os.environ, **c.env}, stderr_path=str(err), cwd=str(c.cwd))
         run = Run(c.key, rep, m.exit_code, m.wall_s, m.peak_rss_kb / 1024, m.exit_code == 0)
         if m.exit_code != 0:
             last = (m.stderr_tail.strip().splitlines() or ["(no stderr)"])[-1]
@@ -117,8 +137,12 @@ def run_once(c: Contender, rep: int) -> Run:
                 run.error = f"Parquet holds {run.rows_written} rows, expected {c.rows}"
             first = f"origin=airbyte/database=bronze_radar/{c.table}/cog_dt_ingestion=*/" \
                 f"file_{c.table}_001.parquet"
-            if c.key.startswith("a") and not list(dest.glob(first)):  # radar-extract layout
+            if c.key.startswith(("a", "w")) and not list(dest.glob(first)):  # our layout
                 run.warning = f"no {first}; files: {run.files}"
+            if run.ok and c.verify is not None:
+                wrong = c.verify(dest)
+                if wrong:
+                    run.ok, run.error = False, wrong
         return run
     finally:
         shutil.rmtree(dest, ignore_errors=True)
@@ -133,6 +157,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--skip-plain", action="store_true", help="do not run contender (c)")
     p.add_argument("--plain-runs", type=int, default=1, help="repetitions that include (c)")
     p.add_argument("--double", action="store_true", help="also run (a) on 2 x rows")
+    p.add_argument("--skip-wide", action="store_true", help="do not run contender (w)")
+    p.add_argument("--baseline", metavar="DIR",
+                   help="also run (a) and (w) with the code of this checkout (e.g. of main)")
     return p.parse_args()
 
 
@@ -146,6 +173,8 @@ def main() -> int:
     ensure_table(url, database, "store_metrics", args.rows)
     if args.double:
         ensure_table(url, database, "store_metrics_2x", 2 * args.rows)
+    if not args.skip_wide:
+        ensure_wide_table(url, database, "wide_documents", WIDE_ROWS, WIDE_HUGE)
 
     contenders = build_contenders(url, args.rows, args)
     commands = {c.key: shown(c, base.password) for c in contenders if c.argv}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pymysql
 
@@ -114,3 +115,100 @@ def ensure_table(
         return True
     finally:
         conn.close()
+
+
+# The wide benchmark table: the shape of store_document / user_document (a LONGBLOB per row).
+WIDE_DDL = """CREATE TABLE `{table}` (
+  id BIGINT UNSIGNED NOT NULL PRIMARY KEY, store_id INT NOT NULL, name VARCHAR(255) NOT NULL,
+  mime VARCHAR(64) NOT NULL, content LONGBLOB NOT NULL, created_at DATETIME NOT NULL
+) ENGINE=InnoDB"""
+MIB = 1024 * 1024
+WIDE_ROWS, WIDE_HUGE = 2_000, 20  # 2,140 MiB of content
+_POOL_BYTES = 32 * MIB  # random, so Snappy cannot shrink the values (documents, images)
+
+
+def _pool() -> bytes:
+    import random
+
+    return random.Random(20240601).randbytes(_POOL_BYTES)
+
+
+def wide_value(n: int, size: int, pool: bytes) -> bytes:
+    """Row n's content: its id, then `size - 8` bytes of the pool from an offset set by n."""
+    start = (n * 7_919_423) % (len(pool) - size)
+    return n.to_bytes(8, "big") + pool[start:start + size - 8]
+
+
+def wide_sizes(rows: int, huge: int, huge_bytes: int = 8 * MIB) -> dict[int, int]:
+    """Content size by id: 1 MiB each, but `huge` consecutive rows mid-table of `huge_bytes`
+    (together, the worst case for a batch sized by the average)."""
+    first = rows // 2
+    return {n: huge_bytes if first <= n < first + huge else MIB for n in range(1, rows + 1)}
+
+
+def ensure_wide_table(url: str, database: str, table: str, rows: int, huge: int) -> bool:
+    """Make `database`.`table` hold `rows` 1 MiB BLOB rows, `huge` of them 8 MiB instead."""
+    sizes = wide_sizes(rows, huge)
+    conn = _connect(url)
+    try:
+        cur = conn.cursor()
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        cur.execute(f"USE `{database}`")
+        cur.execute("SELECT COUNT(*) FROM information_schema.TABLES"
+                    " WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s", (database, table))
+        if cur.fetchone()[0]:
+            cur.execute(f"SELECT COUNT(*), COALESCE(SUM(LENGTH(content)), 0) FROM `{table}`")
+            count, total = cur.fetchone()
+            if count == rows and int(total) == sum(sizes.values()):
+                return False
+        t0 = time.perf_counter()
+        cur.execute(f"DROP TABLE IF EXISTS `{table}`")
+        cur.execute(WIDE_DDL.format(table=table))
+        pool = _pool()
+        sql = (f"INSERT INTO `{table}` (id, store_id, name, mime, content, created_at)"
+               " VALUES (%s, %s, %s, %s, %s, TIMESTAMP '2024-01-01 00:00:00' + INTERVAL %s MINUTE)")
+        chunk: list[tuple[object, ...]] = []
+        # pymysql sends a BLOB as hex text, twice its size: statements stay below 8 MiB so
+        # that the default 16 MiB max_allowed_packet (MariaDB) needs no change.
+        piece = 2 * MIB
+        held = 0
+        for n, size in sizes.items():
+            if chunk and held + size > 4 * MIB:
+                cur.executemany(sql, chunk)
+                chunk, held = [], 0
+            value = wide_value(n, size, pool)
+            chunk.append((n, n % 5000, f"document-{n}.pdf", "application/pdf",
+                          value[:piece], n))
+            held += min(size, piece)
+            for at in range(piece, size, piece):  # a huge value is appended piece by piece
+                cur.executemany(sql, chunk)
+                chunk, held = [], 0
+                cur.execute(f"UPDATE `{table}` SET content = CONCAT(content, %s) WHERE id = %s",
+                            (value[at:at + piece], n))
+        if chunk:
+            cur.executemany(sql, chunk)
+        cur.execute(f"ANALYZE TABLE `{table}`")
+        took = time.perf_counter() - t0
+        print(f"generated {database}.{table}: {rows:,} rows, {sum(sizes.values()) / MIB:,.0f} MiB"
+              f" in {took:.1f} s")
+        return True
+    finally:
+        conn.close()
+
+
+def verify_wide(dest: Path) -> str:
+    """Compare every value of the wide table's Parquet output with the generated one: "" when
+    all are intact, else what differs. Reads a few rows at a time (memory stays small)."""
+    import pyarrow.parquet as pq
+
+    sizes = wide_sizes(WIDE_ROWS, WIDE_HUGE)
+    pool = _pool()
+    seen = 0
+    for path in sorted(dest.rglob("*.parquet")):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=8, columns=["id", "content"]):
+            ids = [int(i) for i in batch.column(0).to_pylist()]  # BIGINT UNSIGNED: decimal
+            for n, value in zip(ids, batch.column(1).to_pylist(), strict=True):
+                if value != wide_value(n, sizes[n], pool):
+                    return f"wide_documents id {n}: content differs from the source"
+                seen += 1
+    return "" if seen == len(sizes) else f"wide_documents: {seen} values, expected {len(sizes)}"

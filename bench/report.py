@@ -13,6 +13,7 @@ from typing import Any
 
 SPEED_TARGET = 0.9  # median(a) <= 0.9 x median(b)
 RSS_TARGET_MB = 400.0
+WIDE_RSS_TARGET_MB = 512.0  # (w): 1 MiB BLOB rows, every value intact
 
 
 @dataclass
@@ -48,11 +49,23 @@ def verdicts(s: dict[str, dict[str, Any]]) -> tuple[float | None, list[str]]:
         speed = "n/a - (a) has no successful run" if not a.get("ok") else "n/a - (b) failed"
     else:
         speed = f"{'PASS' if ratio <= SPEED_TARGET else 'FAIL'} (ratio {ratio:.2f})"
-    peaks = [x["max_rss_mb"] for k, x in s.items() if k.startswith("a") and x.get("ok")]
+    peaks = [x["max_rss_mb"] for k, x in s.items() if k in ("a", "a2x") and x.get("ok")]
     rss = (f"{'PASS' if max(peaks) <= RSS_TARGET_MB else 'FAIL'} (max {max(peaks):.0f} MB)"
            if peaks else "n/a - (a) has no successful run")
     lines = [f"(a) <= {SPEED_TARGET} x (b) wall time:  {speed}",
              f"peak RSS of (a) <= {RSS_TARGET_MB:.0f} MB:  {rss}"]
+    w = s.get("w", {})
+    if w.get("runs"):
+        lines.append(f"peak RSS of (w) <= {WIDE_RSS_TARGET_MB:.0f} MB, values intact:  " + (
+            f"{'PASS' if w['max_rss_mb'] <= WIDE_RSS_TARGET_MB else 'FAIL'} "
+            f"(max {w['max_rss_mb']:.0f} MB)" if w.get("ok") == w["runs"] else
+            f"FAIL ({w['runs'] - w.get('ok', 0)} of {w['runs']} runs failed)"))
+    for key, base in (("a", "a0"), ("w", "w0")):
+        if s.get(key, {}).get("ok") and s.get(base, {}).get("ok"):
+            now, then = s[key], s[base]
+            lines.append(f"({key}) vs baseline ({base}): wall {now['median_s']:.2f} s vs "
+                         f"{then['median_s']:.2f} s, peak RSS {now['median_rss_mb']:.0f} MB vs "
+                         f"{then['median_rss_mb']:.0f} MB (medians)")
     if s.get("a", {}).get("ok") and s.get("a2x", {}).get("ok"):
         one, two = s["a"]["median_rss_mb"], s["a2x"]["median_rss_mb"]
         lines.append(f"peak RSS of (a) at 2x rows: {two:.0f} MB vs {one:.0f} MB ({two / one:.2f}x)")
@@ -66,7 +79,10 @@ def report(runs: list[Run], labels: dict[str, str], meta: dict[str, Any], out_di
     for key, label in labels.items():
         x = s[key]
         if not x.get("ok"):
-            why = "not run (see notes)" if not x["runs"] else "all runs FAILED"
+            failed = [r for r in runs if r.contender == key]
+            why = "not run (see notes)" if not failed else (
+                f"all runs FAILED, at median {statistics.median(r.wall_s for r in failed):.2f}"
+                f" s, {statistics.median(r.peak_rss_mb for r in failed):.0f} MB peak RSS")
             print(f"{label:24}{x['runs']:>6}  {why}")
             continue
         runs_col = f"{x['ok']}" if x["ok"] == x["runs"] else f"{x['ok']}/{x['runs']}"

@@ -33,6 +33,7 @@ from generate import ensure_table  # noqa: E402
 from extractor.config import MySQLSettings, load_settings  # noqa: E402
 from extractor.contract.types import ColumnPlan, Read, plan_column  # noqa: E402
 from extractor.run.catalog import discover  # noqa: E402
+from extractor.source.batching import BatchPlan  # noqa: E402
 from extractor.source.connection import connect_kwargs  # noqa: E402
 from extractor.source.reader import Server, read_batches, select_sql  # noqa: E402
 from tests.integration.tls_mariadb import running_tls_mariadb  # noqa: E402
@@ -74,7 +75,7 @@ def read_pymysql(mysql: MySQLSettings, plans: list[ColumnPlan]) -> int:
 
 
 def read_connectorx(mysql: MySQLSettings, plans: list[ColumnPlan], tls: bool) -> int:
-    return sum(b.num_rows for b in read_batches(mysql, TABLE, plans, BATCH,
+    return sum(b.num_rows for b in read_batches(mysql, TABLE, plans, BatchPlan(BATCH, 8),
                                                 server=Server("mariadb", tls=tls)))
 
 

@@ -88,6 +88,11 @@ class Settings:
     prefix: str = DEFAULT_PREFIX
     workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     log_file: str | None = None
+    # A read batch holds about batch_bytes of Arrow data, and at most batch_rows rows:
+    # rows per batch come from each table's width (extractor/source/batching.py). On 1 MiB
+    # BLOB rows 2 MiB kept peak RSS near 450 MB, 8 MiB near 750 MB (connectorx grows its
+    # builders by doubling and keeps 32 rows besides); narrow tables still get 17k+ rows.
+    batch_bytes: int = 2 * MIB
     batch_rows: int = 50_000
     # Two buffers of 96 MiB keep peak RSS near 300 MB at 3M and 6M rows (128 MiB: up to
     # 425 MB); on disk a row group is then about 30 MB.
@@ -141,6 +146,7 @@ ENV_VARS: dict[str, str] = {
     "prefix": "RADAR_PREFIX",
     "workers": "RADAR_WORKERS",
     "log_file": "RADAR_LOG_FILE",
+    "batch_mb": "RADAR_BATCH_MB",
     "batch_rows": "RADAR_BATCH_ROWS",
     "row_group_mb": "RADAR_ROW_GROUP_MB",
     "file_max_mb": "RADAR_FILE_MAX_MB",
@@ -214,6 +220,7 @@ def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
     mysql = _mysql_settings(raw, problems)
     defaults = Settings()
     workers = _integer(raw, "workers", defaults.workers, 1, 64, problems)
+    batch_mb = _integer(raw, "batch_mb", defaults.batch_bytes // MIB, 1, 1024, problems)
     batch_rows = _integer(raw, "batch_rows", defaults.batch_rows, 1_000, 10_000_000, problems)
     row_group_mb = _integer(raw, "row_group_mb", defaults.row_group_bytes // MIB, 1, 4096, problems)
     file_max_mb = _integer(raw, "file_max_mb", defaults.file_max_bytes // MIB, 1, 65536, problems)
@@ -266,6 +273,7 @@ def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
         prefix=prefix,
         workers=workers,
         log_file=None if raw.get("log_file") is None else str(raw["log_file"]),
+        batch_bytes=batch_mb * MIB,
         batch_rows=batch_rows,
         row_group_bytes=row_group_mb * MIB,
         file_max_bytes=file_max_mb * MIB,

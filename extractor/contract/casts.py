@@ -19,6 +19,34 @@ _FIRST_DAY = -719_162
 _FIRST_MICROS = _FIRST_DAY * 86_400 * 1_000_000
 
 
+# 32-bit offsets (binary, string: the contract's types) address at most 2 GiB - 1 of values
+# in one array; connectorx reads BLOBs with 64-bit offsets (large_binary).
+OFFSET_LIMIT = 2**31 - 1
+
+
+def offset_safe(batch: pa.RecordBatch, limit: int = OFFSET_LIMIT) -> list[pa.RecordBatch]:
+    """The batch as zero-copy slices whose 64-bit-offset columns hold under `limit` bytes of
+    values together, so that each slice casts to the contract's 32-bit offsets. A row larger
+    than `limit` gets a slice of its own (MySQL sends none past max_allowed_packet, 1 GiB)."""
+    sizes = [pc.fill_null(pc.binary_length(c), 0) for c in batch.columns
+             if pa.types.is_large_binary(c.type) or pa.types.is_large_string(c.type)]
+    if not sizes or batch.num_rows < 2:
+        return [batch]
+    total = sizes[0].cast(pa.int64())
+    for more in sizes[1:]:
+        total = pc.add(total, more.cast(pa.int64()))
+    if pc.sum(total).as_py() < limit:
+        return [batch]
+    ends = pc.cumulative_sum(total)  # bytes of rows 0..i
+    slices, start = [], 0
+    while start < batch.num_rows:
+        before = ends[start - 1].as_py() if start else 0
+        stop = max(start + 1, pc.sum(pc.less(ends, before + limit)).as_py())
+        slices.append(batch.slice(start, stop - start))
+        start = stop
+    return slices
+
+
 def convert_batch(
     batch: pa.RecordBatch, plans: list[ColumnPlan], schema: pa.Schema, table: str
 ) -> tuple[pa.RecordBatch, dict[str, int]]:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from extractor import __version__
 from extractor.compat.writer import open_compat
 from extractor.config import Settings
-from extractor.contract.casts import convert_batch
+from extractor.contract.casts import convert_batch, offset_safe
 from extractor.contract.types import Column, arrow_schema, plan_column
 from extractor.errors import ExtractError, Step
 from extractor.run.report import CompatResult, TableResult
@@ -38,6 +38,7 @@ from extractor.sink.manifest import (
 )
 from extractor.sink.parquet import RollingParquetWriter, WrittenFile
 from extractor.sink.publish import StagedFile, publish, roll_forward, verify
+from extractor.source.batching import plan_batches
 from extractor.source.reader import Server, read_batches
 
 logger = logging.getLogger(__name__)
@@ -131,29 +132,34 @@ def extract_table(
         os.makedirs(spool, exist_ok=True)
         plans = [plan_column(c, table) for c in task.columns]
         schema = arrow_schema(plans)
+        sizing = plan_batches(task.columns, task.estimated_rows, task.estimated_bytes,
+                              settings.batch_bytes, settings.batch_rows)
+        logger.debug("%s: %d rows per batch (about %d bytes a row)%s", table, sizing.rows,
+                     sizing.row_bytes, ", gated" if sizing.gated else "")
         # The cut-over from Airbyte: a table with a stored output schema is written in it.
         compat = open_compat(settings, table, plans, ctx.run_id)
         writer = RollingParquetWriter(
             spool, table, compat.schema if compat else schema,
-            row_group_bytes=settings.row_group_bytes,
+            row_group_bytes=sizing.row_group_bytes(settings.row_group_bytes),
             file_max_bytes=settings.file_max_bytes,
             page_bytes=settings.page_bytes,
             on_file=uploader.submit if uploader else None,
             coerce_timestamps=None if compat else "us",  # Airbyte's millis stay millis
         )
         nulled: Counter[str] = Counter()
-        batches = read_batches(settings.mysql, table, plans, settings.batch_rows,
+        batches = read_batches(settings.mysql, table, plans, sizing,
                                server=ctx.server, tag=tag or f"radar-extract run={ctx.run_id}")
         for raw in batches:
             if checkpoint is not None:
                 checkpoint()
             lock.check()
-            batch, lost = convert_batch(raw, plans, schema, table)
-            if compat is not None:
-                batch = compat.convert(batch)
-            writer.write(batch)
-            rows += batch.num_rows
-            nulled.update(lost)
+            for piece in offset_safe(raw):
+                batch, lost = convert_batch(piece, plans, schema, table)
+                if compat is not None:
+                    batch = compat.convert(batch)
+                writer.write(batch)
+                rows += batch.num_rows
+                nulled.update(lost)
             if progress is not None:
                 progress(table, rows, task.estimated_rows)
         files = writer.close()

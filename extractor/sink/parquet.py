@@ -5,8 +5,9 @@ batches are buffered until they hold `row_group_bytes` of Arrow data and then wr
 as one row group. The encoding runs on a writer thread (pyarrow releases the GIL) while
 the next row group is read, so the reader never pauses: connectorx keeps reading ahead
 into memory, without bound, while its consumer pauses (measured: +250 MB during a 3 s
-pause), so a pause-free consumer is what bounds memory. At most one row group is in
-flight: two buffers at most.
+pause), so a pause-free consumer is what bounds memory (tables of wide rows read through a
+gated relay instead: source/batching.py). At most one row group is in flight: two buffers
+at most.
 """
 
 from __future__ import annotations
@@ -33,8 +34,13 @@ PARQUET_OPTIONS: dict[str, object] = {
 }
 
 
-def dictionary_columns(sample: pa.RecordBatch) -> list[str]:
-    """Columns worth dictionary encoding, judged on the first batch.
+# The sample the dictionary rule is judged on: the first rows, as many as a read batch held
+# when the rule was measured, whatever the batch size now (batches are sized by bytes).
+DICTIONARY_SAMPLE_ROWS = 50_000
+
+
+def dictionary_columns(sample: pa.RecordBatch | pa.Table) -> list[str]:
+    """Columns worth dictionary encoding, judged on the first rows (DICTIONARY_SAMPLE_ROWS).
 
     Dictionary encoding is on, as documented, for every column where it pays. A column whose
     first batch is over half distinct values (ids, amounts, timestamps) would only fill a
@@ -93,6 +99,7 @@ class RollingParquetWriter:
         self.files: list[WrittenFile] = []
         self._buffer: list[pa.RecordBatch] = []
         self._buffered_bytes = 0
+        self._buffered_rows = 0
         self._writer: pq.ParquetWriter | None = None
         self._sink: pa.NativeFile | None = None
         self._path = ""
@@ -102,10 +109,11 @@ class RollingParquetWriter:
         self._dictionary: list[str] | None = None
 
     def write(self, batch: pa.RecordBatch) -> None:
-        if self._dictionary is None:
-            self._dictionary = dictionary_columns(batch)
         self._buffer.append(batch)
         self._buffered_bytes += batch.nbytes
+        self._buffered_rows += batch.num_rows
+        if self._dictionary is None and self._buffered_rows >= DICTIONARY_SAMPLE_ROWS:
+            self._judge_dictionary()
         if self._buffered_bytes >= self.row_group_bytes:
             self._hand_off()
 
@@ -130,10 +138,17 @@ class RollingParquetWriter:
             self._sink.close()
             self._sink = None
 
+    def _judge_dictionary(self) -> None:
+        table = pa.Table.from_batches(self._buffer, schema=self.schema)
+        self._dictionary = dictionary_columns(table.slice(0, DICTIONARY_SAMPLE_ROWS))
+
     def _hand_off(self) -> None:
+        if self._dictionary is None and self._buffer:
+            self._judge_dictionary()
         table = pa.Table.from_batches(self._buffer, schema=self.schema)
         self._buffer = []
         self._buffered_bytes = 0
+        self._buffered_rows = 0
         self._wait()
         self._in_flight = self._encoder.submit(self._write_row_group, table)
 

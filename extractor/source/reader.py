@@ -4,8 +4,12 @@ The reader is connectorx (binary protocol, Arrow built in Rust). connectorx 0.4.
 TLS for MySQL, so when the connection must be encrypted it connects in plaintext to a
 local TLS proxy (tls_proxy.py) that encrypts the leg to the server: the same reader,
 projections and values over TLS as over plaintext, at nearly the same speed (pymysql,
-the earlier TLS path, was about 10 times slower). Memory stays bounded by the batch size
-whatever the table size.
+the earlier TLS path, was about 10 times slower).
+
+Memory stays bounded by bytes whatever the table size and the row width: a batch holds
+about `batch_bytes` (batching.py), and a wide table reads through the same proxy, as a
+plaintext relay when TLS is off, whose gate holds the server back while the consumer is
+behind: connectorx queues its batches without bound otherwise.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import pyarrow as pa
 from extractor.config import MySQLSettings
 from extractor.contract.types import ColumnPlan, Flavor, quote_identifier
 from extractor.errors import Step
+from extractor.source.batching import BatchPlan
 from extractor.source.connection import (
     CONNECT_TIMEOUT_S,
     connectorx_url,
@@ -99,7 +104,7 @@ def read_batches(
     mysql: MySQLSettings,
     table: str,
     plans: list[ColumnPlan],
-    batch_rows: int,
+    batches: BatchPlan,
     *,
     server: Server,
     tag: str = "",
@@ -107,31 +112,43 @@ def read_batches(
     """Yield the table's rows in batches, in the reader's own (pre-contract) types."""
     sql = select_sql(mysql.database, table, plans, server, tag)
     with translate_errors(mysql, table=table, step=Step.READ):
-        yield from _stream(mysql, sql, batch_rows, tls=server.tls)
+        yield from _stream(mysql, sql, batches, tls=server.tls)
 
 
 def probe(mysql: MySQLSettings, server: Server) -> None:
     """Read one row the way tables are read (for `check`); raises a translated error."""
     with translate_errors(mysql, table=None, step=Step.READ):
-        for _ in _stream(mysql, "SELECT 1 AS probe", 1_000, tls=server.tls):
+        for _ in _stream(mysql, "SELECT 1 AS probe", BatchPlan(1_000, 8), tls=server.tls):
             pass
 
 
-def _stream(mysql: MySQLSettings, sql: str, batch_rows: int, *, tls: bool
+def _stream(mysql: MySQLSettings, sql: str, batches: BatchPlan, *, tls: bool
             ) -> Iterator[pa.RecordBatch]:
     import connectorx as cx
 
     with ExitStack() as stack:
         proxy = None
         url = connectorx_url(mysql)
-        if tls:
-            proxy = stack.enter_context(TlsProxy(Upstream(
-                mysql.host, mysql.port, mysql.ssl_mode, mysql.ssl_ca, user=mysql.user,
-                password=mysql.password.reveal(), connect_timeout=CONNECT_TIMEOUT_S)))
+        if tls or batches.gated:
+            proxy = stack.enter_context(TlsProxy(
+                Upstream(mysql.host, mysql.port, mysql.ssl_mode if tls else "disabled",
+                         mysql.ssl_ca, user=mysql.user, password=mysql.password.reveal(),
+                         connect_timeout=CONNECT_TIMEOUT_S),
+                window_bytes=batches.window_bytes))
             url = connectorx_url(mysql, host="127.0.0.1", port=proxy.port)
         try:
-            stream = cx.read_sql(url, sql, return_type="arrow_stream", batch_size=batch_rows)
-            for batch in stream:
+            stream = iter(cx.read_sql(url, sql, return_type="arrow_stream",
+                                      batch_size=batches.rows))
+            taken = 0
+            while True:
+                if proxy is not None:  # a gated read: the relay forwards while we wait
+                    proxy.taken(taken, waiting=True)
+                batch = next(stream, None)
+                if batch is None:
+                    break
+                taken += batch.num_rows
+                if proxy is not None:
+                    proxy.taken(taken, waiting=False)
                 if batch.num_rows:
                     yield batch
             del stream  # its connection closes: the proxy can finish

@@ -39,6 +39,21 @@ admitted is the one relayed. The report then counts the refused ones; if no clie
 admitted it says they were refused. On the plaintext path (1) the proxy adds nothing to
 what the client proves, so past admission the server alone judges it.
 
+The same helper, with `ssl_mode=disabled`, is a plaintext relay for a **gated** read
+(`window_bytes` > 0): connectorx reads ahead into an unbounded queue whenever its consumer
+is slower (it is, on rows of MiBs: the Parquet writer handles every byte again), so the relay
+holds the server's bytes back instead. Its connection phase is the plaintext path of (1),
+whatever the server offers (CLIENT_SSL cleared in the greeting): the client is admitted
+as in (3), and past that the server alone judges it. Then, in the relay (7), it counts
+the MySQL packets it forwards (a row is one packet, or several of 16 MiB - 1 and a shorter
+one) and their bytes; the parent writes,
+before and after each wait for a batch, how many rows it has taken and whether it is
+waiting (8 bytes, little-endian, on a pipe: rows * 2 + waiting). The relay forwards while
+the parent waits (so the two never wait for each other), and else only while the packets
+not yet taken hold less than `window_bytes`. So the bytes read ahead while the consumer
+works stay within the window, whatever the row width; the server waits on a full socket
+meanwhile (net_write_timeout, reader.py).
+
 A cut must never look like a normal end of data: when the server's leg ends or fails
 while the client is still connected, the proxy drops the client with a TCP reset (never
 a FIN at a packet boundary), and reports the failure to its parent.
@@ -69,6 +84,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,36 +148,55 @@ class TlsProxy:
             read from 127.0.0.1:proxy.port ...   # on an error: proxy.failure()
     """
 
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Upstream, *, window_bytes: int = 0) -> None:
         self.upstream = upstream
+        self.window_bytes = window_bytes  # > 0: a gated read (module docstring)
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._report: dict[str, Any] | None = None
+        self._gate: int | None = None  # the pipe's write end
 
     def __enter__(self) -> TlsProxy:
         listener = socket.create_server(("127.0.0.1", 0), backlog=_MAX_ADMISSIONS)
+        gate_read: int | None = None
         try:
             self.port = int(listener.getsockname()[1])
             config = {"listen_fd": listener.fileno(), **dataclasses.asdict(self.upstream)}
+            fds = [listener.fileno()]
+            if self.window_bytes > 0:
+                gate_read, self._gate = os.pipe()
+                config.update(gate_fd=gate_read, window_bytes=self.window_bytes)
+                fds.append(gate_read)
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "extractor.source.tls_proxy"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                pass_fds=(listener.fileno(),), close_fds=True,
+                pass_fds=fds, close_fds=True,
             )
             assert self._process.stdin is not None
             # Left open: its end tells the helper to stop waiting for a client.
             self._process.stdin.write(json.dumps(config).encode() + b"\n")
             self._process.stdin.flush()
         finally:
-            listener.close()  # the helper holds its own copy
+            listener.close()  # the helper holds its own copies
+            if gate_read is not None:
+                os.close(gate_read)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop(wait=0.5)
 
+    def taken(self, rows: int, *, waiting: bool) -> None:
+        """A gated read: the consumer has taken `rows` rows in all, and waits for more or not."""
+        if self._gate is not None:
+            with contextlib.suppress(OSError):  # the helper is gone: its report tells why
+                os.write(self._gate, (rows * 2 + waiting).to_bytes(8, "little"))
+
     def stop(self, wait: float = _STOP_WAIT_S) -> dict[str, Any]:
         """Tell the helper that no client is to come, let it finish for up to `wait`
         seconds, then kill it; its report."""
+        if self._gate is not None:
+            os.close(self._gate)
+            self._gate = None
         if self._report is not None or self._process is None:
             return self._report or {}
         process = self._process
@@ -431,6 +466,9 @@ def _greet(admission: _Admission, config: dict[str, Any]) -> bytes:
             admission.client.send_packet(payload, deadline)
         raise _server_error(payload)
     admission.greeting = greeting = _parse_greeting(payload)
+    if config["ssl_mode"] == "disabled":  # a plaintext relay (a gated read): the path of
+        greeting.capabilities &= ~CLIENT_SSL  # a server without TLS, whatever it offers
+        return _with_ssl_flag(payload, greeting.caps_offset, on=False)
     if greeting.capabilities & CLIENT_SSL:
         return _with_ssl_flag(payload, greeting.caps_offset, on=False)
     if tls_required(config["ssl_mode"]):
@@ -491,7 +529,7 @@ def _authenticate(admission: _Admission, config: dict[str, Any]) -> _Leg:
     client, server, greeting = admission.client, admission.server, admission.greeting
     assert server is not None and greeting is not None
     deadline = time.monotonic() + _AUTH_TIMEOUT_S
-    if not greeting.capabilities & CLIENT_SSL:  # preferred, plaintext: the server judges
+    if not greeting.capabilities & CLIENT_SSL:  # plaintext: the server judges
         server.send_packet(admission.response, deadline)
         return server
     response = _with_ssl_flag(admission.response, 0, on=True)
@@ -601,6 +639,77 @@ class _Direction:
                 return
 
 
+class _Window:
+    """The read-ahead window of a gated read: packets forwarded, rows taken (module docstring)."""
+
+    def __init__(self, fd: int, window_bytes: int) -> None:
+        self.fd = fd
+        os.set_blocking(fd, False)
+        self.window_bytes = window_bytes
+        self.forwarded = 0  # bytes towards the client
+        self.packets = 0  # logical packets begun (rows, and the few before the first row)
+        self.taken = 0  # rows the parent has taken
+        self.waiting = False  # the parent waits for a batch
+        self.starts: deque[int] = deque()  # where each packet not yet taken began, in bytes
+        self.first = 0  # the number of the packet at starts[0]
+        self.wide_open = False  # the parent is done
+        self._message = bytearray()
+        self._header = bytearray()
+        self._header_at = 0
+        self._skip = 0
+        self._continued = False  # the last packet was 16 MiB - 1: the next one continues it
+
+    def count(self, data: memoryview) -> None:
+        """Find the packet headers in bytes forwarded to the client (few, for wide rows)."""
+        i, n = 0, len(data)
+        while i < n:
+            if self._skip:
+                step = min(self._skip, n - i)
+                self._skip -= step
+                i += step
+                continue
+            if not self._header:
+                self._header_at = self.forwarded + i
+            take = min(4 - len(self._header), n - i)
+            self._header += data[i:i + take]
+            i += take
+            if len(self._header) == 4:
+                self._skip = int.from_bytes(self._header[:3], "little")
+                self._header.clear()
+                if not self._continued:
+                    self.packets += 1
+                    self.starts.append(self._header_at)
+                self._continued = self._skip == _MAX_PACKET
+        self.forwarded += n
+
+    def read(self) -> None:
+        """Take the parent's latest count of rows taken (the pipe never blocks it)."""
+        while not self.wide_open:
+            try:
+                got = os.read(self.fd, 4096)
+            except BlockingIOError:
+                break
+            if not got:  # the parent closed its end: nothing left to hold back
+                self.wide_open = True
+                break
+            self._message += got
+            whole = len(self._message) // 8 * 8
+            if whole:
+                word = int.from_bytes(self._message[whole - 8:whole], "little")
+                self.taken, self.waiting = word >> 1, bool(word & 1)
+                del self._message[:whole]
+        while self.starts and self.first < self.taken:
+            self.starts.popleft()
+            self.first += 1
+
+    def open(self) -> bool:
+        if self.wide_open or self.waiting:
+            return True
+        # Packets before the first row count as rows: on the safe side, by a few.
+        ahead_bytes = self.forwarded - self.starts[0] if self.starts else 0
+        return ahead_bytes < self.window_bytes
+
+
 def _broken(leg: _Leg, exc: OSError) -> None:
     """A leg failed: the server's is the proxy's failure; the client's just ends the relay."""
     if leg.name == "server":
@@ -609,20 +718,35 @@ def _broken(leg: _Leg, exc: OSError) -> None:
     leg.eof = True
 
 
-def _relay(client: _Leg, server: _Leg) -> None:
+def _relay(client: _Leg, server: _Leg, window: _Window | None = None) -> None:
     """Step 7: bytes both ways until one side ends. Returns when the client ends; raises
-    _Failure when the server's leg ends or fails first."""
+    _Failure when the server's leg ends or fails first. A `window` holds the server's bytes
+    back while the consumer is behind."""
     up = _Direction(client, server)
     down = _Direction(server, client)
     quit_sent = False
     with selectors.DefaultSelector() as selector:
         registered: dict[_Leg, int] = {}
+        if window is not None:
+            window.count(down.view[:down.end])
+            selector.register(window.fd, selectors.EVENT_READ)
         while True:
+            downstream = True
+            if window is not None:
+                window.read()
+                if window.wide_open:
+                    selector.unregister(window.fd)
+                    window = None
+                else:
+                    downstream = window.open()
             for direction in (up, down):
-                if direction.idle and not direction.source.eof:
+                if direction.idle and not direction.source.eof and (
+                        direction is up or downstream):
                     direction.fill()
                     if direction is up and up.end:
                         quit_sent = up.view[:up.end] == _COM_QUIT
+                    if direction is down and window is not None:
+                        window.count(down.view[:down.end])
                 direction.flush()
             if client.eof and up.idle:
                 return  # the client quit or went away: done
@@ -631,13 +755,13 @@ def _relay(client: _Leg, server: _Leg) -> None:
                     raise _Failure(0, "closed after COM_QUIT")
                 raise _Failure(CR_SERVER_LOST, "Lost connection to MySQL server during "
                                "query (the server closed the connection)")
-            if down.idle and server.pending():
+            if down.idle and downstream and server.pending():
                 continue  # decrypted bytes already waiting: no select() would see them
             wanted = {client: 0, server: 0}
             for direction in (up, down):
                 if not direction.idle:
                     wanted[direction.target] |= selectors.EVENT_WRITE
-                elif not direction.source.eof:
+                elif not direction.source.eof and (direction is up or downstream):
                     wanted[direction.source] |= selectors.EVENT_READ
             for leg, events in wanted.items():
                 if registered.get(leg, 0) == events:
@@ -651,7 +775,7 @@ def _relay(client: _Leg, server: _Leg) -> None:
                 else:
                     selector.register(leg.sock, events)
                 registered[leg] = events
-            selector.select()
+            selector.select()  # a shut window wakes for the parent's word
 
 
 def _abort(sock: socket.socket) -> None:
@@ -848,7 +972,10 @@ def _session(admission: _Admission, config: dict[str, Any], refusals: list[str]
             raise _Failure(CR_SERVER_LOST, f"Lost connection to MySQL server during the "
                            f"connection phase ({type(exc).__name__}: {exc})",
                            client_error=True) from exc
-        _relay(client, server)
+        window = None
+        if config.get("gate_fd") is not None:  # a gated read: bounded past admission
+            window = _Window(int(config["gate_fd"]), int(config["window_bytes"]))
+        _relay(client, server, window)
         # The client quit (COM_QUIT relayed) or went away: a plain close. Were the server
         # still sending, its next write meets a reset and it abandons the query.
         server.sock.close()

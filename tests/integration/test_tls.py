@@ -31,6 +31,7 @@ from extractor.config import load_settings
 from extractor.contract.types import plan_column
 from extractor.errors import SourceUnavailable
 from extractor.run.catalog import discover
+from extractor.source.batching import BatchPlan
 from extractor.source.reader import Server as ReadServer
 from extractor.source.reader import read_batches
 from tests.conftest import Result, Server, mysql_ca
@@ -355,7 +356,8 @@ def test_mysql_caching_sha2_full_and_fast_authentication_through_the_proxy(
                                "RADAR_MYSQL_SSL_CA": str(mysql_tls.ca)}).mysql
 
     def names() -> list[str]:
-        batches = read_batches(mysql, "store", plans, 1000, server=ReadServer("mysql", tls=True))
+        batches = read_batches(mysql, "store", plans, BatchPlan(1000, 8),
+                               server=ReadServer("mysql", tls=True))
         return [str(n) for n in pa.Table.from_batches(list(batches)).column("name").to_pylist()]
 
     expected = ["Farmácia Central 😀", "Drogaria Sul", "Loja 3"]
@@ -373,7 +375,8 @@ def test_mysql_caching_sha2_full_and_fast_authentication_through_the_proxy(
         wrong = load_settings(env={"RADAR_MYSQL_URL": mysql_tls.url(user, password="Not-the-pw-1"),
                                    "RADAR_MYSQL_SSL_MODE": "required"}).mysql
         with pytest.raises(SourceUnavailable) as caught:
-            list(read_batches(wrong, "store", plans, 1000, server=ReadServer("mysql", tls=True)))
+            list(read_batches(wrong, "store", plans, BatchPlan(1000, 8),
+                              server=ReadServer("mysql", tls=True)))
         assert "refused" in str(caught.value) and "1045" in str(caught.value)
         assert "Not-the-pw-1" not in str(caught.value) and "\n" not in str(caught.value)
     finally:

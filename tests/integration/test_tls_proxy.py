@@ -26,6 +26,7 @@ from extractor.contract.types import plan_column
 from extractor.errors import SourceError, SourceUnavailable
 from extractor.run.catalog import discover
 from extractor.run.pipeline import RunContext, extract_table
+from extractor.source.batching import BatchPlan
 from extractor.source.reader import Server as ReadServer
 from extractor.source.reader import read_batches
 from extractor.source.tls_proxy import TlsProxy, Upstream
@@ -179,6 +180,26 @@ def test_preferred_without_tls_on_the_server_relays_plaintext(server: Server) ->
             (_, cipher), = cur.fetchall()
         conn.close()
     assert cipher == ""
+
+
+def test_the_gated_plaintext_relay_admits_only_a_client_that_proves_the_password(
+    server: Server,
+) -> None:
+    """ssl_mode=disabled with a window (a gated read): the plaintext path, admission first,
+    whatever the server offers; the refused stranger leaves the port to the real client."""
+    with TlsProxy(Upstream(server.host, server.port, "disabled", None, server.user,
+                           server.password, 5.0), window_bytes=1 << 20) as proxy:
+        with pytest.raises(pymysql.OperationalError) as caught:
+            _client(proxy, server.user, server.password + "-not-it")
+        conn = _client(proxy, server.user, server.password)
+        with conn.cursor() as cur:
+            cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            (_, cipher), = cur.fetchall()
+        conn.close()
+        refused = proxy.refused()
+    assert caught.value.args[0] == 1045 and "TLS proxy" in str(caught.value), caught.value.args
+    assert cipher == ""
+    assert refused is not None and "a wrong password" in refused
 
 
 @pytest.mark.parametrize("script", ["native", "sha2_fast", "sha2_full", "switch_sha2_full"])
@@ -335,10 +356,11 @@ def test_a_full_read_over_the_proxy_and_an_early_stop(
                                   "RADAR_MYSQL_SSL_MODE": "required"})
     catalog = discover(settings)
     plans = [plan_column(c) for c in catalog.tasks["metrics"].columns]
-    batches = read_batches(settings.mysql, "metrics", plans, 50_000, server=catalog.server)
+    batches = read_batches(settings.mysql, "metrics", plans, BatchPlan(50_000, 8),
+                           server=catalog.server)
     assert sum(b.num_rows for b in batches) == BIG_ROWS
-    batches = read_batches(settings.mysql, "metrics", plans, 5_000, server=catalog.server,
-                           tag="early-stop")
+    batches = read_batches(settings.mysql, "metrics", plans, BatchPlan(5_000, 8),
+                           server=catalog.server, tag="early-stop")
     next(batches)
     batches.close()
     conn = tls_server.admin()
@@ -373,7 +395,7 @@ def test_wrong_ca_fails_with_exit_3_in_one_line(
     plans = [plan_column(c) for c in discover(load_settings(env={
         "RADAR_MYSQL_URL": tls_server.url()})).tasks["store"].columns]
     with pytest.raises(SourceError) as caught:
-        list(read_batches(settings.mysql, "store", plans, 1000,
+        list(read_batches(settings.mysql, "store", plans, BatchPlan(1000, 8),
                           server=ReadServer("mariadb", tls=True)))
     assert isinstance(caught.value, SourceUnavailable) and caught.value.exit_code == 3
     message = str(caught.value)

@@ -29,6 +29,7 @@ from extractor.config import load_settings
 from extractor.contract.types import plan_column
 from extractor.run.catalog import discover
 from extractor.source import reader
+from extractor.source.batching import BatchPlan
 from extractor.source.tls import client_context
 from extractor.source.tls_proxy import TlsProxy, Upstream
 from tests.conftest import Server
@@ -78,7 +79,7 @@ def _read(account: Account) -> list[str]:
     catalog = discover(load_settings(env={"RADAR_MYSQL_URL": account.admin_url}))
     plans = [plan_column(c) for c in catalog.tasks["store"].columns]
     settings = load_settings(env=account.env())
-    batches = reader.read_batches(settings.mysql, "store", plans, 1000,
+    batches = reader.read_batches(settings.mysql, "store", plans, BatchPlan(1000, 8),
                                   server=reader.Server(account.flavor, tls=True))
     table = pa.Table.from_batches(list(batches)).sort_by("id")
     return [str(name) for name in table.column("name").to_pylist()]
