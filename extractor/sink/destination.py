@@ -152,14 +152,14 @@ class Destination:
     def create_upload(self, path: str) -> str:
         """Start a multipart upload of `path`; returns its upload id."""
         bucket, key = path.split("/", 1)
-        with self.errors("upload", path):
+        with self.errors(Step.UPLOAD, path):
             response = self.fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key)
         return str(response["UploadId"])
 
     def upload_part(self, path: str, upload_id: str, number: int, data: bytes) -> str:
         """Upload part `number` (1-based); returns its ETag."""
         bucket, key = path.split("/", 1)
-        with self.errors("upload", path):
+        with self.errors(Step.UPLOAD, path):
             response = self.fs.call_s3("upload_part", Bucket=bucket, Key=key, UploadId=upload_id,
                                        PartNumber=number, Body=data)
         return str(response["ETag"])
@@ -169,7 +169,7 @@ class Destination:
         is gone (completed already, or aborted): the caller tells which from the object."""
         bucket, key = path.split("/", 1)
         body = {"Parts": [{"PartNumber": number, "ETag": etag} for number, etag in parts]}
-        with self.errors("publish", path):
+        with self.errors(Step.PUBLISH, path):
             try:
                 self.fs.call_s3("complete_multipart_upload", Bucket=bucket, Key=key,
                                 UploadId=upload_id, MultipartUpload=body)
@@ -182,7 +182,7 @@ class Destination:
     def abort_upload(self, path: str, upload_id: str) -> None:
         """Abort the upload and free its parts; one already gone is fine."""
         bucket, key = path.split("/", 1)
-        with self.errors("cleanup", path):
+        with self.errors(Step.CLEANUP, path):
             try:
                 self.fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key,
                                 UploadId=upload_id)
@@ -196,7 +196,7 @@ class Destination:
         bucket, _, prefix = directory.partition("/")
         found: list[tuple[str, str, datetime]] = []
         page: dict[str, str] = {}
-        with self.errors("list", directory):
+        with self.errors(Step.LIST, directory):
             while True:
                 response = self.fs.call_s3("list_multipart_uploads", Bucket=bucket,
                                            Prefix=f"{prefix}/" if prefix else "", **page)
@@ -209,7 +209,7 @@ class Destination:
 
     def etag(self, path: str) -> tuple[str, int] | None:
         """(ETag, size) of an object; None if there is none."""
-        with self.errors("verify", path):
+        with self.errors(Step.VERIFY, path):
             try:
                 info = self.fs.info(path)
             except FileNotFoundError:

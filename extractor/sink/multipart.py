@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from extractor.errors import DestinationError, ExtractError, VerificationError
+from extractor.errors import DestinationError, ExtractError, Step, VerificationError
 from extractor.sink.destination import Destination
 from extractor.sink.parquet import WrittenFile
 
@@ -88,7 +88,7 @@ def complete(destination: Destination, upload: PendingUpload, table: str) -> Non
         return
     raise VerificationError(
         f"cannot complete the upload of {destination.url(upload.key)}: it was aborted, and "
-        f"the key does not hold its object", table=table, step="publish")
+        f"the key does not hold its object", table=table, step=Step.PUBLISH)
 
 
 def _made_by(upload: PendingUpload, etag: str, size: int) -> bool:
@@ -192,7 +192,7 @@ class MultipartUploader:
                     if len(parts) == MAX_PARTS:
                         raise DestinationError(
                             f"{self.destination.url(item.key)} needs over {MAX_PARTS} parts "
-                            f"of {self.part_size // MIB} MiB", step="upload")
+                            f"of {self.part_size // MIB} MiB", step=Step.UPLOAD)
                     data = handle.read(min(self.part_size, size - sent))
                     number = len(parts) + 1
                     etag = self.destination.upload_part(item.key, upload_id, number, data)
@@ -202,4 +202,4 @@ class MultipartUploader:
                     return PendingUpload(item.key, upload_id, tuple(parts), sent)
                 item.closed.wait(_POLL_S)
         raise DestinationError(f"upload of {self.destination.url(item.key)} cancelled",
-                               step="upload")
+                               step=Step.UPLOAD)

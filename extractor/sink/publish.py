@@ -77,7 +77,7 @@ def verify(staged: list[StagedFile], rows_read: int, destination: Destination, t
                     p.bytes for p in item.upload.parts) != item.local.bytes:
                 raise VerificationError(
                     f"the upload of {destination.url(item.staged_path)} is incomplete",
-                    table=table, step="verify")
+                    table=table, step=Step.VERIFY)
         elif destination.size(item.staged_path) != item.local.bytes:
             raise VerificationError(
                 f"staged {destination.url(item.staged_path)} is incomplete",
