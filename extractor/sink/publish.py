@@ -150,10 +150,11 @@ def _uploads(entry: dict[str, Any]) -> list[PendingUpload]:
 
 
 def _hold_for_test() -> None:
-    """Test-only (tests/integration/test_lock.py), never set in production: with
-    RADAR_TEST_HOLD_PUBLISH=<file>, a publish that has listed its partition creates
-    `<file>.held` and waits until `<file>` exists, so that a test can make a second run
-    overlap the moment where two unlocked runs would mix their files."""
+    """Test-only (tests/integration/test_lock.py, test_multipart.py), never set in
+    production: with RADAR_TEST_HOLD_PUBLISH=<file>, a publish that has journaled and listed
+    its partition creates `<file>.held` and waits until `<file>` exists, so that a test can
+    make a second run overlap the moment where two unlocked runs would mix their files, or
+    look at the bucket before the first upload is completed."""
     gate = os.environ.get("RADAR_TEST_HOLD_PUBLISH")
     if not gate:
         return
