@@ -25,13 +25,12 @@ import s3fs
 
 from extractor.config import load_settings
 from extractor.errors import ExtractError
-from extractor.run import pipeline
 from extractor.run.runner import run_extract
 from extractor.sink.destination import Destination
 from extractor.sink.lock import TableLock
 from extractor.sink.multipart import MultipartUploader, complete
 from extractor.sink.parquet import WrittenFile
-from extractor.sink.publish import clean_uploads, journal_path
+from extractor.sink.publish import clean_uploads, journal_path, verify
 from tests.conftest import ROOT, S3, Server, hex32, numbered_rows
 
 pytestmark = pytest.mark.integration
@@ -169,12 +168,10 @@ def test_a_table_failing_at_verify_leaves_no_upload_and_the_old_partition(
     before = _objects(s3, partition)
     assert len(before) >= 3
 
-    real_verify = pipeline.verify
-
     def one_row_short(staged: Any, rows_read: int, destination: Any, table: str) -> None:
-        real_verify(staged, rows_read + 1, destination, table)  # the footers hold one too few
+        verify(staged, rows_read + 1, destination, table)  # the footers hold one too few
 
-    monkeypatch.setattr(pipeline, "verify", one_row_short)
+    monkeypatch.setattr("extractor.run.pipeline.verify", one_row_short)
     report = run_extract(settings, run_date=date(2024, 5, 1)).report
     assert report is not None
     [result] = report.tables
