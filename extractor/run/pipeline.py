@@ -1,4 +1,4 @@
-"""One table, end to end: read -> convert -> Parquet -> stage -> verify -> publish.
+"""One table, end to end: read -> convert -> Parquet -> upload/stage -> verify -> publish.
 
 Runs inside a worker process; everything it needs arrives in picklable form and
 everything it returns is a `TableResult`, failures included: one failing table
@@ -16,7 +16,6 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -36,7 +35,8 @@ from extractor.sink.manifest import (
     ManifestFile,
     SourceRead,
 )
-from extractor.sink.parquet import RollingParquetWriter, WrittenFile
+from extractor.sink.multipart import MultipartUploader, abort_leftovers, part_bytes
+from extractor.sink.parquet import RollingParquetWriter
 from extractor.sink.publish import StagedFile, publish, roll_forward, verify
 from extractor.source.batching import plan_batches
 from extractor.source.reader import Server, read_batches
@@ -66,30 +66,6 @@ class RunContext:
     server: Server
 
 
-class Uploader:
-    """Uploads finished files to staging in the background, so reading never waits on S3."""
-
-    def __init__(self, destination: Destination, staging: str) -> None:
-        self.destination = destination
-        self.staging = staging
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="upload")
-        self._futures: list[Future[StagedFile]] = []
-
-    def submit(self, written: WrittenFile) -> None:
-        self._futures.append(self._pool.submit(self._upload, written))
-
-    def _upload(self, written: WrittenFile) -> StagedFile:
-        target = posixpath.join(self.staging, os.path.basename(written.path))
-        self.destination.put(written.path, target)
-        return StagedFile(written, target)
-
-    def wait(self) -> list[StagedFile]:
-        return [f.result() for f in self._futures]
-
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
 def extract_table(
     ctx: RunContext,
     task: TableTask,
@@ -115,11 +91,15 @@ def extract_table(
     table = task.table
     destination = Destination(settings)
     staging = destination.keys.staging(ctx.run_id, table)
-    # S3: files are spooled on local disk and uploaded as each one is finished.
+    data_dir = destination.keys.data_dir(table, ctx.date)
+    # S3: files are spooled on local disk and uploaded, as they grow, to their final keys in
+    # multipart uploads that stay invisible until the publish completes them.
     spool = tempfile.mkdtemp(prefix="radar-extract-") if destination.is_s3 else staging
-    uploader = Uploader(destination, staging) if destination.is_s3 else None
+    uploader = MultipartUploader(destination, data_dir, part_bytes(
+        settings.file_max_bytes, settings.row_group_bytes)) if destination.is_s3 else None
     writer: RollingParquetWriter | None = None
     rows = 0
+    published = False
     lock = TableLock(destination, table, ctx.date, ctx.run_id, lease_s=settings.lock_lease_s)
     logger.info("%s: extracting (about %d rows)", table, task.estimated_rows,
                 extra={"fields": {"event": "table_start", "run_id": ctx.run_id, "table": table}})
@@ -129,6 +109,9 @@ def extract_table(
         if roll_forward(destination, table, ctx.date, lock.check):
             logger.warning("%s: finished publishing %s, which an earlier run left half-done",
                            table, ctx.date)
+        if uploader is not None and (left := abort_leftovers(destination, data_dir)):
+            logger.warning("%s: aborted %d unpublished uploads that an earlier run left in %s",
+                           table, left, ctx.date)
         os.makedirs(spool, exist_ok=True)
         plans = [plan_column(c, table) for c in task.columns]
         schema = arrow_schema(plans)
@@ -143,7 +126,8 @@ def extract_table(
             row_group_bytes=sizing.row_group_bytes(settings.row_group_bytes),
             file_max_bytes=settings.file_max_bytes,
             page_bytes=settings.page_bytes,
-            on_file=uploader.submit if uploader else None,
+            on_file=uploader.finish if uploader else None,
+            on_open=uploader.open if uploader else None,
             coerce_timestamps=None if compat else "us",  # Airbyte's millis stay millis
         )
         nulled: Counter[str] = Counter()
@@ -163,7 +147,8 @@ def extract_table(
             if progress is not None:
                 progress(table, rows, task.estimated_rows)
         files = writer.close()
-        staged = uploader.wait() if uploader else [StagedFile(f, f.path) for f in files]
+        staged = ([StagedFile(local, upload.key, upload) for local, upload in uploader.wait()]
+                  if uploader else [StagedFile(f, f.path) for f in files])
         verify(staged, rows, destination, table)
         manifest = Manifest(
             table=table,
@@ -188,6 +173,7 @@ def extract_table(
             checkpoint()
         lock.renew()  # a full lease for the publish, or the news that the lock was lost
         keys = publish(destination, table, ctx.date, staged, manifest, lock.check)
+        published = True
         return TableResult(
             table=table, status="published", rows=rows, files=len(files),
             bytes=sum(f.bytes for f in files), seconds=round(time.monotonic() - started, 3),
@@ -207,15 +193,23 @@ def extract_table(
         lock.release()  # first: every change to the partition is over by now
         if writer is not None:
             writer.abort()
-        if uploader is not None:
-            uploader.shutdown()
+        journal = destination.keys.journal(table, ctx.date)
+        try:
+            # A journal is the publish decision: the next run finishes that publish, with
+            # these uploads or this staging. Without one, they are dropped.
+            if uploader is not None:
+                if not published and not destination.exists(journal):
+                    uploader.abort()
+            elif not destination.exists(journal):
+                destination.remove_tree(staging)
+        except ExtractError:
+            logger.warning("%s: could not clean up after the attempt; its uploads or staging "
+                           "are left to the next run", table)
+        finally:
+            if uploader is not None:
+                uploader.shutdown()
         if destination.is_s3:
             shutil.rmtree(spool, ignore_errors=True)
-        try:
-            if not destination.exists(destination.keys.journal(table, ctx.date)):
-                destination.remove_tree(staging)  # else the next run finishes the publish
-        except ExtractError:
-            logger.warning("could not remove staging %s", destination.url(staging))
 
 
 def _failed(table: str, started: float, error: str, step: Step | None,

@@ -32,7 +32,7 @@ from extractor.run.retry import run_table
 from extractor.run.summary import error_line
 from extractor.run.watchdog import start_watchdog
 from extractor.sink.destination import Destination
-from extractor.sink.publish import clean_orphans, published_since, recover
+from extractor.sink.publish import clean_orphans, clean_uploads, published_since, recover
 from extractor.source.reader import reader_name
 
 if TYPE_CHECKING:
@@ -140,10 +140,13 @@ def _prepare(
     drift = check_drift(settings, catalog.tasks, names, whole_database=whole)
     run_id = new_run_id(day)
     destination.probe(run_id)
-    for item in recover(destination, None if shard is None else {*names, *gone}, run_id=run_id):
+    scope = None if shard is None else {*names, *gone}
+    for item in recover(destination, scope, run_id=run_id):
         logger.warning("finished publishing %s, which an earlier run left half-done", item)
     for orphan in clean_orphans(destination):
         logger.info("removed staging of a dead run: %s", destination.url(orphan))
+    for key in clean_uploads(destination, scope, run_id=run_id):
+        logger.info("aborted the unpublished upload of a dead run: %s", destination.url(key))
     report = RunReport(
         run_id=run_id, date=day, database=settings.mysql.database,
         destination=destination.url(destination.root),

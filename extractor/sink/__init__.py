@@ -7,7 +7,9 @@
                     and a compatible write's `compat` entry
     journal.py      the journal entry of a publish under way
     parquet.py      Parquet with the documented settings; row groups by bytes; files by size
-    publish.py      verify, journal, move into place, drop stale keys, manifest last; recovery
+    multipart.py    S3: each file uploaded to its final key while written, invisible until completed
+    publish.py      verify, journal, complete or move into place, drop stale keys, manifest last;
+                    recovery
     lock.py         one writer per table and date: a leased lock (S3 conditional writes), its
                     body with a `format`
 """

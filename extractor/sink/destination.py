@@ -1,6 +1,9 @@
 """The destination root, local or S3, through fsspec, and the file operations under it.
 
-The keys under the root are built by `keys` (extractor/sink/keys.py), and nowhere else.
+The keys under the root are built by `keys` (extractor/sink/keys.py), and nowhere else. Only
+data files live under a table's location: Athena reads every object there. On S3 a file's
+parts are uploaded to its final key in the partition, where a multipart upload stays
+invisible until it is completed (extractor/sink/multipart.py).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from extractor.config import Settings
@@ -119,6 +123,74 @@ class Destination:
             except FileNotFoundError:
                 return None
 
+    # -- S3 multipart uploads (extractor/sink/multipart.py) ----------------------------------
+    def create_upload(self, path: str) -> str:
+        """Start a multipart upload of `path`; returns its upload id."""
+        bucket, key = path.split("/", 1)
+        with self.errors(Step.UPLOAD, path):
+            response = self.fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key)
+        return str(response["UploadId"])
+
+    def upload_part(self, path: str, upload_id: str, number: int, data: bytes) -> str:
+        """Upload part `number` (1-based); returns its ETag."""
+        bucket, key = path.split("/", 1)
+        with self.errors(Step.UPLOAD, path):
+            response = self.fs.call_s3("upload_part", Bucket=bucket, Key=key, UploadId=upload_id,
+                                       PartNumber=number, Body=data)
+        return str(response["ETag"])
+
+    def complete_upload(self, path: str, upload_id: str, parts: list[tuple[int, str]]) -> bool:
+        """Complete the upload: `path` becomes the whole object at once. False if the upload
+        is gone (completed already, or aborted): the caller tells which from the object."""
+        bucket, key = path.split("/", 1)
+        body = {"Parts": [{"PartNumber": number, "ETag": etag} for number, etag in parts]}
+        with self.errors(Step.PUBLISH, path):
+            try:
+                self.fs.call_s3("complete_multipart_upload", Bucket=bucket, Key=key,
+                                UploadId=upload_id, MultipartUpload=body)
+            except OSError as exc:
+                if error_code(exc) == "NoSuchUpload":
+                    return False
+                raise
+        return True
+
+    def abort_upload(self, path: str, upload_id: str) -> None:
+        """Abort the upload and free its parts; one already gone is fine."""
+        bucket, key = path.split("/", 1)
+        with self.errors(Step.CLEANUP, path):
+            try:
+                self.fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key,
+                                UploadId=upload_id)
+            except OSError as exc:
+                if not isinstance(exc, FileNotFoundError) and error_code(exc) != "NoSuchUpload":
+                    raise
+
+    def list_uploads(self, directory: str) -> list[tuple[str, str, datetime]]:
+        """(path, upload id, initiated) of every multipart upload in progress under
+        `directory`; such uploads are invisible to every other listing."""
+        bucket, _, prefix = directory.partition("/")
+        found: list[tuple[str, str, datetime]] = []
+        page: dict[str, str] = {}
+        with self.errors(Step.LIST, directory):
+            while True:
+                response = self.fs.call_s3("list_multipart_uploads", Bucket=bucket,
+                                           Prefix=f"{prefix}/" if prefix else "", **page)
+                found.extend((f"{bucket}/{u['Key']}", str(u["UploadId"]), u["Initiated"])
+                             for u in response.get("Uploads", []))
+                if not response.get("IsTruncated"):
+                    return found
+                page = {"KeyMarker": response["NextKeyMarker"],
+                        "UploadIdMarker": response["NextUploadIdMarker"]}
+
+    def etag(self, path: str) -> tuple[str, int] | None:
+        """(ETag, size) of an object; None if there is none."""
+        with self.errors(Step.VERIFY, path):
+            try:
+                info = self.fs.info(path)
+            except FileNotFoundError:
+                return None
+        return str(info.get("ETag", "")).strip('"'), int(info["size"])
+
     def probe(self, run_id: str) -> None:
         """Write and delete an object outside the data prefix: proves the destination works."""
         path = self.keys.probe(run_id)
@@ -134,6 +206,17 @@ class Destination:
             raise
         except Exception as exc:
             raise translate(exc, step=step, where=self.url(path), table=table) from exc
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The S3 error code behind an s3fs error (s3fs keeps the ClientError as the cause)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict):
+            return str(response.get("Error", {}).get("Code"))
+        seen = seen.__cause__
+    return None
 
 
 _REFUSED = re.compile(r"access ?denied|forbidden|invalidaccesskeyid|signaturedoesnotmatch|"

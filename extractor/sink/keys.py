@@ -35,12 +35,27 @@ class Keys:
     prefix: str  # the data prefix, e.g. origin=airbyte/database=bronze_radar
 
     # -- data -----------------------------------------------------------------------------
+    def data_root(self) -> str:
+        """The folder of every table's location."""
+        return posixpath.join(self.root, self.prefix).rstrip("/")
+
     def table_dir(self, table: str) -> str:
         """A table's location: its partitions' folder (the Glue table's location)."""
         return posixpath.join(self.root, self.prefix, table)
 
     def data_dir(self, table: str, date: str) -> str:
         return posixpath.join(self.table_dir(table), f"{PARTITION}={date}")
+
+    def partition_of(self, key: str) -> tuple[str, str] | None:
+        """(table, date) of a key inside a partition (a data file, or an upload to one);
+        None for a key elsewhere."""
+        root = self.data_root() + "/"
+        if not key.startswith(root):
+            return None
+        table, _, rest = key[len(root):].partition("/")
+        partition, slash, _ = rest.partition("/")
+        name, _, date = partition.partition("=")
+        return (table, date) if table and slash and name == PARTITION and date else None
 
     # -- ours -------------------------------------------------------------------------------
     def internal(self) -> str:

@@ -72,7 +72,8 @@ class RollingParquetWriter:
     """Writes `file_<table>_001.parquet`, `_002`, ... into a local directory.
 
     `on_file` is called with each finished file, so it can be uploaded while the
-    next one is written.
+    next one is written; `on_open` with the path of each file as it is created, so its
+    bytes can be uploaded as they are written.
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class RollingParquetWriter:
         page_bytes: int,
         on_file: Callable[[WrittenFile], None] | None = None,
         coerce_timestamps: str | None = "us",
+        on_open: Callable[[str], None] | None = None,
     ) -> None:
         self.directory = directory
         self.table = table
@@ -94,6 +96,7 @@ class RollingParquetWriter:
         self.file_max_bytes = file_max_bytes
         self.page_bytes = page_bytes
         self.on_file = on_file
+        self.on_open = on_open
         # None keeps each timestamp's own unit: a compatible write repeats Airbyte's millis.
         self._options = {**PARQUET_OPTIONS, "coerce_timestamps": coerce_timestamps}
         self.files: list[WrittenFile] = []
@@ -177,6 +180,8 @@ class RollingParquetWriter:
             use_dictionary=self._dictionary if self._dictionary is not None else True,
             **self._options,
         )
+        if self.on_open is not None:
+            self.on_open(self._path)
 
     def _close_file(self) -> None:
         if self._writer is None:

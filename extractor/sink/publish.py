@@ -1,15 +1,22 @@
-"""The publish protocol: staged files become a partition only once all are verified.
+"""The publish protocol: a table's files become a partition only once all are verified.
 
-S3 replaces one object atomically, never several. So a table's files are first
-written to staging outside the data location, verified (footer row counts equal the
-rows read; staged sizes equal local sizes), then moved into the partition; keys of
-the partition that are not in the new set are deleted; the manifest is written last.
-A failure before the move leaves the published partition untouched.
+S3 replaces one object atomically, never several. So a table's files are first written
+where no reader looks, verified (footer row counts equal the rows read; what was sent
+equals the local files), then put into the partition; keys of the partition that are not
+in the new set are deleted; the manifest is written last. A failure before that leaves the
+published partition untouched.
 
-The move itself is journaled: before the first key changes, a journal entry names the
-verified staged files and the manifest. A run killed in the middle of a move leaves the
-entry and the staging behind, and the next run (`recover`) rolls that publish forward,
-so a partition is never left mixed for longer than until the next run starts.
+Where the files wait: on S3, in multipart uploads to their final keys, left open
+(extractor/sink/multipart.py); completing one makes its whole object appear at once, so no
+second copy is written. Locally, in staging outside the data location, renamed into place.
+
+The publish itself is journaled: before the first key changes, a journal entry names the
+verified files (the open uploads with their parts, or the staged files) and the manifest;
+it is the publish decision. A run killed in the middle of a publish leaves the entry (and
+the uploads or the staging) behind, and the next run (`recover`) rolls that publish
+forward, so a partition is never left mixed for longer than until the next run starts.
+Uploads that no journal names never reached the decision: the next run of their table
+aborts them (`abort_leftovers`), and every run aborts old ones (`clean_uploads`).
 
 Every change to a partition is made under its lock (extractor/sink/lock.py): the caller
 holds it, and `guard` (the lock's check) runs before each change, so a run that has lost
@@ -34,6 +41,7 @@ from extractor.sink.destination import Destination
 from extractor.sink.journal import Journal
 from extractor.sink.lock import TableLock
 from extractor.sink.manifest import Manifest
+from extractor.sink.multipart import PendingUpload, complete
 from extractor.sink.parquet import WrittenFile
 
 logger = logging.getLogger(__name__)
@@ -48,11 +56,13 @@ def _unguarded() -> None:
 @dataclass(frozen=True)
 class StagedFile:
     local: WrittenFile
-    staged_path: str
+    staged_path: str  # with `upload`: its final key, where the object appears on completion
+    upload: PendingUpload | None = None
 
 
 def verify(staged: list[StagedFile], rows_read: int, destination: Destination, table: str) -> None:
-    """Every footer readable, footer rows = rows read, every staged object complete."""
+    """Every footer readable, footer rows = rows read, every staged object complete. Footers
+    are read from the local files: an upload's object is invisible until published."""
     footer_rows = 0
     for item in staged:
         try:
@@ -62,7 +72,13 @@ def verify(staged: list[StagedFile], rows_read: int, destination: Destination, t
                 f"{posixpath.basename(item.local.path)} has no readable footer: {exc}",
                 table=table, step=Step.VERIFY,
             ) from exc
-        if destination.size(item.staged_path) != item.local.bytes:
+        if item.upload is not None:
+            if item.upload.bytes != item.local.bytes or sum(
+                    p.bytes for p in item.upload.parts) != item.local.bytes:
+                raise VerificationError(
+                    f"the upload of {destination.url(item.staged_path)} is incomplete",
+                    table=table, step=Step.VERIFY)
+        elif destination.size(item.staged_path) != item.local.bytes:
             raise VerificationError(
                 f"staged {destination.url(item.staged_path)} is incomplete",
                 table=table, step=Step.VERIFY,
@@ -82,10 +98,13 @@ def publish(
     manifest: Manifest,
     guard: Guard = _unguarded,
 ) -> list[str]:
-    """Move the staged files into the partition, drop stale keys, write the manifest last.
-    The caller holds the partition's lock; `guard` raises once it does not."""
+    """Complete the uploads or move the staged files into the partition, drop stale keys,
+    write the manifest last. The caller holds the partition's lock; `guard` raises once it
+    does not."""
+    moved = [s for s in staged if s.upload is None]
     entry = Journal(table=table, date=date, manifest=manifest,
-                    staged=[s.staged_path for s in staged], bytes=[s.local.bytes for s in staged])
+                    staged=[s.staged_path for s in moved], bytes=[s.local.bytes for s in moved],
+                    uploads=[s.upload for s in staged if s.upload is not None])
     guard()
     destination.write_text(destination.keys.journal(table, date), entry.to_json())
     return _apply(destination, entry, guard)
@@ -109,6 +128,10 @@ def _apply(destination: Destination, entry: Journal, guard: Guard) -> list[str]:
                 f"cannot finish the interrupted publish of {date}: "
                 f"{destination.url(staged_path)} is gone", table=table, step=Step.RECOVER)
         published.append(target)
+    for upload in entry.uploads:
+        guard()
+        complete(destination, upload, table)
+        published.append(upload.key)
     guard()
     destination.remove([key for key in previous if key not in set(published)])
     guard()
@@ -118,10 +141,11 @@ def _apply(destination: Destination, entry: Journal, guard: Guard) -> list[str]:
 
 
 def _hold_for_test() -> None:
-    """Test-only (tests/integration/test_lock.py), never set in production: with
-    RADAR_TEST_HOLD_PUBLISH=<file>, a publish that has listed its partition creates
-    `<file>.held` and waits until `<file>` exists, so that a test can make a second run
-    overlap the moment where two unlocked runs would mix their files."""
+    """Test-only (tests/integration/test_lock.py, test_multipart.py), never set in
+    production: with RADAR_TEST_HOLD_PUBLISH=<file>, a publish that has journaled and listed
+    its partition creates `<file>.held` and waits until `<file>` exists, so that a test can
+    make a second run overlap the moment where two unlocked runs would mix their files, or
+    look at the bucket before the first upload is completed."""
     gate = os.environ.get("RADAR_TEST_HOLD_PUBLISH")
     if not gate:
         return
@@ -225,6 +249,50 @@ def clean_orphans(destination: Destination, *, older_than_hours: float = 24) -> 
             destination.remove_tree(run_dir)
             removed.append(run_dir)
     return removed
+
+
+def clean_uploads(destination: Destination, tables: Collection[str] | None = None, *,
+                  run_id: str = "clean", older_than_hours: float = 1) -> list[str]:
+    """Abort the multipart uploads that dead runs left in the data locations without
+    journaling them (they never reached the publish decision); returns their keys.
+
+    Only uploads started over `older_than_hours` ago (a margin for clocks: the lock is what
+    protects a live run), of `tables` (None: all), in a partition whose lock this run can
+    take: a run that holds it may be uploading now. The next run of the same table and date
+    aborts its partition's leftovers at once (`abort_leftovers`); this sweep reaches the
+    partitions that no later run writes again.
+    """
+    if not destination.is_s3:
+        return []
+    found: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    cutoff = datetime.now(UTC) - timedelta(hours=older_than_hours)
+    for path, upload_id, initiated in destination.list_uploads(destination.keys.data_root()):
+        where = destination.keys.partition_of(path)
+        if (where is None or initiated >= cutoff
+                or (tables is not None and where[0] not in tables)):
+            continue
+        found.setdefault(where, []).append((path, upload_id))
+    aborted = []
+    for (table, date), uploads in sorted(found.items()):
+        lock = TableLock(destination, table, date, run_id,
+                         lease_s=destination.settings.lock_lease_s)
+        try:
+            lock.acquire(0)
+        except PartitionLocked:
+            continue  # its holder may be uploading them; the lock's next holder aborts them
+        try:
+            # Read under the lock: a journal written since the listing is a publish decision.
+            path = destination.keys.journal(table, date)
+            text = destination.read_text(path)
+            keep = ({u.upload_id for u in _journal(destination, path, text, table).uploads}
+                    if text else set())
+            for key, upload_id in uploads:
+                if upload_id not in keep:
+                    destination.abort_upload(key, upload_id)
+                    aborted.append(key)
+        finally:
+            lock.release()
+    return aborted
 
 
 def _journaled_staging(destination: Destination) -> list[str]:

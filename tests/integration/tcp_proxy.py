@@ -13,12 +13,13 @@ from types import TracebackType
 class StallingProxy:
     """Relays 127.0.0.1:<port> to `target`. The `stall_at`-th client chunk containing
     `marker` is held back forever (and `stalled` is set), or with `cut=True` its connection
-    is cut instead; `delay` seconds pass before every chunk that contains the marker."""
+    is cut instead; with `repeat=True`, so is every later one (a lasting fault); `delay`
+    seconds pass before every chunk that contains the marker."""
 
     def __init__(self, target: tuple[str, int], marker: bytes, stall_at: int = 0,
-                 *, cut: bool = False, delay: float = 0.0) -> None:
+                 *, cut: bool = False, repeat: bool = False, delay: float = 0.0) -> None:
         self.target, self.marker, self.stall_at = target, marker, stall_at
-        self.cut, self.delay = cut, delay
+        self.cut, self.repeat, self.delay = cut, repeat, delay
         self.seen = 0
         self.stalled = threading.Event()
         self._lock = threading.Lock()
@@ -51,7 +52,8 @@ class StallingProxy:
                 if from_client and self.marker in chunk:
                     with self._lock:
                         self.seen += 1
-                        hold = self.seen == self.stall_at
+                        hold = self.seen == self.stall_at or (
+                            self.repeat and 0 < self.stall_at <= self.seen)
                     time.sleep(self.delay)
                     if hold:
                         self.stalled.set()

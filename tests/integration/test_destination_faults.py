@@ -1,14 +1,17 @@
-"""Faults around the read: a table dropped after discovery, an S3 upload cut mid-way, a slow
+"""Faults around the read: a table dropped after discovery, an S3 part upload or completion
+cut mid-way (once: retried; always: the table fails with nothing half-published), a slow
 destination. Each asserts what "nothing lost" means: the published rows equal the source."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -58,19 +61,52 @@ def _run(server: Server, database: str, env: dict[str, str]) -> subprocess.Compl
                           env=full, cwd=ROOT, capture_output=True, text=True, timeout=180)
 
 
+def _fs(s3: S3) -> s3fs.S3FileSystem:
+    return s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3.endpoint}, key="testing",
+                             secret="testing", use_listings_cache=False)
+
+
+def _partition(bucket: str, table: str) -> str:
+    return f"{bucket}/{PREFIX}/{table}/cog_dt_ingestion=2024-05-01"
+
+
 def _published_ids(s3: S3, bucket: str, table: str) -> list[int]:
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3.endpoint}, key="testing",
-                           secret="testing", use_listings_cache=False)
+    fs = _fs(s3)
     ids: list[int] = []
-    for key in sorted(fs.ls(f"{bucket}/{PREFIX}/{table}/cog_dt_ingestion=2024-05-01")):
+    for key in sorted(fs.ls(_partition(bucket, table))):
         with fs.open(key, "rb") as handle:
             ids += pq.read_table(handle).column("id").to_pylist()
     return sorted(ids)
 
 
-@pytest.mark.parametrize("fault", ["upload-cut-once", "slow-destination"])
-def test_s3_faults_during_upload(
-    make_database: Callable[..., str], server: Server, s3: S3, fault: str
+def _objects(s3: S3, bucket: str, table: str) -> dict[str, str]:
+    """key -> ETag of the partition's objects: equal dicts are byte-identical partitions."""
+    fs = _fs(s3)
+    return {key: fs.info(key)["ETag"] for key in fs.ls(_partition(bucket, table))}
+
+
+def _uploads_in_progress(s3: S3, bucket: str) -> list[str]:
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    return [u["Key"] for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
+
+
+# Each file's parts are PUT ...?uploadId=...&partNumber=N; publishing POSTs the list of parts,
+# <CompleteMultipartUpload>, once per file.
+UPLOAD_PART, COMPLETE = b"&partNumber=", b"<CompleteMultipartUpload"
+SMALL_FILES = {"RADAR_FILE_MAX_MB": "1", "RADAR_ROW_GROUP_MB": "1"}  # several files, 1 part each
+
+
+@pytest.mark.parametrize(("marker", "options"), [
+    pytest.param(UPLOAD_PART, {"stall_at": 1, "cut": True}, id="part-cut-once"),
+    pytest.param(COMPLETE, {"stall_at": 1, "cut": True}, id="complete-cut-once"),
+    pytest.param(UPLOAD_PART, {"delay": 1.5}, id="slow-destination"),
+])
+def test_s3_faults_that_a_retry_cures(
+    make_database: Callable[..., str], server: Server, s3: S3, marker: bytes,
+    options: dict[str, Any],
 ) -> None:
     database = make_database(
         "CREATE TABLE events (id INT PRIMARY KEY, v VARCHAR(40))",
@@ -78,19 +114,16 @@ def test_s3_faults_during_upload(
     )
     bucket = s3.new_bucket()
     host, port = s3.endpoint.split("//")[1].split(":")
-    # Staging uploads are PUTs of file_*.parquet; cut the first, or slow every one down.
-    options = {"stall_at": 1, "cut": True} if fault == "upload-cut-once" else {"delay": 1.5}
     conn = server.connect()
     with conn.cursor() as cur:
         cur.execute("SELECT @@GLOBAL.net_write_timeout")
         (previous,) = cur.fetchone()
         cur.execute("SET GLOBAL net_write_timeout = 1")  # a reader that stalls is cut at once
     try:
-        with StallingProxy((host, int(port)), b".parquet HTTP/1.1", **options) as proxy:
+        with StallingProxy((host, int(port)), marker, **options) as proxy:
             result = _run(server, database, {
                 **s3.env, "RADAR_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
-                "RADAR_DEST": f"s3://{bucket}", "RADAR_FILE_MAX_MB": "1",
-                "RADAR_ROW_GROUP_MB": "1"})
+                "RADAR_DEST": f"s3://{bucket}", **SMALL_FILES})
             assert proxy.seen >= 2
     finally:
         with conn.cursor() as cur:
@@ -98,3 +131,49 @@ def test_s3_faults_during_upload(
         conn.close()
     assert result.returncode == 0, result.stderr
     assert _published_ids(s3, bucket, "events") == list(range(1, 100_001))
+    assert _uploads_in_progress(s3, bucket) == []
+
+
+@pytest.mark.parametrize(("fault", "marker"), [
+    ("every-part-cut", UPLOAD_PART), ("every-complete-cut", COMPLETE),
+], ids=["every-part-cut", "every-complete-cut"])
+def test_s3_lasting_faults_fail_the_table_with_nothing_half_published(
+    make_database: Callable[..., str], server: Server, s3: S3, fault: str, marker: bytes
+) -> None:
+    database = make_database(
+        "CREATE TABLE events (id INT PRIMARY KEY, v VARCHAR(40))",
+        f"INSERT INTO events SELECT seq, {hex32('seq')} FROM ({NUMBERS_TO_100K}) AS numbers",
+    )
+    bucket = s3.new_bucket()
+    env = {**s3.env, "RADAR_DEST": f"s3://{bucket}", **SMALL_FILES}
+    assert _run(server, database, env).returncode == 0
+    before = _objects(s3, bucket, "events")
+    assert len(before) >= 2
+    conn = server.connect(database)
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM events WHERE id > 50000")  # the new version is smaller
+    conn.close()
+
+    host, port = s3.endpoint.split("//")[1].split(":")
+    with StallingProxy((host, int(port)), marker, stall_at=1, cut=True, repeat=True) as proxy:
+        result = _run(server, database, {
+            **env, "RADAR_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}"})
+        assert proxy.seen >= 1
+    assert result.returncode == 1, result.stderr
+    assert _objects(s3, bucket, "events") == before  # not one key changed
+    journal = f"{bucket}/_radar_extract/journal/events/cog_dt_ingestion=2024-05-01.json"
+    if fault == "every-part-cut":  # before the publish decision: every upload aborted
+        assert "failed at upload" in result.stderr
+        assert _uploads_in_progress(s3, bucket) == []
+        assert not _fs(s3).exists(journal)
+        return
+    # Decided, not one completion done: the journal keeps the uploads for the next run.
+    assert "failed at publish" in result.stderr
+    entry = json.loads(_fs(s3).cat(journal))
+    assert _uploads_in_progress(s3, bucket) == [
+        u["key"].split("/", 1)[1] for u in entry["uploads"]]
+    after = _run(server, database, env)
+    assert after.returncode == 0, after.stderr
+    assert "left half-done" in after.stderr
+    assert _published_ids(s3, bucket, "events") == list(range(1, 50_001))
+    assert _uploads_in_progress(s3, bucket) == [] and not _fs(s3).exists(journal)

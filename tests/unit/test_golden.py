@@ -41,6 +41,7 @@ from extractor.sink.manifest import (
     ManifestFile,
     SourceRead,
 )
+from extractor.sink.multipart import Part, PendingUpload
 from extractor.sink.publish import published_since, recover
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
@@ -217,12 +218,13 @@ def test_the_writer_writes_the_golden_file_byte_for_byte(name: str, read: Reader
 def test_a_newer_format_is_refused_in_one_line(name: str, read: Reader, what: str,
                                                expected: Any) -> None:
     data = json.loads(_text(GOLDEN / name))
-    data["format"] = 2
+    data["format"] = 99
+    known = 2 if name == "journal.json" else 1  # the journal's format 2 added S3 uploads
     with pytest.raises(FormatError) as caught:
         read(json.dumps(data), f"s3://bronze/{name}")
     assert str(caught.value) == (
-        f"{what} s3://bronze/{name} has format 2, newer than the 1 this radar-extract reads: "
-        "a later release wrote it, upgrade to read it")
+        f"{what} s3://bronze/{name} has format 99, newer than the {known} this radar-extract "
+        "reads: a later release wrote it, upgrade to read it")
 
 
 @pytest.mark.parametrize(("name", "read", "what", "expected"), CASES, ids=IDS)
@@ -242,6 +244,26 @@ def test_a_damaged_file_is_one_line_naming_it(name: str, read: Reader, what: str
         assert message.endswith(why)
     else:
         assert "it has no '" in message
+
+
+def test_a_journal_of_an_s3_publish_is_format_2_and_keeps_its_uploads() -> None:
+    parts = (Part(1, '"0cc175b9c0f1b6a831c399e269772661"', 8 * 1024 * 1024),
+             Part(2, '"92eb5ffee6ae2fec3ad71c777531578f"', 628))
+    upload = PendingUpload(f"{DATA}/product/cog_dt_ingestion=2024-05-02/file_product_001.parquet",
+                           "upload-1", parts, 8 * 1024 * 1024 + 628)
+    entry = dataclasses.replace(JOURNAL, staged=[], bytes=[], uploads=[upload])
+    data = json.loads(entry.to_json())
+    assert data["format"] == 2 and data["staged"] == []
+    assert data["uploads"] == [{
+        "key": upload.key, "upload_id": "upload-1", "bytes": 8 * 1024 * 1024 + 628,
+        "parts": [{"number": 1, "etag": parts[0].etag, "bytes": 8 * 1024 * 1024},
+                  {"number": 2, "etag": parts[1].etag, "bytes": 628}]}]
+    assert Journal.from_json(entry.to_json(), "j.json") == entry
+    # A release that reads only format 1 would complete none of the uploads: it must refuse.
+    assert json.loads(JOURNAL.to_json())["format"] == 1 and "uploads" not in JOURNAL.to_json()
+    data["uploads"][0]["parts"][0]["number"] = "1"
+    with pytest.raises(FormatError, match=r"^journal entry j\.json is not readable: '1' is not"):
+        Journal.from_json(json.dumps(data), "j.json")
 
 
 def test_a_journal_holds_a_manifest_of_a_known_format_too() -> None:
@@ -323,7 +345,7 @@ def test_the_previous_release_s_values() -> None:
 
 def _newer(name: str) -> str:
     data = json.loads(_text(GOLDEN / name))
-    data["format"] = 2
+    data["format"] = 99  # newer than any reader's
     return json.dumps(data)
 
 
@@ -345,22 +367,22 @@ def test_callers_of_the_readers_with_a_newer_format(
     result = validate(dest.settings, date.fromisoformat(day))
     (check,) = result.tables
     assert not check.valid and check.problems == [
-        f"product: manifest {keys.manifest('product', day)} has format 2, newer than the 1 "
+        f"product: manifest {keys.manifest('product', day)} has format 99, newer than the 1 "
         "this radar-extract reads: a later release wrote it, upgrade to read it"]
     # merge: a run report it cannot read is left out, with a warning
     dest.write_text(keys.run_report(RUN), _newer("run_report.json"))
     assert run_reports(dest, day) == []
-    assert f"run report {keys.run_report(RUN)} has format 2" in caplog.text
+    assert f"run report {keys.run_report(RUN)} has format 99" in caplog.text
     # notify: the validation goes out of the message, with a warning
     dest.write_text(keys.validation(day), _newer("validation.json"))
     assert validation_of_date(dest.settings, date.fromisoformat(day)) is None
     assert "left out of the message" in caplog.text
     # --shard: every shard must agree on the plan, so one it cannot read stops the run
     dest.write_text(keys.plan(day), _newer("plan.json"))
-    with pytest.raises(FormatError, match=r"^the saved plan .* has format 2"):
+    with pytest.raises(FormatError, match=r"^the saved plan .* has format 99"):
         load_plan(dest, day)
     # recover: a half-done publish it cannot read is never applied
     dest.write_text(keys.journal("product", "2024-05-02"), _newer("journal.json"))
-    with pytest.raises(FormatError, match=r"^journal entry .* has format 2"):
+    with pytest.raises(FormatError, match=r"^journal entry .* has format 99"):
         recover(dest)
     assert Path(keys.journal("product", "2024-05-02")).exists()

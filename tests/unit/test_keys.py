@@ -17,6 +17,19 @@ KEYS = Keys("bucket/root", "origin=airbyte/database=bronze_radar")
 RUN = "2024-05-01_20240501T020000Z_abcd1234"
 
 
+def test_a_key_inside_a_partition_names_its_table_and_date() -> None:
+    data = "bucket/root/origin=airbyte/database=bronze_radar"
+    assert KEYS.data_root() == data
+    assert KEYS.partition_of(f"{data}/store/cog_dt_ingestion=2024-05-01/file_store_001.parquet") \
+        == ("store", "2024-05-01")
+    for elsewhere in (f"{data}/store/file_store_001.parquet",  # not in a partition
+                      f"{data}/store/other=2024-05-01/f.parquet",
+                      f"{data}/store/cog_dt_ingestion=2024-05-01",  # the folder itself
+                      "bucket/root/_radar_extract/journal/store/cog_dt_ingestion=2024-05-01.json",
+                      "bucket/rootless/store/cog_dt_ingestion=2024-05-01/f.parquet"):
+        assert KEYS.partition_of(elsewhere) is None, elsewhere
+
+
 def test_every_key_under_the_root() -> None:
     ours = "bucket/root/_radar_extract"
     assert KEYS.data_dir("store", "2024-05-01") == (
