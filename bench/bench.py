@@ -83,7 +83,7 @@ PEER_LABELS = {"polars": ("p", "(p) polars+connectorx", "*.parquet"),
 def peer(name: str, url: str, rows: int, args: argparse.Namespace, info: ServerInfo
          ) -> Contender:
     key, label, pattern = PEER_LABELS[name]
-    python = Path(args.peers_python)
+    python = Path(args.peers_python).absolute()  # not resolve(): a venv's python is a link
     if not python.exists():
         return Contender(key, label, None, note=f"no {python} (make bench-venv): skipped")
     argv = [str(python), str(BENCH / "peers.py"), name, url, "store_metrics", "{dest}",
