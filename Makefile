@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Airflow cannot share .venv (its pins fight ours): the DAG test runs in its own venv.
 AIRFLOW_VENV := .venv-airflow
+# The peers `make bench` compares with (polars, dlt) live in a venv of their own, never in .venv.
+BENCH_VENV := .venv-bench
 DEMO_URL ?= mysql+pymysql://root@127.0.0.1:3306/radar_demo
 DEMO_SCALE ?= 1
 ARGS ?=
@@ -16,8 +18,8 @@ MYSQL_URL ?= mysql+pymysql://radar:radar@127.0.0.1:3307/
 START_MYSQL ?= ../shared/mysql/start-mysql.sh
 
 .DEFAULT_GOAL := help
-.PHONY: help install airflow-venv demo extract test test-mariadb test-mysql test-unit mysql \
-	bench lint clean
+.PHONY: help install airflow-venv bench-venv demo extract test test-mariadb test-mysql test-unit \
+	mysql bench lint clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,6 +39,14 @@ $(AIRFLOW_VENV)/bin/airflow: deploy/airflow/requirements.txt deploy/airflow/cons
 	@touch $@
 
 airflow-venv: $(AIRFLOW_VENV)/bin/airflow ## Create .venv-airflow (Airflow 3) for the DAG test
+
+$(BENCH_VENV)/bin/python: bench/requirements-peers.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet -r bench/requirements-peers.txt
+	@touch $@
+
+bench-venv: $(BENCH_VENV)/bin/python ## Create .venv-bench with the peers the bench compares with
 
 demo: install ## Build the synthetic demo database (DEMO_SCALE=1) and extract it into ./data
 	$(BIN)/python -m extractor.demo --url '$(DEMO_URL)' --scale $(DEMO_SCALE)
@@ -72,8 +82,9 @@ mysql: ## Start the test MySQL at 127.0.0.1:3307 (../shared/mysql/start-mysql.sh
 test-unit: install ## Run the tests that need no services
 	$(BIN)/python -m pytest -q tests/unit $(ARGS)
 
-bench: install ## Benchmark against `mariadb --quick` and plain pymysql (3M rows; not a test)
-	$(BIN)/python bench/bench.py $(ARGS)
+bench: install bench-venv ## Benchmark against the CLI, plain pymysql, polars, dlt (SERVERS=mariadb,mysql)
+	$(BIN)/python bench/bench.py --peers-python $(BENCH_VENV)/bin/python \
+		$(if $(SERVERS),--servers $(SERVERS)) $(ARGS)
 
 lint: install ## ruff, mypy --strict (extractor, tests), the import-layer contract, hadolint on the Dockerfile
 	$(BIN)/ruff check extractor tests bench deploy
@@ -82,6 +93,6 @@ lint: install ## ruff, mypy --strict (extractor, tests), the import-layer contra
 	@if [ -x $(BIN)/hadolint ]; then $(BIN)/hadolint Dockerfile && echo "hadolint: Dockerfile ok"; \
 	else echo "hadolint: not installed on this platform, Dockerfile not linted"; fi
 
-clean: ## Remove .venv, .venv-airflow, ./data and caches
-	rm -rf $(VENV) $(AIRFLOW_VENV) data build *.egg-info .pytest_cache .mypy_cache .ruff_cache \
-		.coverage
+clean: ## Remove .venv, .venv-airflow, .venv-bench, ./data and caches
+	rm -rf $(VENV) $(AIRFLOW_VENV) $(BENCH_VENV) data build *.egg-info .pytest_cache .mypy_cache \
+		.ruff_cache .coverage

@@ -10,8 +10,16 @@ Contenders, interleaved round-robin in every repetition (a, b, c, a, b, c, ...):
        Parquet output is compared with the generator's (bench/generate.py)
   (a0), (w0) with --baseline DIR: (a) and (w) run by the code in DIR (a checkout of another
        revision, e.g. main), interleaved with the rest: before and after in one run
-Wall time and peak RSS (ru_maxrss via os.wait4) come from bench/measure.py, which explains why
-a tiny launcher process sits between this script and each contender.
+  (ap) with --plaintext, on a server that offers TLS: (a) with RADAR_MYSQL_SSL_MODE=disabled
+  (p)  polars read_database_uri(engine="connectorx", 2 partitions) + write_parquet  } bench/
+  (d)  dlt sql_table(backend="connectorx", 2 partitions) -> filesystem, Parquet     } peers.py
+       (--peers; they run in .venv-bench, which `make bench-venv` builds)
+(b) reads in radar-extract's TLS mode: on a server that offers TLS (MySQL here) radar-extract
+encrypts through its TLS proxy, so the CLI gets --ssl-mode=REQUIRED (bench/servers.py).
+`--servers mariadb,mysql` runs the whole set on each server in turn, then one table of both.
+Wall time, peak RSS (ru_maxrss via os.wait4) and CPU time come from bench/measure.py, which
+explains why a tiny launcher process sits between this script and each contender. The server's
+CPU time (its /proc/<pid>/stat, when it runs on this machine) is read around each run.
 """
 
 from __future__ import annotations
@@ -30,7 +38,8 @@ from urllib.parse import urlsplit
 import pyarrow.parquet as pq
 from generate import WIDE_HUGE, WIDE_ROWS, ensure_table, ensure_wide_table, verify_wide
 from measure import rss_floor_kb, run_measured
-from report import Run, report
+from report import Run, combined, report
+from servers import SERVERS, ServerInfo, cli_argv, cpu_seconds, probe
 
 from extractor.config import load_settings
 
@@ -49,6 +58,7 @@ class Contender:
     rows: int = FULL_ROWS
     env: dict[str, str] = field(default_factory=dict)
     parquet: bool = False  # verify the Parquet row count under {dest} after each run
+    parquet_glob: str = "**/*.parquet"  # which files under {dest} hold the table
     note: str = ""
     verify: Callable[[Path], str] | None = None  # checks the values: "" or what is wrong
     cwd: Path = REPO  # `python -m` imports from here first, before PYTHONPATH
@@ -64,28 +74,49 @@ def extractor_argv() -> list[str] | None:
 
 
 def extractor(key: str, label: str, table: str, rows: int, url: str,
-              baseline: str | None = None) -> Contender:
+              baseline: str | None = None, env: dict[str, str] | None = None) -> Contender:
     ext = [sys.executable, "-m", "extractor"] if baseline else extractor_argv()
     if ext is None:
         note = "not found (no .venv/bin/radar-extract, no extractor/__main__.py): skipped"
         return Contender(key, label, None, table, rows, note=note)
     argv = [*ext, "extract", "--table", table, "--dest", "{dest}", "--workers", "1"]
-    env = {"RADAR_MYSQL_URL": url, **({"PYTHONPATH": baseline} if baseline else {})}
+    env = {"RADAR_MYSQL_URL": url, **({"PYTHONPATH": baseline} if baseline else {}),
+           **(env or {})}
     verify = verify_wide if table == "wide_documents" else None
     return Contender(key, label, argv, table, rows, env, parquet=True, verify=verify,
                      note=f"the code in {baseline}" if baseline else "",
                      cwd=Path(baseline) if baseline else REPO)
 
 
-def build_contenders(url: str, rows: int, args: argparse.Namespace) -> list[Contender]:
+PEER_LABELS = {"polars": ("p", "(p) polars+connectorx", "*.parquet"),
+               "dlt": ("d", "(d) dlt+connectorx", "bench/store_metrics/*.parquet")}
+
+
+def peer(name: str, url: str, rows: int, args: argparse.Namespace, info: ServerInfo
+         ) -> Contender:
+    key, label, pattern = PEER_LABELS[name]
+    python = Path(args.peers_python).absolute()  # not resolve(): a venv's python is a link
+    if not python.exists():
+        return Contender(key, label, None, note=f"no {python} (make bench-venv): skipped")
+    argv = [str(python), str(BENCH / "peers.py"), name, url, "store_metrics", "{dest}",
+            "--partitions", str(args.partitions)]
+    note = f"{args.partitions} connections (connectorx partition_on=id)"
+    if info.tls:
+        note += "; reads in plaintext: connectorx 0.4.6 has no TLS for MySQL"
+    return Contender(key, label, argv, rows=rows, parquet=True, parquet_glob=pattern,
+                     env={"RUNTIME__DLTHUB_TELEMETRY": "false"}, note=note)
+
+
+def build_contenders(url: str, rows: int, args: argparse.Namespace, info: ServerInfo
+                     ) -> list[Contender]:
     u = load_settings(env={"RADAR_MYSQL_URL": url}).mysql
-    cli = shutil.which("mariadb") or shutil.which("mysql") or "mariadb"
-    password = [f"-p{u.password.reveal()}"] if u.password else []
-    mariadb = [cli, "--quick", "-h", u.host, "-P", str(u.port),
-               "-u", u.user, *password, u.database,
-               "-e", "SELECT * FROM store_metrics"]
-    out = [extractor("a", "(a) radar-extract", "store_metrics", rows, url),
-           Contender("b", "(b) mariadb --quick", mariadb, rows=rows)]
+    cli, cli_label = cli_argv(info, u, "SELECT * FROM store_metrics")
+    out = [extractor("a", "(a) radar-extract" + (", TLS" if info.tls else ""),
+                     "store_metrics", rows, url),
+           Contender("b", f"(b) {cli_label}", cli, rows=rows)]
+    if args.plaintext and info.tls:
+        out.append(extractor("ap", "(ap) radar-extract plain", "store_metrics", rows, url,
+                             env={"RADAR_MYSQL_SSL_MODE": "disabled"}))
     if not args.skip_plain:
         plain = [sys.executable, str(BENCH / "plain_pymysql.py"), url, "store_metrics",
                  "{dest}/store_metrics.parquet"]
@@ -100,6 +131,7 @@ def build_contenders(url: str, rows: int, args: argparse.Namespace) -> list[Cont
         if not args.skip_wide:
             out.append(extractor("w0", "(w0) baseline wide", "wide_documents", WIDE_ROWS, url,
                                  args.baseline))
+    out += [peer(name, url, rows, args, info) for name in args.peers]
     return out
 
 
@@ -113,25 +145,30 @@ def shown(c: Contender, password: str | None) -> str:
     return line
 
 
-def parquet_rows(dest: Path) -> tuple[int, list[str]]:
-    files = sorted(dest.rglob("*.parquet"))
+def parquet_rows(dest: Path, pattern: str = "**/*.parquet") -> tuple[int, list[str]]:
+    files = sorted(dest.glob(pattern))
     total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
     return total, [str(f.relative_to(dest)) for f in files]
 
 
-def run_once(c: Contender, rep: int) -> Run:
+def run_once(c: Contender, rep: int, server_pid: int | None = None) -> Run:
     assert c.argv is not None
     dest = Path(tempfile.mkdtemp(prefix=f"radar-bench-{c.key}-"))
     err = dest.with_suffix(".stderr")
     try:
         argv = [a.replace("{dest}", str(dest)) for a in c.argv]
+        server_cpu = cpu_seconds(server_pid)
         m = run_measured(argv, {**os.environ, **c.env}, stderr_path=str(err), cwd=str(c.cwd))
         run = Run(c.key, rep, m.exit_code, m.wall_s, m.peak_rss_kb / 1024, m.exit_code == 0)
+        run.cpu_s = m.cpu_s
+        after = cpu_seconds(server_pid)
+        if server_cpu is not None and after is not None:
+            run.server_cpu_s = after - server_cpu
         if m.exit_code != 0:
             last = (m.stderr_tail.strip().splitlines() or ["(no stderr)"])[-1]
             run.error, run.stderr_tail = f"exit code {m.exit_code}: {last}", m.stderr_tail
         elif c.parquet:
-            run.rows_written, run.files = parquet_rows(dest)
+            run.rows_written, run.files = parquet_rows(dest, c.parquet_glob)
             if run.rows_written != c.rows:
                 run.ok = False
                 run.error = f"Parquet holds {run.rows_written} rows, expected {c.rows}"
@@ -154,6 +191,17 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rows", type=int, default=FULL_ROWS)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--url", default=os.environ.get("RADAR_BENCH_MYSQL_URL", DEFAULT_URL))
+    p.add_argument("--servers", type=_servers, default=None,
+                   help=f"run on each of these servers in turn ({', '.join(SERVERS)}), "
+                        "instead of --url")
+    p.add_argument("--peers", type=_peers, default=list(PEER_LABELS),
+                   help=f"peers to run: a comma list of {', '.join(PEER_LABELS)}, or none")
+    p.add_argument("--peers-python", default=str(REPO / ".venv-bench" / "bin" / "python"),
+                   help="the python of the venv holding the peers (make bench-venv)")
+    p.add_argument("--partitions", type=int, default=2,
+                   help="parallel connections each peer reads with")
+    p.add_argument("--plaintext", action="store_true",
+                   help="also run (a) in plaintext on a server that offers TLS (ap)")
     p.add_argument("--skip-plain", action="store_true", help="do not run contender (c)")
     p.add_argument("--plain-runs", type=int, default=1, help="repetitions that include (c)")
     p.add_argument("--double", action="store_true", help="also run (a) on 2 x rows")
@@ -163,9 +211,40 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
+def _names(text: str, known: dict[str, object], what: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip() and n.strip() != "none"]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown {what} {', '.join(unknown)}; "
+                                         f"known: {', '.join(known)}")
+    return names
+
+
+def _servers(text: str) -> list[str]:
+    return _names(text, dict(SERVERS), "server")
+
+
+def _peers(text: str) -> list[str]:
+    return _names(text, dict(PEER_LABELS), "peer")
+
+
 def main() -> int:
     args = parse_args()
-    base = urlsplit(args.url)
+    urls = [(n, SERVERS[n]) for n in args.servers] if args.servers else [("", args.url)]
+    results = []
+    for _, server_url in urls:
+        info = probe(server_url)
+        labels, runs = bench_server(args, server_url, info)
+        results.append((info.name, labels, runs))
+    if len(results) > 1:
+        combined(results)
+    return 0
+
+
+def bench_server(args: argparse.Namespace, server_url: str, info: ServerInfo
+                 ) -> tuple[dict[str, str], list[Run]]:
+    """Every contender, interleaved, on one server; the labels and the runs."""
+    base = urlsplit(server_url)
     database = base.path.lstrip("/") or "radar_bench"
     if args.rows != FULL_ROWS:
         database = f"{database}_{args.rows}"
@@ -176,9 +255,12 @@ def main() -> int:
     if not args.skip_wide:
         ensure_wide_table(url, database, "wide_documents", WIDE_ROWS, WIDE_HUGE)
 
-    contenders = build_contenders(url, args.rows, args)
+    contenders = build_contenders(url, args.rows, args, info)
     commands = {c.key: shown(c, base.password) for c in contenders if c.argv}
     notes = {c.key: c.note for c in contenders if c.note}
+    how = "offers TLS: radar-extract and (b) read over TLS" if info.tls else "plaintext"
+    print(f"\nserver {info.name} at {base.hostname}:{base.port} ({how}), server CPU "
+          f"{'from pid ' + str(info.pid) if info.pid else 'not measured (not on this machine)'}")
     print(f"database {database}: {args.rows:,} rows, {args.repeat} repetition(s)\nCommands:")
     for c in contenders:
         print(f"  {c.label}: {commands.get(c.key) or 'MISSING, ' + c.note}")
@@ -192,19 +274,20 @@ def main() -> int:
         for c in contenders:
             if c.argv is None or (c.key == "c" and rep > args.plain_runs):
                 continue
-            run = run_once(c, rep)
+            run = run_once(c, rep, info.pid)
             runs.append(run)
             status = "ok" if run.ok else f"FAILED: {run.error}"
             print(f"[rep {rep}/{args.repeat}] {c.label:20}{run.wall_s:8.2f} s"
-                  f"{run.peak_rss_mb:8.1f} MB  {status}", flush=True)
+                  f"{run.peak_rss_mb:8.1f} MB{run.cpu_s or 0:7.1f} s CPU  {status}", flush=True)
             if run.warning:
                 print(f"      warning: {run.warning}")
-    meta = {"database": database, "rows": args.rows, "repeat": args.repeat,
+    meta = {"server": info.name, "server_tls": info.tls,
+            "database": database, "rows": args.rows, "repeat": args.repeat,
             "rss_floor_mb": floor, "commands": commands, "notes": notes}
     report(runs, {c.key: c.label for c in contenders}, meta, BENCH / ".results")
     for key, note in notes.items():
         print(f"note ({key}): {note}")
-    return 0
+    return {c.key: c.label for c in contenders}, runs
 
 
 if __name__ == "__main__":

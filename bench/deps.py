@@ -4,7 +4,8 @@ as a reader of the benchmark table, beside radar-extract (README, "Dependencies"
     python bench/deps.py --venv DIR [--url mysql://root@127.0.0.1:3306/radar_bench]
 
 DIR is a venv holding sqlalchemy, pymysql, polars, connectorx==0.4.6 and pyarrow (never the
-package's own .venv: none of them but pymysql, connectorx and pyarrow are its dependencies).
+package's own .venv: none of them but pymysql, connectorx and pyarrow are its dependencies);
+`make bench-venv` builds one, .venv-bench.
 """
 
 from __future__ import annotations

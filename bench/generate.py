@@ -36,7 +36,8 @@ SELECT n, n % 5000, n % 97, DATE '2020-01-01' + INTERVAL (n % 2000) DAY,
   IF(n % 20 = 0, CONCAT('observação ', n, ' ✓'), NULL),
   TIMESTAMP '2020-01-01 00:00:00' + INTERVAL n SECOND,
   IF(n % 4 = 0, NULL, FROM_UNIXTIME(1600000000 + n)), n / 7e0
-FROM ({numbers}) AS numbers WHERE n BETWEEN {lo} AND {hi}"""
+FROM ({numbers}) AS numbers WHERE n BETWEEN {lo} AND {hi}
+ORDER BY n"""
 
 
 def _digits_source(lo: int, hi: int) -> str:

@@ -8,7 +8,8 @@ Popen straight from bench.py (pyarrow loaded, parquet files verified) would repo
 own peak even for /bin/true. So bench.py starts a tiny launcher (`python -I -S`, ~5 MB) that
 fork()s + execs the command and calls wait4 itself; the resulting floor is measured by
 `rss_floor_kb()` and printed. Wall time is time.perf_counter() around fork .. wait4 in the
-launcher (excludes the ~20 ms launcher start-up).
+launcher (excludes the ~20 ms launcher start-up). CPU time (user + system, from the same wait4)
+is much less sensitive than wall time to other load on the machine.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ if pid == 0:
         os._exit(127)
 _, status, usage = os.wait4(pid, 0)
 wall = time.perf_counter() - t0
-print(os.waitstatus_to_exitcode(status), usage.ru_maxrss, repr(wall))
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss, repr(wall),
+      repr(usage.ru_utime + usage.ru_stime))
 """
 
 
@@ -42,6 +44,7 @@ class Measured:
     wall_s: float
     peak_rss_kb: int
     stderr_tail: str
+    cpu_s: float = 0.0  # user + system CPU of the command and the descendants it waited for
 
 
 def run_measured(
@@ -54,12 +57,12 @@ def run_measured(
             [sys.executable, "-I", "-S", "-c", _LAUNCHER, stdout_path, *argv],
             env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=err, check=True, text=True,
         )
-    code, rss, wall = proc.stdout.split()
+    code, rss, wall, cpu = proc.stdout.split()
     tail = ""
     if stderr_path != os.devnull:
         with open(stderr_path, "rb") as fh:
             tail = fh.read()[-2000:].decode("utf-8", "replace")
-    return Measured(int(code), float(wall), int(rss), tail)
+    return Measured(int(code), float(wall), int(rss), tail, float(cpu))
 
 
 def rss_floor_kb() -> int:

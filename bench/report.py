@@ -11,9 +11,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-SPEED_TARGET = 0.9  # median(a) <= 0.9 x median(b)
+SPEED_TARGET = 0.8  # median(a) <= 0.8 x median(b)
 RSS_TARGET_MB = 400.0
 WIDE_RSS_TARGET_MB = 512.0  # (w): 1 MiB BLOB rows, every value intact
+PEER_TARGET = 1.25  # median(fastest peer) >= 1.25 x median(a)
+PEERS = ("p", "d")  # bench.py's keys of the peers (polars, dlt)
 
 
 @dataclass
@@ -29,6 +31,8 @@ class Run:
     stderr_tail: str = ""
     rows_written: int | None = None
     files: list[str] = field(default_factory=list)
+    cpu_s: float | None = None  # the contender's own user + system CPU
+    server_cpu_s: float | None = None  # the server's (all of its clients, if others run)
 
 
 def summarise(runs: list[Run]) -> dict[str, Any]:
@@ -37,9 +41,32 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
         return {"runs": len(runs), "ok": 0}
     walls = [r.wall_s for r in good]
     rss = [r.peak_rss_mb for r in good]
-    return {"runs": len(runs), "ok": len(good), "median_s": statistics.median(walls),
-            "min_s": min(walls), "max_s": max(walls),
-            "median_rss_mb": statistics.median(rss), "max_rss_mb": max(rss)}
+    out = {"runs": len(runs), "ok": len(good), "median_s": statistics.median(walls),
+           "min_s": min(walls), "max_s": max(walls),
+           "median_rss_mb": statistics.median(rss), "max_rss_mb": max(rss)}
+    for name in ("cpu_s", "server_cpu_s"):
+        values = [v for r in good if (v := getattr(r, name)) is not None]
+        out[f"median_{name}"] = statistics.median(values) if values else None
+    return out
+
+
+def _cpu(value: float | None) -> str:
+    return f"{value:>9.1f}" if value is not None else f"{'-':>9}"
+
+
+def peer_lines(s: dict[str, dict[str, Any]], labels: dict[str, str]) -> list[str]:
+    """The fastest peer's median over radar-extract's (how much faster radar-extract is)."""
+    a = s.get("a", {})
+    peers = [(s[k]["median_s"], k) for k in PEERS if s.get(k, {}).get("ok")]
+    if not peers:
+        return []
+    best, key = min(peers)
+    if not a.get("ok"):
+        return [f"fastest peer {labels[key]}: {best:.2f} s; (a) has no successful run"]
+    ratio = best / a["median_s"]
+    verdict = "PASS" if ratio >= PEER_TARGET else "FAIL"
+    return [f"fastest peer / (a) wall time >= {PEER_TARGET}:  {verdict} (ratio {ratio:.2f}, "
+            f"fastest peer {labels[key]})"]
 
 
 def verdicts(s: dict[str, dict[str, Any]]) -> tuple[float | None, list[str]]:
@@ -75,7 +102,7 @@ def verdicts(s: dict[str, dict[str, Any]]) -> tuple[float | None, list[str]]:
 def report(runs: list[Run], labels: dict[str, str], meta: dict[str, Any], out_dir: Path) -> Path:
     s = {k: summarise([r for r in runs if r.contender == k]) for k in labels}
     print(f"\n{'contender':24}{'runs':>6}{'median s':>10}{'min s':>9}{'max s':>9}"
-          f"{'med RSS MB':>12}{'max RSS MB':>12}")
+          f"{'med RSS MB':>12}{'max RSS MB':>12}{'CPU s':>9}{'srv CPU':>9}")
     for key, label in labels.items():
         x = s[key]
         if not x.get("ok"):
@@ -87,8 +114,10 @@ def report(runs: list[Run], labels: dict[str, str], meta: dict[str, Any], out_di
             continue
         runs_col = f"{x['ok']}" if x["ok"] == x["runs"] else f"{x['ok']}/{x['runs']}"
         print(f"{label:24}{runs_col:>6}{x['median_s']:>10.2f}{x['min_s']:>9.2f}"
-              f"{x['max_s']:>9.2f}{x['median_rss_mb']:>12.1f}{x['max_rss_mb']:>12.1f}")
+              f"{x['max_s']:>9.2f}{x['median_rss_mb']:>12.1f}{x['max_rss_mb']:>12.1f}"
+              f"{_cpu(x.get('median_cpu_s'))}{_cpu(x.get('median_server_cpu_s'))}")
     ratio, lines = verdicts(s)
+    lines += peer_lines(s, labels)
     print(f"\nratio median(a)/median(b): {'n/a' if ratio is None else f'{ratio:.2f}'}")
     print("\n".join(lines))
     stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
@@ -100,3 +129,20 @@ def report(runs: list[Run], labels: dict[str, str], meta: dict[str, Any], out_di
     path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     print(f"\nresults: {path}")
     return path
+
+
+def combined(results: list[tuple[str, dict[str, str], list[Run]]]) -> None:
+    """One table over several servers: (server name, labels, runs) each."""
+    print(f"\n{'server':18}{'contender':24}{'median s':>10}{'med RSS MB':>12}{'CPU s':>9}"
+          f"{'srv CPU':>9}{'/ (a)':>8}")
+    for server, labels, runs in results:
+        s = {k: summarise([r for r in runs if r.contender == k]) for k in labels}
+        base = s.get("a", {}).get("median_s") if s.get("a", {}).get("ok") else None
+        for key, label in labels.items():
+            x = s[key]
+            if not x.get("ok"):
+                print(f"{server:18}{label:24}  {'not run' if not x['runs'] else 'FAILED'}")
+                continue
+            rel = f"{x['median_s'] / base:>8.2f}" if base else f"{'-':>8}"
+            print(f"{server:18}{label:24}{x['median_s']:>10.2f}{x['median_rss_mb']:>12.1f}"
+                  f"{_cpu(x.get('median_cpu_s'))}{_cpu(x.get('median_server_cpu_s'))}{rel}")
