@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import posixpath
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -185,7 +186,7 @@ def _finish(destination: Destination, report: RunReport, started: float) -> Late
     with the tables it leaves published (a failed report write outranks a cleanup)."""
     late: LateFailure | None = None
     try:
-        destination.remove_tree(destination.keys.staging(report.run_id))
+        _remove_staging(destination, report)
     except ExtractError as exc:
         late = _late(report, LateFailure("staging not removed", exc, report_written=True))
     report.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -195,6 +196,21 @@ def _finish(destination: Destination, report: RunReport, started: float) -> Late
     except ExtractError as exc:
         late = _late(report, LateFailure("run report not written", exc, report_written=False))
     return late
+
+
+def _remove_staging(destination: Destination, report: RunReport) -> None:
+    """Remove the run's staging, but for the tables whose publish failed after its journal:
+    the next run rolls that publish forward from the staged files (`recover`), and
+    `clean_orphans` leaves a journaled run's staging alone."""
+    staging = destination.keys.staging(report.run_id)
+    journaled = {t.table for t in report.tables if t.status != "published"
+                 and destination.exists(destination.keys.journal(t.table, report.date))}
+    if not journaled:
+        destination.remove_tree(staging)
+        return
+    for table_dir in destination.list_dirs(staging):
+        if posixpath.basename(table_dir) not in journaled:
+            destination.remove_tree(table_dir)
 
 
 def _late(report: RunReport, late: LateFailure) -> LateFailure:

@@ -177,3 +177,38 @@ def test_s3_lasting_faults_fail_the_table_with_nothing_half_published(
     assert "left half-done" in after.stderr
     assert _published_ids(s3, bucket, "events") == list(range(1, 50_001))
     assert _uploads_in_progress(s3, bucket) == [] and not _fs(s3).exists(journal)
+
+
+def test_a_publish_failing_after_its_journal_keeps_its_staging_for_the_next_run(
+    make_database: Callable[..., str], server: Server, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A local publish that fails once its journal is written (the partition folder is a
+    file: every move into it fails) leaves the journal and the staged files; the run's end
+    must not remove them, or the next run cannot roll the publish forward."""
+    database = make_database(
+        "CREATE TABLE store (id INT PRIMARY KEY, v VARCHAR(40))",
+        "INSERT INTO store VALUES (1, 'one'), (2, 'two')",
+    )
+    env = {"RADAR_MYSQL_URL": server.url(database), "RADAR_DEST": str(tmp_path),
+           "RADAR_WORKERS": "1", "RADAR_RETRY_ATTEMPTS": "1"}
+    partition = tmp_path / PREFIX / "store" / "cog_dt_ingestion=2024-05-01"
+    partition.parent.mkdir(parents=True)
+    partition.write_text("not a folder")
+    journal = tmp_path / "_radar_extract" / "journal" / "store" / "cog_dt_ingestion=2024-05-01.json"
+
+    first = report_of(run_extract(load_settings(env=env), run_date=date(2024, 5, 1)))
+    [result] = first.tables
+    assert (result.status, result.error_step) == ("failed", "publish")
+    staged = json.loads(journal.read_text())["staged"]
+    assert staged and all(Path(p).is_file() for p in staged)  # kept for the next run
+
+    partition.unlink()
+    caplog.set_level("WARNING")
+    second = report_of(run_extract(load_settings(env=env), run_date=date(2024, 5, 1)))
+    assert [(t.table, t.status) for t in second.tables] == [("store", "published")]
+    assert "finished publishing store 2024-05-01" in caplog.text  # rolled forward first
+    assert not journal.exists()
+    assert not (tmp_path / "_radar_extract" / "staging" / first.run_id / "store").exists()
+    values = pq.read_table(partition).sort_by("id").to_pydict()
+    assert values == {"id": [1, 2], "v": ["one", "two"]}
