@@ -44,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from extractor.errors import ExtractError, FormatError, PartitionLocked, Step
-from extractor.sink.destination import Destination
+from extractor.sink.destination import Destination, error_code
 from extractor.sink.formats import as_int, as_str, checked, dumps, reading
 
 logger = logging.getLogger(__name__)
@@ -340,17 +340,6 @@ class _LocalStore:
 _NOT_MATCHED = {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"}
 
 
-def _code(exc: BaseException) -> str | None:
-    """The S3 error code behind an s3fs error (s3fs keeps the ClientError as the cause)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        response = getattr(seen, "response", None)
-        if isinstance(response, dict):
-            return str(response.get("Error", {}).get("Code"))
-        seen = seen.__cause__
-    return None
-
-
 class _S3Store:
     def __init__(self, destination: Destination) -> None:
         self.destination = destination
@@ -364,7 +353,7 @@ class _S3Store:
                                            Body=body.encode("utf-8"),
                                            ContentType="application/json", **condition)
             except OSError as exc:
-                if isinstance(exc, FileExistsError) or _code(exc) in _NOT_MATCHED:
+                if isinstance(exc, FileExistsError) or error_code(exc) in _NOT_MATCHED:
                     return None
                 raise
             return str(response["ETag"])
@@ -403,9 +392,9 @@ class _S3Store:
             try:
                 self.fs.call_s3("delete_object", Bucket=bucket, Key=key, IfMatch=etag)
             except OSError as exc:
-                if isinstance(exc, FileNotFoundError) or _code(exc) in _NOT_MATCHED:
+                if isinstance(exc, FileNotFoundError) or error_code(exc) in _NOT_MATCHED:
                     return False
-                if _code(exc) != "NotImplemented":
+                if error_code(exc) != "NotImplemented":
                     raise
                 # A store without conditional deletes: the lease is still ours, so no other
                 # run can have replaced the lock since we read it.
