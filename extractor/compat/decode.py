@@ -110,6 +110,25 @@ def big_endian_unsigned(raw: pa.Array) -> tuple[pa.Array, pa.Array]:
     return pa.array(values, pa.uint64(), mask=~ok), pa.array(present & ~ok)
 
 
+def without_srid(raw: pa.Array) -> pa.Array:
+    """WKB from MySQL's own geometry bytes (a 4-byte little-endian SRID, then WKB), which
+    Airbyte's source read: WKB as MySQL and MariaDB write it starts with 01 (little-endian),
+    so a value that does not, but does at byte 5, loses its first four bytes. A value that
+    is WKB already (a compatible write's) is kept."""
+    offsets, data = _offsets(raw)
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    present = _valid(raw)
+    long = present & (lengths >= 5)
+    first = np.zeros(len(raw), np.uint8)
+    fifth = np.zeros(len(raw), np.uint8)
+    first[long], fifth[long] = data[starts[long]], data[starts[long] + 4]
+    cut = np.where(long & (first != 1) & (fifth == 1), 4, 0)
+    kept = np.where(present, lengths - cut, 0)
+    picked = np.repeat(starts + cut, kept) + np.arange(int(kept.sum()), dtype=np.int64) - \
+        np.repeat(np.concatenate(([0], np.cumsum(kept)))[:-1], kept)
+    return _binary(kept, data[picked], present)
+
+
 def time_text(micros: pa.Array, digits: int) -> pa.Array:
     """A time of day in microseconds (0 .. 24 h) as MySQL's TIME text with `digits`
     fractional digits: '09:05:00', '12:00:00.000001'."""

@@ -151,13 +151,15 @@ def _from_text(column: Column, contract: pa.DataType, found: pa.DataType) -> Rev
             out, bad = decode.base64_decode(a)
             marks: Marks = [("lost", bad)]
             if geometry:
+                out = decode.without_srid(out)
                 marks.append(("not_guaranteed", out.is_valid()))
             return out, marks
 
         if geometry:
-            return Reverse("not_guaranteed", "base64 decoded", binary,
-                           counted="every value: Airbyte's text may hold MySQL's "
-                                   "SRID-prefixed bytes, the contract's WKB has no SRID")
+            return Reverse("not_guaranteed", "base64 decoded, MySQL's SRID prefix dropped",
+                           binary, counted="every value: the contract's WKB is what MySQL's "
+                           "ST_AsBinary gives (its axis order), Airbyte's bytes were MySQL's "
+                           "own")
         return Reverse("exact", "base64 decoded", binary)
     if column.data_type == "bit" and (pa.types.is_integer(contract)
                                       or pa.types.is_decimal(contract)):
@@ -274,9 +276,9 @@ def _to_decimal(precision: int, scale: int, digits: int, contract: pa.DataType) 
     text = pa.types.is_string(contract)
     wide = pa.decimal256(min(76, precision + 2), scale)
     most = Decimal(10) ** (precision - scale) - Decimal(1).scaleb(-scale)
-    # A double up to the largest value's double may hold a value of the column: the largest
-    # value itself can round up past it (99999999999999999999 is 1e20 as a double).
-    ceiling = float(most)
+    # A double up to the bound may hold a value of the column, clamped to the largest: that
+    # value itself can round up to the bound (99999999999999999999 is 1e20 as a double).
+    ceiling = float(Decimal(10) ** (precision - scale))
     top, bottom = pa.scalar(most, wide), pa.scalar(-most, wide)
 
     def apply(a: pa.Array) -> tuple[pa.Array, Marks]:
