@@ -4,11 +4,14 @@
     <root>/_radar_extract/migrations/<table>/exact.json            every partition is exact
 
 Every cell of a rewritten column is counted once, in the first class that holds it:
-`absent` (the old partition has no such column: NULL), `lost` (known gone: Airbyte or a
-compatible write NULLed or changed it, its record says so), `inexact` (known to differ from
-the source), `possibly_lost` (the old type merged values, or a NULL may stand for a value
-Airbyte could not write), `not_guaranteed` (may differ: rounded by the old type), `nulled`
-(NULL by the contract's own rules: a zero date in the old text); the rest is `exact`.
+`absent` (the old partition has no such column: NULL), `lost` (the old write NULLed it, or a
+compatible write of the legacy era changed it: its record says so), `inexact` (the old write
+recorded a change, or the value provably differs from the source; a recorded change may
+still have been undone, such as a decimal clamped back to its largest value),
+`possibly_lost` (the old type merged values, or a NULL may stand for a value Airbyte could
+not write), `not_guaranteed` (may differ: rounded by the old type), `nulled` (NULL by the
+contract's own rules: a zero date in the old text); the rest is `exact`, and every value
+counted exact equals what MySQL holds.
 
 The switch (`exact.json`) is written once every partition of the table is exact; a
 compatible write (extractor/compat/writer.py) then writes the table exact, whatever its
