@@ -32,6 +32,7 @@ FOLDER = "migrations"
 CLASSES = ("absent", "lost", "inexact", "possibly_lost", "not_guaranteed", "nulled")
 Status = Literal["migrated", "skipped", "failed", "would_migrate"]
 WrittenBy = Literal["airbyte", "compat", "radar-extract", "none"]
+_LISTED = 20  # partitions a summary lists one by one
 
 
 @dataclass
@@ -165,8 +166,14 @@ class MigrationReport:
                f"({self.count('skipped')} skipped, {self.count('failed')} failed), "
                f"{sum(p.rows for p in self.partitions if p.status != 'skipped'):,} rows"
                f" in {self.seconds:.1f} s"]
-        for p in self.partitions:
+        # Every partition while they fit on a screen; beyond, the failed ones and a range.
+        listed = self.partitions if len(self.partitions) <= _LISTED else [
+            p for p in self.partitions if p.status == "failed"]
+        for p in listed:
             out.append(f"  cog_dt_ingestion={p.date}: " + _partition_text(p))
+        if len(self.partitions) > _LISTED:
+            out.append(f"  cog_dt_ingestion={self.partitions[0].date} .. "
+                       f"{self.partitions[-1].date}: the report lists each partition")
         for name, counts in sorted(self.columns().items()):
             if counts.classes():
                 listed = ", ".join(f"{k} {v:,}" for k, v in counts.classes().items())
