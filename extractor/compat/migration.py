@@ -176,9 +176,9 @@ class MigrationReport:
                        f"{self.partitions[-1].date}: the report lists each partition")
         for name, counts in sorted(self.columns().items()):
             if counts.classes():
-                listed = ", ".join(f"{k} {v:,}" for k, v in counts.classes().items())
+                classes = ", ".join(f"{k} {v:,}" for k, v in counts.classes().items())
                 out.append(f"  column {name}: exact {counts.exact:,} of {counts.rows:,}; "
-                           f"{listed}")
+                           f"{classes}")
         out.extend(f"  note: {n}" for n in self.notes)
         return out
 
