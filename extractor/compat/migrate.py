@@ -147,12 +147,12 @@ class _Migration:
             self.destination, self.target.table, date, run_id,
             lease_s=self.settings.lock_lease_s)
         table = self.target.table
-        # An exact partition with no publish left half-done is skipped without its lock.
-        early = old_.classify(self.destination, table, date)
-        if early.written_by in ("radar-extract", "none") and not self.destination.exists(
-                journal_path(self.destination, table, date)):
-            return _skipped(early, time.monotonic() - started)
         try:
+            # An exact partition with no publish left half-done is skipped without its lock.
+            early = old_.classify(self.destination, table, date)
+            if early.written_by in ("radar-extract", "none") and not self.destination.exists(
+                    journal_path(self.destination, table, date)):
+                return _skipped(early, time.monotonic() - started)
             if lock is not None:
                 lock.acquire(self.settings.lock_wait_s)
                 if roll_forward(self.destination, self.target.table, date, lock.check):
@@ -179,7 +179,7 @@ class _Migration:
         old = old_.classify(destination, table, date)
         if old.written_by in ("radar-extract", "none"):
             return _skipped(old, 0.0)
-        first = old_.open_file(destination, old.files[0]).schema_arrow
+        first, _ = old_.footer(destination, old.files[0])
         plan = old_.plan_partition(old, first, self.target.plans, self.target.sources, table)
         result = PartitionResult(date, "would_migrate" if self.dry_run else "migrated",
                                  old.written_by, plan.era, old_files=len(old.files),
@@ -231,7 +231,7 @@ class _Migration:
         return StagedFile(written, target)
 
     def _check_rows(self, old: old_.OldPartition, rows: int, date: str) -> None:
-        footers = sum(old_.open_file(self.destination, f).metadata.num_rows for f in old.files)
+        footers = sum(old_.footer(self.destination, f)[1] for f in old.files)
         listed = (old.manifest or {}).get("rows", footers)
         if rows != footers or rows != listed:
             raise VerificationError(f"cog_dt_ingestion={date}: read {rows:,} rows, the old "
@@ -278,6 +278,11 @@ class _Migration:
                                                                             "compat")]
         path = output_schema_path(self.settings.schemas_dir, self.settings.mysql.database,
                                   table)
+        if not old_.partition_dates(self.destination, table):
+            # A mistyped destination must not look like a history that is all exact.
+            self.report.notes.append(f"no partition of {table} at all in "
+                                     f"{self.report.destination}: nothing switched")
+            return
         if left:
             self.report.notes.append(
                 f"{len(left)} partitions outside the range are not exact yet ({left[0]} .. "

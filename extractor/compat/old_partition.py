@@ -168,23 +168,25 @@ def _geometry(p: ColumnPlan) -> bool:
                                   "geomcollection")
 
 
-def open_file(destination: Destination, path: str) -> pq.ParquetFile:
-    with destination.errors("read", path):
-        handle = destination.fs.open(path, "rb")
-        return pq.ParquetFile(handle, buffer_size=_READ_BUFFER, pre_buffer=False)
+def footer(destination: Destination, path: str) -> tuple[pa.Schema, int]:
+    """The Arrow schema and the rows of one old file, from its footer."""
+    with destination.errors("read", path), destination.fs.open(path, "rb") as handle:
+        parquet = pq.ParquetFile(handle)
+        return parquet.schema_arrow, int(parquet.metadata.num_rows)
 
 
 def batches(destination: Destination, old: OldPartition, columns: list[str],
             batch_rows: int, schema: pa.Schema, table: str) -> Iterator[pa.RecordBatch]:
     """Every row of the partition's files, in batches of the columns read."""
     for path in old.files:
-        parquet = open_file(destination, path)
-        if parquet.schema_arrow.names != schema.names or parquet.schema_arrow.types != (
-                schema.types):
-            raise SchemaDrift(f"cog_dt_ingestion={old.date}: {posixpath.basename(path)} has "
-                              f"other columns than {posixpath.basename(old.files[0])}",
-                              table=table, step="migrate")
-        with destination.errors("read", path, table=table):
+        with destination.errors("read", path, table=table), \
+                destination.fs.open(path, "rb") as handle:
+            parquet = pq.ParquetFile(handle, buffer_size=_READ_BUFFER, pre_buffer=False)
+            found = parquet.schema_arrow
+            if found.names != schema.names or found.types != schema.types:
+                raise SchemaDrift(f"cog_dt_ingestion={old.date}: {posixpath.basename(path)} "
+                                  f"has other columns than {posixpath.basename(old.files[0])}",
+                                  table=table, step="migrate")
             yield from parquet.iter_batches(batch_size=batch_rows, columns=columns)
 
 

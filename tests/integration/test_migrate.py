@@ -498,3 +498,16 @@ def test_on_s3_then_catalog_sync_points_glue_at_the_exact_types(
     for partition in glue.get_partitions(DatabaseName=glue_db, TableName="store")["Partitions"]:
         assert [(c["Name"], c["Type"]) for c in partition["StorageDescriptor"]["Columns"]] == \
             columns  # every partition, the older one too: no mixed schemas in Athena
+
+
+def test_a_destination_without_the_table_switches_nothing(bucket: dict[str, Any],
+                                                          tmp_path: Path) -> None:
+    # A mistyped --dest finds no partition: that is no history made exact.
+    result = _ok(_run(bucket["env"], "migrate", "--table", "store", "--json", "--dest",
+                      str(tmp_path / "elsewhere")))
+    (report,) = json.loads(result.stdout)
+    assert report["partitions"] == [] and not report["exact"]
+    assert "nothing switched" in " ".join(report["notes"])
+    assert (bucket["schemas"] / bucket["database"] / "output" / "store.json").is_file()
+    assert not (tmp_path / "elsewhere" / "_radar_extract" / "migrations" / "store" /
+                "exact.json").exists()
