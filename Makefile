@@ -9,7 +9,7 @@ DEMO_SCALE ?= 1
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install airflow-venv demo extract test test-unit bench lint clean
+.PHONY: help install airflow-venv demo extract test test-unit bench bench-migrate lint clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ test-unit: install ## Run the tests that need no services
 
 bench: install ## Benchmark against `mariadb --quick` and plain pymysql (3M rows; not a test)
 	$(BIN)/python bench/bench.py $(ARGS)
+
+bench-migrate: install ## Time `migrate` of one 3M-row Airbyte-shaped partition (after `make bench`)
+	$(BIN)/python bench/migrate.py $(ARGS)
 
 lint: install ## ruff, mypy --strict, the import-layer contract, hadolint on the Dockerfile
 	$(BIN)/ruff check extractor tests bench deploy
