@@ -12,7 +12,7 @@ ARGS ?=
 .PHONY: help install airflow-venv demo extract test test-unit bench bench-migrate lint clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(BIN)/radar-extract: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
