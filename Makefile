@@ -17,10 +17,10 @@ START_MYSQL ?= ../shared/mysql/start-mysql.sh
 
 .DEFAULT_GOAL := help
 .PHONY: help install airflow-venv demo extract test test-mariadb test-mysql test-unit mysql \
-	bench lint clean
+	bench bench-migrate lint clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(BIN)/radar-extract: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,9 @@ test-unit: install ## Run the tests that need no services
 
 bench: install ## Benchmark against `mariadb --quick` and plain pymysql (3M rows; not a test)
 	$(BIN)/python bench/bench.py $(ARGS)
+
+bench-migrate: install ## Time `migrate` of one 3M-row Airbyte-shaped partition (after `make bench`)
+	$(BIN)/python bench/migrate.py $(ARGS)
 
 lint: install ## ruff, mypy --strict (extractor, tests), the import-layer contract, hadolint on the Dockerfile
 	$(BIN)/ruff check extractor tests bench deploy
