@@ -5,8 +5,9 @@ written by `extract --compat airbyte`), under the partition's lock: the old file
 in batches (pyarrow, row group by row group, column chunks streamed), each column converted
 back to the type contract of the table's stored schema (extractor/compat/reverse.py), the
 result written by the engine's Parquet writer, and published by the same protocol as
-`extract` (extractor/sink/publish.py: verify, journal, move into place, drop the old keys,
-manifest last). A killed migrate leaves each partition old or new, and a journal the next
+`extract` (extractor/sink/publish.py: on S3 multipart uploads to the final keys, locally
+staging; verify, journal, complete or move into place, drop the old keys, manifest last,
+with `migrated` in it). A killed migrate leaves each partition old or new, and a journal the next
 run (or any `extract`) rolls forward; a rerun skips what is exact, by its manifest.
 
 Nothing here reads MySQL: the contract comes from the stored schema
@@ -25,10 +26,9 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
 
 import pyarrow as pa
 
@@ -48,13 +48,23 @@ from extractor.drift.store import load_schemas
 from extractor.errors import (
     DestinationUnavailable,
     ExtractError,
+    Step,
     UsageError,
     VerificationError,
 )
 from extractor.sink.destination import Destination
 from extractor.sink.lock import TableLock
+from extractor.sink.manifest import (
+    Manifest,
+    ManifestColumn,
+    ManifestFile,
+    MigratedColumn,
+    MigratedFrom,
+    SourceRead,
+)
+from extractor.sink.multipart import MultipartUploader, abort_leftovers, part_bytes
 from extractor.sink.parquet import RollingParquetWriter, WrittenFile
-from extractor.sink.publish import StagedFile, journal_path, publish, roll_forward, verify
+from extractor.sink.publish import StagedFile, publish, roll_forward, verify
 
 logger = logging.getLogger(__name__)
 
@@ -70,17 +80,20 @@ class Target:
     sources: dict[str, str]  # old column -> MySQL column, from the output schema if any
 
 
-def migrate_tables(settings: Settings, tables: Sequence[str], *, since: str | None = None,
-                   until: str | None = None, dry_run: bool = False) -> list[MigrationReport]:
-    """Migrate each table; one report per table. Raises for what stops every table (no
-    stored schema, the destination unreachable); a partition's failure is in its report."""
+def migrate_tables(settings: Settings, tables: Sequence[str], *, since: date | None = None,
+                   until: date | None = None, dry_run: bool = False) -> list[MigrationReport]:
+    """Migrate each table's partitions of `since` .. `until` (None: no bound); one report per
+    table. Raises for what stops every table (no stored schema, the destination
+    unreachable); a partition's failure is in its report."""
     if since is not None and until is not None and since > until:
         raise UsageError(f"--from {since} is after --to {until}")
     targets = [target(settings, t) for t in dict.fromkeys(tables)]  # every problem first
     destination = Destination(settings)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     token = uuid.uuid4().hex[:8]
-    return [_Migration(settings, destination, t, stamp, token, since, until, dry_run).run()
+    first = None if since is None else since.isoformat()
+    last = None if until is None else until.isoformat()
+    return [_Migration(settings, destination, t, stamp, token, first, last, dry_run).run()
             for t in targets]
 
 
@@ -93,17 +106,17 @@ def target(settings: Settings, table: str) -> Target:
                          f"migrate writes is the stored one; store it with `radar-extract "
                          f"schemas snapshot --table {table}`, review and commit it", table=table)
     plans = []
-    for column, entry in zip(old_.stored_columns(stored), stored["columns"], strict=True):
+    for column, entry in zip(old_.stored_columns(stored), stored.columns, strict=True):
         plan = plan_column(column, table)
-        if str(plan.arrow_type) != entry["arrow_type"]:
+        if str(plan.arrow_type) != entry.arrow_type:
             raise UsageError(f"the stored schema of {table} gives {column.name} the type "
-                             f"{entry['arrow_type']}, the type contract now writes "
+                             f"{entry.arrow_type}, the type contract now writes "
                              f"{plan.arrow_type}: refresh it with `radar-extract schemas "
                              f"snapshot --table {table}`", table=table)
         plans.append(plan)
     output = load_output_schema(settings.schemas_dir, database, table)
     sources = {c.name: c.source for c in output.columns if c.source} if output else {}
-    return Target(table, plans, arrow_schema(plans), list(stored["primary_key"]),
+    return Target(table, plans, arrow_schema(plans), list(stored.primary_key),
                   {k: v for k, v in sources.items() if v is not None})
 
 
@@ -122,12 +135,12 @@ class _Migration:
     def run(self) -> MigrationReport:
         started = time.monotonic()
         table = self.target.table
-        for date in old_.partition_dates(self.destination, table, self.since, self.until):
-            result = self.partition(date)
+        for day in old_.partition_dates(self.destination, table, self.since, self.until):
+            result = self.partition(day)
             self.report.partitions.append(result)
-            logger.info("%s: cog_dt_ingestion=%s %s", table, date, result.status,
+            logger.info("%s: cog_dt_ingestion=%s %s", table, day, result.status,
                         extra={"fields": {"event": "migrate_partition", "table": table,
-                                          "date": date, "status": result.status,
+                                          "date": day, "status": result.status,
                                           "rows": result.rows, "seconds": result.seconds}})
         if not self.report.partitions:
             self.report.notes.append("no partition in the range")
@@ -151,7 +164,7 @@ class _Migration:
             # An exact partition with no publish left half-done is skipped without its lock.
             early = old_.classify(self.destination, table, date)
             if early.written_by in ("radar-extract", "none") and not self.destination.exists(
-                    journal_path(self.destination, table, date)):
+                    self.destination.keys.journal(table, date)):
                 return _skipped(early, time.monotonic() - started)
             if lock is not None:
                 lock.acquire(self.settings.lock_wait_s)
@@ -163,11 +176,11 @@ class _Migration:
             raise
         except ExtractError as exc:
             result = PartitionResult(date, "failed", error=exc.message,
-                                     error_step=exc.step or "migrate")
+                                     error_step=exc.step or Step.MIGRATE)
         except (pa.ArrowException, ValueError, OSError) as exc:  # a value we cannot convert
             detail = " ".join(str(exc).split())[:300]
             result = PartitionResult(date, "failed", error=f"{type(exc).__name__}: {detail}",
-                                     error_step="convert")
+                                     error_step=Step.CONVERT)
         finally:
             if lock is not None:
                 lock.release()
@@ -184,89 +197,109 @@ class _Migration:
         result = PartitionResult(date, "would_migrate" if self.dry_run else "migrated",
                                  old.written_by, plan.era, old_files=len(old.files),
                                  dropped=plan.dropped)
-        staging = destination.staging_dir(run_id, table)
-        spool = tempfile.mkdtemp(prefix="radar-migrate-") if destination.is_s3 else staging
-        staged: list[StagedFile] = []
-        writer = None if self.dry_run else RollingParquetWriter(
-            spool, table, self.target.schema, row_group_bytes=self.settings.row_group_bytes,
-            file_max_bytes=self.settings.file_max_bytes, page_bytes=self.settings.page_bytes,
-            on_file=lambda f: staged.append(self._stage(f, staging)))
-        rows = 0
-        try:
-            if writer is not None:
-                os.makedirs(spool, exist_ok=True)
-            for raw in old_.batches(destination, old, plan.read_columns,
-                                    self.settings.batch_rows, first, table):
-                if lock is not None:
-                    lock.check()
-                batch = old_.convert(plan, raw, self.target.schema)
-                rows += batch.num_rows
-                if writer is not None:
-                    writer.write(batch)
+        if lock is None:  # a dry run: read and count, write nothing
+            rows = sum(old_.convert(plan, raw, self.target.schema).num_rows
+                       for raw in self._batches(old, plan, first))
             result.rows, result.columns = rows, old_.results(plan)
             self._check_rows(old, rows, date)
-            if writer is None or lock is None:
-                return result
+            return result
+        settings = self.settings
+        staging = destination.keys.staging(run_id, table)
+        data_dir = destination.keys.data_dir(table, date)
+        # S3 as extract does it (extractor/run/pipeline.py): each file spooled on local disk
+        # and uploaded as it grows to its final key, invisible until the publish completes it.
+        spool = tempfile.mkdtemp(prefix="radar-migrate-") if destination.is_s3 else staging
+        uploader = MultipartUploader(destination, data_dir, part_bytes(
+            settings.file_max_bytes, settings.row_group_bytes)) if destination.is_s3 else None
+        writer: RollingParquetWriter | None = None
+        published = False
+        try:
+            if uploader is not None and (left := abort_leftovers(destination, data_dir)):
+                logger.warning("%s: aborted %d unpublished uploads that an earlier run left in "
+                               "%s", table, left, date)
+            os.makedirs(spool, exist_ok=True)
+            writer = RollingParquetWriter(
+                spool, table, self.target.schema, row_group_bytes=settings.row_group_bytes,
+                file_max_bytes=settings.file_max_bytes, page_bytes=settings.page_bytes,
+                on_file=uploader.finish if uploader else None,
+                on_open=uploader.open if uploader else None)
+            rows = 0
+            for raw in self._batches(old, plan, first):
+                lock.check()
+                batch = old_.convert(plan, raw, self.target.schema)
+                rows += batch.num_rows
+                writer.write(batch)
+            result.rows, result.columns = rows, old_.results(plan)
+            self._check_rows(old, rows, date)
             files = writer.close()
+            staged = ([StagedFile(local, upload.key, upload) for local, upload in uploader.wait()]
+                      if uploader else [StagedFile(f, f.path) for f in files])
             verify(staged, rows, destination, table)
             manifest = self._manifest(date, run_id, rows, files, staged, old, result)
             lock.renew()  # a full lease for the publish, or the news that the lock was lost
             publish(destination, table, date, staged, manifest, lock.check)
+            published = True
             result.files, result.bytes = len(files), sum(f.bytes for f in files)
             return result
         finally:
             if writer is not None:
                 writer.abort()
+            try:
+                # A journal is the publish decision: the next run finishes that publish, with
+                # these uploads or this staging. Without one, they are dropped.
+                journaled = destination.exists(destination.keys.journal(table, date))
+                if uploader is not None:
+                    if not published and not journaled:
+                        uploader.abort()
+                elif not journaled:
+                    destination.remove_tree(staging)
+            except ExtractError:
+                logger.warning("%s: could not clean up after cog_dt_ingestion=%s; its uploads "
+                               "or staging are left to the next run", table, date)
+            finally:
+                if uploader is not None:
+                    uploader.shutdown()
             if destination.is_s3:
                 shutil.rmtree(spool, ignore_errors=True)
-            if not self.dry_run and not destination.exists(journal_path(destination, table,
-                                                                        date)):
-                destination.remove_tree(staging)  # else the next run finishes the publish
 
-    def _stage(self, written: WrittenFile, staging: str) -> StagedFile:
-        if not self.destination.is_s3:
-            return StagedFile(written, written.path)
-        target = posixpath.join(staging, os.path.basename(written.path))
-        self.destination.put(written.path, target)
-        return StagedFile(written, target)
+    def _batches(self, old: old_.OldPartition, plan: old_.PartitionPlan,
+                 first: pa.Schema) -> Iterator[pa.RecordBatch]:
+        return old_.batches(self.destination, old, plan.read_columns, self.settings.batch_rows,
+                            self.settings.batch_bytes, first, self.target.table)
 
     def _check_rows(self, old: old_.OldPartition, rows: int, date: str) -> None:
         footers = sum(old_.footer(self.destination, f)[1] for f in old.files)
-        listed = (old.manifest or {}).get("rows", footers)
+        listed = footers if old.manifest is None else old.manifest.rows
         if rows != footers or rows != listed:
             raise VerificationError(f"cog_dt_ingestion={date}: read {rows:,} rows, the old "
                                     f"footers hold {footers:,}, its manifest says {listed:,}",
-                                    table=self.target.table, step="verify")
+                                    table=self.target.table, step=Step.VERIFY)
 
     def _manifest(self, date: str, run_id: str, rows: int, files: list[WrittenFile],
                   staged: list[StagedFile], old: old_.OldPartition,
-                  result: PartitionResult) -> dict[str, Any]:
+                  result: PartitionResult) -> Manifest:
         plans = self.target.plans
-        return {
-            "table": self.target.table, "date": date, "run_id": run_id,
-            "engine": f"radar-extract {__version__}",
-            "published_at": datetime.now(UTC).isoformat(),
-            "rows": rows, "bytes": sum(f.bytes for f in files),
+        return Manifest(
+            table=self.target.table, date=date, run_id=run_id,
+            engine=f"radar-extract {__version__}",
+            published_at=datetime.now(UTC).isoformat(),
+            rows=rows, bytes=sum(f.bytes for f in files),
             # The rows come from the old partition, not from MySQL.
-            "source": {"database": self.settings.mysql.database, "rows_read": rows,
-                       "estimated_rows": rows},
-            "files": [{"key": posixpath.basename(s.staged_path), "rows": s.local.rows,
-                       "bytes": s.local.bytes} for s in staged],
-            "schema": [{"name": p.name, "mysql_type": p.column.column_type,
-                        "nullable": p.column.nullable, "arrow_type": str(p.arrow_type)}
-                       for p in plans],
-            "primary_key": self.target.primary_key, "drift": [],
-            "nulled": {c.name: c.counts.nulled for c in result.columns if c.counts.nulled},
-            "migrated": {
-                "migration_id": self.report.migration_id, "from": old.written_by,
-                "era": result.era, "old_run_id": (old.manifest or {}).get("run_id"),
-                "old_files": [posixpath.basename(f) for f in old.files],
-                "dropped": result.dropped,
-                "columns": {c.name: {"old": c.old, "old_type": c.old_type,
-                                     "conversion": c.conversion, **c.counts.classes(),
-                                     "exact": c.counts.exact} for c in result.columns},
-            },
-        }
+            source=SourceRead(self.settings.mysql.database, rows_read=rows, estimated_rows=rows),
+            files=[ManifestFile(posixpath.basename(s.staged_path), s.local.rows, s.local.bytes)
+                   for s in staged],
+            schema=[ManifestColumn(p.name, p.column.column_type, p.column.nullable,
+                                   str(p.arrow_type)) for p in plans],
+            primary_key=list(self.target.primary_key),
+            nulled={c.name: c.counts.nulled for c in result.columns if c.counts.nulled},
+            migrated=MigratedFrom(
+                migration_id=self.report.migration_id, written_by=old.written_by,
+                era=result.era, old_run_id=None if old.manifest is None else old.manifest.run_id,
+                old_files=[posixpath.basename(f) for f in old.files],
+                dropped=list(result.dropped),
+                columns={c.name: MigratedColumn(c.conversion, c.counts.exact, c.old, c.old_type,
+                                                c.counts.classes()) for c in result.columns}),
+        )
 
     # -- the switch --------------------------------------------------------------------------
     def switch(self) -> None:
@@ -303,7 +336,8 @@ class _Migration:
 
 
 def _skipped(old: old_.OldPartition, seconds: float) -> PartitionResult:
-    reason = (f"exact already (manifest of run {(old.manifest or {}).get('run_id', '?')})"
-              if old.written_by == "radar-extract" else "no data file")
+    run = "?" if old.manifest is None else old.manifest.run_id
+    reason = (f"exact already (manifest of run {run})" if old.written_by == "radar-extract"
+              else "no data file")
     return PartitionResult(old.date, "skipped", old.written_by, reason=reason,
                            seconds=round(seconds, 3))

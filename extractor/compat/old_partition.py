@@ -13,12 +13,10 @@ legacy era records nothing.
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,10 +27,12 @@ from extractor.compat.airbyte import NULLED, TRUNCATED, Era, era_of, role_of, sa
 from extractor.compat.migration import CLASSES, ColumnCounts, ColumnResult, WrittenBy
 from extractor.compat.reverse import Reverse, reverse
 from extractor.contract.types import Column, ColumnPlan
-from extractor.errors import DestinationError, SchemaDrift
+from extractor.drift.store import StoredSchema
+from extractor.errors import FormatError, SchemaDrift, Step
 from extractor.sink.destination import Destination
+from extractor.sink.keys import PARTITION
+from extractor.sink.manifest import CompatWrite, Manifest
 
-PARTITION = "cog_dt_ingestion="
 META = "_airbyte_meta"
 _READ_BUFFER = 8 * 1024 * 1024  # stream column chunks: memory follows the batch, not the file
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -42,38 +42,39 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 class OldPartition:
     date: str
     files: list[str]  # the data files (.parquet), sorted
-    manifest: dict[str, Any] | None
+    manifest: Manifest | None
     written_by: WrittenBy
 
     @property
-    def compat(self) -> dict[str, Any]:
-        return dict((self.manifest or {}).get("compat") or {})
+    def compat(self) -> CompatWrite | None:
+        return None if self.manifest is None else self.manifest.compat
 
 
 def partition_dates(destination: Destination, table: str, since: str | None = None,
                     until: str | None = None) -> list[str]:
     """The dates of the table's partitions in [since, until], oldest first."""
-    base = posixpath.dirname(destination.data_dir(table, "x"))
-    dates = [posixpath.basename(d)[len(PARTITION):] for d in destination.list_dirs(base)
-             if posixpath.basename(d).startswith(PARTITION)]
+    folder = f"{PARTITION}="
+    dates = [posixpath.basename(d)[len(folder):]
+             for d in destination.list_dirs(destination.keys.table_dir(table))
+             if posixpath.basename(d).startswith(folder)]
     return sorted(d for d in dates if _DATE.match(d) and (since is None or d >= since)
                   and (until is None or d <= until))
 
 
 def classify(destination: Destination, table: str, date: str) -> OldPartition:
-    text = destination.read_text(destination.manifest_path(table, date))
-    files = [f for f in destination.list_files(destination.data_dir(table, date))
+    path = destination.keys.manifest(table, date)
+    text = destination.read_text(path)
+    files = [f for f in destination.list_files(destination.keys.data_dir(table, date))
              if f.endswith(".parquet")]
     manifest = None
     if text is not None:
         try:
-            manifest = dict(json.loads(text))
-        except (ValueError, TypeError) as exc:
-            raise DestinationError(f"the manifest of {date} is not readable ({exc}): "
-                                   "cannot tell who wrote the partition", table=table,
-                                   step="migrate") from exc
+            manifest = Manifest.from_json(text, destination.url(path))
+        except FormatError as exc:  # damaged, or a later release's: never guessed
+            raise FormatError(f"{exc.message}; cannot tell who wrote the partition",
+                              table=table, step=Step.MIGRATE) from exc
     if manifest is not None:
-        written: WrittenBy = "compat" if manifest.get("compat") else "radar-extract"
+        written: WrittenBy = "compat" if manifest.compat is not None else "radar-extract"
     else:
         written = "airbyte" if files else "none"
     return OldPartition(date, files, manifest, written)
@@ -108,13 +109,13 @@ def plan_partition(old: OldPartition, schema: pa.Schema, plans: list[ColumnPlan]
     """The conversion of every stored column from this partition's columns; a column with
     no conversion fails the partition before anything is read."""
     era = era_of(schema.names)
-    compat = old.written_by == "compat"
-    if compat:  # the compatible write recorded what each of its columns holds
-        sources = {str(c["name"]): str(c["source"]) for c in old.compat.get("columns", [])
-                   if c.get("source")}
+    written = old.compat
+    compat = written is not None
+    if written is not None:  # the compatible write recorded what each of its columns holds
+        sources = {c.name: c.source for c in written.columns if c.source}
     data = [n for n in schema.names if role_of(n) == "data"]
     matched = match_columns(data, [p.name for p in plans], sources)
-    converted = {str(k): int(v) for k, v in dict(old.compat.get("converted") or {}).items()}
+    converted = dict(written.converted) if written is not None else {}
     recorded = era == "1.x" and META in schema.names and _has_changes(schema.field(META).type)
     slots, refused = [], []
     for p in plans:
@@ -130,7 +131,7 @@ def plan_partition(old: OldPartition, schema: pa.Schema, plans: list[ColumnPlan]
         slots.append(Slot(p, name, found, chosen, known))
     if refused:
         raise SchemaDrift(f"cog_dt_ingestion={old.date}: no conversion back to the contract "
-                          f"for {'; '.join(refused)}", table=table, step="migrate")
+                          f"for {'; '.join(refused)}", table=table, step=Step.MIGRATE)
     dropped = [n for n in data if n not in matched.values()]
     return PartitionPlan(era, slots, dropped, recorded, compat,
                          [ColumnCounts() for _ in slots])
@@ -170,24 +171,48 @@ def _geometry(p: ColumnPlan) -> bool:
 
 def footer(destination: Destination, path: str) -> tuple[pa.Schema, int]:
     """The Arrow schema and the rows of one old file, from its footer."""
-    with destination.errors("read", path), destination.fs.open(path, "rb") as handle:
+    with destination.errors(Step.READ, path), destination.fs.open(path, "rb") as handle:
         parquet = pq.ParquetFile(handle)
         return parquet.schema_arrow, int(parquet.metadata.num_rows)
 
 
 def batches(destination: Destination, old: OldPartition, columns: list[str],
-            batch_rows: int, schema: pa.Schema, table: str) -> Iterator[pa.RecordBatch]:
-    """Every row of the partition's files, in batches of the columns read."""
+            batch_rows: int, batch_bytes: int, schema: pa.Schema,
+            table: str) -> Iterator[pa.RecordBatch]:
+    """Every row of the partition's files, in batches of the columns read: at most
+    `batch_rows` rows, and about `batch_bytes` of them by the footer's sizes."""
     for path in old.files:
-        with destination.errors("read", path, table=table), \
+        with destination.errors(Step.READ, path, table=table), \
                 destination.fs.open(path, "rb") as handle:
             parquet = pq.ParquetFile(handle, buffer_size=_READ_BUFFER, pre_buffer=False)
             found = parquet.schema_arrow
             if found.names != schema.names or found.types != schema.types:
                 raise SchemaDrift(f"cog_dt_ingestion={old.date}: {posixpath.basename(path)} "
                                   f"has other columns than {posixpath.basename(old.files[0])}",
-                                  table=table, step="migrate")
-            yield from parquet.iter_batches(batch_size=batch_rows, columns=columns)
+                                  table=table, step=Step.MIGRATE)
+            rows = batch_size(parquet.metadata, columns, batch_rows, batch_bytes)
+            yield from parquet.iter_batches(batch_size=rows, columns=columns)
+
+
+def batch_size(metadata: pq.FileMetaData, columns: list[str], batch_rows: int,
+               batch_bytes: int) -> int:
+    """Rows per batch: `batch_bytes` over the widest row group's bytes per row (uncompressed,
+    of the columns read: about their Arrow size), at most `batch_rows`. Rows of base64 BLOBs
+    can be megabytes wide; a count of rows alone would not bound the memory."""
+    prefixes = tuple(f"{c}." for c in columns)  # a nested column's leaves: "meta.changes..."
+    wanted = set(columns)
+    widest = 0.0
+    for i in range(metadata.num_row_groups):
+        group = metadata.row_group(i)
+        if group.num_rows == 0:
+            continue
+        leaves = (group.column(j) for j in range(group.num_columns))
+        size = sum(leaf.total_uncompressed_size for leaf in leaves
+                   if leaf.path_in_schema in wanted or leaf.path_in_schema.startswith(prefixes))
+        widest = max(widest, size / group.num_rows)
+    if widest <= 0:
+        return batch_rows
+    return max(1, min(batch_rows, int(batch_bytes // widest)))
 
 
 # -- per batch -------------------------------------------------------------------------------
@@ -294,14 +319,14 @@ def _counted(plan: PartitionPlan, slot: Slot) -> str | None:
     return "; ".join(notes) or None
 
 
-def stored_columns(stored: dict[str, Any]) -> list[Column]:
+def stored_columns(stored: StoredSchema) -> list[Column]:
     """The stored schema's columns as discovery would describe them."""
     out = []
-    for c in stored["columns"]:
-        numbers = [int(x) for x in re.findall(r"\d+", str(c["mysql_type"]).split(")")[0])]
+    for c in stored.columns:
+        numbers = [int(x) for x in re.findall(r"\d+", c.mysql_type.split(")")[0])]
         first, second = (numbers[0] if numbers else None), (numbers[1] if len(numbers) > 1
                                                             else 0)
-        kind = str(c["data_type"]).lower()
+        kind = c.data_type.lower()
         precision = scale = fraction = None
         if kind in ("decimal", "numeric"):  # MySQL's DECIMAL is DECIMAL(10,0)
             precision, scale = first or 10, second
@@ -309,6 +334,6 @@ def stored_columns(stored: dict[str, Any]) -> list[Column]:
             precision = first or 1
         elif kind in ("datetime", "timestamp", "time"):
             fraction = first or 0
-        out.append(Column(str(c["name"]), kind, str(c["mysql_type"]), bool(c["nullable"]),
-                          precision, scale, fraction, bool(c.get("has_default", True))))
+        out.append(Column(c.name, kind, c.mysql_type, c.nullable, precision, scale, fraction,
+                          c.has_default))
     return out

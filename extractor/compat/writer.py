@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from extractor.compat import kernels
 from extractor.compat.airbyte import Role, sanitize
-from extractor.compat.migration import read_state, state_path
+from extractor.compat.migration import read_state
 from extractor.compat.output_schema import (
     OutputSchema,
     load_output_schema,
@@ -72,12 +72,14 @@ def open_compat(settings: Settings, table: str, plans: list[ColumnPlan],
     if output is None:
         return None
     # A migrate rewrote the table's history exact: one compatible partition would mix it.
-    switched = read_state(Destination(settings), table)
+    destination = Destination(settings)
+    switched = read_state(destination, table)
     if switched is not None:
         logger.warning("%s: written exact, not in its output schema %s: migration %s made "
                        "every partition exact (%s); remove the output schema", table,
                        output_schema_path(settings.schemas_dir, output.database, table),
-                       switched.migration_id, state_path(Destination(settings), table))
+                       switched.migration_id,
+                       destination.url(destination.keys.migration_state(table)))
         return None
     return CompatWriter(output, plans, table, run_started(run_id), settings.drift_policy,
                         str(output_schema_path(settings.schemas_dir, output.database, table)))

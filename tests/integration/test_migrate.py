@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests import airbyte
-from tests.conftest import ROOT, S3, Result, Server
+from tests.conftest import ROOT, S3, Result, Server, query
 from tests.type_matrix import CASES
 
 pytestmark = pytest.mark.integration
@@ -185,7 +185,7 @@ def _differences(new: Path, ref: Path, columns: list[str]) -> dict[str, int]:
     """Per column, the rows whose value differs from the reference (joined on id)."""
     counts = ", ".join(f"count(*) FILTER (WHERE a.{_quoted(c)} IS DISTINCT FROM "
                        f"b.{_quoted(c)})" for c in columns)
-    row = duckdb.sql(f"SELECT count(*), {counts} FROM read_parquet('{new}/*.parquet') a "
+    row = query(f"SELECT count(*), {counts} FROM read_parquet('{new}/*.parquet') a "
                      f"FULL JOIN read_parquet('{ref}/*.parquet') b USING (id)").fetchall()[0]
     assert row is not None
     return dict(zip(["(rows)", *columns], row, strict=True))
@@ -229,7 +229,7 @@ def _check_values(bucket: dict[str, Any], reports: list[dict[str, Any]]) -> None
 def test_dry_run_writes_nothing_and_says_what_would_be_exact(bucket: dict[str, Any]) -> None:
     # Before: a reader that refuses mismatched columns fails on the mixed history.
     with pytest.raises(duckdb.Error, match="schema mismatch"):
-        duckdb.sql(f"SELECT * FROM read_parquet('{bucket['dest'] / PREFIX}/store/*/*."
+        query(f"SELECT * FROM read_parquet('{bucket['dest'] / PREFIX}/store/*/*."
                    "parquet', union_by_name=false)").fetchall()
     before = {**_bytes(bucket["dest"]), **_bytes(bucket["schemas"])}
     result, reports = _migrate(bucket["env"], "--dry-run")
@@ -283,7 +283,7 @@ def test_migrate_makes_every_partition_exact(bucket: dict[str, Any]) -> None:
         # A reader that refuses mismatched column sets (DuckDB without union_by_name, as
         # Athena) reads every partition at once; it casts types, so the footers are compared
         # above, column by column.
-        rows = duckdb.sql(f"SELECT * FROM read_parquet('{dest / PREFIX / table}/*/*."
+        rows = query(f"SELECT * FROM read_parquet('{dest / PREFIX / table}/*/*."
                           "parquet', union_by_name=false)").fetchall()  # every column read
         assert len(rows) == sum(p["rows"] for (t, _), p in parts.items() if t == table) + (
             3 if table == "store" else 0)  # store's exact partition was skipped
@@ -425,7 +425,7 @@ def test_sigkill_between_partitions_and_a_rerun_finishes(
     assert states[("matrix", COMPAT)] == "old"
     assert states[("store", OLD)] == states[("matrix", OLD)] == "new"
     # store was done before the kill: its partitions already read as one schema.
-    duckdb.sql(f"SELECT * FROM read_parquet('{bucket['dest'] / PREFIX}/store/*/*."
+    query(f"SELECT * FROM read_parquet('{bucket['dest'] / PREFIX}/store/*/*."
                "parquet', union_by_name=false)").fetchall()
     result, reports = _migrate(bucket["env"])
     assert result.code == 0, result.output
@@ -488,6 +488,15 @@ def test_on_s3_then_catalog_sync_points_glue_at_the_exact_types(
         assert _schema(copy) == _stored_schema(world, "store")
     _check_values({"dest": mirror, "ref": world["ref"]}, [report])
     assert not fs.find(f"{bucket}/_radar_extract/staging")
+    # Written as extract writes on S3: multipart uploads to the final keys, all completed.
+    client = boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    manifest = json.loads(fs.cat_file(
+        f"{bucket}/_radar_extract/manifests/store/cog_dt_ingestion={OLD}.json"))
+    assert manifest["migrated"]["from"] == "airbyte" and manifest["files"] == [
+        {"key": posixpath.basename(k), "rows": 3, "bytes": fs.size(k)}
+        for k in fs.ls(f"{bucket}/{PREFIX}/store/cog_dt_ingestion={OLD}")]
     synced = _ok(_run(env, "catalog", "sync", "--date", OLD, "--table", "store",
                       "--update-columns"))
     assert "columns updated" in synced.stdout

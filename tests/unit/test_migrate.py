@@ -5,6 +5,7 @@ Python's own, the cell counts, the stored schema's columns, the report and the s
 from __future__ import annotations
 
 import base64
+import json
 import os
 import random
 import re
@@ -15,6 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -25,15 +27,15 @@ from extractor.compat.migration import (
     MigrationReport,
     PartitionResult,
     read_state,
-    state_path,
     write_state,
 )
-from extractor.compat.old_partition import _tally, match_columns, stored_columns
-from extractor.compat.reverse import reverse
+from extractor.compat.old_partition import _tally, batch_size, match_columns, stored_columns
+from extractor.compat.reverse import Marks, reverse
 from extractor.compat.rules import route
 from extractor.config import load_settings
 from extractor.contract.types import Column, plan_column
 from extractor.drift.store import build_schema
+from extractor.errors import Step
 from extractor.sink.destination import Destination
 from tests import airbyte
 from tests.type_matrix import CASES, Case
@@ -50,6 +52,7 @@ LOSSY = {
     "time": (2, "narrower"),  # beyond a day: NULL
     "time_6": (2, "narrower"),
     "geometry": (0, "not_guaranteed"),  # the WKB comes back, but no rule promises it
+    "geometry_4326": (0, "not_guaranteed"),
 }
 OTHER_WIDTHS = {"int": pa.int32(), "bigint": pa.float64(), "int_unsigned": pa.float64(),
                 "datetime_6": pa.timestamp("ms", tz="UTC"), "time_6": pa.time32("ms")}
@@ -63,7 +66,7 @@ def _column(case: Case) -> Column:
                   scale=case.scale, datetime_precision=fraction)
 
 
-def _count(marks: list[tuple[str, pa.Array]], kind: str) -> int:
+def _count(marks: Marks, kind: str) -> int:
     return sum(int(pc.sum(pc.cast(pc.fill_null(m, False), pa.int64())).as_py() or 0)
                for k, m in marks if k == kind)
 
@@ -159,7 +162,7 @@ def test_base64_decodes_what_the_compatible_write_encodes() -> None:
     decoded, bad = decode.base64_decode(pa.array(text))
     assert decoded.to_pylist() == [b"ABC", b"AB", b"A", None, None, None, None, b"", None]
     assert bad.to_pylist() == [False, False, False, True, True, True, True, False, False]
-    assert decoded.to_pylist()[:3] == [base64.b64decode(t) for t in text[:3]]
+    assert decoded.to_pylist()[:3] == [base64.b64decode(t) for t in text[:3] if t is not None]
 
 
 def test_mysqls_geometry_bytes_lose_their_srid_and_wkb_stays() -> None:
@@ -245,20 +248,34 @@ def test_stored_columns_plan_as_the_discovered_ones(case: Case) -> None:
                                               (again.precision, again.scale))
 
 
-def test_report_reads_back_and_the_switch_is_one_file(tmp_path: Path) -> None:
+def test_report_reads_back_and_the_switch_is_one_file(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     report = MigrationReport("migrate_20240501T020000Z_1a2b3c4d", "store", "db", str(tmp_path),
                              "2024-05-01T02:00:00+00:00", partitions=[
                                  PartitionResult("2024-04-30", "migrated", "airbyte", "legacy",
-                                                 rows=3)])
-    assert MigrationReport.from_dict(report.to_dict()).to_json() == report.to_json()
+                                                 rows=3),
+                                 PartitionResult("2024-05-01", "failed", "airbyte",
+                                                 error="no", error_step=Step.CONVERT)])
+    again = MigrationReport.from_json(report.to_json(), "r.json")
+    assert again == report and again.to_json() == report.to_json()
+    assert again.partitions[1].error_step is Step.CONVERT
+    assert json.loads(report.to_json())["partitions"][1]["error_step"] == "convert"
     settings = load_settings(env={"RADAR_DEST": str(tmp_path)})
     destination = Destination(settings)
     assert read_state(destination, "store") is None
     state = ExactState("store", "2024-05-01T02:00:00+00:00", report.migration_id, 3)
     write_state(destination, state)
     assert read_state(destination, "store") == state
-    Path(state_path(destination, "store")).write_text("{not json", encoding="utf-8")
+    path = Path(destination.keys.migration_state("store"))
+    assert path == tmp_path / "_radar_extract" / "migrations" / "store" / "exact.json"
+    path.write_text("{not json", encoding="utf-8")
     assert read_state(destination, "store") is not None  # unreadable: still switched
+    assert "migration switch" in caplog.text and "counts as set" in caplog.text
+    caplog.clear()
+    path.write_text(json.dumps({**state.to_dict(), "format": 2}), encoding="utf-8")
+    assert read_state(destination, "store") is not None  # a later release's: still switched
+    assert "has format 2, newer than the 1 this radar-extract reads" in caplog.text
+    assert "it counts as set" in caplog.text
 
 
 def test_migrate_needs_a_table_and_valid_dates() -> None:
@@ -267,3 +284,15 @@ def test_migrate_needs_a_table_and_valid_dates() -> None:
     bad = runner.invoke(main, ["migrate", "--table", "t", "--from", "2024-02-30"],
                         env={"RADAR_MYSQL_PORT": "1"})
     assert bad.exit_code == 2 and "--from '2024-02-30' is not a valid date" in bad.output
+
+
+def test_batches_of_wide_rows_are_bounded_by_bytes(tmp_path: Path) -> None:
+    # Rows of 100 kB (a BLOB's base64): 2 MiB hold about 20 of them, far below the row cap.
+    path = tmp_path / "old.parquet"
+    blobs = [base64.b64encode(os.urandom(75_000)).decode() for _ in range(60)]
+    pq.write_table(pa.table({"id": list(range(60)), "blob": blobs}), path, row_group_size=30)
+    metadata = pq.ParquetFile(path).metadata
+    wide = batch_size(metadata, ["id", "blob"], 50_000, 2 * 1024 * 1024)
+    assert 15 <= wide <= 21, wide
+    assert batch_size(metadata, ["id"], 50_000, 2 * 1024 * 1024) == 50_000  # narrow: the cap
+    assert batch_size(metadata, ["id", "blob"], 50_000, 1) == 1
