@@ -27,11 +27,13 @@ from extractor.cli_options import (
     SHARD_COUNT,
     common_options,
     date_option,
+    date_range_options,
     dest_option,
     exclude_option,
     glue_crawler_option,
     json_option,
     output_option,
+    required_table_option,
     table_option,
 )
 from extractor.compat_policy import MODES
@@ -470,39 +472,27 @@ def catalog_sync(run_date: date, tables: tuple[str, ...], glue_database: str | N
 
 
 @main.command()
-@click.option("--table", "tables", multiple=True, required=True, metavar="NAME",
-              help="Migrate this table (repeatable).")
-@click.option("--from", "date_from", metavar="YYYY-MM-DD",
-              help="First partition date (default: the oldest).")
-@click.option("--to", "date_to", metavar="YYYY-MM-DD",
-              help="Last partition date (default: the newest).")
+@required_table_option
+@date_range_options
 @click.option("--dry-run", is_flag=True,
               help="Read the partitions and report, per column, what would be exact; write "
                    "nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
+@json_option
 @click.option("--report", "report_file", type=click.Path(dir_okay=False),
               help="Also write the JSON reports to this file.")
-@click.option("--dest", help="Destination root: s3://bucket[/prefix] or a local path.")
-@_common
+@dest_option
+@common_options
 @_guarded
-def migrate(tables: tuple[str, ...], date_from: str | None, date_to: str | None,
+def migrate(tables: tuple[str, ...], date_from: date | None, date_to: date | None,
             dry_run: bool, as_json: bool, report_file: str | None, dest: str | None,
             config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Rewrite each table's Airbyte-shaped (or --compat) partitions into the exact contract
     of its stored schema, one partition at a time, published as extract publishes. Exact
     partitions are skipped; once all are, the table's output schema is removed (commit it)."""
     from extractor.compat.migrate import migrate_tables
-    from extractor.run.runner import parse_date
 
-    def day(flag: str, text: str | None) -> str | None:
-        try:
-            return None if text is None else parse_date(text)
-        except ExtractError as exc:
-            raise type(exc)(exc.message.replace("--date", flag)) from exc
-
-    since, until = day("--from", date_from), day("--to", date_to)
     settings = _settings(config_file, log_json, verbose, dest=dest)
-    reports = migrate_tables(settings, tables, since=since, until=until, dry_run=dry_run)
+    reports = migrate_tables(settings, tables, since=date_from, until=date_to, dry_run=dry_run)
     text = "[" + ",".join(r.to_json() for r in reports) + "]\n"
     if report_file:
         Path(report_file).write_text(text, encoding="utf-8")
