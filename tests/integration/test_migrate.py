@@ -520,3 +520,57 @@ def test_a_destination_without_the_table_switches_nothing(bucket: dict[str, Any]
     assert (bucket["schemas"] / bucket["database"] / "output" / "store.json").is_file()
     assert not (tmp_path / "elsewhere" / "_radar_extract" / "migrations" / "store" /
                 "exact.json").exists()
+
+
+def test_on_s3_a_kill_in_the_publish_leaves_its_uploads_to_the_next_run(
+        world: dict[str, Any], s3: S3, tmp_path: Path) -> None:
+    import boto3
+    import s3fs
+
+    schemas = tmp_path / "schemas"
+    shutil.copytree(world["schemas"], schemas)
+    bucket = s3.new_bucket()
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3.endpoint})
+    old = {}
+    for path in _data(world["dest"], "store", OLD).glob("*.parquet"):
+        key = f"{bucket}/{PREFIX}/store/cog_dt_ingestion={OLD}/{path.name}"
+        fs.put_file(str(path), key)
+        old[key] = path.read_bytes()
+    client = boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    env = {**world["env"], "RADAR_DEST": f"s3://{bucket}", "RADAR_SCHEMAS_DIR": str(schemas),
+           **s3.env, "AWS_ENDPOINT_URL": s3.endpoint, "RADAR_LOCK_LEASE_S": "2"}
+    gate = tmp_path / "gate"
+    full = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
+    full.update({**env, "RADAR_TEST_HOLD_PUBLISH": str(gate)})
+    proc = subprocess.Popen([sys.executable, "-m", "extractor", "migrate", "--table", "store"],
+                            env=full, cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        _wait(lambda: Path(f"{gate}.held").exists() or proc.poll() is not None)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # Journaled, not completed: the old files are still what readers see.
+    journal = f"{bucket}/_radar_extract/journal/store/cog_dt_ingestion={OLD}.json"
+    assert json.loads(fs.cat_file(journal))["uploads"]
+    assert {k: fs.cat_file(k) for k in fs.ls(os.path.dirname(next(iter(old))))} == old
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    result = _ok(_run(env, "migrate", "--table", "store", "--json"))  # after the lease
+    (report,) = json.loads(result.stdout)
+    # The killed run's publish is rolled forward under the lock: then the partition is exact.
+    assert [p["status"] for p in report["partitions"]] == ["skipped"] and report["exact"]
+    manifest = json.loads(fs.cat_file(
+        f"{bucket}/_radar_extract/manifests/store/cog_dt_ingestion={OLD}.json"))
+    assert manifest["migrated"]["from"] == "airbyte"
+    assert manifest["migrated"]["migration_id"] != report["migration_id"]
+    assert not fs.exists(journal)
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    (key,) = fs.ls(f"{bucket}/{PREFIX}/store/cog_dt_ingestion={OLD}")
+    mirror = _data(tmp_path / "mirror", "store", OLD) / posixpath.basename(key)
+    mirror.parent.mkdir(parents=True)
+    fs.get_file(key, str(mirror))
+    assert _schema(mirror) == _stored_schema(world, "store")
