@@ -19,10 +19,10 @@ START_MYSQL ?= ../shared/mysql/start-mysql.sh
 
 .DEFAULT_GOAL := help
 .PHONY: help install airflow-venv bench-venv demo extract test test-mariadb test-mysql test-unit \
-	mysql bench lint clean
+	mysql bench bench-migrate lint clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(BIN)/radar-extract: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,9 @@ test-unit: install ## Run the tests that need no services
 bench: install bench-venv ## Benchmark against the CLI, plain pymysql, polars, dlt (SERVERS=mariadb,mysql)
 	$(BIN)/python bench/bench.py --peers-python $(BENCH_VENV)/bin/python \
 		$(if $(SERVERS),--servers $(SERVERS)) $(ARGS)
+
+bench-migrate: install ## Time `migrate` of one 3M-row Airbyte-shaped partition (after `make bench`)
+	$(BIN)/python bench/migrate.py $(ARGS)
 
 lint: install ## ruff, mypy --strict (extractor, tests), the import-layer contract, hadolint on the Dockerfile
 	$(BIN)/ruff check extractor tests bench deploy

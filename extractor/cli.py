@@ -27,11 +27,13 @@ from extractor.cli_options import (
     SHARD_COUNT,
     common_options,
     date_option,
+    date_range_options,
     dest_option,
     exclude_option,
     glue_crawler_option,
     json_option,
     output_option,
+    required_table_option,
     table_option,
 )
 from extractor.compat_policy import MODES
@@ -467,3 +469,37 @@ def catalog_sync(run_date: date, tables: tuple[str, ...], glue_database: str | N
     for line in result.lines():
         click.echo(line)
     sys.exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
+@main.command()
+@required_table_option
+@date_range_options
+@click.option("--dry-run", is_flag=True,
+              help="Read the partitions and report, per column, what would be exact; write "
+                   "nothing.")
+@json_option
+@click.option("--report", "report_file", type=click.Path(dir_okay=False),
+              help="Also write the JSON reports to this file.")
+@dest_option
+@common_options
+@_guarded
+def migrate(tables: tuple[str, ...], date_from: date | None, date_to: date | None,
+            dry_run: bool, as_json: bool, report_file: str | None, dest: str | None,
+            config_file: str | None, log_json: bool, verbose: bool) -> None:
+    """Rewrite each table's Airbyte-shaped (or --compat) partitions into the exact contract
+    of its stored schema, one partition at a time, published as extract publishes. Exact
+    partitions are skipped; once all are, the table's output schema is removed (commit it)."""
+    from extractor.compat.migrate import migrate_tables
+
+    settings = _settings(config_file, log_json, verbose, dest=dest)
+    reports = migrate_tables(settings, tables, since=date_from, until=date_to, dry_run=dry_run)
+    text = "[" + ",".join(r.to_json() for r in reports) + "]\n"
+    if report_file:
+        Path(report_file).write_text(text, encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(json.loads(text), indent=2, sort_keys=True))
+    else:
+        for r in reports:
+            for line in r.lines():
+                click.echo(line)
+    sys.exit(EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED)

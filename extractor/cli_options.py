@@ -48,14 +48,14 @@ class Parsed(click.ParamType[T]):
             raise BadValue(exc.message, ctx, param) from exc
 
 
-def parse_date(text: str) -> date:
-    """`--date YYYY-MM-DD`: a real calendar date, in exactly that form."""
+def parse_date(text: str, flag: str = "--date") -> date:
+    """`--date YYYY-MM-DD` (or another `flag`): a real calendar date, in exactly that form."""
     try:
         if len(text) == 10:  # fromisoformat alone also takes 20240501 and 2024-W18-3
             return date.fromisoformat(text)
     except ValueError:
         pass
-    raise UsageError(f"--date {text[:40]!r} is not a valid date (YYYY-MM-DD)")
+    raise UsageError(f"{flag} {text[:40]!r} is not a valid date (YYYY-MM-DD)")
 
 
 def _parse_shard(text: str) -> Shard:
@@ -71,6 +71,8 @@ def _parse_shard_count(text: str) -> int:
 
 
 DATE = Parsed("date", parse_date)
+FROM_DATE = Parsed("date", lambda text: parse_date(text, "--from"))
+TO_DATE = Parsed("date", lambda text: parse_date(text, "--to"))
 SHARD = Parsed("shard", _parse_shard)
 SHARD_COUNT = Parsed("shards", _parse_shard_count)
 
@@ -98,8 +100,12 @@ dest_option = click.option(
     help="Destination root: s3://bucket[/prefix] or a local path (default: RADAR_DEST).")
 """Every command that reads or writes the destination."""
 
+_TABLE_HELP = "Only this table (repeatable)."
 table_option = click.option("--table", "tables", multiple=True, metavar="NAME",
-                            help="Only this table (repeatable).")
+                            help=_TABLE_HELP)
+required_table_option = click.option("--table", "tables", multiple=True, required=True,
+                                     metavar="NAME", help=_TABLE_HELP)
+"""`--table` where one is needed (`migrate`): the same help text."""
 exclude_option = click.option("--exclude", multiple=True, metavar="NAME",
                               help="Leave this table out (repeatable).")
 json_option = click.option("--json", "as_json", is_flag=True,
@@ -119,3 +125,12 @@ def date_option(*, required: bool) -> Callable[[F], F]:
     return click.option("--date", "run_date", type=DATE, required=required,
                         metavar="YYYY-MM-DD",
                         help=f"Partition date cog_dt_ingestion=DATE{default}.")
+
+
+date_range_options = _options(
+    click.option("--from", "date_from", type=FROM_DATE, metavar="YYYY-MM-DD",
+                 help="First partition date (default: the oldest)."),
+    click.option("--to", "date_to", type=TO_DATE, metavar="YYYY-MM-DD",
+                 help="Last partition date (default: the newest)."),
+)
+"""`--from`, `--to`: a range of partition dates, each a `datetime.date` or None."""

@@ -63,6 +63,7 @@ class Step(StrEnum):
     GLUE = "glue"
     CATALOG = "catalog"  # registering partitions in the Glue catalog
     INSPECT = "inspect"  # `compat inspect` reading a partition we did not write
+    MIGRATE = "migrate"  # `migrate` reading an old partition, or planning its conversion
 
 
 class ExtractError(Exception):

@@ -11,6 +11,16 @@ HIVE_PARTITION_SCHEMA_MISMATCH and the models lose the columns they filter on. S
 - `kernels`: the vectorized conversions (Arrow compute and numpy, never per value).
 - `writer`: the converter the pipeline runs on every batch, metadata columns included.
 
+And the way back, once a table's history is to be exact (`migrate`):
+- `reverse`: per column, how the type an old partition holds becomes the contract's again, and
+  whether that is identical, exact, not guaranteed, or possibly lost (what is counted).
+- `decode`: its vectorized kernels (base64 back to bytes, big-endian bytes, TIME and DECIMAL
+  text, ISO text back to dates and timestamps).
+- `old_partition`: who wrote a partition, its columns matched to the stored schema's, each
+  batch converted and every cell counted.
+- `migration`: the counts, the per-table report and the table's switch to exact.
+- `migrate`: the run, partition by partition, through the publish protocol.
+
 What Airbyte writes, read in airbytehq/airbyte:
 - Legacy Java S3 destination (airbyte-cdk/java/airbyte-cdk/s3-destinations/src/main/java/io/
   airbyte/cdk/integrations/destination/s3/avro/JsonToAvroSchemaConverter.java, AvroConstants.java,

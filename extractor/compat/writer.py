@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from extractor.compat import kernels
 from extractor.compat.airbyte import Role, sanitize
+from extractor.compat.migration import read_state
 from extractor.compat.output_schema import (
     OutputSchema,
     load_output_schema,
@@ -35,6 +36,7 @@ from extractor.config import Settings
 from extractor.contract.types import ColumnPlan
 from extractor.drift_policy import DriftPolicy
 from extractor.errors import SchemaDrift, Step
+from extractor.sink.destination import Destination
 from extractor.sink.manifest import CompatColumn, CompatDrift, CompatWrite
 
 logger = logging.getLogger(__name__)
@@ -68,6 +70,16 @@ def open_compat(settings: Settings, table: str, plans: list[ColumnPlan],
         return None
     output = load_output_schema(settings.schemas_dir, settings.mysql.database, table)
     if output is None:
+        return None
+    # A migrate rewrote the table's history exact: one compatible partition would mix it.
+    destination = Destination(settings)
+    switched = read_state(destination, table)
+    if switched is not None:
+        logger.warning("%s: written exact, not in its output schema %s: migration %s made "
+                       "every partition exact (%s); remove the output schema", table,
+                       output_schema_path(settings.schemas_dir, output.database, table),
+                       switched.migration_id,
+                       destination.url(destination.keys.migration_state(table)))
         return None
     return CompatWriter(output, plans, table, run_started(run_id), settings.drift_policy,
                         str(output_schema_path(settings.schemas_dir, output.database, table)))

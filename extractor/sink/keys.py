@@ -10,6 +10,8 @@
     <root>/_radar_extract/plans/<date>.json                                  a date's saved plan
     <root>/_radar_extract/validation/<date>.json                             its last validation
     <root>/_radar_extract/probes/<run_id>.probe                              write probes
+    <root>/_radar_extract/migrations/<table>/<migration_id>.json             a migrate's report
+    <root>/_radar_extract/migrations/<table>/exact.json                      its switch to exact
 
 Only data files live under a table's location: Athena reads every object there, so
 everything else is under `_radar_extract/`, outside the crawler's path. `recover()`,
@@ -115,6 +117,18 @@ class Keys:
 
     def probe(self, run_id: str) -> str:
         return posixpath.join(self.internal(), "probes", f"{run_id}.probe")
+
+    def migrations(self, table: str) -> str:
+        """The folder of a table's migrate reports and its switch (extractor/compat/)."""
+        return posixpath.join(self.internal(), "migrations", table)
+
+    def migration_report(self, table: str, migration_id: str) -> str:
+        return posixpath.join(self.migrations(table), f"{migration_id}.json")
+
+    def migration_state(self, table: str) -> str:
+        """The switch: every partition of the table is exact (a compatible write then
+        writes it exact)."""
+        return posixpath.join(self.migrations(table), "exact.json")
 
     def _partition_file(self, kind: str, table: str, date: str) -> str:
         """`<kind>/<table>/cog_dt_ingestion=<date>.json`: one file per table and date."""

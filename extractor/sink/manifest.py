@@ -13,6 +13,11 @@ A compatible write (the cut-over from Airbyte, extractor/compat/) adds `compat`
 conversion changed per column, and the drift from the output schema (`CompatDrift`, shared
 with the run report). It is optional: a manifest of an exact write has none, and the
 manifests of releases before it still read.
+
+A partition that `migrate` rewrote into the exact contract (extractor/compat/migrate.py)
+adds `migrated` (`MigratedFrom`): the migration, who wrote the old partition and its files,
+the old columns dropped, and per column where it came from and how many of its values are
+exact. Optional too: only a migrate writes it.
 """
 
 from __future__ import annotations
@@ -159,6 +164,58 @@ class CompatWrite:
                    drift=[CompatDrift.from_dict(d) for d in as_list(data.get("drift", []))])
 
 
+@dataclass(frozen=True)
+class MigratedColumn:
+    """One column of a migrated partition: where it came from, how, and its cells' counts."""
+
+    conversion: str  # identical, exact, not_guaranteed, possibly_lost, absent
+    exact: int  # values equal to what MySQL holds
+    old: str | None = None  # the old partition's column; None: it had none (NULL)
+    old_type: str | None = None
+    classes: dict[str, int] = field(default_factory=dict)  # the other cells, by class
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"old": self.old, "old_type": self.old_type, "conversion": self.conversion,
+                "exact": self.exact, "classes": dict(self.classes)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> MigratedColumn:
+        data = as_dict(data)
+        return cls(conversion=as_str(data["conversion"]), exact=as_int(data["exact"]),
+                   old=as_opt_str(data.get("old")), old_type=as_opt_str(data.get("old_type")),
+                   classes=as_counts(data.get("classes", {})))
+
+
+@dataclass(frozen=True)
+class MigratedFrom:
+    """The manifest's `migrated`: `migrate` rewrote the partition from an old one."""
+
+    migration_id: str
+    written_by: str  # who wrote the old partition: "airbyte" or "compat"; "from" in the JSON
+    era: str | None = None  # its Airbyte era
+    old_run_id: str | None = None  # the run of its manifest, if it had one
+    old_files: list[str] = field(default_factory=list)  # its data files' names
+    dropped: list[str] = field(default_factory=list)  # its columns the stored schema lacks
+    columns: dict[str, MigratedColumn] = field(default_factory=dict)  # by MySQL column
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"migration_id": self.migration_id, "from": self.written_by, "era": self.era,
+                "old_run_id": self.old_run_id, "old_files": list(self.old_files),
+                "dropped": list(self.dropped),
+                "columns": {n: c.to_dict() for n, c in self.columns.items()}}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> MigratedFrom:
+        data = as_dict(data)
+        return cls(migration_id=as_str(data["migration_id"]), written_by=as_str(data["from"]),
+                   era=as_opt_str(data.get("era")),
+                   old_run_id=as_opt_str(data.get("old_run_id")),
+                   old_files=as_strs(data.get("old_files", [])),
+                   dropped=as_strs(data.get("dropped", [])),
+                   columns={as_str(n): MigratedColumn.from_dict(c)
+                            for n, c in as_dict(data.get("columns", {})).items()})
+
+
 def _action(value: Any) -> Action:
     action = as_str(value)
     if action not in ACTIONS:
@@ -204,9 +261,11 @@ class Manifest:
     drift: list[DriftRecord] = field(default_factory=list)  # what the policy let through
     nulled: dict[str, int] = field(default_factory=dict)  # invalid values NULLed, per column
     compat: CompatWrite | None = None  # a compatible write; None (no key) for an exact one
+    migrated: MigratedFrom | None = None  # rewritten by migrate; None (no key) otherwise
 
     def to_dict(self) -> dict[str, Any]:
         compat = {} if self.compat is None else {"compat": self.compat.to_dict()}
+        migrated = {} if self.migrated is None else {"migrated": self.migrated.to_dict()}
         return {
             "format": FORMAT, "table": self.table, "date": self.date, "run_id": self.run_id,
             "engine": self.engine, "published_at": self.published_at, "rows": self.rows,
@@ -220,6 +279,7 @@ class Manifest:
             "drift": [d.to_dict() for d in self.drift],
             "nulled": dict(sorted(self.nulled.items())),
             **compat,
+            **migrated,
         }
 
     def to_json(self) -> str:
@@ -252,4 +312,6 @@ class Manifest:
                 nulled=as_counts(data.get("nulled", {})),
                 compat=None if data.get("compat") is None else CompatWrite.from_dict(
                     data["compat"]),
+                migrated=None if data.get("migrated") is None else MigratedFrom.from_dict(
+                    data["migrated"]),
             )

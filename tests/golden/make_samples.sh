@@ -7,7 +7,9 @@
 # differ on every run: refreshing the golden files means updating tests/unit/test_golden.py.
 # A release with extractor/compat/ also gives the files of a compatible write (*_compat.json):
 # an Airbyte partition of `legacy_store` (tests/airbyte.py), `compat inspect --save`, the
-# table changed since (a column dropped, one added), then `extract --compat airbyte`.
+# table changed since (a column dropped, one added), then `extract --compat airbyte`; with
+# extractor/compat/migrate.py, `migrate` then rewrites both its partitions exact
+# (manifest_migrated.json, migration_report.json, and the switch, migration_state.json).
 set -euo pipefail
 OUT=${1:?usage: make_samples.sh OUT [SRC]}
 HERE=$(cd "$(dirname "$0")/../.." && pwd)
@@ -66,6 +68,10 @@ PY
   run schemas snapshot --table legacy_store
   run compat inspect --table legacy_store --save > /dev/null
   run extract --date 2024-05-03 --table legacy_store --compat airbyte
+  cp dest/_radar_extract/manifests/legacy_store/cog_dt_ingestion=2024-05-03.json manifest_compat.json
+  if [ -f "$SRC/extractor/compat/migrate.py" ]; then  # both partitions back to exact: the switch
+    run migrate --table legacy_store > /dev/null
+  fi
 fi
 # A journal: a publish killed after its journal entry, before any key moved.
 cat > kill_publish.py <<'PY'
@@ -93,7 +99,12 @@ cp "$INTERNAL/reports/2024-05-01.json" "$OUT/merged_report.json"
 cp "$INTERNAL/validation/2024-05-01.json" "$OUT/validation.json"
 cp "$WORK/schemas/$DB/product.json" "$OUT/stored_schema.json"
 if [ -d "$SRC/extractor/compat" ]; then
-  cp "$INTERNAL/manifests/legacy_store/cog_dt_ingestion=2024-05-03.json" "$OUT/manifest_compat.json"
+  cp manifest_compat.json "$OUT/manifest_compat.json"
   cp "$INTERNAL"/runs/2024-05-03_*.json "$OUT/run_report_compat.json"
+fi
+if [ -f "$SRC/extractor/compat/migrate.py" ]; then
+  cp "$INTERNAL/manifests/legacy_store/cog_dt_ingestion=2024-05-03.json" "$OUT/manifest_migrated.json"
+  cp "$INTERNAL"/migrations/legacy_store/migrate_*.json "$OUT/migration_report.json"
+  cp "$INTERNAL/migrations/legacy_store/exact.json" "$OUT/migration_state.json"
 fi
 mysql -h127.0.0.1 -uroot -e "DROP DATABASE $DB"

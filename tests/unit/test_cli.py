@@ -118,4 +118,4 @@ def test_every_command_on_the_destination_takes_dest() -> None:
     with_dest = sorted(name for name, command in _commands().items()
                        if any(p.name == "dest" for p in command.params))
     assert with_dest == ["catalog sync", "check", "compat inspect", "crawl", "extract",
-                         "notify", "plan", "report merge", "validate"]
+                         "migrate", "notify", "plan", "report merge", "validate"]

@@ -20,6 +20,14 @@ from typing import Any
 
 import pytest
 
+from extractor.compat.migration import (
+    ColumnCounts,
+    ColumnResult,
+    ExactState,
+    MigrationReport,
+    PartitionResult,
+    read_state,
+)
 from extractor.config import load_settings
 from extractor.drift.store import StoredColumn, StoredSchema, load_schemas
 from extractor.errors import FormatError, Step, UsageError
@@ -39,6 +47,8 @@ from extractor.sink.manifest import (
     Manifest,
     ManifestColumn,
     ManifestFile,
+    MigratedColumn,
+    MigratedFrom,
     SourceRead,
 )
 from extractor.sink.multipart import Part, PendingUpload
@@ -180,6 +190,74 @@ COMPAT_REPORT = RunReport(
         keys=[f"{DATA}/legacy_store/cog_dt_ingestion=2024-05-03/file_legacy_store_001.parquet"],
         attempts=1, compat=CompatResult("legacy", COMPAT_DRIFT), converted={"active": 1})])
 
+# `migrate --table legacy_store` after that compatible write (a later run of make_samples.sh:
+# its own run ids): both partitions, Airbyte's and the compatible one, rewritten exact.
+MIGRATION = "migrate_20261202T044506Z_1e202f28"
+MIGRATED_COMPAT_RUN = "2024-05-03_20261202T044505Z_c9be1565"
+OUTPUT_SCHEMA = "/tmp/radar-golden/schemas/radar_golden/output/legacy_store.json"
+OPENED_UNION = "struct<member0: timestamp[us, tz=UTC], member1: string>"
+OPENED_HOW = ("member0 timestamp[us, tz=UTC] to timestamp[us], the wall clock Airbyte took as "
+              "UTC; member1's text parsed where member0 is NULL")
+BY_COMPAT = "the values the compatible write changed (its manifest's count)"
+TRUE_VALUES = "true values: a value 2..127 was written as true too"
+LEGACY_STORE = [ManifestColumn("id", "int", False, "int32"),
+                ManifestColumn("active", "tinyint(1)", False, "int8"),
+                ManifestColumn("opened", "datetime", True, "timestamp[us]"),
+                ManifestColumn("added", "int", True, "int32")]
+
+
+def _migrated_columns(counted: str | None, active: ColumnCounts, added: ColumnResult
+                      ) -> list[ColumnResult]:
+    return [
+        ColumnResult("id", "id", "int64", "int32", "exact", "int64 to int32", counted,
+                     ColumnCounts(rows=2, exact=2)),
+        ColumnResult("active", "active", "bool", "int8", "possibly_lost", "true 1, false 0",
+                     counted or TRUE_VALUES, active),
+        ColumnResult("opened", "opened", OPENED_UNION, "timestamp[us]", "exact", OPENED_HOW,
+                     counted, ColumnCounts(rows=2, exact=2)),
+        added,
+    ]
+
+
+MIGRATION_REPORT = MigrationReport(
+    migration_id=MIGRATION, table="legacy_store", database="radar_golden", destination=DEST,
+    started_at="2026-12-02T04:45:06+00:00", finished_at="2026-12-02T04:45:06+00:00",
+    seconds=0.055, exact=True, output_schema=f"removed {OUTPUT_SCHEMA}",
+    notes=[f"every partition is exact: removed {OUTPUT_SCHEMA}; commit its deletion (the next "
+           "extract writes the table exact)"],
+    partitions=[
+        PartitionResult(
+            "2024-04-30", "migrated", "airbyte", "legacy", rows=2, files=1, bytes=1153,
+            old_files=1, seconds=0.025, dropped=["gone"],
+            columns=_migrated_columns(None, ColumnCounts(rows=2, possibly_lost=2), ColumnResult(
+                "added", None, None, "int32", "absent",
+                "the old partition has no such column: NULL", None,
+                ColumnCounts(rows=2, absent=2)))),
+        PartitionResult(
+            "2024-05-03", "migrated", "compat", "legacy", rows=2, files=1, bytes=1153,
+            old_files=1, seconds=0.028, dropped=["gone"],
+            columns=_migrated_columns(BY_COMPAT, ColumnCounts(rows=2, exact=1, lost=1),
+                                      ColumnResult("added", "added", "int32", "int32",
+                                                   "identical", "as it is", BY_COMPAT,
+                                                   ColumnCounts(rows=2, exact=2)))),
+    ])
+MIGRATION_STATE = ExactState("legacy_store", "2026-12-02T04:45:06+00:00", MIGRATION, 2)
+MIGRATED_MANIFEST = Manifest(
+    table="legacy_store", date="2024-05-03", run_id="2024-05-03_20261202T044506Z_1e202f28",
+    engine="radar-extract 0.1.0", published_at="2026-12-02T04:45:06.530278+00:00", rows=2,
+    bytes=1153, source=SourceRead("radar_golden", rows_read=2, estimated_rows=2),
+    files=[ManifestFile("file_legacy_store_001.parquet", 2, 1153)], schema=LEGACY_STORE,
+    primary_key=["id"],
+    migrated=MigratedFrom(
+        migration_id=MIGRATION, written_by="compat", era="legacy",
+        old_run_id=MIGRATED_COMPAT_RUN, old_files=["file_legacy_store_001.parquet"],
+        dropped=["gone"], columns={
+            "id": MigratedColumn("exact", 2, "id", "int64"),
+            "active": MigratedColumn("possibly_lost", 1, "active", "bool", {"lost": 1}),
+            "opened": MigratedColumn("exact", 2, "opened", OPENED_UNION),
+            "added": MigratedColumn("identical", 2, "added", "int32"),
+        }))
+
 Reader = Callable[[str, str], Any]
 # file, its reader, the one reader's name for it in messages, the values it holds
 CASES: list[tuple[str, Reader, str, Any]] = [
@@ -192,8 +270,14 @@ CASES: list[tuple[str, Reader, str, Any]] = [
     ("stored_schema.json", StoredSchema.from_json, "stored schema", STORED),
     ("manifest_compat.json", Manifest.from_json, "manifest", COMPAT_MANIFEST),
     ("run_report_compat.json", RunReport.from_json, "run report", COMPAT_REPORT),
+    ("manifest_migrated.json", Manifest.from_json, "manifest", MIGRATED_MANIFEST),
+    ("migration_report.json", MigrationReport.from_json, "migration report", MIGRATION_REPORT),
+    ("migration_state.json", ExactState.from_json, "migration switch", MIGRATION_STATE),
 ]
 IDS = [name.removesuffix(".json") for name, *_ in CASES]
+# Files that had a `format` from their first release: no earlier one to read.
+NEW_WITH_FORMAT = {"manifest_migrated.json", "migration_report.json", "migration_state.json"}
+PREVIOUS_CASES = [case for case in CASES if case[0] not in NEW_WITH_FORMAT]
 
 
 def _text(path: Path) -> str:
@@ -292,7 +376,8 @@ def test_a_stored_schema_of_a_newer_format_stops_the_check(tmp_path: Path) -> No
 PREVIOUS_RUN = "2024-05-01_20261201T212759Z_15a8ef65"
 
 
-@pytest.mark.parametrize(("name", "read", "what", "expected"), CASES, ids=IDS)
+@pytest.mark.parametrize(("name", "read", "what", "expected"), PREVIOUS_CASES,
+                         ids=[name.removesuffix(".json") for name, *_ in PREVIOUS_CASES])
 def test_the_previous_release_s_file_reads_and_loses_nothing(name: str, read: Reader,
                                                              what: str, expected: Any) -> None:
     text = _text(PREVIOUS / name)
@@ -386,3 +471,28 @@ def test_callers_of_the_readers_with_a_newer_format(
     with pytest.raises(FormatError, match=r"^journal entry .* has format 99"):
         recover(dest)
     assert Path(keys.journal("product", "2024-05-02")).exists()
+
+
+def test_a_migrated_manifest_is_an_exact_one_plus_its_migrated_entry() -> None:
+    # Extract's manifests have no `migrated` key at all: their golden files stay as they were.
+    assert "migrated" not in MANIFEST.to_json() and "migrated" not in COMPAT_MANIFEST.to_json()
+    data = json.loads(_text(GOLDEN / "manifest_migrated.json"))
+    assert "compat" not in data and data["migrated"]["from"] == "compat"
+    data["migrated"]["columns"]["active"]["classes"]["lost"] = "1"
+    with pytest.raises(FormatError, match=r"^manifest m\.json is not readable: '1' is not"):
+        Manifest.from_json(json.dumps(data), "m.json")
+
+
+def test_a_switch_of_a_newer_format_still_counts_as_set(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A compatible write must not add an Airbyte-shaped partition to a history a later
+    # release rewrote exact: the switch it cannot read is set, and it says so.
+    dest = _destination(tmp_path)
+    path = dest.keys.migration_state("legacy_store")
+    dest.write_text(path, _newer("migration_state.json"))
+    assert read_state(dest, "legacy_store") is not None
+    assert (f"migration switch {path} has format 99, newer than the 1 this radar-extract "
+            "reads") in caplog.text and "it counts as set" in caplog.text
+    dest.write_text(path, _text(GOLDEN / "migration_state.json"))
+    assert read_state(dest, "legacy_store") == MIGRATION_STATE

@@ -55,6 +55,11 @@ def test_every_key_under_the_root() -> None:
     assert KEYS.plan("2024-05-01") == f"{ours}/plans/2024-05-01.json"
     assert KEYS.validation("2024-05-01") == f"{ours}/validation/2024-05-01.json"
     assert KEYS.probe(RUN) == f"{ours}/probes/{RUN}.probe"
+    migration = "migrate_20240501T020000Z_1a2b3c4d"
+    assert KEYS.migrations("store") == f"{ours}/migrations/store"
+    assert KEYS.migration_report("store", migration) == (
+        f"{ours}/migrations/store/{migration}.json")
+    assert KEYS.migration_state("store") == f"{ours}/migrations/store/exact.json"
 
 
 def test_keys_of_a_url_root_are_urls() -> None:
