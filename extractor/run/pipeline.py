@@ -144,8 +144,8 @@ def extract_table(
         def open_writer(empty_file: bool) -> RollingParquetWriter:
             writers.append(RollingParquetWriter(
                 spool, table, compat.schema if compat else schema,
-                row_group_bytes=max(sizing.row_group_bytes(settings.row_group_bytes)
-                                    // len(ranges), MIN_STREAM_ROW_GROUP_BYTES),
+                row_group_bytes=_stream_row_group(
+                    sizing.row_group_bytes(settings.row_group_bytes), len(ranges)),
                 file_max_bytes=settings.file_max_bytes,
                 page_bytes=settings.page_bytes,
                 on_file=uploader.finish if uploader else None,
@@ -324,6 +324,12 @@ def _run_streams(
     if errors:
         raise errors[0]
     return [f.result() for f in futures]
+
+
+def _stream_row_group(table_bytes: int, streams: int) -> int:
+    """A stream's row-group size: the table's, shared among its streams, but not below
+    MIN_STREAM_ROW_GROUP_BYTES (nor above the table's own)."""
+    return max(table_bytes // streams, min(table_bytes, MIN_STREAM_ROW_GROUP_BYTES))
 
 
 def _by_number(path: str) -> tuple[int, str]:
