@@ -47,7 +47,7 @@ SMALL = {"RADAR_BATCH_ROWS": "1000", "RADAR_ROW_GROUP_MB": "1", "RADAR_FILE_MAX_
 @pytest.fixture(scope="module")
 def database(make_module_database: Callable[..., str]) -> str:
     """`orders` (150k rows, keys from -74,999 up, every type family), `composite`
-    (PK (store_id, day)), `no_pk`, `by_name` (a VARCHAR key), `empty`, `one_row`."""
+    (PK (store_id, day)), `no_pk`, `by_name` (a VARCHAR key), `no_rows`, `one_row`."""
     return make_module_database(
         "CREATE TABLE orders (id BIGINT PRIMARY KEY, store_id INT NOT NULL,"
         " amount DECIMAL(14,2), note VARCHAR(64) NULL, created DATETIME NOT NULL,"
@@ -65,7 +65,7 @@ def database(make_module_database: Callable[..., str]) -> str:
         *numbered_rows("no_pk", "seq % 1000, LEFT(SHA2(seq, 256), 8)", 20_000),
         "CREATE TABLE by_name (name VARCHAR(40) PRIMARY KEY, v INT)",
         *numbered_rows("by_name", f"{hex32('seq')}, seq", 20_000),
-        "CREATE TABLE empty (id INT PRIMARY KEY, v INT)",
+        "CREATE TABLE no_rows (id INT PRIMARY KEY, v INT)",
         "CREATE TABLE one_row (id BIGINT UNSIGNED PRIMARY KEY, v INT)",
         "INSERT INTO one_row VALUES (18446744073709551615, 1)",
     )
@@ -99,7 +99,7 @@ def _extract(server: Server, database: str, dest: str, streams: str, *tables: st
 
 
 ORDER = {"orders": "id", "composite": "store_id, day", "no_pk": "a, b", "by_name": "name",
-         "empty": "id", "one_row": "id"}
+         "no_rows": "id", "one_row": "id"}
 
 
 def test_three_streams_read_what_one_stream_reads(
@@ -124,9 +124,10 @@ def test_three_streams_read_what_one_stream_reads(
             assert three[table]["streams"] == 1, table
             assert split is None, table
         assert "streams" not in one[table], table  # asked for one: reported as before
-    assert len(os.listdir(_partition(str(tmp_path / "three"), "orders"))) > 3  # several per stream
-    assert _rows(_partition(str(tmp_path / "three"), "empty"), "id") == []
-    assert os.listdir(_partition(str(tmp_path / "three"), "empty")) == ["file_empty_001.parquet"]
+    three_root = str(tmp_path / "three")
+    assert len(os.listdir(_partition(three_root, "orders"))) > 3  # several per stream
+    assert _rows(_partition(three_root, "no_rows"), "id") == []
+    assert os.listdir(_partition(three_root, "no_rows")) == ["file_no_rows_001.parquet"]
 
 
 def _manifest(root: str, table: str) -> dict[str, Any]:
