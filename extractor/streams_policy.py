@@ -22,9 +22,9 @@ from typing import Literal
 
 Streams = int | Literal["auto"]
 MAX_STREAMS = 64
-# Below this, a table reads in seconds on one stream (the 3M-row benchmark table, 263 MB of
-# InnoDB data, takes about 5 s): a split would save too little to pay for its second
-# snapshot and its extra connections.
+# Below this, a table reads in seconds on one stream (the 3M-row benchmark table, 239 MiB of
+# DATA_LENGTH, takes about 5 s): a split would save too little to pay for its extra
+# snapshots, connections and memory.
 AUTO_MIN_BYTES = 256 * 1024 * 1024
 RULE = "an integer from 1 to 64, or auto"
 

@@ -261,14 +261,14 @@ def plan_streams(settings: Settings, tasks: list[TableTask]) -> list[TableTask]:
     sizes = [t.estimated_bytes for t in tasks]
     planned = []
     for index, task in enumerate(tasks):
-        wanted = settings.streams.streams_for(task.table)
+        wanted = setting = settings.streams.streams_for(task.table)
         if wanted == "auto":
             wanted = auto_streams(sizes, settings.workers) if index == 0 else 1
             if wanted > 1:
                 logger.info("%s: auto: %d streams (%d of the run's %d estimated bytes, %d "
                             "workers)", task.table, wanted, task.estimated_bytes, sum(sizes),
                             settings.workers)
-        planned.append(dataclasses.replace(task, streams=wanted))
+        planned.append(dataclasses.replace(task, streams=wanted, streams_asked=setting != 1))
     return planned
 
 

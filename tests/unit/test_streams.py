@@ -214,3 +214,21 @@ def test_manifest_records_the_streams_only_when_there_were_several() -> None:
                    published_at="2024-05-01T00:00:00+00:00", rows=1, bytes=1,
                    source=SourceRead("db", rows_read=1, estimated_rows=1))
     assert "streams" not in json.loads(one.to_json())["source"]
+
+
+def test_the_run_plans_auto_for_its_largest_table_only() -> None:
+    from extractor.run.pipeline import TableTask
+    from extractor.run.runner import plan_streams
+
+    big, small = 4 * AUTO_MIN_BYTES, AUTO_MIN_BYTES // 8
+    tasks = [TableTask("big", [], estimated_bytes=big), TableTask("a", [], estimated_bytes=small),
+             TableTask("b", [], estimated_bytes=small)]
+    auto = load_settings(env={"RADAR_STREAMS": "auto", "RADAR_WORKERS": "2"})
+    planned = {t.table: (t.streams, t.streams_asked) for t in plan_streams(auto, tasks)}
+    assert planned == {"big": (2, True), "a": (1, True), "b": (1, True)}
+    one = load_settings(env={"RADAR_WORKERS": "2"})
+    assert {(t.streams, t.streams_asked) for t in plan_streams(one, tasks)} == {(1, False)}
+    fixed = load_settings(env={"RADAR_STREAMS": "3", "RADAR_WORKERS": "1"})
+    assert [t.streams for t in plan_streams(fixed, tasks)] == [3, 3, 3]  # N is N
+    alone = load_settings(env={"RADAR_STREAMS": "auto", "RADAR_WORKERS": "1"})
+    assert [t.streams for t in plan_streams(alone, tasks)] == [1, 1, 1]  # no idle worker
