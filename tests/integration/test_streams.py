@@ -130,6 +130,17 @@ def test_three_streams_read_what_one_stream_reads(
     assert os.listdir(_partition(three_root, "no_rows")) == ["file_no_rows_001.parquet"]
 
 
+def test_streams_in_the_worker_pool(server: Server, database: str, tmp_path: Path) -> None:
+    one = _extract(server, database, str(tmp_path / "one"), "1", "orders", "composite")
+    two = _extract(server, database, str(tmp_path / "two"), "2", "orders", "composite",
+                   RADAR_WORKERS="2")  # two tables, two worker processes, two streams each
+    for table in ("orders", "composite"):
+        a, b = _partition(str(tmp_path / "one"), table), _partition(str(tmp_path / "two"), table)
+        assert _rows(b, ORDER[table]) == _rows(a, ORDER[table]), table
+        assert (two[table]["streams"], two[table]["rows"]) == (2, one[table]["rows"]), table
+        _numbered(os.listdir(b), table)
+
+
 def _manifest(root: str, table: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(Path(Keys(root, PREFIX).manifest(table, DAY)).read_text())
     return data
