@@ -25,6 +25,7 @@ from extractor import __version__
 from extractor.cli_options import (
     SHARD,
     SHARD_COUNT,
+    STREAMS,
     common_options,
     date_option,
     date_range_options,
@@ -42,6 +43,7 @@ from extractor.errors import EXIT_FAILED, EXIT_OK, ExtractError
 from extractor.logs import configure_logging, logging_configured
 from extractor.masking import mask
 from extractor.progress import ProgressPrinter
+from extractor.streams_policy import Streams
 
 if TYPE_CHECKING:
     from extractor.run.shards import Shard
@@ -122,19 +124,23 @@ def main() -> None:
 @click.option("--compat", type=click.Choice(MODES),
               help="airbyte: write each table that has a stored output schema in it (the "
                    "old Airbyte partitions' shape); none: the exact contract. Every table.")
+@click.option("--streams", type=STREAMS, metavar="N|auto",
+              help="Read each table as N primary-key ranges at once (N snapshots, not one "
+                   "consistent read), or auto: split the largest table when it would run "
+                   "alone while workers idle (default: RADAR_STREAMS, else 1). Every table.")
 @common_options
 @_guarded
 def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: date | None,
             workers: int | None, dest: str | None, report_file: str | None, shard: Shard | None,
             on_drift: str | None, glue_crawler: str | None, resume: bool, catalog_sync: bool,
-            compat: str | None,
+            compat: str | None, streams: Streams | None,
             config_file: str | None, log_json: bool, verbose: bool) -> None:
     """Extract every base table (or the --table ones) into cog_dt_ingestion=DATE."""
     from extractor.run.runner import run_extract
 
     settings = _settings(config_file, log_json, verbose, workers=workers, dest=dest,
                          on_drift=on_drift, glue_crawler=glue_crawler,
-                         catalog_sync=catalog_sync or None, compat=compat)
+                         catalog_sync=catalog_sync or None, compat=compat, streams=streams)
     progress = ProgressPrinter(terminal=sys.stderr.isatty() and not log_json)
     outcome = run_extract(settings, tables=tables, exclude=exclude, run_date=run_date,
                           progress=progress,

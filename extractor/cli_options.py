@@ -16,6 +16,7 @@ import click
 
 from extractor.errors import UsageError
 from extractor.masking import mask
+from extractor.streams_policy import Streams, parse_streams
 
 if TYPE_CHECKING:
     from extractor.run.shards import Shard
@@ -70,9 +71,17 @@ def _parse_shard_count(text: str) -> int:
     return parse_shard_count(text)
 
 
+def _parse_streams(text: str) -> Streams:
+    try:
+        return parse_streams(text, "--streams")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 DATE = Parsed("date", parse_date)
 FROM_DATE = Parsed("date", lambda text: parse_date(text, "--from"))
 TO_DATE = Parsed("date", lambda text: parse_date(text, "--to"))
+STREAMS = Parsed("streams", _parse_streams)
 SHARD = Parsed("shard", _parse_shard)
 SHARD_COUNT = Parsed("shards", _parse_shard_count)
 

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 from extractor.compat_policy import MODES, CompatMode, CompatPolicy, validate_compat
 from extractor.drift_policy import ACTIONS, Action, DriftPolicy, validate_policy
 from extractor.errors import ConfigError
+from extractor.streams_policy import StreamsPolicy, parse_streams, validate_streams
 
 SslMode = Literal["disabled", "preferred", "required", "verify_ca", "verify_identity"]
 SSL_MODES: tuple[SslMode, ...] = (
@@ -116,6 +117,8 @@ class Settings:
     drift_policy: DriftPolicy = field(default_factory=DriftPolicy)
     # The cut-over from Airbyte (extractor/compat/): tables written in their output schema.
     compat: CompatPolicy = field(default_factory=CompatPolicy)
+    # One table on several primary-key ranges at once (extractor/streams_policy.py).
+    streams: StreamsPolicy = field(default_factory=StreamsPolicy)
     # Operations (extractor/ops/after_run.py): Slack after a run, the Glue crawler after a success.
     slack_webhook_url: Secret = field(default_factory=lambda: Secret(""))
     glue_crawler: str | None = None
@@ -160,6 +163,7 @@ ENV_VARS: dict[str, str] = {
     "schemas_dir": "RADAR_SCHEMAS_DIR",
     "on_drift": "RADAR_ON_DRIFT",
     "compat": "RADAR_COMPAT",
+    "streams": "RADAR_STREAMS",
     "slack_webhook_url": "RADAR_SLACK_WEBHOOK_URL",
     "glue_crawler": "RADAR_GLUE_CRAWLER",
     "glue_database": "RADAR_GLUE_DATABASE",
@@ -168,7 +172,8 @@ ENV_VARS: dict[str, str] = {
     "logs_url": "RADAR_LOGS_URL",
 }
 # TOML tables besides the flat keys: [drift] (class = action) and [drift.tables.<table>];
-# `compat` is a flat key or a [compat] table with [compat.tables.<table>].
+# `compat` is a flat key or a [compat] table with [compat.tables.<table>]; so is `streams`
+# ([streams] default, [streams.tables.<table>] streams).
 _TOML_TABLES = ("drift",)
 
 
@@ -213,6 +218,9 @@ def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
         out["drift"] = validate_policy(data["drift"], f"config file {path}", problems)
     if "compat" in data:  # the file's policy; "compat" itself is the flag's or environment's
         out["compat_file"] = validate_compat(out.pop("compat"), f"config file {path}", problems)
+    if "streams" in data:  # likewise: "streams" itself is the flag's or environment's
+        out["streams_file"] = validate_streams(out.pop("streams"), f"config file {path}",
+                                               problems)
     return out
 
 
@@ -258,6 +266,13 @@ def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
     if forced is not None and forced not in MODES:
         problems.append(f"compat {forced!r} must be one of {', '.join(MODES)}")
         forced = None
+    streams = raw.get("streams_file", defaults.streams)
+    forced_streams = None
+    if raw.get("streams") is not None:
+        try:
+            forced_streams = parse_streams(raw["streams"])
+        except ValueError as exc:
+            problems.append(str(exc))
     webhook = _webhook(raw, problems)
     glue_crawler = _optional_text(raw, "glue_crawler", _CRAWLER, problems,
                                   "must be 1-255 characters without control characters")
@@ -289,6 +304,7 @@ def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
                                  None if on_drift is None else cast(Action, on_drift)),
         compat=CompatPolicy(compat.mode, compat.tables,
                             None if forced is None else cast(CompatMode, forced)),
+        streams=StreamsPolicy(streams.default, streams.tables, forced_streams),
         slack_webhook_url=webhook,
         glue_crawler=glue_crawler,
         glue_database=glue_database,

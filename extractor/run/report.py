@@ -74,6 +74,9 @@ class TableResult:
     # a conversion to the output schema's types changed.
     compat: CompatResult | None = None
     converted: dict[str, int] = field(default_factory=dict)
+    # The streams the table was read on (extractor/streams_policy.py), set when its setting
+    # asked for more than one: 1 when it could not be split. None (no key): one, as asked.
+    streams: int | None = None
 
     def __post_init__(self) -> None:
         if self.error_step is not None:  # given as the step's string
@@ -89,6 +92,7 @@ class TableResult:
             "retry_note": self.retry_note, "drift": [d.to_dict() for d in self.drift],
             "compat": None if self.compat is None else self.compat.to_dict(),
             "converted": dict(sorted(self.converted.items())),
+            **({} if self.streams is None else {"streams": self.streams}),
         }
 
     @classmethod
@@ -112,6 +116,7 @@ class TableResult:
             compat=None if data.get("compat") is None else CompatResult.from_dict(
                 data["compat"]),
             converted=as_counts(data.get("converted", {})),
+            streams=None if data.get("streams") is None else as_int(data["streams"]),
         )
 
 

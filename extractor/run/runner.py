@@ -35,6 +35,7 @@ from extractor.run.watchdog import start_watchdog
 from extractor.sink.destination import Destination
 from extractor.sink.publish import clean_orphans, clean_uploads, published_since, recover
 from extractor.source.reader import reader_name
+from extractor.streams_policy import auto_streams
 
 if TYPE_CHECKING:
     from extractor.run.shards import Shard
@@ -254,9 +255,27 @@ def _resume(destination: Destination, tasks: list[TableTask], day: str,
     return [t for t in tasks if t.table not in done]
 
 
+def plan_streams(settings: Settings, tasks: list[TableTask]) -> list[TableTask]:
+    """Each task with the streams its setting gives it; `auto` is decided here, over the
+    run's tables (largest first) and its workers (extractor/streams_policy.py)."""
+    sizes = [t.estimated_bytes for t in tasks]
+    planned = []
+    for index, task in enumerate(tasks):
+        wanted = setting = settings.streams.streams_for(task.table)
+        if wanted == "auto":
+            wanted = auto_streams(sizes, settings.workers) if index == 0 else 1
+            if wanted > 1:
+                logger.info("%s: auto: %d streams (%d of the run's %d estimated bytes, %d "
+                            "workers)", task.table, wanted, task.estimated_bytes, sum(sizes),
+                            settings.workers)
+        planned.append(dataclasses.replace(task, streams=wanted, streams_asked=setting != 1))
+    return planned
+
+
 def _execute(
     ctx: RunContext, tasks: list[TableTask], progress: Progress | None, breaker: CircuitBreaker
 ) -> Iterator[TableResult]:
+    tasks = plan_streams(ctx.settings, tasks)
     workers = min(ctx.settings.workers, len(tasks))
     if workers <= 1:  # one table or one worker: no process to spawn
         for task in tasks:

@@ -7,11 +7,11 @@ when the read moves on, which is never when the read hangs. So each process that
 (the main process inline, every pool worker) starts one small spawned watchdog process,
 once, and tells it over a pipe when a table starts, which query tag each attempt uses,
 and when the table ends. At the deadline the watchdog opens its own control connection
-and issues `KILL QUERY` for the SELECT whose comment carries the attempt's random token
-(information_schema.PROCESSLIST), every 0.2 s until the table ends; the server then ends
-the statement with error 1317 and the reader raises promptly. The pipeline's checkpoint
-(`check`) covers the steps after the read and needs no watchdog: the deadline is a
-number this process can compare with its own clock.
+and issues `KILL QUERY` for every SELECT whose comment carries the attempt's random token
+(information_schema.PROCESSLIST; one per stream of a table read on several), every 0.2 s
+until the table ends; the server then ends the statement with error 1317 and the reader
+raises promptly. The pipeline's checkpoint (`check`) covers the steps after the read and
+needs no watchdog: the deadline is a number this process can compare with its own clock.
 """
 
 from __future__ import annotations

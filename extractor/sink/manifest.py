@@ -239,10 +239,62 @@ class ManifestColumn:
 
 
 @dataclass(frozen=True)
+class StreamRange:
+    """One stream of a table read on several: the rows with low <= key < high (None:
+    unbounded), and how many it read."""
+
+    low: int | None
+    high: int | None
+    rows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"low": self.low, "high": self.high, "rows": self.rows}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> StreamRange:
+        data = as_dict(data)
+        low, high = data.get("low"), data.get("high")
+        return cls(None if low is None else as_int(low), None if high is None else as_int(high),
+                   as_int(data["rows"]))
+
+
+@dataclass(frozen=True)
+class StreamSplit:
+    """The source's `streams`: the table was read as these ranges of `key`, each its own
+    consistent read (extractor/source/ranges.py)."""
+
+    key: str
+    ranges: list[StreamRange] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "ranges": [r.to_dict() for r in self.ranges]}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> StreamSplit:
+        data = as_dict(data)
+        return cls(as_str(data["key"]),
+                   [StreamRange.from_dict(r) for r in as_list(data.get("ranges", []))])
+
+
+@dataclass(frozen=True)
 class SourceRead:
     database: str
-    rows_read: int  # the count of the one consistent read
+    rows_read: int  # the count of the one consistent read, or of every stream's together
     estimated_rows: int
+    streams: StreamSplit | None = None  # read on several streams; None (no key) on one
+
+    def to_dict(self) -> dict[str, Any]:
+        streams = {} if self.streams is None else {"streams": self.streams.to_dict()}
+        return {"database": self.database, "rows_read": self.rows_read,
+                "estimated_rows": self.estimated_rows, **streams}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> SourceRead:
+        data = as_dict(data)
+        return cls(as_str(data["database"]), as_int(data["rows_read"]),
+                   as_int(data["estimated_rows"]),
+                   None if data.get("streams") is None else StreamSplit.from_dict(
+                       data["streams"]))
 
 
 @dataclass(frozen=True)
@@ -270,8 +322,7 @@ class Manifest:
             "format": FORMAT, "table": self.table, "date": self.date, "run_id": self.run_id,
             "engine": self.engine, "published_at": self.published_at, "rows": self.rows,
             "bytes": self.bytes,
-            "source": {"database": self.source.database, "rows_read": self.source.rows_read,
-                       "estimated_rows": self.source.estimated_rows},
+            "source": self.source.to_dict(),
             "files": [{"key": f.key, "rows": f.rows, "bytes": f.bytes} for f in self.files],
             "schema": [{"name": c.name, "mysql_type": c.mysql_type, "nullable": c.nullable,
                         "arrow_type": c.arrow_type} for c in self.schema],
@@ -294,14 +345,12 @@ class Manifest:
         """A manifest of any known format (a journal holds one inside)."""
         checked(data, WHAT, where, FORMAT)
         with reading(WHAT, where):
-            source = as_dict(data["source"])
             return cls(
                 table=as_str(data["table"]), date=as_str(data["date"]),
                 run_id=as_str(data["run_id"]), engine=as_str(data["engine"]),
                 published_at=as_str(data["published_at"]), rows=as_int(data["rows"]),
                 bytes=as_int(data["bytes"]),
-                source=SourceRead(as_str(source["database"]), as_int(source["rows_read"]),
-                                  as_int(source["estimated_rows"])),
+                source=SourceRead.from_dict(data["source"]),
                 files=[ManifestFile(as_str(f["key"]), as_int(f["rows"]), as_int(f["bytes"]))
                        for f in map(as_dict, as_list(data["files"]))],
                 schema=[ManifestColumn(as_str(c["name"]), as_str(c["mysql_type"]),

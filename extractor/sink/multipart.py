@@ -114,15 +114,19 @@ class _File:
 class MultipartUploader:
     """Uploads each file of one table to its key in `data_dir` while it is written.
 
-    `open` and `finish` are the Parquet writer's `on_open` and `on_file` hooks. `wait` returns
-    the pending uploads once every file is closed; `abort` drops every upload this table
-    started (a failed table leaves none behind). At most two files upload at a time, one
-    request each, so a table holds at most two parts in memory.
+    `open` and `finish` are the Parquet writer's `on_open` and `on_file` hooks (of every
+    writer of the table's streams). `wait` returns the pending uploads once every file is
+    closed; `abort` drops every upload this table started (a failed table leaves none
+    behind). At most `files_at_once` files upload at a time (two, or one more than the
+    streams, each of which keeps a file open), one request each, so a table holds at most
+    that many parts in memory.
     """
 
-    def __init__(self, destination: Destination, data_dir: str, part_size: int) -> None:
+    def __init__(self, destination: Destination, data_dir: str, part_size: int, *,
+                 files_at_once: int = 2) -> None:
         self.destination, self.data_dir, self.part_size = destination, data_dir, part_size
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="upload")
+        self._pool = ThreadPoolExecutor(max_workers=max(2, files_at_once),
+                                        thread_name_prefix="upload")
         self._files: dict[str, _File] = {}
         self._futures: list[tuple[_File, Future[PendingUpload]]] = []
         self._started: list[tuple[str, str]] = []  # (key, upload id): what `abort` aborts

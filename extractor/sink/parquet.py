@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -68,12 +69,28 @@ def file_name(table: str, number: int) -> str:
     return f"file_{table}_{number:03d}.parquet"
 
 
+class FileNumbers:
+    """The next file number of a table, shared by the writers of its streams: a number is
+    taken when a file opens (on S3 its upload targets its final key from then on), so the
+    streams' files are numbered 001, 002, ... without a gap or a clash."""
+
+    def __init__(self, first: int = 1) -> None:
+        self._next = first
+        self._mutex = threading.Lock()
+
+    def take(self) -> int:
+        with self._mutex:
+            number, self._next = self._next, self._next + 1
+            return number
+
+
 class RollingParquetWriter:
     """Writes `file_<table>_001.parquet`, `_002`, ... into a local directory.
 
     `on_file` is called with each finished file, so it can be uploaded while the
     next one is written; `on_open` with the path of each file as it is created, so its
-    bytes can be uploaded as they are written.
+    bytes can be uploaded as they are written. `numbers`, shared by the writers of one
+    table's streams, numbers the files across them (one writer alone counts its own).
     """
 
     def __init__(
@@ -88,6 +105,8 @@ class RollingParquetWriter:
         on_file: Callable[[WrittenFile], None] | None = None,
         coerce_timestamps: str | None = "us",
         on_open: Callable[[str], None] | None = None,
+        numbers: FileNumbers | None = None,
+        empty_file: bool = True,
     ) -> None:
         self.directory = directory
         self.table = table
@@ -97,6 +116,10 @@ class RollingParquetWriter:
         self.page_bytes = page_bytes
         self.on_file = on_file
         self.on_open = on_open
+        self.numbers = numbers or FileNumbers()
+        # False for all but one stream of a table: the partition needs one file holding the
+        # schema when it has no rows, not one per stream.
+        self.empty_file = empty_file
         # None keeps each timestamp's own unit: a compatible write repeats Airbyte's millis.
         self._options = {**PARQUET_OPTIONS, "coerce_timestamps": coerce_timestamps}
         self.files: list[WrittenFile] = []
@@ -121,8 +144,9 @@ class RollingParquetWriter:
             self._hand_off()
 
     def close(self) -> list[WrittenFile]:
-        """Finish the last file; an empty table still gets one file holding its schema."""
-        if self._buffer or (not self.files and self._in_flight is None):
+        """Finish the last file; an empty table still gets one file holding its schema
+        (unless `empty_file` is off)."""
+        if self._buffer or (self.empty_file and not self.files and self._in_flight is None):
             self._hand_off()
         self._wait()
         self._encoder.shutdown()
@@ -172,7 +196,7 @@ class RollingParquetWriter:
             self._close_file()
 
     def _open_file(self) -> None:
-        self._path = os.path.join(self.directory, file_name(self.table, len(self.files) + 1))
+        self._path = os.path.join(self.directory, file_name(self.table, self.numbers.take()))
         self._rows_in_file = 0
         self._sink = pa.OSFile(self._path, "wb")
         self._writer = pq.ParquetWriter(

@@ -1,4 +1,5 @@
-"""Stream one table as Arrow record batches, from one SELECT (one consistent read).
+"""Stream one table as Arrow record batches, from one SELECT (one consistent read), or one
+primary-key range of it (source/ranges.py) when the table is read on several streams.
 
 The reader is connectorx (binary protocol, Arrow built in Rust). connectorx 0.4.6 has no
 TLS for MySQL, so when the connection must be encrypted it connects in plaintext to a
@@ -35,6 +36,7 @@ from extractor.source.connection import (
     session_uses_tls,
     translate_errors,
 )
+from extractor.source.ranges import KeyRange
 from extractor.source.tls_proxy import TlsProxy, Upstream
 
 logger = logging.getLogger(__name__)
@@ -81,15 +83,20 @@ _MYSQL_HINT = "/*+ SET_VAR(max_execution_time=0) */ "
 
 
 def select_sql(
-    database: str, table: str, plans: list[ColumnPlan], server: Server = Server(), tag: str = ""
+    database: str, table: str, plans: list[ColumnPlan], server: Server = Server(), tag: str = "",
+    *, key: str | None = None, key_range: KeyRange | None = None,
 ) -> str:
-    """The one SELECT that reads a table; `tag` (a comment) lets an operator find it.
+    """The SELECT that reads a table, or one `key_range` of it on the column `key` (a stream,
+    source/ranges.py); `tag` (a comment) lets an operator, and the watchdog, find it.
 
     The same over TLS: connectorx reads through the proxy with the binary protocol.
     """
     columns = ", ".join(p.select_sql(server.flavor) for p in plans)
     comment = f"/* {re.sub(r'[^A-Za-z0-9_.:=-]', '_', tag)} */ " if tag else ""
     source = f"{quote_identifier(database)}.{quote_identifier(table)}"
+    condition = key_range.where(key) if key is not None and key_range is not None else ""
+    if condition:
+        source = f"{source} WHERE {condition}"
     if server.flavor == "mariadb":
         return f"{_MARIADB_PREFIX}SELECT {comment}{columns} FROM {source}"
     return f"SELECT {_MYSQL_HINT}{comment}{columns} FROM {source}"
@@ -108,9 +115,12 @@ def read_batches(
     *,
     server: Server,
     tag: str = "",
+    key: str | None = None,
+    key_range: KeyRange | None = None,
 ) -> Generator[pa.RecordBatch, None, None]:
-    """Yield the table's rows in batches, in the reader's own (pre-contract) types."""
-    sql = select_sql(mysql.database, table, plans, server, tag)
+    """Yield the table's rows (those of `key_range` on `key`, if given) in batches, in the
+    reader's own (pre-contract) types."""
+    sql = select_sql(mysql.database, table, plans, server, tag, key=key, key_range=key_range)
     with translate_errors(mysql, table=table, step=Step.READ):
         yield from _stream(mysql, sql, batches, tls=server.tls)
 
