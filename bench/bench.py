@@ -4,6 +4,8 @@ Contenders, interleaved round-robin in every repetition (a, b, c, a, b, c, ...):
   (a)  radar-extract extract --table store_metrics --dest <tmpdir> --workers 1
   (b)  mariadb --quick ... -e 'SELECT * FROM store_metrics' > /dev/null
   (c)  bench/plain_pymysql.py (pymysql SSCursor -> pyarrow -> SNAPPY Parquet), once by default
+  (as) (a) with --workers 2 --streams 2: the table as two primary-key ranges at once
+       (--streams N sets N, 1 leaves it out)
   (a2x) with --double: (a) on store_metrics_2x (2 x rows), to show peak RSS does not grow
   (w)  radar-extract extract --table wide_documents --workers 1: ~2 GB of 1 MiB BLOB rows and
        twenty 8 MiB values together mid-table (--skip-wide to leave out); every value of the
@@ -74,12 +76,15 @@ def extractor_argv() -> list[str] | None:
 
 
 def extractor(key: str, label: str, table: str, rows: int, url: str,
-              baseline: str | None = None, env: dict[str, str] | None = None) -> Contender:
+              baseline: str | None = None, env: dict[str, str] | None = None,
+              streams: int = 1) -> Contender:
     ext = [sys.executable, "-m", "extractor"] if baseline else extractor_argv()
     if ext is None:
         note = "not found (no .venv/bin/radar-extract, no extractor/__main__.py): skipped"
         return Contender(key, label, None, table, rows, note=note)
-    argv = [*ext, "extract", "--table", table, "--dest", "{dest}", "--workers", "1"]
+    argv = [*ext, "extract", "--table", table, "--dest", "{dest}", "--workers", str(streams)]
+    if streams > 1:  # one table on `streams` primary-key ranges, one worker each
+        argv += ["--streams", str(streams)]
     env = {"RADAR_MYSQL_URL": url, **({"PYTHONPATH": baseline} if baseline else {}),
            **(env or {})}
     verify = verify_wide if table == "wide_documents" else None
@@ -122,6 +127,10 @@ def build_contenders(url: str, rows: int, args: argparse.Namespace, info: Server
                  "{dest}/store_metrics.parquet"]
         note = f"slow: runs only in the first {args.plain_runs} repetition(s) (--plain-runs)"
         out.append(Contender("c", "(c) plain pymysql", plain, rows=rows, parquet=True, note=note))
+    if args.streams > 1:
+        out.append(extractor("as", f"(as) radar-extract, {args.streams} streams" +
+                             (", TLS" if info.tls else ""), "store_metrics", rows, url,
+                             streams=args.streams))
     if args.double:
         out.append(extractor("a2x", "(a) at 2x rows", "store_metrics_2x", 2 * rows, url))
     if not args.skip_wide:
@@ -204,6 +213,9 @@ def parse_args() -> argparse.Namespace:
                    help="also run (a) in plaintext on a server that offers TLS (ap)")
     p.add_argument("--skip-plain", action="store_true", help="do not run contender (c)")
     p.add_argument("--plain-runs", type=int, default=1, help="repetitions that include (c)")
+    p.add_argument("--streams", type=int, default=2,
+                   help="also run (a) as this many primary-key ranges at once, "
+                        "--workers N --streams N (as); 1: not")
     p.add_argument("--double", action="store_true", help="also run (a) on 2 x rows")
     p.add_argument("--skip-wide", action="store_true", help="do not run contender (w)")
     p.add_argument("--baseline", metavar="DIR",

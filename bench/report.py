@@ -54,19 +54,20 @@ def _cpu(value: float | None) -> str:
     return f"{value:>9.1f}" if value is not None else f"{'-':>9}"
 
 
-def peer_lines(s: dict[str, dict[str, Any]], labels: dict[str, str]) -> list[str]:
-    """The fastest peer's median over radar-extract's (how much faster radar-extract is)."""
-    a = s.get("a", {})
+def peer_lines(s: dict[str, dict[str, Any]], labels: dict[str, str], ours: str = "a"
+               ) -> list[str]:
+    """The fastest peer's median over radar-extract's `ours` (how much faster it is)."""
+    a = s.get(ours, {})
     peers = [(s[k]["median_s"], k) for k in PEERS if s.get(k, {}).get("ok")]
     if not peers:
         return []
     best, key = min(peers)
     if not a.get("ok"):
-        return [f"fastest peer {labels[key]}: {best:.2f} s; (a) has no successful run"]
+        return [f"fastest peer {labels[key]}: {best:.2f} s; ({ours}) has no successful run"]
     ratio = best / a["median_s"]
     verdict = "PASS" if ratio >= PEER_TARGET else "FAIL"
-    return [f"fastest peer / (a) wall time >= {PEER_TARGET}:  {verdict} (ratio {ratio:.2f}, "
-            f"fastest peer {labels[key]})"]
+    return [f"fastest peer / ({ours}) wall time >= {PEER_TARGET}:  {verdict} (ratio "
+            f"{ratio:.2f}, fastest peer {labels[key]})"]
 
 
 def verdicts(s: dict[str, dict[str, Any]]) -> tuple[float | None, list[str]]:
@@ -81,6 +82,14 @@ def verdicts(s: dict[str, dict[str, Any]]) -> tuple[float | None, list[str]]:
            if peaks else "n/a - (a) has no successful run")
     lines = [f"(a) <= {SPEED_TARGET} x (b) wall time:  {speed}",
              f"peak RSS of (a) <= {RSS_TARGET_MB:.0f} MB:  {rss}"]
+    streams = s.get("as", {})
+    if streams.get("ok") and b.get("ok"):
+        both = streams["median_s"] / b["median_s"]
+        lines.append(f"(as) <= {SPEED_TARGET} x (b) wall time:  "
+                     f"{'PASS' if both <= SPEED_TARGET else 'FAIL'} (ratio {both:.2f}); peak "
+                     f"RSS of (as) <= {RSS_TARGET_MB:.0f} MB:  "
+                     f"{'PASS' if streams['max_rss_mb'] <= RSS_TARGET_MB else 'FAIL'} "
+                     f"(max {streams['max_rss_mb']:.0f} MB)")
     w = s.get("w", {})
     if w.get("runs"):
         lines.append(f"peak RSS of (w) <= {WIDE_RSS_TARGET_MB:.0f} MB, values intact:  " + (
@@ -118,6 +127,8 @@ def report(runs: list[Run], labels: dict[str, str], meta: dict[str, Any], out_di
               f"{_cpu(x.get('median_cpu_s'))}{_cpu(x.get('median_server_cpu_s'))}")
     ratio, lines = verdicts(s)
     lines += peer_lines(s, labels)
+    if "as" in labels:
+        lines += peer_lines(s, labels, "as")
     print(f"\nratio median(a)/median(b): {'n/a' if ratio is None else f'{ratio:.2f}'}")
     print("\n".join(lines))
     stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
