@@ -96,6 +96,12 @@ from extractor.source.tls import client_context, tls_required
 CLIENT_SSL = 0x0800
 CHUNK = 512 * 1024  # bytes per relay read: a few dozen TLS records
 TLS_READ = 256 * 1024  # ciphertext per recv from the server's TLS leg
+# While the server streams, poll() wakes the relay only once this much has come (the kernel's
+# SO_RCVLOWAT), not per TLS record: a few times fewer wake-ups. The end of a result set, short
+# of it, waits at most _LOWAT_WAIT_MS, after which the mark is lifted until the next burst.
+_LOWAT = 128 * 1024
+_LOWAT_WAIT_MS = 5
+_BURST = 16 * 1024  # a read at least this long: the server streams
 _MAX_PACKET = 0xFFFFFF
 _ACCEPT_TIMEOUT_S = 30  # connectorx connects as soon as the proxy is started
 _ANSWER_TIMEOUT_S = 10  # for a client to answer the greeting (connectorx: milliseconds)
@@ -314,7 +320,7 @@ class _TlsSocket:
     def fileno(self) -> int:
         return self.raw.fileno()
 
-    def setsockopt(self, level: int, option: int, value: bytes) -> None:
+    def setsockopt(self, level: int, option: int, value: int | bytes) -> None:
         self.raw.setsockopt(level, option, value)
 
     def close(self) -> None:
@@ -871,6 +877,7 @@ def _relay(client: _Leg, server: _Leg, window: _Window | None = None) -> None:
     client_fd, server_fd = client.fileno(), server.fileno()
     client_mask = server_mask = 0
     ready: dict[int, int] = {}
+    lowat = False
     if window is not None:
         window.count(down.view[:down.end])
         poller.register(window.fd, select.POLLIN)
@@ -896,6 +903,8 @@ def _relay(client: _Leg, server: _Leg, window: _Window | None = None) -> None:
             down.fill()
             if window is not None:
                 window.count(down.view[:down.end])
+            if not lowat and down.end >= _BURST:
+                lowat = _low_water(server, _LOWAT)
         down.flush()
         up_idle, down_idle = up.start == up.end, down.start == down.end
         if client.eof and up_idle and not server.backlog():
@@ -915,7 +924,21 @@ def _relay(client: _Leg, server: _Leg, window: _Window | None = None) -> None:
             select.POLLIN if down_idle and downstream and not server.eof else 0)
         if mask != server_mask:
             server_mask = _poll_for(poller, server_fd, server_mask, mask)
-        ready = dict(poller.poll())  # a shut window wakes for the parent's word
+        # A shut window wakes for the parent's word; a low-water mark, by the time out too.
+        waiting_for_server = lowat and server_mask & select.POLLIN
+        ready = dict(poller.poll(_LOWAT_WAIT_MS if waiting_for_server else None))
+        if waiting_for_server and not ready:  # the burst ended short of the mark
+            lowat = not _low_water(server, 1)
+            ready[server_fd] = select.POLLIN
+
+
+def _low_water(leg: _Leg, size: int) -> bool:
+    """Set the server socket's SO_RCVLOWAT; False where the system does not have it."""
+    try:
+        leg.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, size)
+    except (OSError, AttributeError):
+        return False
+    return True
 
 
 def _poll_for(poller: select.poll, fd: int, old: int, new: int) -> int:
