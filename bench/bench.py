@@ -32,6 +32,7 @@ import shlex
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,6 +161,18 @@ def parquet_rows(dest: Path, pattern: str = "**/*.parquet") -> tuple[int, list[s
     return total, [str(f.relative_to(dest)) for f in files]
 
 
+def settle(server_pid: int | None, *, idle: float = 0.05, most_s: float = 20.0) -> None:
+    """Wait until the server is idle (under `idle` CPU-seconds per second over 0.5 s), at
+    most `most_s`: a run must not pay for the work the one before left behind."""
+    deadline = time.monotonic() + most_s
+    while time.monotonic() < deadline:
+        before = cpu_seconds(server_pid)
+        time.sleep(0.5)
+        after = cpu_seconds(server_pid)
+        if before is None or after is None or after - before < idle * 0.5:
+            return
+
+
 def run_once(c: Contender, rep: int, server_pid: int | None = None) -> Run:
     assert c.argv is not None
     dest = Path(tempfile.mkdtemp(prefix=f"radar-bench-{c.key}-"))
@@ -283,9 +296,13 @@ def bench_server(args: argparse.Namespace, server_url: str, info: ServerInfo
 
     runs: list[Run] = []
     for rep in range(1, args.repeat + 1):
-        for c in contenders:
+        # Each round starts one contender later, so none always follows the same one (a
+        # peer's partitioned reads can leave the server busy for a moment after it exits).
+        turn = (rep - 1) % len(contenders)
+        for c in contenders[turn:] + contenders[:turn]:
             if c.argv is None or (c.key == "c" and rep > args.plain_runs):
                 continue
+            settle(info.pid)
             run = run_once(c, rep, info.pid)
             runs.append(run)
             status = "ok" if run.ok else f"FAILED: {run.error}"
