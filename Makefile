@@ -89,8 +89,9 @@ bench: install bench-venv ## Benchmark against the CLI, plain pymysql, polars, d
 bench-migrate: install ## Time `migrate` of one 3M-row Airbyte-shaped partition (after `make bench`)
 	$(BIN)/python bench/migrate.py $(ARGS)
 
-lint: install ## ruff, mypy --strict (extractor, tests), the import-layer contract, hadolint on the Dockerfile
+lint: install ## ruff check and format --check, mypy --strict (extractor, tests), import layers, hadolint
 	$(BIN)/ruff check extractor tests bench deploy
+	$(BIN)/ruff format --check extractor tests bench deploy
 	$(BIN)/mypy extractor tests
 	$(BIN)/lint-imports
 	@if [ -x $(BIN)/hadolint ]; then $(BIN)/hadolint Dockerfile && echo "hadolint: Dockerfile ok"; \

@@ -76,9 +76,16 @@ def extractor_argv() -> list[str] | None:
     return None
 
 
-def extractor(key: str, label: str, table: str, rows: int, url: str,
-              baseline: str | None = None, env: dict[str, str] | None = None,
-              streams: int = 1) -> Contender:
+def extractor(
+    key: str,
+    label: str,
+    table: str,
+    rows: int,
+    url: str,
+    baseline: str | None = None,
+    env: dict[str, str] | None = None,
+    streams: int = 1,
+) -> Contender:
     ext = [sys.executable, "-m", "extractor"] if baseline else extractor_argv()
     if ext is None:
         note = "not found (no .venv/bin/radar-extract, no extractor/__main__.py): skipped"
@@ -86,52 +93,101 @@ def extractor(key: str, label: str, table: str, rows: int, url: str,
     argv = [*ext, "extract", "--table", table, "--dest", "{dest}", "--workers", str(streams)]
     if streams > 1:  # one table on `streams` primary-key ranges, one worker each
         argv += ["--streams", str(streams)]
-    env = {"RADAR_MYSQL_URL": url, **({"PYTHONPATH": baseline} if baseline else {}),
-           **(env or {})}
+    env = {"RADAR_MYSQL_URL": url, **({"PYTHONPATH": baseline} if baseline else {}), **(env or {})}
     verify = verify_wide if table == "wide_documents" else None
-    return Contender(key, label, argv, table, rows, env, parquet=True, verify=verify,
-                     note=f"the code in {baseline}" if baseline else "",
-                     cwd=Path(baseline) if baseline else REPO)
+    return Contender(
+        key,
+        label,
+        argv,
+        table,
+        rows,
+        env,
+        parquet=True,
+        verify=verify,
+        note=f"the code in {baseline}" if baseline else "",
+        cwd=Path(baseline) if baseline else REPO,
+    )
 
 
-PEER_LABELS = {"polars": ("p", "(p) polars+connectorx", "*.parquet"),
-               "dlt": ("d", "(d) dlt+connectorx", "bench/store_metrics/*.parquet")}
+PEER_LABELS = {
+    "polars": ("p", "(p) polars+connectorx", "*.parquet"),
+    "dlt": ("d", "(d) dlt+connectorx", "bench/store_metrics/*.parquet"),
+}
 
 
-def peer(name: str, url: str, rows: int, args: argparse.Namespace, info: ServerInfo
-         ) -> Contender:
+def peer(name: str, url: str, rows: int, args: argparse.Namespace, info: ServerInfo) -> Contender:
     key, label, pattern = PEER_LABELS[name]
     python = Path(args.peers_python).absolute()  # not resolve(): a venv's python is a link
     if not python.exists():
         return Contender(key, label, None, note=f"no {python} (make bench-venv): skipped")
-    argv = [str(python), str(BENCH / "peers.py"), name, url, "store_metrics", "{dest}",
-            "--partitions", str(args.partitions)]
+    argv = [
+        str(python),
+        str(BENCH / "peers.py"),
+        name,
+        url,
+        "store_metrics",
+        "{dest}",
+        "--partitions",
+        str(args.partitions),
+    ]
     note = f"{args.partitions} connections (connectorx partition_on=id)"
     if info.tls:
         note += "; reads in plaintext: connectorx 0.4.6 has no TLS for MySQL"
-    return Contender(key, label, argv, rows=rows, parquet=True, parquet_glob=pattern,
-                     env={"RUNTIME__DLTHUB_TELEMETRY": "false"}, note=note)
+    return Contender(
+        key,
+        label,
+        argv,
+        rows=rows,
+        parquet=True,
+        parquet_glob=pattern,
+        env={"RUNTIME__DLTHUB_TELEMETRY": "false"},
+        note=note,
+    )
 
 
-def build_contenders(url: str, rows: int, args: argparse.Namespace, info: ServerInfo
-                     ) -> list[Contender]:
+def build_contenders(
+    url: str, rows: int, args: argparse.Namespace, info: ServerInfo
+) -> list[Contender]:
     u = load_settings(env={"RADAR_MYSQL_URL": url}).mysql
     cli, cli_label = cli_argv(info, u, "SELECT * FROM store_metrics")
-    out = [extractor("a", "(a) radar-extract" + (", TLS" if info.tls else ""),
-                     "store_metrics", rows, url),
-           Contender("b", f"(b) {cli_label}", cli, rows=rows)]
+    out = [
+        extractor(
+            "a", "(a) radar-extract" + (", TLS" if info.tls else ""), "store_metrics", rows, url
+        ),
+        Contender("b", f"(b) {cli_label}", cli, rows=rows),
+    ]
     if args.plaintext and info.tls:
-        out.append(extractor("ap", "(ap) radar-extract plain", "store_metrics", rows, url,
-                             env={"RADAR_MYSQL_SSL_MODE": "disabled"}))
+        out.append(
+            extractor(
+                "ap",
+                "(ap) radar-extract plain",
+                "store_metrics",
+                rows,
+                url,
+                env={"RADAR_MYSQL_SSL_MODE": "disabled"},
+            )
+        )
     if not args.skip_plain:
-        plain = [sys.executable, str(BENCH / "plain_pymysql.py"), url, "store_metrics",
-                 "{dest}/store_metrics.parquet"]
+        plain = [
+            sys.executable,
+            str(BENCH / "plain_pymysql.py"),
+            url,
+            "store_metrics",
+            "{dest}/store_metrics.parquet",
+        ]
         note = f"slow: runs only in the first {args.plain_runs} repetition(s) (--plain-runs)"
         out.append(Contender("c", "(c) plain pymysql", plain, rows=rows, parquet=True, note=note))
     if args.streams > 1:
-        out.append(extractor("as", f"(as) radar-extract, {args.streams} streams" +
-                             (", TLS" if info.tls else ""), "store_metrics", rows, url,
-                             streams=args.streams))
+        out.append(
+            extractor(
+                "as",
+                f"(as) radar-extract, {args.streams} streams" + (", TLS" if info.tls else ""),
+                "store_metrics",
+                rows,
+                url,
+                streams=args.streams,
+            )
+        )
     if args.double:
         out.append(extractor("a2x", "(a) at 2x rows", "store_metrics_2x", 2 * rows, url))
     if not args.skip_wide:
@@ -139,8 +195,11 @@ def build_contenders(url: str, rows: int, args: argparse.Namespace, info: Server
     if args.baseline:
         out.append(extractor("a0", "(a0) baseline", "store_metrics", rows, url, args.baseline))
         if not args.skip_wide:
-            out.append(extractor("w0", "(w0) baseline wide", "wide_documents", WIDE_ROWS, url,
-                                 args.baseline))
+            out.append(
+                extractor(
+                    "w0", "(w0) baseline wide", "wide_documents", WIDE_ROWS, url, args.baseline
+                )
+            )
     out += [peer(name, url, rows, args, info) for name in args.peers]
     return out
 
@@ -194,8 +253,10 @@ def run_once(c: Contender, rep: int, server_pid: int | None = None) -> Run:
             if run.rows_written != c.rows:
                 run.ok = False
                 run.error = f"Parquet holds {run.rows_written} rows, expected {c.rows}"
-            first = f"origin=airbyte/database=bronze_radar/{c.table}/cog_dt_ingestion=*/" \
+            first = (
+                f"origin=airbyte/database=bronze_radar/{c.table}/cog_dt_ingestion=*/"
                 f"file_{c.table}_001.parquet"
+            )
             if c.key.startswith(("a", "w")) and not list(dest.glob(first)):  # our layout
                 run.warning = f"no {first}; files: {run.files}"
             if run.ok and c.verify is not None:
@@ -213,26 +274,47 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rows", type=int, default=FULL_ROWS)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--url", default=os.environ.get("RADAR_BENCH_MYSQL_URL", DEFAULT_URL))
-    p.add_argument("--servers", type=_servers, default=None,
-                   help=f"run on each of these servers in turn ({', '.join(SERVERS)}), "
-                        "instead of --url")
-    p.add_argument("--peers", type=_peers, default=list(PEER_LABELS),
-                   help=f"peers to run: a comma list of {', '.join(PEER_LABELS)}, or none")
-    p.add_argument("--peers-python", default=str(REPO / ".venv-bench" / "bin" / "python"),
-                   help="the python of the venv holding the peers (make bench-venv)")
-    p.add_argument("--partitions", type=int, default=2,
-                   help="parallel connections each peer reads with")
-    p.add_argument("--plaintext", action="store_true",
-                   help="also run (a) in plaintext on a server that offers TLS (ap)")
+    p.add_argument(
+        "--servers",
+        type=_servers,
+        default=None,
+        help=f"run on each of these servers in turn ({', '.join(SERVERS)}), instead of --url",
+    )
+    p.add_argument(
+        "--peers",
+        type=_peers,
+        default=list(PEER_LABELS),
+        help=f"peers to run: a comma list of {', '.join(PEER_LABELS)}, or none",
+    )
+    p.add_argument(
+        "--peers-python",
+        default=str(REPO / ".venv-bench" / "bin" / "python"),
+        help="the python of the venv holding the peers (make bench-venv)",
+    )
+    p.add_argument(
+        "--partitions", type=int, default=2, help="parallel connections each peer reads with"
+    )
+    p.add_argument(
+        "--plaintext",
+        action="store_true",
+        help="also run (a) in plaintext on a server that offers TLS (ap)",
+    )
     p.add_argument("--skip-plain", action="store_true", help="do not run contender (c)")
     p.add_argument("--plain-runs", type=int, default=1, help="repetitions that include (c)")
-    p.add_argument("--streams", type=int, default=2,
-                   help="also run (a) as this many primary-key ranges at once, "
-                        "--workers N --streams N (as); 1: not")
+    p.add_argument(
+        "--streams",
+        type=int,
+        default=2,
+        help="also run (a) as this many primary-key ranges at once, "
+        "--workers N --streams N (as); 1: not",
+    )
     p.add_argument("--double", action="store_true", help="also run (a) on 2 x rows")
     p.add_argument("--skip-wide", action="store_true", help="do not run contender (w)")
-    p.add_argument("--baseline", metavar="DIR",
-                   help="also run (a) and (w) with the code of this checkout (e.g. of main)")
+    p.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also run (a) and (w) with the code of this checkout (e.g. of main)",
+    )
     return p.parse_args()
 
 
@@ -240,8 +322,9 @@ def _names(text: str, known: dict[str, object], what: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip() and n.strip() != "none"]
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown {what} {', '.join(unknown)}; "
-                                         f"known: {', '.join(known)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown {what} {', '.join(unknown)}; known: {', '.join(known)}"
+        )
     return names
 
 
@@ -266,8 +349,9 @@ def main() -> int:
     return 0
 
 
-def bench_server(args: argparse.Namespace, server_url: str, info: ServerInfo
-                 ) -> tuple[dict[str, str], list[Run]]:
+def bench_server(
+    args: argparse.Namespace, server_url: str, info: ServerInfo
+) -> tuple[dict[str, str], list[Run]]:
     """Every contender, interleaved, on one server; the labels and the runs."""
     base = urlsplit(server_url)
     database = base.path.lstrip("/") or "radar_bench"
@@ -284,8 +368,10 @@ def bench_server(args: argparse.Namespace, server_url: str, info: ServerInfo
     commands = {c.key: shown(c, base.password) for c in contenders if c.argv}
     notes = {c.key: c.note for c in contenders if c.note}
     how = "offers TLS: radar-extract and (b) read over TLS" if info.tls else "plaintext"
-    print(f"\nserver {info.name} at {base.hostname}:{base.port} ({how}), server CPU "
-          f"{'from pid ' + str(info.pid) if info.pid else 'not measured (not on this machine)'}")
+    print(
+        f"\nserver {info.name} at {base.hostname}:{base.port} ({how}), server CPU "
+        f"{'from pid ' + str(info.pid) if info.pid else 'not measured (not on this machine)'}"
+    )
     print(f"database {database}: {args.rows:,} rows, {args.repeat} repetition(s)\nCommands:")
     for c in contenders:
         print(f"  {c.label}: {commands.get(c.key) or 'MISSING, ' + c.note}")
@@ -306,13 +392,23 @@ def bench_server(args: argparse.Namespace, server_url: str, info: ServerInfo
             run = run_once(c, rep, info.pid)
             runs.append(run)
             status = "ok" if run.ok else f"FAILED: {run.error}"
-            print(f"[rep {rep}/{args.repeat}] {c.label:20}{run.wall_s:8.2f} s"
-                  f"{run.peak_rss_mb:8.1f} MB{run.cpu_s or 0:7.1f} s CPU  {status}", flush=True)
+            print(
+                f"[rep {rep}/{args.repeat}] {c.label:20}{run.wall_s:8.2f} s"
+                f"{run.peak_rss_mb:8.1f} MB{run.cpu_s or 0:7.1f} s CPU  {status}",
+                flush=True,
+            )
             if run.warning:
                 print(f"      warning: {run.warning}")
-    meta = {"server": info.name, "server_tls": info.tls,
-            "database": database, "rows": args.rows, "repeat": args.repeat,
-            "rss_floor_mb": floor, "commands": commands, "notes": notes}
+    meta = {
+        "server": info.name,
+        "server_tls": info.tls,
+        "database": database,
+        "rows": args.rows,
+        "repeat": args.repeat,
+        "rss_floor_mb": floor,
+        "commands": commands,
+        "notes": notes,
+    }
     report(runs, {c.key: c.label for c in contenders}, meta, BENCH / ".results")
     for key, note in notes.items():
         print(f"note ({key}): {note}")

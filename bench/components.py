@@ -66,8 +66,9 @@ def _bytes_sent(url: str) -> float | None:
     return float(rows[0]["Value"]) if rows else None
 
 
-def measure(step: Callable[[], None], info: ServerInfo, url: str, *, child: bool,
-            helper: bool = False) -> Sample:
+def measure(
+    step: Callable[[], None], info: ServerInfo, url: str, *, child: bool, helper: bool = False
+) -> Sample:
     """wall, client CPU, helper-process CPU, server CPU, MB the server sent (all clients)."""
     sent, srv, own, kids = _bytes_sent(url), cpu_seconds(info.pid), _self(), _children()
     started = time.perf_counter()
@@ -81,8 +82,13 @@ def measure(step: Callable[[], None], info: ServerInfo, url: str, *, child: bool
 
 
 def _run(argv: list[str], env: dict[str, str] | None = None) -> None:
-    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True,
-                   env={**os.environ, **(env or {})})
+    subprocess.run(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        check=True,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _cx_table(url: str, sql: str) -> None:
@@ -104,14 +110,26 @@ def _read(url: str, plans: list[ColumnPlan], flavor: str, tls: bool) -> None:
 def _extract(url: str, table: str) -> None:
     dest = tempfile.mkdtemp(prefix="radar-components-")
     try:
-        _run([str(REPO / ".venv" / "bin" / "radar-extract"), "extract", "--table", table,
-              "--dest", dest, "--workers", "1"], {"RADAR_MYSQL_URL": url})
+        _run(
+            [
+                str(REPO / ".venv" / "bin" / "radar-extract"),
+                "extract",
+                "--table",
+                table,
+                "--dest",
+                dest,
+                "--workers",
+                "1",
+            ],
+            {"RADAR_MYSQL_URL": url},
+        )
     finally:
         shutil.rmtree(dest, ignore_errors=True)
 
 
-def steps(url: str, info: ServerInfo, columns: bool) -> dict[str, tuple[Callable[[], None],
-                                                                        bool, bool]]:
+def steps(
+    url: str, info: ServerInfo, columns: bool
+) -> dict[str, tuple[Callable[[], None], bool, bool]]:
     """name -> (step, runs in a child process, has a helper process)."""
     catalog = discover(load_settings(env={"RADAR_MYSQL_URL": url}))
     plans = [plan_column(c) for c in catalog.tasks[TABLE].columns]
@@ -149,8 +167,7 @@ def steps(url: str, info: ServerInfo, columns: bool) -> dict[str, tuple[Callable
             raw = f"{pre}SELECT id, `{p.name}` FROM {source}"
             proj = f"{pre}SELECT id, {p.select_sql()} FROM {source}"
             out[f"col {p.name} as is"] = (lambda q=raw: _cx_table(url, q), False, False)
-            out[f"col {p.name} {p.read.name}"] = (lambda q=proj: _cx_table(url, q), False,
-                                                  False)
+            out[f"col {p.name} {p.read.name}"] = (lambda q=proj: _cx_table(url, q), False, False)
     return out
 
 
@@ -174,8 +191,10 @@ def main() -> int:
         for _ in range(args.reps):
             for key, (step, child, helper) in todo.items():
                 samples[key].append(measure(step, info, url, child=child, helper=helper))
-        print(f"\n{info.name} ({'offers TLS' if info.offers_tls else 'no TLS'}), "
-              f"{args.reps} rep(s), medians; load average {os.getloadavg()[0]:.1f}")
+        print(
+            f"\n{info.name} ({'offers TLS' if info.offers_tls else 'no TLS'}), "
+            f"{args.reps} rep(s), medians; load average {os.getloadavg()[0]:.1f}"
+        )
         print(f"{'step':26}{'wall s':>9}{'client':>9}{'helper':>9}{'server':>9}{'MB sent':>9}")
         for key, values in samples.items():
             cols = [_median([v[i] for v in values]) for i in range(5)]

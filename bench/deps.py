@@ -44,18 +44,27 @@ def main() -> None:
     for name, values in walls.items():
         print(f"import {name}: median {statistics.median(values) * 1000:.0f} ms")
     sql = "SELECT * FROM store_metrics"
-    polars = (f"import polars as pl; df = pl.read_database_uri({sql!r}, {args.url!r}, "
-              f"engine='connectorx'); df.write_parquet('{args.out}/polars.parquet')")
-    whole = (f"import connectorx as cx, pyarrow.parquet as pq; t = cx.read_sql({args.url!r}, "
-             f"{sql!r}, return_type='arrow'); pq.write_table(t, '{args.out}/cx.parquet')")
+    polars = (
+        f"import polars as pl; df = pl.read_database_uri({sql!r}, {args.url!r}, "
+        f"engine='connectorx'); df.write_parquet('{args.out}/polars.parquet')"
+    )
+    whole = (
+        f"import connectorx as cx, pyarrow.parquet as pq; t = cx.read_sql({args.url!r}, "
+        f"{sql!r}, return_type='arrow'); pq.write_table(t, '{args.out}/cx.parquet')"
+    )
     radar = os.path.join(os.path.dirname(sys.executable), "radar-extract")
-    env = {**os.environ, "RADAR_MYSQL_URL": args.url.replace("mysql://", "mysql+pymysql://"),
-           "RADAR_DEST": f"{args.out}/radar"}
+    env = {
+        **os.environ,
+        "RADAR_MYSQL_URL": args.url.replace("mysql://", "mysql+pymysql://"),
+        "RADAR_DEST": f"{args.out}/radar",
+    }
     contenders = {
         "polars read_database_uri + write_parquet": ([py, "-c", polars], None),
         "connectorx return_type=arrow + write_table": ([py, "-c", whole], None),
         "radar-extract extract --workers 1": (
-            [radar, "extract", "--table", "store_metrics", "--workers", "1"], env),
+            [radar, "extract", "--table", "store_metrics", "--workers", "1"],
+            env,
+        ),
     }
     runs: dict[str, list[tuple[float, int]]] = {k: [] for k in contenders}
     for _ in range(3):  # interleaved: the machine is shared

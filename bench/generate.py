@@ -52,8 +52,12 @@ def _digits_source(lo: int, hi: int) -> str:
 def _connect(url: str) -> pymysql.connections.Connection:
     mysql = load_settings(env={"RADAR_MYSQL_URL": url}).mysql
     return pymysql.connect(
-        host=mysql.host, port=mysql.port, user=mysql.user,
-        password=mysql.password.reveal(), charset="utf8mb4", autocommit=True,
+        host=mysql.host,
+        port=mysql.port,
+        user=mysql.user,
+        password=mysql.password.reveal(),
+        charset="utf8mb4",
+        autocommit=True,
         init_command="SET time_zone = '+00:00'",
     )
 
@@ -137,7 +141,7 @@ def _pool() -> bytes:
 def wide_value(n: int, size: int, pool: bytes) -> bytes:
     """Row n's content: its id, then `size - 8` bytes of the pool from an offset set by n."""
     start = (n * 7_919_423) % (len(pool) - size)
-    return n.to_bytes(8, "big") + pool[start:start + size - 8]
+    return n.to_bytes(8, "big") + pool[start : start + size - 8]
 
 
 def wide_sizes(rows: int, huge: int, huge_bytes: int = 8 * MIB) -> dict[int, int]:
@@ -155,8 +159,11 @@ def ensure_wide_table(url: str, database: str, table: str, rows: int, huge: int)
         cur = conn.cursor()
         cur.execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
         cur.execute(f"USE `{database}`")
-        cur.execute("SELECT COUNT(*) FROM information_schema.TABLES"
-                    " WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s", (database, table))
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.TABLES"
+            " WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s",
+            (database, table),
+        )
         if cur.fetchone()[0]:
             cur.execute(f"SELECT COUNT(*), COALESCE(SUM(LENGTH(content)), 0) FROM `{table}`")
             count, total = cur.fetchone()
@@ -166,8 +173,10 @@ def ensure_wide_table(url: str, database: str, table: str, rows: int, huge: int)
         cur.execute(f"DROP TABLE IF EXISTS `{table}`")
         cur.execute(WIDE_DDL.format(table=table))
         pool = _pool()
-        sql = (f"INSERT INTO `{table}` (id, store_id, name, mime, content, created_at)"
-               " VALUES (%s, %s, %s, %s, %s, TIMESTAMP '2024-01-01 00:00:00' + INTERVAL %s MINUTE)")
+        sql = (
+            f"INSERT INTO `{table}` (id, store_id, name, mime, content, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, TIMESTAMP '2024-01-01 00:00:00' + INTERVAL %s MINUTE)"
+        )
         chunk: list[tuple[object, ...]] = []
         # pymysql sends a BLOB as hex text, twice its size: statements stay below 8 MiB so
         # that the default 16 MiB max_allowed_packet (MariaDB) needs no change.
@@ -178,20 +187,23 @@ def ensure_wide_table(url: str, database: str, table: str, rows: int, huge: int)
                 cur.executemany(sql, chunk)
                 chunk, held = [], 0
             value = wide_value(n, size, pool)
-            chunk.append((n, n % 5000, f"document-{n}.pdf", "application/pdf",
-                          value[:piece], n))
+            chunk.append((n, n % 5000, f"document-{n}.pdf", "application/pdf", value[:piece], n))
             held += min(size, piece)
             for at in range(piece, size, piece):  # a huge value is appended piece by piece
                 cur.executemany(sql, chunk)
                 chunk, held = [], 0
-                cur.execute(f"UPDATE `{table}` SET content = CONCAT(content, %s) WHERE id = %s",
-                            (value[at:at + piece], n))
+                cur.execute(
+                    f"UPDATE `{table}` SET content = CONCAT(content, %s) WHERE id = %s",
+                    (value[at : at + piece], n),
+                )
         if chunk:
             cur.executemany(sql, chunk)
         cur.execute(f"ANALYZE TABLE `{table}`")
         took = time.perf_counter() - t0
-        print(f"generated {database}.{table}: {rows:,} rows, {sum(sizes.values()) / MIB:,.0f} MiB"
-              f" in {took:.1f} s")
+        print(
+            f"generated {database}.{table}: {rows:,} rows, {sum(sizes.values()) / MIB:,.0f} MiB"
+            f" in {took:.1f} s"
+        )
         return True
     finally:
         conn.close()

@@ -48,14 +48,22 @@ class Measured:
 
 
 def run_measured(
-    argv: list[str], env: dict[str, str] | None = None, stdout_path: str = os.devnull,
-    stderr_path: str = os.devnull, cwd: str | None = None,
+    argv: list[str],
+    env: dict[str, str] | None = None,
+    stdout_path: str = os.devnull,
+    stderr_path: str = os.devnull,
+    cwd: str | None = None,
 ) -> Measured:
     """Run argv (stdout -> stdout_path, stderr -> stderr_path) under the launcher."""
     with open(stderr_path, "wb") as err:
         proc = subprocess.run(
             [sys.executable, "-I", "-S", "-c", _LAUNCHER, stdout_path, *argv],
-            env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=err, check=True, text=True,
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            check=True,
+            text=True,
         )
     code, rss, wall, cpu = proc.stdout.split()
     tail = ""

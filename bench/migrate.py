@@ -33,13 +33,19 @@ OLD, DAY = "2024-01-01", "2024-02-01"
 def run(env: dict[str, str], *args: str) -> tuple[float, float, int]:
     """Wall and CPU seconds and peak RSS (bytes) of one radar-extract process."""
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "extractor", *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "extractor", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"radar-extract {' '.join(args)} failed: "
-                         f"{proc.stderr.read().decode() if proc.stderr else ''}")
+        raise SystemExit(
+            f"radar-extract {' '.join(args)} failed: "
+            f"{proc.stderr.read().decode() if proc.stderr else ''}"
+        )
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
 
 
@@ -49,8 +55,9 @@ def rows_in(url: str) -> int:
     host_port, database = where.split("/", 1)
     host, _, port = host_port.partition(":")
     user, _, password = auth.partition(":")
-    conn = pymysql.connect(host=host, port=int(port or 3306), user=user, password=password,
-                           database=database)
+    conn = pymysql.connect(
+        host=host, port=int(port or 3306), user=user, password=password, database=database
+    )
     with conn.cursor() as cur:
         cur.execute(f"SELECT COUNT(*) FROM `{TABLE}`")
         (count,) = cur.fetchone()
@@ -63,27 +70,39 @@ def main() -> int:
     parser.add_argument("--era", choices=["legacy", "1.x"], default="legacy")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dry-run", action="store_true", help="also time --dry-run")
-    parser.add_argument("--url", default=os.environ.get(
-        "RADAR_BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/radar_bench"))
+    parser.add_argument(
+        "--url",
+        default=os.environ.get(
+            "RADAR_BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/radar_bench"
+        ),
+    )
     args = parser.parse_args()
     rows = rows_in(args.url)
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         dest, schemas, pristine = root / "dest", root / "schemas", root / "pristine"
         env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
-        env.update({"RADAR_MYSQL_URL": args.url, "RADAR_DEST": str(dest),
-                    "RADAR_SCHEMAS_DIR": str(schemas), "RADAR_WORKERS": "1"})
+        env.update(
+            {
+                "RADAR_MYSQL_URL": args.url,
+                "RADAR_DEST": str(dest),
+                "RADAR_SCHEMAS_DIR": str(schemas),
+                "RADAR_WORKERS": "1",
+            }
+        )
         seed = dest / PREFIX / TABLE / f"cog_dt_ingestion={OLD}"
         seed.mkdir(parents=True)
         pq.write_table(airbyte_schema(args.era).empty_table(), seed / f"file_{TABLE}_001.parquet")
         run(env, "compat", "inspect", "--save", "--table", TABLE)
         run(env, "schemas", "snapshot", "--table", TABLE)
-        wall, cpu, rss = run(env, "extract", "--table", TABLE, "--date", DAY,
-                             "--compat", "airbyte")
+        wall, cpu, rss = run(env, "extract", "--table", TABLE, "--date", DAY, "--compat", "airbyte")
         folder = dest / PREFIX / TABLE / f"cog_dt_ingestion={DAY}"
         size = sum(f.stat().st_size for f in folder.iterdir())
-        print(f"compatible partition ({args.era}): {rows:,} rows, {size / 1e6:.1f} MB, "
-              f"written in {wall:.1f} s", flush=True)
+        print(
+            f"compatible partition ({args.era}): {rows:,} rows, {size / 1e6:.1f} MB, "
+            f"written in {wall:.1f} s",
+            flush=True,
+        )
         shutil.copytree(dest, pristine)
         migrate = ["migrate", "--table", TABLE, "--from", DAY, "--to", DAY]
         results: dict[str, list[tuple[float, float, int]]] = {}
@@ -95,15 +114,20 @@ def main() -> int:
                 measured = run(env, *migrate, *(["--dry-run"] if mode == "dry-run" else []))
                 results.setdefault(mode, []).append(measured)
                 wall, cpu, rss = measured
-                print(f"run {rep + 1} {mode:>8}: {wall:6.2f} s wall, {cpu:6.2f} s CPU, "
-                      f"{rows / wall:,.0f} rows/s, peak RSS {rss / 1e6:.0f} MB", flush=True)
+                print(
+                    f"run {rep + 1} {mode:>8}: {wall:6.2f} s wall, {cpu:6.2f} s CPU, "
+                    f"{rows / wall:,.0f} rows/s, peak RSS {rss / 1e6:.0f} MB",
+                    flush=True,
+                )
         print(f"\nmedians over {args.repeat} runs, {rows:,} rows ({args.era}):")
         for mode, runs in results.items():
             wall = statistics.median(r[0] for r in runs)
             cpu = statistics.median(r[1] for r in runs)
             rss = statistics.median(r[2] for r in runs)
-            print(f"  {mode:>8}: {wall:6.2f} s wall, {cpu:6.2f} s CPU, {rows / wall:,.0f} rows/s,"
-                  f" peak RSS {rss / 1e6:.0f} MB")
+            print(
+                f"  {mode:>8}: {wall:6.2f} s wall, {cpu:6.2f} s CPU, {rows / wall:,.0f} rows/s,"
+                f" peak RSS {rss / 1e6:.0f} MB"
+            )
     return 0
 
 

@@ -42,8 +42,9 @@ def run_polars(url: str, table: str, dest: str, partitions: int, column: str) ->
     query = f"SELECT * FROM `{table}`"
     uri = connectorx_uri(url)
     if partitions > 1:
-        df = pl.read_database_uri(query, uri, engine="connectorx",
-                                  partition_on=column, partition_num=partitions)
+        df = pl.read_database_uri(
+            query, uri, engine="connectorx", partition_on=column, partition_num=partitions
+        )
     else:
         df = pl.read_database_uri(query, uri, engine="connectorx")
     df.write_parquet(os.path.join(dest, f"{table}.parquet"))
@@ -57,11 +58,12 @@ def run_dlt(url: str, table: str, dest: str, partitions: int, column: str) -> in
     from dlt.sources.sql_database import sql_table
 
     kwargs = {"partition_on": column, "partition_num": partitions} if partitions > 1 else {}
-    resource = sql_table(credentials=url, table=table, backend="connectorx",
-                         backend_kwargs=kwargs)
+    resource = sql_table(credentials=url, table=table, backend="connectorx", backend_kwargs=kwargs)
     with tempfile.TemporaryDirectory(prefix="radar-bench-dlt-") as work:
         pipeline = dlt.pipeline(
-            pipeline_name="radar_bench_peer", pipelines_dir=work, dataset_name=DLT_DATASET,
+            pipeline_name="radar_bench_peer",
+            pipelines_dir=work,
+            dataset_name=DLT_DATASET,
             destination=dlt.destinations.filesystem(bucket_url=f"file://{dest}"),
         )
         pipeline.run(resource, loader_file_format="parquet")

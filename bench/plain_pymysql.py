@@ -27,9 +27,12 @@ DECIMALS = (FIELD_TYPE.DECIMAL, FIELD_TYPE.NEWDECIMAL)
 def main(url: str, table: str, outfile: str) -> int:
     parts = urlsplit(url)
     conn = pymysql.connect(
-        host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
-        user=unquote(parts.username or "root"), password=unquote(parts.password or ""),
-        database=parts.path.lstrip("/"), charset="utf8mb4",
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 3306,
+        user=unquote(parts.username or "root"),
+        password=unquote(parts.password or ""),
+        database=parts.path.lstrip("/"),
+        charset="utf8mb4",
         cursorclass=pymysql.cursors.SSCursor,
     )
     writer: pq.ParquetWriter | None = None

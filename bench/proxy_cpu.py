@@ -60,27 +60,46 @@ def one(url: str, table: str, gated: bool, wrap: str) -> dict[str, float]:
     info = probe(url)
     task = discover(loaded).tasks[table]
     plans = [plan_column(c, table) for c in task.columns]
-    sizing = plan_batches(task.columns, task.estimated_rows, task.estimated_bytes,
-                          loaded.batch_bytes, loaded.batch_rows)
+    sizing = plan_batches(
+        task.columns,
+        task.estimated_rows,
+        task.estimated_bytes,
+        loaded.batch_bytes,
+        loaded.batch_rows,
+    )
     if gated:  # the window of a wide table, on narrow rows: the gate's worst case
         sizing = type(sizing)(sizing.rows, sizing.row_bytes, window_bytes=2 * loaded.batch_bytes)
     server = Server(info.flavor, tls=not gated and info.tls)
-    srv, own, kids = cpu_seconds(info.pid), _cpu(resource.RUSAGE_SELF), \
-        _cpu(resource.RUSAGE_CHILDREN)
+    srv, own, kids = (
+        cpu_seconds(info.pid),
+        _cpu(resource.RUSAGE_SELF),
+        _cpu(resource.RUSAGE_CHILDREN),
+    )
     started = time.perf_counter()
-    rows = sum(b.num_rows for b in read_batches(loaded.mysql, table, plans, sizing,
-                                                server=server))
+    rows = sum(b.num_rows for b in read_batches(loaded.mysql, table, plans, sizing, server=server))
     wall = time.perf_counter() - started
     assert rows == task.estimated_rows or rows > 0
-    return {"wall": wall, "client": _cpu(resource.RUSAGE_SELF) - own,
-            "proxy": _cpu(resource.RUSAGE_CHILDREN) - kids,
-            "server": (cpu_seconds(info.pid) or 0.0) - (srv or 0.0), "rows": rows}
+    return {
+        "wall": wall,
+        "client": _cpu(resource.RUSAGE_SELF) - own,
+        "proxy": _cpu(resource.RUSAGE_CHILDREN) - kids,
+        "server": (cpu_seconds(info.pid) or 0.0) - (srv or 0.0),
+        "rows": rows,
+    }
 
 
 def sample(code: Path, args: argparse.Namespace) -> dict[str, float]:
-    argv = [sys.executable, str(Path(__file__).resolve()), "--one", "--url", args.url,
-            "--table", args.table, *(["--gated"] if args.gated else []),
-            *(["--wrap", args.wrap] if args.wrap else [])]
+    argv = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--one",
+        "--url",
+        args.url,
+        "--table",
+        args.table,
+        *(["--gated"] if args.gated else []),
+        *(["--wrap", args.wrap] if args.wrap else []),
+    ]
     env = {**os.environ, "PYTHONPATH": str(code)}  # and cwd: the helper's `-m` finds it there
     out = subprocess.run(argv, cwd=code, env=env, capture_output=True, text=True, check=False)
     if out.returncode:
@@ -108,14 +127,16 @@ def main() -> int:
         for key, code in codes.items():
             got = sample(code, args)
             samples[key].append(got)
-            print(f"rep {i + 1} {key:5} " + " ".join(f"{f} {got[f]:6.2f}" for f in FIELDS),
-                  flush=True)
-    print(f"\n{args.table}, {'gated plaintext' if args.gated else 'TLS'}, {args.repeat} "
-          f"rep(s), medians; load average {os.getloadavg()[0]:.1f}")
+            print(
+                f"rep {i + 1} {key:5} " + " ".join(f"{f} {got[f]:6.2f}" for f in FIELDS), flush=True
+            )
+    print(
+        f"\n{args.table}, {'gated plaintext' if args.gated else 'TLS'}, {args.repeat} "
+        f"rep(s), medians; load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'code':6}" + "".join(f"{f:>9}" for f in FIELDS))
     for key, got in samples.items():
-        print(f"{key:6}" + "".join(f"{statistics.median(g[f] for g in got):9.2f}"
-                                   for f in FIELDS))
+        print(f"{key:6}" + "".join(f"{statistics.median(g[f] for g in got):9.2f}" for f in FIELDS))
     return 0
 
 

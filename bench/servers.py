@@ -85,8 +85,9 @@ def cpu_seconds(pid: int | None) -> float | None:
 
 def _client_flavor(binary: list[str]) -> str:
     try:
-        out = subprocess.run([*binary, "--version"], capture_output=True, text=True,
-                             timeout=10).stdout
+        out = subprocess.run(
+            [*binary, "--version"], capture_output=True, text=True, timeout=10
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     return "mariadb" if "mariadb" in out.lower() else "mysql"
@@ -108,7 +109,20 @@ def cli_argv(info: ServerInfo, mysql: MySQLSettings, sql: str) -> tuple[list[str
     else:
         tls = ["--ssl"] if info.tls else []  # as before: the client's own default
     password = [f"-p{mysql.password.reveal()}"] if mysql.password else []
-    argv = [*binary, "--quick", *tls, "-h", mysql.host, "-P", str(mysql.port),
-            "-u", mysql.user, *password, mysql.database, "-e", sql]
+    argv = [
+        *binary,
+        "--quick",
+        *tls,
+        "-h",
+        mysql.host,
+        "-P",
+        str(mysql.port),
+        "-u",
+        mysql.user,
+        *password,
+        mysql.database,
+        "-e",
+        sql,
+    ]
     name = "mysql" if client == "mysql" else "mariadb"
     return argv, f"{name} --quick{', TLS' if info.tls else ''}"

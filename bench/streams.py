@@ -36,20 +36,38 @@ from extractor.source.ranges import KeyRange, key_bounds, plan_ranges, split_key
 from extractor.source.reader import Server, read_batches
 
 
-def stream(settings: Settings, task: TableTask, server: Server, key: str | None,
-           key_range: KeyRange, directory: str, first: int) -> int:
+def stream(
+    settings: Settings,
+    task: TableTask,
+    server: Server,
+    key: str | None,
+    key_range: KeyRange,
+    directory: str,
+    first: int,
+) -> int:
     plans = [plan_column(c, task.table) for c in task.columns]
     schema = arrow_schema(plans)
-    sizing = plan_batches(task.columns, task.estimated_rows, task.estimated_bytes,
-                          settings.batch_bytes, settings.batch_rows)
+    sizing = plan_batches(
+        task.columns,
+        task.estimated_rows,
+        task.estimated_bytes,
+        settings.batch_bytes,
+        settings.batch_rows,
+    )
     numbers = FileNumbers(first)  # per process here: the bench checks no names
-    writer = RollingParquetWriter(directory, task.table, schema,
-                                  row_group_bytes=settings.row_group_bytes,
-                                  file_max_bytes=settings.file_max_bytes,
-                                  page_bytes=settings.page_bytes, numbers=numbers)
+    writer = RollingParquetWriter(
+        directory,
+        task.table,
+        schema,
+        row_group_bytes=settings.row_group_bytes,
+        file_max_bytes=settings.file_max_bytes,
+        page_bytes=settings.page_bytes,
+        numbers=numbers,
+    )
     rows = 0
-    for raw in read_batches(settings.mysql, task.table, plans, sizing, server=server,
-                            key=key, key_range=key_range):
+    for raw in read_batches(
+        settings.mysql, task.table, plans, sizing, server=server, key=key, key_range=key_range
+    ):
         for piece in offset_safe(raw):
             batch, _ = convert_batch(piece, plans, schema, task.table)
             writer.write(batch)
@@ -71,23 +89,30 @@ def main() -> int:
     ranges = [KeyRange()]
     if key is not None and args.streams > 1:
         with control_connection(settings.mysql) as conn:
-            ranges = plan_ranges(*key_bounds(conn, settings.mysql.database, task.table, key),
-                                 args.streams)
+            ranges = plan_ranges(
+                *key_bounds(conn, settings.mysql.database, task.table, key), args.streams
+            )
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="radar-streams-bench-") as directory:
-        pool: Executor = (ThreadPoolExecutor(len(ranges)) if args.mode == "threads" else
-                          ProcessPoolExecutor(len(ranges),
-                                              mp_context=multiprocessing.get_context("spawn")))
+        pool: Executor = (
+            ThreadPoolExecutor(len(ranges))
+            if args.mode == "threads"
+            else ProcessPoolExecutor(len(ranges), mp_context=multiprocessing.get_context("spawn"))
+        )
         with pool:
-            futures = [pool.submit(stream, settings, task, catalog.server, key, r, directory,
-                                   1 + 100 * i) for i, r in enumerate(ranges)]
+            futures = [
+                pool.submit(stream, settings, task, catalog.server, key, r, directory, 1 + 100 * i)
+                for i, r in enumerate(ranges)
+            ]
             rows = sum(f.result() for f in futures)
     wall = time.monotonic() - started
     me = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
-    print(f"mode={args.mode} streams={len(ranges)} rows={rows} wall={wall:.2f} cpu={cpu:.2f} "
-          f"rss_self_mb={me.ru_maxrss / 1024:.0f} rss_child_mb={children.ru_maxrss / 1024:.0f}")
+    print(
+        f"mode={args.mode} streams={len(ranges)} rows={rows} wall={wall:.2f} cpu={cpu:.2f} "
+        f"rss_self_mb={me.ru_maxrss / 1024:.0f} rss_child_mb={children.ru_maxrss / 1024:.0f}"
+    )
     return 0
 
 

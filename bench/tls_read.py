@@ -75,8 +75,12 @@ def read_pymysql(mysql: MySQLSettings, plans: list[ColumnPlan]) -> int:
 
 
 def read_connectorx(mysql: MySQLSettings, plans: list[ColumnPlan], tls: bool) -> int:
-    return sum(b.num_rows for b in read_batches(mysql, TABLE, plans, BatchPlan(BATCH, 8),
-                                                server=Server("mariadb", tls=tls)))
+    return sum(
+        b.num_rows
+        for b in read_batches(
+            mysql, TABLE, plans, BatchPlan(BATCH, 8), server=Server("mariadb", tls=tls)
+        )
+    )
 
 
 def children_cpu() -> float:
@@ -93,17 +97,20 @@ def main() -> int:
         ensure_table(server.url(DATABASE), DATABASE, TABLE, args.rows)
 
         def settings(mode: str) -> MySQLSettings:
-            return load_settings(env={"RADAR_MYSQL_URL": server.url(DATABASE),
-                                      "RADAR_MYSQL_SSL_MODE": mode,
-                                      "RADAR_MYSQL_SSL_CA": str(server.certs.ca)}).mysql
+            return load_settings(
+                env={
+                    "RADAR_MYSQL_URL": server.url(DATABASE),
+                    "RADAR_MYSQL_SSL_MODE": mode,
+                    "RADAR_MYSQL_SSL_CA": str(server.certs.ca),
+                }
+            ).mysql
 
         plain, tls = settings("disabled"), settings("verify_identity")
         catalog = discover(load_settings(env={"RADAR_MYSQL_URL": server.url(DATABASE)}))
         plans = [plan_column(c) for c in catalog.tasks[TABLE].columns]
         contenders: dict[str, Callable[[], int]] = {
             "connectorx, plaintext (disabled)": lambda: read_connectorx(plain, plans, False),
-            "connectorx via TLS proxy (verify_identity)": lambda: read_connectorx(
-                tls, plans, True),
+            "connectorx via TLS proxy (verify_identity)": lambda: read_connectorx(tls, plans, True),
             "pymysql over TLS (verify_identity)": lambda: read_pymysql(tls, plans),
         }
         times: dict[str, list[float]] = {name: [] for name in contenders}
@@ -121,8 +128,10 @@ def main() -> int:
     print(f"{args.rows:,} rows of {DATABASE}.{TABLE}, read only (rows -> Arrow batches)")
     for name, runs in times.items():
         median = statistics.median(runs)
-        print(f"  {name:44s} median {median:6.2f} s  {args.rows / median / 1000:6.0f}k rows/s"
-              f"  runs {[round(t, 2) for t in runs]}")
+        print(
+            f"  {name:44s} median {median:6.2f} s  {args.rows / median / 1000:6.0f}k rows/s"
+            f"  runs {[round(t, 2) for t in runs]}"
+        )
     print(f"  TLS proxy helper CPU per read: median {statistics.median(proxy_cpu):.2f} s")
     return 0
 

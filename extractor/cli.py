@@ -89,9 +89,12 @@ def _settings(config_file: str | None, log_json: bool, verbose: bool, **flags: A
     from extractor.config import load_settings
 
     settings = load_settings(config_file, overrides=flags)
-    configure_logging(verbose=verbose, json_lines=log_json, log_file=settings.log_file,
-                      secrets=[settings.mysql.password.reveal(),
-                               settings.slack_webhook_url.reveal()])
+    configure_logging(
+        verbose=verbose,
+        json_lines=log_json,
+        log_file=settings.log_file,
+        secrets=[settings.mysql.password.reveal(), settings.slack_webhook_url.reveal()],
+    )
     return settings
 
 
@@ -107,45 +110,97 @@ def main() -> None:
 @date_option(required=False)
 @click.option("--workers", type=int, help="Worker processes (default: CPU count).")
 @dest_option
-@click.option("--report", "report_file", type=click.Path(dir_okay=False),
-              help="Also write the JSON run report to this file.")
-@click.option("--shard", type=SHARD, metavar="I/N",
-              help="Run only group I of the plan for N shards (the saved plan of DATE if any).")
-@click.option("--on-drift", type=click.Choice(ACTIONS),
-              help="Action for every schema-drift class of every table (overrides the "
-                   "drift policy, per-table overrides included).")
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False),
+    help="Also write the JSON run report to this file.",
+)
+@click.option(
+    "--shard",
+    type=SHARD,
+    metavar="I/N",
+    help="Run only group I of the plan for N shards (the saved plan of DATE if any).",
+)
+@click.option(
+    "--on-drift",
+    type=click.Choice(ACTIONS),
+    help="Action for every schema-drift class of every table (overrides the "
+    "drift policy, per-table overrides included).",
+)
 @glue_crawler_option
-@click.option("--resume", is_flag=True,
-              help="Skip the tables already published for DATE since its plan was saved (at "
-                   "any time without a saved plan): a retried shard redoes only what failed.")
-@click.option("--catalog-sync", is_flag=True,
-              help="Register the partitions in the Glue database (RADAR_GLUE_DATABASE) after "
-                   "a run where every table published (or RADAR_CATALOG_SYNC).")
-@click.option("--compat", type=click.Choice(MODES),
-              help="airbyte: write each table that has a stored output schema in it (the "
-                   "old Airbyte partitions' shape); none: the exact contract. Every table.")
-@click.option("--streams", type=STREAMS, metavar="N|auto",
-              help="Read each table as N primary-key ranges at once (N snapshots, not one "
-                   "consistent read), or auto: split the largest table when it would run "
-                   "alone while workers idle (default: RADAR_STREAMS, else 1). Every table.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Skip the tables already published for DATE since its plan was saved (at "
+    "any time without a saved plan): a retried shard redoes only what failed.",
+)
+@click.option(
+    "--catalog-sync",
+    is_flag=True,
+    help="Register the partitions in the Glue database (RADAR_GLUE_DATABASE) after "
+    "a run where every table published (or RADAR_CATALOG_SYNC).",
+)
+@click.option(
+    "--compat",
+    type=click.Choice(MODES),
+    help="airbyte: write each table that has a stored output schema in it (the "
+    "old Airbyte partitions' shape); none: the exact contract. Every table.",
+)
+@click.option(
+    "--streams",
+    type=STREAMS,
+    metavar="N|auto",
+    help="Read each table as N primary-key ranges at once (N snapshots, not one "
+    "consistent read), or auto: split the largest table when it would run "
+    "alone while workers idle (default: RADAR_STREAMS, else 1). Every table.",
+)
 @common_options
 @_guarded
-def extract(tables: tuple[str, ...], exclude: tuple[str, ...], run_date: date | None,
-            workers: int | None, dest: str | None, report_file: str | None, shard: Shard | None,
-            on_drift: str | None, glue_crawler: str | None, resume: bool, catalog_sync: bool,
-            compat: str | None, streams: Streams | None,
-            config_file: str | None, log_json: bool, verbose: bool) -> None:
+def extract(
+    tables: tuple[str, ...],
+    exclude: tuple[str, ...],
+    run_date: date | None,
+    workers: int | None,
+    dest: str | None,
+    report_file: str | None,
+    shard: Shard | None,
+    on_drift: str | None,
+    glue_crawler: str | None,
+    resume: bool,
+    catalog_sync: bool,
+    compat: str | None,
+    streams: Streams | None,
+    config_file: str | None,
+    log_json: bool,
+    verbose: bool,
+) -> None:
     """Extract every base table (or the --table ones) into cog_dt_ingestion=DATE."""
     from extractor.run.runner import run_extract
 
-    settings = _settings(config_file, log_json, verbose, workers=workers, dest=dest,
-                         on_drift=on_drift, glue_crawler=glue_crawler,
-                         catalog_sync=catalog_sync or None, compat=compat, streams=streams)
+    settings = _settings(
+        config_file,
+        log_json,
+        verbose,
+        workers=workers,
+        dest=dest,
+        on_drift=on_drift,
+        glue_crawler=glue_crawler,
+        catalog_sync=catalog_sync or None,
+        compat=compat,
+        streams=streams,
+    )
     progress = ProgressPrinter(terminal=sys.stderr.isatty() and not log_json)
-    outcome = run_extract(settings, tables=tables, exclude=exclude, run_date=run_date,
-                          progress=progress,
-                          on_result=lambda result: progress.done(result.table), shard=shard,
-                          resume=resume)
+    outcome = run_extract(
+        settings,
+        tables=tables,
+        exclude=exclude,
+        run_date=run_date,
+        progress=progress,
+        on_result=lambda result: progress.done(result.table),
+        shard=shard,
+        resume=resume,
+    )
     if report_file and outcome.report is not None:
         Path(report_file).write_text(outcome.report.to_json(), encoding="utf-8")
     if not log_json:  # JSON logs already carry the run's summary as one event
@@ -192,8 +247,10 @@ def tables(as_json: bool, config_file: str | None, log_json: bool, verbose: bool
 
     settings = _settings(config_file, log_json, verbose)
     catalog = discover(settings)
-    rows = [{"table": t.name, "estimated_rows": t.estimated_rows,
-             "estimated_bytes": t.estimated_bytes} for t in catalog.tables]
+    rows = [
+        {"table": t.name, "estimated_rows": t.estimated_rows, "estimated_bytes": t.estimated_bytes}
+        for t in catalog.tables
+    ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -204,22 +261,40 @@ def tables(as_json: bool, config_file: str | None, log_json: bool, verbose: bool
 
 
 @main.command()
-@click.option("--shards", "count", type=SHARD_COUNT, required=True, metavar="N",
-              help="Number of groups (1-256).")
+@click.option(
+    "--shards",
+    "count",
+    type=SHARD_COUNT,
+    required=True,
+    metavar="N",
+    help="Number of groups (1-256).",
+)
 @table_option
 @exclude_option
 @date_option(required=False)
 @dest_option
 @json_option
-@click.option("--save", is_flag=True,
-              help="Store the plan in the destination; `extract --shard` of DATE then uses it.")
+@click.option(
+    "--save",
+    is_flag=True,
+    help="Store the plan in the destination; `extract --shard` of DATE then uses it.",
+)
 @output_option
 @common_options
 @_guarded
-def plan(count: int, tables: tuple[str, ...], exclude: tuple[str, ...],
-         run_date: date | None, dest: str | None, as_json: bool, save: bool,
-         output_file: str | None, config_file: str | None, log_json: bool,
-         verbose: bool) -> None:
+def plan(
+    count: int,
+    tables: tuple[str, ...],
+    exclude: tuple[str, ...],
+    run_date: date | None,
+    dest: str | None,
+    as_json: bool,
+    save: bool,
+    output_file: str | None,
+    config_file: str | None,
+    log_json: bool,
+    verbose: bool,
+) -> None:
     """Split the tables into N groups of about equal estimated bytes, largest first."""
     from extractor.run.catalog import discover, select_tables
     from extractor.run.runner import partition_date
@@ -246,11 +321,15 @@ def plan(count: int, tables: tuple[str, ...], exclude: tuple[str, ...],
     sizes = {t.name: t for t in infos}
     click.echo(f"plan of {day}: {len(infos)} tables in {count} shards, by estimated bytes")
     for group in result.groups:
-        click.echo(f"shard {group.shard}: {len(group.tables)} tables, "
-                   f"{group.estimated_rows:,} est. rows, {human_bytes(group.estimated_bytes)}")
+        click.echo(
+            f"shard {group.shard}: {len(group.tables)} tables, "
+            f"{group.estimated_rows:,} est. rows, {human_bytes(group.estimated_bytes)}"
+        )
         for name in group.tables:
-            click.echo(f"  {name:<40} {sizes[name].estimated_rows:>14,} "
-                       f"{human_bytes(sizes[name].estimated_bytes):>10}")
+            click.echo(
+                f"  {name:<40} {sizes[name].estimated_rows:>14,} "
+                f"{human_bytes(sizes[name].estimated_bytes):>10}"
+            )
 
 
 @main.group()
@@ -265,8 +344,15 @@ def report() -> None:
 @output_option
 @common_options
 @_guarded
-def report_merge(run_date: date, dest: str | None, as_json: bool, output_file: str | None,
-                 config_file: str | None, log_json: bool, verbose: bool) -> None:
+def report_merge(
+    run_date: date,
+    dest: str | None,
+    as_json: bool,
+    output_file: str | None,
+    config_file: str | None,
+    log_json: bool,
+    verbose: bool,
+) -> None:
     """Combine every run report of DATE: the latest result of each table wins."""
     from extractor.ops.merge import merge_reports, summary_lines
 
@@ -287,23 +373,38 @@ def report_merge(run_date: date, dest: str | None, as_json: bool, output_file: s
 @date_option(required=True)
 @dest_option
 @table_option
-@click.option("--against-source", is_flag=True,
-              help="Expect the source's base tables and compare row counts with the source.")
-@click.option("--strict", is_flag=True,
-              help="With --against-source, any count difference fails (default: only an "
-                   "empty partition of a non-empty table).")
+@click.option(
+    "--against-source",
+    is_flag=True,
+    help="Expect the source's base tables and compare row counts with the source.",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="With --against-source, any count difference fails (default: only an "
+    "empty partition of a non-empty table).",
+)
 @json_option
 @common_options
 @_guarded
-def validate(run_date: date, dest: str | None, tables: tuple[str, ...], against_source: bool,
-             strict: bool, as_json: bool, config_file: str | None, log_json: bool,
-             verbose: bool) -> None:
+def validate(
+    run_date: date,
+    dest: str | None,
+    tables: tuple[str, ...],
+    against_source: bool,
+    strict: bool,
+    as_json: bool,
+    config_file: str | None,
+    log_json: bool,
+    verbose: bool,
+) -> None:
     """Check the partitions of DATE: present, intact, as many rows as the manifests, schema."""
     from extractor.ops.validate import validate as run_validation
 
     settings = _settings(config_file, log_json, verbose, dest=dest)
-    result = run_validation(settings, run_date, tables=tables, against_source=against_source,
-                            strict=strict)
+    result = run_validation(
+        settings, run_date, tables=tables, against_source=against_source, strict=strict
+    )
     if as_json:
         click.echo(result.to_json(), nl=False)
     else:
@@ -321,8 +422,9 @@ def schemas() -> None:
 @table_option
 @common_options
 @_guarded
-def snapshot(tables: tuple[str, ...], config_file: str | None, log_json: bool,
-             verbose: bool) -> None:
+def snapshot(
+    tables: tuple[str, ...], config_file: str | None, log_json: bool, verbose: bool
+) -> None:
     """Write the stored schemas from the live database, new tables included.
 
     Without --table, every base table is stored and the files of tables that no longer
@@ -345,8 +447,9 @@ def snapshot(tables: tuple[str, ...], config_file: str | None, log_json: bool,
 @json_option
 @common_options
 @_guarded
-def diff(tables: tuple[str, ...], as_json: bool, config_file: str | None, log_json: bool,
-         verbose: bool) -> None:
+def diff(
+    tables: tuple[str, ...], as_json: bool, config_file: str | None, log_json: bool, verbose: bool
+) -> None:
     """Print the drift of every table from its stored schema, classified, with the action
     the policy gives it. Exit 0 when there is none, 1 when there is drift.
 
@@ -376,14 +479,24 @@ def compat() -> None:
 @compat.command("inspect")
 @table_option
 @json_option
-@click.option("--save", is_flag=True,
-              help="Store what was found as each table's output schema "
-                   "(<schemas_dir>/<database>/output/<table>.json); review and commit it.")
+@click.option(
+    "--save",
+    is_flag=True,
+    help="Store what was found as each table's output schema "
+    "(<schemas_dir>/<database>/output/<table>.json); review and commit it.",
+)
 @dest_option
 @common_options
 @_guarded
-def compat_inspect(tables: tuple[str, ...], as_json: bool, save: bool, dest: str | None,
-                   config_file: str | None, log_json: bool, verbose: bool) -> None:
+def compat_inspect(
+    tables: tuple[str, ...],
+    as_json: bool,
+    save: bool,
+    dest: str | None,
+    config_file: str | None,
+    log_json: bool,
+    verbose: bool,
+) -> None:
     """Per table, the newest partition radar-extract did not write (its footer only): the
     Airbyte era and, per column, the type readers expect, the contract's type, and what a
     compatible write does. Tables with no such partition are exact. Nothing changes
@@ -408,8 +521,9 @@ def compat_inspect(tables: tuple[str, ...], as_json: bool, save: bool, dest: str
 @dest_option
 @common_options
 @_guarded
-def notify(run_date: date, dest: str | None, config_file: str | None, log_json: bool,
-           verbose: bool) -> None:
+def notify(
+    run_date: date, dest: str | None, config_file: str | None, log_json: bool, verbose: bool
+) -> None:
     """Post the Slack message of one date: its run report and its stored validation."""
     settings = _settings(config_file, log_json, verbose, dest=dest)
     if not settings.slack_webhook_url:
@@ -428,8 +542,14 @@ def notify(run_date: date, dest: str | None, config_file: str | None, log_json: 
 @glue_crawler_option
 @common_options
 @_guarded
-def crawl(run_date: date, dest: str | None, glue_crawler: str | None, config_file: str | None,
-          log_json: bool, verbose: bool) -> None:
+def crawl(
+    run_date: date,
+    dest: str | None,
+    glue_crawler: str | None,
+    config_file: str | None,
+    log_json: bool,
+    verbose: bool,
+) -> None:
     """Start the Glue crawler if the run of the date published every table."""
     from extractor.errors import UsageError
 
@@ -450,19 +570,32 @@ def catalog() -> None:
 @catalog.command("sync")
 @date_option(required=True)
 @table_option
-@click.option("--database", "glue_database", metavar="GLUE_DB",
-              help="Glue database (or RADAR_GLUE_DATABASE).")
-@click.option("--update-columns", is_flag=True,
-              help="Also set each Glue table's columns to the exact types of the files, and "
-                   "every partition's to the table's (after a migrate).")
-@click.option("--create-tables", is_flag=True,
-              help="Create a missing Glue table, with the files' columns.")
+@click.option(
+    "--database", "glue_database", metavar="GLUE_DB", help="Glue database (or RADAR_GLUE_DATABASE)."
+)
+@click.option(
+    "--update-columns",
+    is_flag=True,
+    help="Also set each Glue table's columns to the exact types of the files, and "
+    "every partition's to the table's (after a migrate).",
+)
+@click.option(
+    "--create-tables", is_flag=True, help="Create a missing Glue table, with the files' columns."
+)
 @dest_option
 @common_options
 @_guarded
-def catalog_sync(run_date: date, tables: tuple[str, ...], glue_database: str | None,
-                 update_columns: bool, create_tables: bool, dest: str | None,
-                 config_file: str | None, log_json: bool, verbose: bool) -> None:
+def catalog_sync(
+    run_date: date,
+    tables: tuple[str, ...],
+    glue_database: str | None,
+    update_columns: bool,
+    create_tables: bool,
+    dest: str | None,
+    config_file: str | None,
+    log_json: bool,
+    verbose: bool,
+) -> None:
     """Register the partitions of DATE on their Glue tables: created, updated or unchanged.
 
     The destination must be on S3 (--dest s3://bucket[/prefix]): Glue locations are S3 URLs.
@@ -470,8 +603,13 @@ def catalog_sync(run_date: date, tables: tuple[str, ...], glue_database: str | N
     from extractor.ops.catalog import sync_catalog
 
     settings = _settings(config_file, log_json, verbose, dest=dest, glue_database=glue_database)
-    result = sync_catalog(settings, run_date, tables=tables or None, update_columns=update_columns,
-                          create_tables=create_tables)
+    result = sync_catalog(
+        settings,
+        run_date,
+        tables=tables or None,
+        update_columns=update_columns,
+        create_tables=create_tables,
+    )
     for line in result.lines():
         click.echo(line)
     sys.exit(EXIT_OK if result.ok else EXIT_FAILED)
@@ -480,18 +618,33 @@ def catalog_sync(run_date: date, tables: tuple[str, ...], glue_database: str | N
 @main.command()
 @required_table_option
 @date_range_options
-@click.option("--dry-run", is_flag=True,
-              help="Read the partitions and report, per column, what would be exact; write "
-                   "nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Read the partitions and report, per column, what would be exact; write nothing.",
+)
 @json_option
-@click.option("--report", "report_file", type=click.Path(dir_okay=False),
-              help="Also write the JSON reports to this file.")
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False),
+    help="Also write the JSON reports to this file.",
+)
 @dest_option
 @common_options
 @_guarded
-def migrate(tables: tuple[str, ...], date_from: date | None, date_to: date | None,
-            dry_run: bool, as_json: bool, report_file: str | None, dest: str | None,
-            config_file: str | None, log_json: bool, verbose: bool) -> None:
+def migrate(
+    tables: tuple[str, ...],
+    date_from: date | None,
+    date_to: date | None,
+    dry_run: bool,
+    as_json: bool,
+    report_file: str | None,
+    dest: str | None,
+    config_file: str | None,
+    log_json: bool,
+    verbose: bool,
+) -> None:
     """Rewrite each table's Airbyte-shaped (or --compat) partitions into the exact contract
     of its stored schema, one partition at a time, published as extract publishes. Exact
     partitions are skipped; once all are, the table's output schema is removed (commit it)."""

@@ -39,8 +39,7 @@ class Parsed(click.ParamType[T]):
         self.name = name
         self._parse = parse
 
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> T:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> T:
         if not isinstance(value, str):  # already parsed (a default, or a second pass)
             return value  # type: ignore[no-any-return]
         try:
@@ -97,49 +96,75 @@ def _options(*options: Callable[[F], F]) -> Callable[[F], F]:
 
 
 common_options = _options(
-    click.option("--config", "config_file", type=click.Path(dir_okay=False),
-                 help="TOML configuration file (overridden by RADAR_* variables and flags)."),
+    click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False),
+        help="TOML configuration file (overridden by RADAR_* variables and flags).",
+    ),
     click.option("--log-json", is_flag=True, help="Log JSON lines (for CloudWatch)."),
     click.option("-v", "--verbose", is_flag=True, help="Debug logging, with tracebacks."),
 )
 """`--config`, `--log-json`, `-v`: every command."""
 
 dest_option = click.option(
-    "--dest", metavar="ROOT",
-    help="Destination root: s3://bucket[/prefix] or a local path (default: RADAR_DEST).")
+    "--dest",
+    metavar="ROOT",
+    help="Destination root: s3://bucket[/prefix] or a local path (default: RADAR_DEST).",
+)
 """Every command that reads or writes the destination."""
 
 _TABLE_HELP = "Only this table (repeatable)."
-table_option = click.option("--table", "tables", multiple=True, metavar="NAME",
-                            help=_TABLE_HELP)
-required_table_option = click.option("--table", "tables", multiple=True, required=True,
-                                     metavar="NAME", help=_TABLE_HELP)
+table_option = click.option("--table", "tables", multiple=True, metavar="NAME", help=_TABLE_HELP)
+required_table_option = click.option(
+    "--table", "tables", multiple=True, required=True, metavar="NAME", help=_TABLE_HELP
+)
 """`--table` where one is needed (`migrate`): the same help text."""
-exclude_option = click.option("--exclude", multiple=True, metavar="NAME",
-                              help="Leave this table out (repeatable).")
-json_option = click.option("--json", "as_json", is_flag=True,
-                           help="Print JSON instead of text.")
+exclude_option = click.option(
+    "--exclude", multiple=True, metavar="NAME", help="Leave this table out (repeatable)."
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 output_option = click.option(
-    "--output", "output_file", type=click.Path(dir_okay=False),
-    help="Also write the JSON result to this file (e.g. /airflow/xcom/return.json).")
+    "--output",
+    "output_file",
+    type=click.Path(dir_okay=False),
+    help="Also write the JSON result to this file (e.g. /airflow/xcom/return.json).",
+)
 glue_crawler_option = click.option(
-    "--glue-crawler", metavar="NAME",
+    "--glue-crawler",
+    metavar="NAME",
     help="Glue crawler to start once the date's tables are all published "
-         "(default: RADAR_GLUE_CRAWLER).")
+    "(default: RADAR_GLUE_CRAWLER).",
+)
 
 
 def date_option(*, required: bool) -> Callable[[F], F]:
     """`--date`: the partition date cog_dt_ingestion=DATE, a `datetime.date`."""
     default = "" if required else " (default: today, UTC)"
-    return click.option("--date", "run_date", type=DATE, required=required,
-                        metavar="YYYY-MM-DD",
-                        help=f"Partition date cog_dt_ingestion=DATE{default}.")
+    return click.option(
+        "--date",
+        "run_date",
+        type=DATE,
+        required=required,
+        metavar="YYYY-MM-DD",
+        help=f"Partition date cog_dt_ingestion=DATE{default}.",
+    )
 
 
 date_range_options = _options(
-    click.option("--from", "date_from", type=FROM_DATE, metavar="YYYY-MM-DD",
-                 help="First partition date (default: the oldest)."),
-    click.option("--to", "date_to", type=TO_DATE, metavar="YYYY-MM-DD",
-                 help="Last partition date (default: the newest)."),
+    click.option(
+        "--from",
+        "date_from",
+        type=FROM_DATE,
+        metavar="YYYY-MM-DD",
+        help="First partition date (default: the oldest).",
+    ),
+    click.option(
+        "--to",
+        "date_to",
+        type=TO_DATE,
+        metavar="YYYY-MM-DD",
+        help="Last partition date (default: the newest).",
+    ),
 )
 """`--from`, `--to`: a range of partition dates, each a `datetime.date` or None."""

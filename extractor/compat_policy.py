@@ -57,8 +57,10 @@ def validate_compat(section: object, where: str, problems: list[str]) -> CompatP
         override = raw[name]
         value = override.get("mode") if isinstance(override, Mapping) else None
         if not is_mode(value) or set(override) != {"mode"}:
-            problems.append(f"{where}: [compat.tables.{name}] must be mode = "
-                            f"{' or '.join(repr(m) for m in MODES)}")
+            problems.append(
+                f"{where}: [compat.tables.{name}] must be mode = "
+                f"{' or '.join(repr(m) for m in MODES)}"
+            )
             continue
         tables[name] = cast(CompatMode, value)
     return CompatPolicy(mode=cast(CompatMode, mode), tables=tables)

@@ -22,7 +22,11 @@ from extractor.streams_policy import StreamsPolicy, parse_streams, validate_stre
 
 SslMode = Literal["disabled", "preferred", "required", "verify_ca", "verify_identity"]
 SSL_MODES: tuple[SslMode, ...] = (
-    "disabled", "preferred", "required", "verify_ca", "verify_identity"
+    "disabled",
+    "preferred",
+    "required",
+    "verify_ca",
+    "verify_identity",
 )
 
 DEFAULT_PREFIX = "origin=airbyte/database=bronze_radar"
@@ -219,8 +223,7 @@ def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
     if "compat" in data:  # the file's policy; "compat" itself is the flag's or environment's
         out["compat_file"] = validate_compat(out.pop("compat"), f"config file {path}", problems)
     if "streams" in data:  # likewise: "streams" itself is the flag's or environment's
-        out["streams_file"] = validate_streams(out.pop("streams"), f"config file {path}",
-                                               problems)
+        out["streams_file"] = validate_streams(out.pop("streams"), f"config file {path}", problems)
     return out
 
 
@@ -237,12 +240,15 @@ def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
     retry_base_s = _seconds(raw, "retry_base_s", defaults.retry_base_s, 0.001, 600, problems)
     retry_cap_s = _seconds(raw, "retry_cap_s", defaults.retry_cap_s, 0.001, 3600, problems)
     if retry_cap_s < retry_base_s:
-        problems.append(f"retry_cap_s ({retry_cap_s:g}) must not be below retry_base_s "
-                        f"({retry_base_s:g})")
-    table_timeout_s = _seconds(raw, "table_timeout_s", defaults.table_timeout_s, 0.1,
-                               7 * 86400, problems)
-    breaker_failures = _integer(raw, "breaker_failures", defaults.breaker_failures, 1, 1000,
-                                problems)
+        problems.append(
+            f"retry_cap_s ({retry_cap_s:g}) must not be below retry_base_s ({retry_base_s:g})"
+        )
+    table_timeout_s = _seconds(
+        raw, "table_timeout_s", defaults.table_timeout_s, 0.1, 7 * 86400, problems
+    )
+    breaker_failures = _integer(
+        raw, "breaker_failures", defaults.breaker_failures, 1, 1000, problems
+    )
     # Tests lease for a second; an hour-long lease would block the next run after a kill.
     lock_lease_s = _seconds(raw, "lock_lease_s", defaults.lock_lease_s, 1, 3600, problems)
     lock_wait_s = _seconds(raw, "lock_wait_s", defaults.lock_wait_s, 0, 86400, problems)
@@ -274,10 +280,16 @@ def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
         except ValueError as exc:
             problems.append(str(exc))
     webhook = _webhook(raw, problems)
-    glue_crawler = _optional_text(raw, "glue_crawler", _CRAWLER, problems,
-                                  "must be 1-255 characters without control characters")
-    logs_url = _optional_text(raw, "logs_url", _WEB_URL, problems,
-                              "must be an http:// or https:// URL")
+    glue_crawler = _optional_text(
+        raw,
+        "glue_crawler",
+        _CRAWLER,
+        problems,
+        "must be 1-255 characters without control characters",
+    )
+    logs_url = _optional_text(
+        raw, "logs_url", _WEB_URL, problems, "must be an http:// or https:// URL"
+    )
     glue_database, glue_table_prefix, catalog_sync = _catalog(raw, dest, problems)
     if mysql is None or problems:
         return None
@@ -300,10 +312,12 @@ def _build(raw: Mapping[str, Any], problems: list[str]) -> Settings | None:
         lock_lease_s=lock_lease_s,
         lock_wait_s=lock_wait_s,
         schemas_dir=schemas_dir,
-        drift_policy=DriftPolicy(policy.keys, policy.tables,
-                                 None if on_drift is None else cast(Action, on_drift)),
-        compat=CompatPolicy(compat.mode, compat.tables,
-                            None if forced is None else cast(CompatMode, forced)),
+        drift_policy=DriftPolicy(
+            policy.keys, policy.tables, None if on_drift is None else cast(Action, on_drift)
+        ),
+        compat=CompatPolicy(
+            compat.mode, compat.tables, None if forced is None else cast(CompatMode, forced)
+        ),
         streams=StreamsPolicy(streams.default, streams.tables, forced_streams),
         slack_webhook_url=webhook,
         glue_crawler=glue_crawler,
@@ -327,15 +341,20 @@ def _webhook(raw: Mapping[str, Any], problems: list[str]) -> Secret:
         parts, host = None, ""
     # Plain http only to this machine, where a test's server listens; never across a network.
     local = host in ("127.0.0.1", "localhost")
-    if parts is None or not host or not (parts.scheme == "https"
-                                         or (parts.scheme == "http" and local)):
-        problems.append("slack_webhook_url must be an https:// URL "
-                        "(http:// only to 127.0.0.1 or localhost)")
+    if (
+        parts is None
+        or not host
+        or not (parts.scheme == "https" or (parts.scheme == "http" and local))
+    ):
+        problems.append(
+            "slack_webhook_url must be an https:// URL (http:// only to 127.0.0.1 or localhost)"
+        )
     return Secret(url)
 
 
-def _catalog(raw: Mapping[str, Any], dest: str,
-             problems: list[str]) -> tuple[str | None, str, bool]:
+def _catalog(
+    raw: Mapping[str, Any], dest: str, problems: list[str]
+) -> tuple[str | None, str, bool]:
     rule = "must be 1-255 letters, digits, _ or -"
     database = _optional_text(raw, "glue_database", _GLUE_NAME, problems, rule)
     prefix = _optional_text(raw, "glue_table_prefix", _GLUE_NAME, problems, rule)
@@ -360,8 +379,9 @@ def _boolean(raw: Mapping[str, Any], key: str, problems: list[str]) -> bool:
     return False
 
 
-def _optional_text(raw: Mapping[str, Any], key: str, pattern: re.Pattern[str],
-                   problems: list[str], rule: str) -> str | None:
+def _optional_text(
+    raw: Mapping[str, Any], key: str, pattern: re.Pattern[str], problems: list[str], rule: str
+) -> str | None:
     if raw.get(key) is None:
         return None
     value = str(raw[key])
@@ -460,7 +480,11 @@ def _integer(
 
 
 def _seconds(
-    raw: Mapping[str, Any], key: str, default: float, low: float, high: float,
+    raw: Mapping[str, Any],
+    key: str,
+    default: float,
+    low: float,
+    high: float,
     problems: list[str],
 ) -> float:
     value = raw.get(key, default)
@@ -484,4 +508,3 @@ def _check_dest(dest: str, problems: list[str]) -> None:
         problems.append(f"dest {dest!r} must be s3://bucket[/prefix] or a local path")
     elif not dest:
         problems.append("dest must not be empty")
-

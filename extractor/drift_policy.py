@@ -29,9 +29,16 @@ ACTIONS: tuple[Action, ...] = ("evolve", "warn", "fail")  # mildest first
 
 # The classes of change, stable ids of the JSON report and of the policy keys.
 CLASSES: tuple[str, ...] = (
-    "table_added", "table_removed", "column_added", "column_added_required",
-    "column_removed", "column_renamed", "type_widened", "type_changed",
-    "nullability_changed", "order_changed",
+    "table_added",
+    "table_removed",
+    "column_added",
+    "column_added_required",
+    "column_removed",
+    "column_renamed",
+    "type_widened",
+    "type_changed",
+    "nullability_changed",
+    "order_changed",
 )
 PARQUET_TYPE_CHANGED = "parquet_type_changed"  # a key, not a class: it adds to a change's class
 KEYS: tuple[str, ...] = (*CLASSES, PARQUET_TYPE_CHANGED)
@@ -75,8 +82,9 @@ class DriftPolicy:
         override = self.tables.get(table, {})
         return override.get(key) or self.keys.get(key) or DEFAULTS[key]
 
-    def resolve(self, table: str, kind: str, parquet_type_changed: bool = False
-                ) -> tuple[Action, str]:
+    def resolve(
+        self, table: str, kind: str, parquet_type_changed: bool = False
+    ) -> tuple[Action, str]:
         """The action of one change, and the policy key that decided it (`on_drift` when the
         emergency switch is set)."""
         if self.on_drift is not None:
@@ -101,26 +109,32 @@ def validate_policy(section: object, where: str, problems: list[str]) -> DriftPo
         for name in sorted(raw_tables):
             overrides = raw_tables[name]
             if not isinstance(overrides, Mapping):
-                problems.append(f"{where}: [drift.tables.{name}] must be a table of "
-                                "class = action")
+                problems.append(f"{where}: [drift.tables.{name}] must be a table of class = action")
                 continue
             tables[name] = _actions(overrides, f"[drift.tables.{name}]", where, problems)
     return DriftPolicy(keys=keys, tables=tables)
 
 
-def _actions(section: Mapping[str, object], label: str, where: str, problems: list[str],
-             allow_tables: bool = False) -> dict[str, Action]:
+def _actions(
+    section: Mapping[str, object],
+    label: str,
+    where: str,
+    problems: list[str],
+    allow_tables: bool = False,
+) -> dict[str, Action]:
     out: dict[str, Action] = {}
     for key in sorted(section):
         value = section[key]
         if allow_tables and key == "tables":
             continue
         if key not in KEYS:
-            problems.append(f"{where}: {label} has unknown drift class {key!r} "
-                            f"(known: {', '.join(KEYS)})")
+            problems.append(
+                f"{where}: {label} has unknown drift class {key!r} (known: {', '.join(KEYS)})"
+            )
         elif not is_action(value):
-            problems.append(f"{where}: {label} {key} = {value!r} must be one of "
-                            f"{', '.join(ACTIONS)}")
+            problems.append(
+                f"{where}: {label} {key} = {value!r} must be one of {', '.join(ACTIONS)}"
+            )
         else:
             out[key] = cast(Action, value)
     return out

@@ -148,8 +148,14 @@ class PartitionLocked(DestinationError):
     over from this one: the table is not read or not published, and never retried, since
     the wait for the holder has already been spent (RADAR_LOCK_WAIT_S)."""
 
-    def __init__(self, message: str, *, table: str | None = None,
-                 step: Step | None = Step.LOCK, transient: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str | None = None,
+        step: Step | None = Step.LOCK,
+        transient: bool = False,
+    ) -> None:
         super().__init__(message, table=table, step=step or Step.LOCK, transient=False)
 
 
@@ -161,8 +167,14 @@ class SchemaDrift(ExtractError):
     """The live table differs from its stored schema in a way the policy fails (step `drift`):
     the table is not read and its destination is not touched."""
 
-    def __init__(self, message: str, *, table: str | None = None,
-                 step: Step | None = Step.DRIFT, transient: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str | None = None,
+        step: Step | None = Step.DRIFT,
+        transient: bool = False,
+    ) -> None:
         super().__init__(message, table=table, step=step or Step.DRIFT, transient=False)
 
 
@@ -179,8 +191,14 @@ class TableTimeout(ExtractError):
     hit the same limit again, so a retry would only hold a worker for another full period.
     """
 
-    def __init__(self, message: str, *, table: str | None = None,
-                 step: Step | None = Step.TIMEOUT, transient: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str | None = None,
+        step: Step | None = Step.TIMEOUT,
+        transient: bool = False,
+    ) -> None:
         super().__init__(message, table=table, step=step or Step.TIMEOUT, transient=False)
 
 

@@ -58,8 +58,9 @@ class _JsonFormatter(logging.Formatter):
         if record.exc_info:
             data["traceback"] = self.formatException(record.exc_info)
         # Masked value by value, before encoding: JSON escaping could hide a secret's bytes.
-        return json.dumps({k: mask(v) if isinstance(v, str) else v for k, v in data.items()},
-                          default=str)
+        return json.dumps(
+            {k: mask(v) if isinstance(v, str) else v for k, v in data.items()}, default=str
+        )
 
 
 _native: dict[str, int] = {}  # "real": the duplicate of the original fd 2, "pipe": the pipe
@@ -111,15 +112,19 @@ def real_stderr_for_children() -> Iterator[None]:
 
 
 def configure_logging(
-    *, verbose: bool = False, json_lines: bool = False, log_file: str | None = None,
+    *,
+    verbose: bool = False,
+    json_lines: bool = False,
+    log_file: str | None = None,
     secrets: list[str] | None = None,
 ) -> None:
     for secret in secrets or []:
         register_secret(secret)
     capture_native_stderr()
     level = logging.DEBUG if verbose else logging.INFO
-    _CONFIG.update(level=level, json=json_lines, file=log_file, secrets=registered_secrets(),
-                   configured=True)
+    _CONFIG.update(
+        level=level, json=json_lines, file=log_file, secrets=registered_secrets(), configured=True
+    )
     human = _MaskingFormatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
     formatter = _JsonFormatter() if json_lines else human
     terminal = sys.stderr.isatty() and not json_lines
@@ -153,6 +158,8 @@ def worker_logging_config() -> dict[str, Any]:
 
 def worker_initializer(config: dict[str, Any]) -> None:
     configure_logging(
-        verbose=config["level"] <= logging.DEBUG, json_lines=config["json"],
-        log_file=config["file"], secrets=config["secrets"],
+        verbose=config["level"] <= logging.DEBUG,
+        json_lines=config["json"],
+        log_file=config["file"],
+        secrets=config["secrets"],
     )

@@ -94,8 +94,7 @@ def validate_streams(section: object, where: str, problems: list[str]) -> Stream
     return StreamsPolicy(default=default, tables=tables)
 
 
-def auto_streams(estimated_bytes: list[int], workers: int,
-                 min_bytes: int = AUTO_MIN_BYTES) -> int:
+def auto_streams(estimated_bytes: list[int], workers: int, min_bytes: int = AUTO_MIN_BYTES) -> int:
     """Streams for the first of `estimated_bytes` (the run's tables, largest first) under
     `auto`; 1 when a split does not pay."""
     if workers <= 1 or not estimated_bytes:

@@ -38,12 +38,31 @@ EMITTED = datetime(2024, 4, 30, 2, 0, 0, 123000, tzinfo=UTC)
 TS_UNION = pa.struct([("member0", pa.timestamp("us", tz="UTC")), ("member1", pa.string())])
 DATE_UNION = pa.struct([("member0", pa.date32()), ("member1", pa.string())])
 TIME_UNION = pa.struct([("member0", pa.time64("us")), ("member1", pa.string())])
-CHANGE = pa.struct([pa.field("field", pa.string(), False), pa.field("change", pa.string(), False),
-                    pa.field("reason", pa.string(), False)])
-META = pa.struct([pa.field("sync_id", pa.int64(), False),
-                  pa.field("changes", pa.list_(pa.field("element", CHANGE, False)), False)])
-_BINARY = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "geometry",
-           "point", "linestring", "polygon"}
+CHANGE = pa.struct(
+    [
+        pa.field("field", pa.string(), False),
+        pa.field("change", pa.string(), False),
+        pa.field("reason", pa.string(), False),
+    ]
+)
+META = pa.struct(
+    [
+        pa.field("sync_id", pa.int64(), False),
+        pa.field("changes", pa.list_(pa.field("element", CHANGE, False)), False),
+    ]
+)
+_BINARY = {
+    "binary",
+    "varbinary",
+    "tinyblob",
+    "blob",
+    "mediumblob",
+    "longblob",
+    "geometry",
+    "point",
+    "linestring",
+    "polygon",
+}
 _TEXT = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json"}
 MAX_I64 = 2**63 - 1
 
@@ -59,18 +78,20 @@ class Col:
 
 
 def sanitize(name: str) -> str:
-    plain = "".join(c for c in unicodedata.normalize("NFKD", name)
-                    if not unicodedata.combining(c))
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
     out = re.sub(r"[^A-Za-z0-9_]", "_", plain)
     return "_" + out if out[:1].isdigit() else out
 
 
 def columns(conn: Any, table: str) -> list[Col]:
     with conn.cursor() as cur:
-        cur.execute("SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION, "
-                    "NUMERIC_SCALE, DATETIME_PRECISION FROM information_schema.COLUMNS "
-                    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s "
-                    "ORDER BY ORDINAL_POSITION", (table,))
+        cur.execute(
+            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION, "
+            "NUMERIC_SCALE, DATETIME_PRECISION FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s "
+            "ORDER BY ORDINAL_POSITION",
+            (table,),
+        )
         return [Col(r[0], r[1].lower(), r[2].lower(), r[3], r[4], r[5]) for r in cur.fetchall()]
 
 
@@ -81,8 +102,10 @@ def rows(conn: Any, table: str, cols: list[Col]) -> list[tuple[Any, ...]]:
         mariadb = "mariadb" in str(cur.fetchone()[0]).lower()
         # The WKB the contract writes: longitude first (MySQL's default for SRID 4326 is not).
         wkb = "ST_AsBinary(`{}`)" if mariadb else "ST_AsBinary(`{}`, 'axis-order=long-lat')"
-        select = ", ".join(wkb.format(c.name) if c.data_type in ("geometry", "point")
-                           else f"`{c.name}`" for c in cols)
+        select = ", ".join(
+            wkb.format(c.name) if c.data_type in ("geometry", "point") else f"`{c.name}`"
+            for c in cols
+        )
         cur.execute(f"SELECT {select} FROM `{table}` ORDER BY 1")
         return list(cur.fetchall())
 
@@ -90,7 +113,8 @@ def rows(conn: Any, table: str, cols: list[Col]) -> list[tuple[Any, ...]]:
 def airbyte_type(col: Col, era: str) -> pa.DataType:
     t = col.data_type
     if (t == "tinyint" and col.column_type.startswith("tinyint(1)")) or (
-            t == "bit" and (col.precision or 1) == 1):
+        t == "bit" and (col.precision or 1) == 1
+    ):
         return pa.bool_()
     if t in ("tinyint", "smallint", "mediumint", "int", "integer", "bigint"):
         return pa.int64()
@@ -131,8 +155,9 @@ def value(col: Col, v: Any, target: pa.DataType) -> tuple[Any, bool]:
     if target == pa.float64():
         d = float(v)
         if isinstance(v, Decimal):  # the double's exact value, rounded at the column's scale
-            back = Decimal(d).quantize(Decimal(1).scaleb(-(col.scale or 0)),
-                                       context=Context(prec=100))
+            back = Decimal(d).quantize(
+                Decimal(1).scaleb(-(col.scale or 0)), context=Context(prec=100)
+            )
             return d, back != v
         return d, isinstance(v, int) and int(d) != v
     if target == pa.date32():
@@ -147,11 +172,16 @@ def value(col: Col, v: Any, target: pa.DataType) -> tuple[Any, bool]:
         if not timedelta(0) <= v < timedelta(days=1):
             return None, True
         micros = v // timedelta(microseconds=1)
-        clock = time(micros // 3_600_000_000, micros // 60_000_000 % 60,
-                     micros // 1_000_000 % 60, micros % 1_000_000)
+        clock = time(
+            micros // 3_600_000_000,
+            micros // 60_000_000 % 60,
+            micros // 1_000_000 % 60,
+            micros % 1_000_000,
+        )
         if target.unit == "ms":
-            return clock.replace(microsecond=clock.microsecond // 1000 * 1000), \
-                clock.microsecond % 1000 != 0
+            return clock.replace(
+                microsecond=clock.microsecond // 1000 * 1000
+            ), clock.microsecond % 1000 != 0
         return clock, False
     raise AssertionError(f"no rule for {col.column_type} -> {target}")
 
@@ -171,8 +201,9 @@ def expected(conn: Any, table: str, schema: pa.Schema) -> dict[str, tuple[list[A
     return out
 
 
-def write_partition(conn: Any, table: str, folder: Path, era: str,
-                    overrides: dict[str, pa.DataType] | None = None) -> tuple[Path, pa.Schema]:
+def write_partition(
+    conn: Any, table: str, folder: Path, era: str, overrides: dict[str, pa.DataType] | None = None
+) -> tuple[Path, pa.Schema]:
     """One Airbyte partition file of `table` in `folder`; returns its path and schema."""
     cols = columns(conn, table)
     data = rows(conn, table, cols)
@@ -181,10 +212,14 @@ def write_partition(conn: Any, table: str, folder: Path, era: str,
     arrays: list[pa.Array] = []
     changes: list[list[dict[str, str]]] = [[] for _ in range(n)]
     if era == "legacy":
-        fields += [pa.field("_airbyte_ab_id", pa.string(), False),
-                   pa.field("_airbyte_emitted_at", pa.timestamp("ms", tz="UTC"), False)]
-        arrays += [pa.array([str(uuid.uuid4()) for _ in range(n)], pa.string()),
-                   pa.array([EMITTED] * n, pa.timestamp("ms", tz="UTC"))]
+        fields += [
+            pa.field("_airbyte_ab_id", pa.string(), False),
+            pa.field("_airbyte_emitted_at", pa.timestamp("ms", tz="UTC"), False),
+        ]
+        arrays += [
+            pa.array([str(uuid.uuid4()) for _ in range(n)], pa.string()),
+            pa.array([EMITTED] * n, pa.timestamp("ms", tz="UTC")),
+        ]
     data_fields, data_arrays = [], []
     for i, col in enumerate(cols):
         target = (overrides or {}).get(col.name) or airbyte_type(col, era)
@@ -193,19 +228,28 @@ def write_partition(conn: Any, table: str, folder: Path, era: str,
             v, changed = value(col, row[i], target)
             values.append(v)
             if changed and v is None:
-                changes[r].append({"field": col.name, "change": "NULLED",
-                                   "reason": "DESTINATION_FIELD_SIZE_LIMITATION"})
+                changes[r].append(
+                    {
+                        "field": col.name,
+                        "change": "NULLED",
+                        "reason": "DESTINATION_FIELD_SIZE_LIMITATION",
+                    }
+                )
         data_fields.append(pa.field(sanitize(col.name), target))
         data_arrays.append(pa.array(values, target))
     if era == "1.x":
-        fields += [pa.field("_airbyte_raw_id", pa.string(), False),
-                   pa.field("_airbyte_extracted_at", pa.int64(), False),
-                   pa.field("_airbyte_meta", META, False),
-                   pa.field("_airbyte_generation_id", pa.int64(), False)]
-        arrays += [pa.array([str(uuid.uuid4()) for _ in range(n)], pa.string()),
-                   pa.array([int(EMITTED.timestamp() * 1000)] * n, pa.int64()),
-                   pa.array([{"sync_id": 41, "changes": c} for c in changes], META),
-                   pa.array([3] * n, pa.int64())]
+        fields += [
+            pa.field("_airbyte_raw_id", pa.string(), False),
+            pa.field("_airbyte_extracted_at", pa.int64(), False),
+            pa.field("_airbyte_meta", META, False),
+            pa.field("_airbyte_generation_id", pa.int64(), False),
+        ]
+        arrays += [
+            pa.array([str(uuid.uuid4()) for _ in range(n)], pa.string()),
+            pa.array([int(EMITTED.timestamp() * 1000)] * n, pa.int64()),
+            pa.array([{"sync_id": 41, "changes": c} for c in changes], META),
+            pa.array([3] * n, pa.int64()),
+        ]
     fields += data_fields
     arrays += data_arrays
     if era == "legacy":
@@ -215,7 +259,11 @@ def write_partition(conn: Any, table: str, folder: Path, era: str,
     schema = pa.schema(fields)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"file_{table}_001.parquet"
-    pq.write_table(pa.Table.from_arrays(arrays, schema=schema), path, compression="snappy",
-                   coerce_timestamps=None, version="2.6")
+    pq.write_table(
+        pa.Table.from_arrays(arrays, schema=schema),
+        path,
+        compression="snappy",
+        coerce_timestamps=None,
+        version="2.6",
+    )
     return path, schema
-

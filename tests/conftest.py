@@ -47,16 +47,27 @@ class Server:
         return f"mysql+pymysql://{auth}@{self.host}:{self.port}/{database}"
 
     def connect(self, database: str | None = None, **kwargs: object) -> pymysql.Connection:
-        return pymysql.connect(host=self.host, port=self.port, user=self.user,
-                               password=self.password, database=database, charset="utf8mb4",
-                               autocommit=True, **kwargs)
+        return pymysql.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            database=database,
+            charset="utf8mb4",
+            autocommit=True,
+            **kwargs,
+        )
 
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
     parts = urlsplit(SERVER_URL)
-    given = Server(parts.hostname or "127.0.0.1", parts.port or 3306, parts.username or "root",
-                   parts.password or "")
+    given = Server(
+        parts.hostname or "127.0.0.1",
+        parts.port or 3306,
+        parts.username or "root",
+        parts.password or "",
+    )
     try:
         conn = given.connect()  # pymysql encrypts when the server offers TLS
     except pymysql.MySQLError as exc:
@@ -66,8 +77,11 @@ def server() -> Iterator[Server]:
         (version,) = cur.fetchone()
         cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
         row = cur.fetchone()
-    found = replace(given, flavor="mariadb" if "mariadb" in version.lower() else "mysql",
-                    tls=bool(row and row[1]))
+    found = replace(
+        given,
+        flavor="mariadb" if "mariadb" in version.lower() else "mysql",
+        tls=bool(row and row[1]),
+    )
     if not found.password:
         conn.close()
         yield found
@@ -75,8 +89,9 @@ def server() -> Iterator[Server]:
     # The engine masks its password wherever it appears, so a password such as "radar"
     # (start-mysql.sh's) would mask "radar-extract" in every message the tests read: the
     # tests run as a user of their own, with every privilege and a password no text holds.
-    own = replace(found, user=f"radar_t_{secrets.token_hex(4)}",
-                  password=f"pw{secrets.token_hex(12)}")
+    own = replace(
+        found, user=f"radar_t_{secrets.token_hex(4)}", password=f"pw{secrets.token_hex(12)}"
+    )
     with conn.cursor() as cur:
         cur.execute(f"CREATE USER '{own.user}'@'%' IDENTIFIED BY '{own.password}'")
         cur.execute(f"GRANT ALL ON *.* TO '{own.user}'@'%' WITH GRANT OPTION")
@@ -101,28 +116,36 @@ def mysql_ca(server: Server) -> Path:
     return path
 
 
-def running_statements(cur: Any, server: Server, database: str, like: str,
-                       min_ms: int = 50) -> list[int]:
+def running_statements(
+    cur: Any, server: Server, database: str, like: str, min_ms: int = 50
+) -> list[int]:
     """Connection ids (not the caller's) running a statement in `database` whose text is
     LIKE `like`, for at least `min_ms` ms: rows are flowing by then."""
     if server.flavor == "mariadb":
-        sql = ("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s"
-               " AND ID <> CONNECTION_ID() AND INFO LIKE %s AND TIME_MS >= %s")
+        sql = (
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s"
+            " AND ID <> CONNECTION_ID() AND INFO LIKE %s AND TIME_MS >= %s"
+        )
     else:  # MySQL's PROCESSLIST counts whole seconds: performance_schema has the timer (ps)
-        sql = ("SELECT t.PROCESSLIST_ID FROM performance_schema.threads t"
-               " JOIN performance_schema.events_statements_current s USING (THREAD_ID)"
-               " WHERE t.PROCESSLIST_DB = %s AND t.PROCESSLIST_ID <> CONNECTION_ID()"
-               " AND t.PROCESSLIST_INFO LIKE %s AND s.END_EVENT_ID IS NULL"
-               " AND s.TIMER_WAIT >= %s * 1000000000")
+        sql = (
+            "SELECT t.PROCESSLIST_ID FROM performance_schema.threads t"
+            " JOIN performance_schema.events_statements_current s USING (THREAD_ID)"
+            " WHERE t.PROCESSLIST_DB = %s AND t.PROCESSLIST_ID <> CONNECTION_ID()"
+            " AND t.PROCESSLIST_INFO LIKE %s AND s.END_EVENT_ID IS NULL"
+            " AND s.TIMER_WAIT >= %s * 1000000000"
+        )
     cur.execute(sql, (database, like, min_ms))
     return [int(row[0]) for row in cur.fetchall()]
 
 
 # 1..100000 on MySQL 8 and MariaDB alike (a cross join of digits), for INSERT ... SELECT.
 _DIGITS = " UNION ALL ".join(f"SELECT {d} AS d" for d in range(10))
-NUMBERS_TO_100K = "SELECT 1 + " + " + ".join(
-    f"d{i}.d * {10 ** i}" for i in range(5)) + " AS seq FROM " + " CROSS JOIN ".join(
-    f"({_DIGITS}) AS d{i}" for i in range(5))
+NUMBERS_TO_100K = (
+    "SELECT 1 + "
+    + " + ".join(f"d{i}.d * {10**i}" for i in range(5))
+    + " AS seq FROM "
+    + " CROSS JOIN ".join(f"({_DIGITS}) AS d{i}" for i in range(5))
+)
 
 
 def hex32(expr: str) -> str:
@@ -132,9 +155,11 @@ def hex32(expr: str) -> str:
 
 def numbered_rows(table: str, select: str, rows: int) -> list[str]:
     """INSERTs of `rows` rows into `table` (`select` uses `seq`, 1-based), 100k at a time."""
-    return [f"INSERT INTO {table} SELECT {select.replace('seq', f'(seq + {start})')}"
-            f" FROM ({NUMBERS_TO_100K}) AS numbers WHERE seq <= {min(100_000, rows - start)}"
-            for start in range(0, rows, 100_000)]
+    return [
+        f"INSERT INTO {table} SELECT {select.replace('seq', f'(seq + {start})')}"
+        f" FROM ({NUMBERS_TO_100K}) AS numbers WHERE seq <= {min(100_000, rows - start)}"
+        for start in range(0, rows, 100_000)
+    ]
 
 
 def _databases(server: Server) -> Iterator[Callable[..., str]]:
@@ -195,8 +220,13 @@ class S3:
         import boto3
 
         name = f"radar-test-{uuid.uuid4().hex[:12]}"
-        client = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         client.create_bucket(Bucket=name)
         return name
 
@@ -260,8 +290,13 @@ def cli() -> Callable[..., Result]:
         base = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
         base.update(env or {})
         proc = subprocess.run(
-            [sys.executable, "-m", "extractor", *args], capture_output=True, text=True,
-            env=base, timeout=timeout, cwd=ROOT, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "extractor", *args],
+            capture_output=True,
+            text=True,
+            env=base,
+            timeout=timeout,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 

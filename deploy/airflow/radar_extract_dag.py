@@ -77,8 +77,9 @@ class ConfError(AirflowFailException):
     """A bad DAG run conf: fails the task at once, without retries."""
 
 
-def run_date(conf: Mapping[str, Any] | None, logical_date: datetime | None,
-             run_after: datetime | None) -> str:
+def run_date(
+    conf: Mapping[str, Any] | None, logical_date: datetime | None, run_after: datetime | None
+) -> str:
     """The partition date of a run: conf "date", else the UTC day of the logical date.
 
     The schedule is a CronTriggerTimetable, so the 02:00 run's logical date is 02:00 of the day
@@ -134,12 +135,25 @@ def _checked(conf: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return conf
 
 
-def plan_arguments(conf: Mapping[str, Any] | None, logical_date: datetime | None,
-                   run_after: datetime | None, shards: Any) -> list[str]:
+def plan_arguments(
+    conf: Mapping[str, Any] | None,
+    logical_date: datetime | None,
+    run_after: datetime | None,
+    shards: Any,
+) -> list[str]:
     """`radar-extract plan ...`: saved for the shards, its JSON written where the XCom is read."""
-    return ["plan", "--shards", str(shard_count(shards)),
-            "--date", run_date(conf, logical_date, run_after), *table_flags(conf),
-            "--save", "--json", "--output", XCOM_FILE]
+    return [
+        "plan",
+        "--shards",
+        str(shard_count(shards)),
+        "--date",
+        run_date(conf, logical_date, run_after),
+        *table_flags(conf),
+        "--save",
+        "--json",
+        "--output",
+        XCOM_FILE,
+    ]
 
 
 def extract_arguments(plan: Mapping[str, Any], conf: Mapping[str, Any] | None) -> list[list[str]]:
@@ -150,13 +164,29 @@ def extract_arguments(plan: Mapping[str, Any], conf: Mapping[str, Any] | None) -
     failures table by table) and never reads the whole group from production again.
     """
     flags = table_flags(conf)  # the same selection as the plan's
-    return [["extract", "--date", str(plan["date"]), "--shard", str(group["shard"]), *flags,
-             "--resume", "--log-json"]
-            for group in plan["groups"] if group.get("tables")]
+    return [
+        [
+            "extract",
+            "--date",
+            str(plan["date"]),
+            "--shard",
+            str(group["shard"]),
+            *flags,
+            "--resume",
+            "--log-json",
+        ]
+        for group in plan["groups"]
+        if group.get("tables")
+    ]
 
 
-def step_arguments(step: str, conf: Mapping[str, Any] | None, logical_date: datetime | None,
-                   run_after: datetime | None, name: str = "") -> list[str]:
+def step_arguments(
+    step: str,
+    conf: Mapping[str, Any] | None,
+    logical_date: datetime | None,
+    run_after: datetime | None,
+    name: str = "",
+) -> list[str]:
     """Arguments of the steps after the shards, all for the same date as the plan; `name` is
     the crawler's (crawl) or the Glue database's (catalog_sync)."""
     day = run_date(conf, logical_date, run_after)
@@ -228,9 +258,11 @@ with DAG(
         interval=timedelta(hours=1),
         callback=AsyncCallback(
             "airflow.providers.slack.notifications.slack_webhook.SlackWebhookNotifier",
-            kwargs={"slack_webhook_conn_id": SLACK_CONN_ID,
-                    "text": ":alarm_clock: radar-extract {{ dag_run.run_id }} has not finished "
-                            "by its 03:00 UTC deadline"},
+            kwargs={
+                "slack_webhook_conn_id": SLACK_CONN_ID,
+                "text": ":alarm_clock: radar-extract {{ dag_run.run_id }} has not finished "
+                "by its 03:00 UTC deadline",
+            },
         ),
     ),
     tags=["radar-extract"],
@@ -282,7 +314,8 @@ with DAG(
     @task.short_circuit(ignore_downstream_trigger_rules=False, retries=0)
     def crawler_configured() -> bool:
         return bool(Variable.get(VAR_CRAWLER, default="")) and not Variable.get(
-            VAR_GLUE_DATABASE, default="")
+            VAR_GLUE_DATABASE, default=""
+        )
 
     @task.short_circuit(ignore_downstream_trigger_rules=False, retries=0)
     def catalog_configured() -> bool:
@@ -298,7 +331,8 @@ with DAG(
         task_id="catalog_sync",
         name="radar-extract-catalog-sync",
         arguments="{{ radar_arguments('catalog_sync', dag_run, "
-                  + _var(VAR_GLUE_DATABASE, "") + ") }}",
+        + _var(VAR_GLUE_DATABASE, "")
+        + ") }}",
         **_POD,
     )
     # Always tells Slack, whatever happened before.

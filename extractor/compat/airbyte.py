@@ -10,8 +10,17 @@ Era = Literal["legacy", "1.x", "other"]
 ERAS: tuple[Era, ...] = ("legacy", "1.x", "other")
 
 # The role of each metadata column: how a compatible write fills it.
-Role = Literal["data", "ab_id", "emitted_at", "additional_properties", "raw_id",
-               "extracted_at", "meta", "generation_id", "unknown_metadata"]
+Role = Literal[
+    "data",
+    "ab_id",
+    "emitted_at",
+    "additional_properties",
+    "raw_id",
+    "extracted_at",
+    "meta",
+    "generation_id",
+    "unknown_metadata",
+]
 METADATA: dict[str, Role] = {
     "_airbyte_ab_id": "ab_id",
     "_airbyte_emitted_at": "emitted_at",
@@ -55,7 +64,6 @@ def sanitize(name: str) -> str:
     Accents are dropped (NFKD), every other character outside [A-Za-z0-9_] becomes `_`, and
     a leading digit gets a `_` before it: Avro names must start with a letter or `_`.
     """
-    plain = "".join(c for c in unicodedata.normalize("NFKD", name)
-                    if not unicodedata.combining(c))
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
     out = _NOT_NAME.sub("_", plain)
     return f"_{out}" if out[:1].isdigit() else out

@@ -31,7 +31,8 @@ def _gather(offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Indexes into the data buffer of every byte of the values, in order."""
     starts = np.repeat(offsets[:-1], lengths)
     within = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(
-        np.concatenate(([0], np.cumsum(lengths)))[:-1], lengths)
+        np.concatenate(([0], np.cumsum(lengths)))[:-1], lengths
+    )
     out: np.ndarray = starts + within
     return out
 
@@ -41,10 +42,15 @@ def _binary(lengths: np.ndarray, data: np.ndarray, valid: np.ndarray) -> pa.Arra
     mask = pa.array(valid)
     large = offsets[-1] >= 2**31
     out = pa.Array.from_buffers(
-        pa.large_binary() if large else pa.binary(), len(lengths),
-        [mask.buffers()[1] if not valid.all() else None,
-         pa.py_buffer(offsets if large else offsets.astype(np.int32)), pa.py_buffer(data)],
-        int((~valid).sum()))
+        pa.large_binary() if large else pa.binary(),
+        len(lengths),
+        [
+            mask.buffers()[1] if not valid.all() else None,
+            pa.py_buffer(offsets if large else offsets.astype(np.int32)),
+            pa.py_buffer(data),
+        ],
+        int((~valid).sum()),
+    )
     return out if not large else out.cast(pa.binary())
 
 
@@ -66,7 +72,8 @@ def base64_decode(text: pa.Array) -> tuple[pa.Array, pa.Array]:
     has = quads > 0
     tail = sextets[last[has]] if has.any() else np.zeros((0, 4), np.uint8)
     pads[has] = (tail[:, 3] == _PAD).astype(np.int64) + (
-        (tail[:, 2] == _PAD) & (tail[:, 3] == _PAD))
+        (tail[:, 2] == _PAD) & (tail[:, 3] == _PAD)
+    )
     bad_quad = (sextets == _BAD).any(axis=1)
     pad_here = sextets == _PAD
     expected = np.zeros_like(pad_here)
@@ -79,8 +86,11 @@ def base64_decode(text: pa.Array) -> tuple[pa.Array, pa.Array]:
     ok &= ~bad
     values = np.where(pad_here, 0, sextets).astype(np.uint32)
     word = (values[:, 0] << 18) | (values[:, 1] << 12) | (values[:, 2] << 6) | values[:, 3]
-    raw = np.stack([(word >> 16) & 255, (word >> 8) & 255, word & 255], axis=1).astype(
-        np.uint8).ravel()
+    raw = (
+        np.stack([(word >> 16) & 255, (word >> 8) & 255, word & 255], axis=1)
+        .astype(np.uint8)
+        .ravel()
+    )
     out_lengths = quads * 3 - pads
     # Drop the padding bytes and the bytes of values that turned out not to be base64.
     keep = np.repeat(ok, quads * 3)
@@ -104,7 +114,8 @@ def big_endian_unsigned(raw: pa.Array) -> tuple[pa.Array, pa.Array]:
     matrix = np.zeros((n, 8), np.uint8)
     rows = np.repeat(np.arange(n), use)
     within = np.arange(int(use.sum()), dtype=np.int64) - np.repeat(
-        np.concatenate(([0], np.cumsum(use)))[:-1], use)
+        np.concatenate(([0], np.cumsum(use)))[:-1], use
+    )
     matrix[rows, 8 - np.repeat(use, use) + within] = data[_gather(offsets, use)]
     values = np.ascontiguousarray(matrix).view(">u8").ravel().astype(np.uint64)
     return pa.array(values, pa.uint64(), mask=~ok), pa.array(present & ~ok)
@@ -124,24 +135,33 @@ def without_srid(raw: pa.Array) -> pa.Array:
     first[long], fifth[long] = data[starts[long]], data[starts[long] + 4]
     cut = np.where(long & (first != 1) & (fifth == 1), 4, 0)
     kept = np.where(present, lengths - cut, 0)
-    picked = np.repeat(starts + cut, kept) + np.arange(int(kept.sum()), dtype=np.int64) - \
-        np.repeat(np.concatenate(([0], np.cumsum(kept)))[:-1], kept)
+    picked = (
+        np.repeat(starts + cut, kept)
+        + np.arange(int(kept.sum()), dtype=np.int64)
+        - np.repeat(np.concatenate(([0], np.cumsum(kept)))[:-1], kept)
+    )
     return _binary(kept, data[picked], present)
 
 
 def time_text(micros: pa.Array, digits: int) -> pa.Array:
     """A time of day in microseconds (0 .. 24 h) as MySQL's TIME text with `digits`
     fractional digits: '09:05:00', '12:00:00.000001'."""
+
     def two(v: pa.Array) -> pa.Array:
         return pc.utf8_lpad(pc.cast(v, pa.string()), 2, "0")
 
     seconds = pc.divide(micros, 1_000_000)
-    parts = [two(pc.divide(seconds, 3600)), ":", two(pc.divide(pc.subtract(
-        seconds, pc.multiply(pc.divide(seconds, 3600), 3600)), 60)), ":",
-        two(pc.subtract(seconds, pc.multiply(pc.divide(seconds, 60), 60)))]
+    parts = [
+        two(pc.divide(seconds, 3600)),
+        ":",
+        two(pc.divide(pc.subtract(seconds, pc.multiply(pc.divide(seconds, 3600), 3600)), 60)),
+        ":",
+        two(pc.subtract(seconds, pc.multiply(pc.divide(seconds, 60), 60))),
+    ]
     if digits:
-        fraction = pc.utf8_lpad(pc.cast(pc.subtract(micros, pc.multiply(seconds, 1_000_000)),
-                                        pa.string()), 6, "0")
+        fraction = pc.utf8_lpad(
+            pc.cast(pc.subtract(micros, pc.multiply(seconds, 1_000_000)), pa.string()), 6, "0"
+        )
         parts += [".", pc.utf8_slice_codeunits(fraction, 0, digits)]
     return pc.binary_join_element_wise(*parts, "")
 
@@ -161,8 +181,7 @@ def _shape(text: pa.Array, pattern: str) -> tuple[pa.Array, pa.Array]:
     """The regex groups of each value, and a mask of present values of another shape."""
     matches = pc.fill_null(pc.match_substring_regex(text, pattern), False)
     other = pc.and_(text.is_valid(), pc.invert(matches))
-    return pc.extract_regex(pc.if_else(matches, text, pa.scalar(None, pa.string())),
-                            pattern), other
+    return pc.extract_regex(pc.if_else(matches, text, pa.scalar(None, pa.string())), pattern), other
 
 
 def _fraction_micros(parts: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -185,10 +204,12 @@ def parse_date(text: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
     """'YYYY-MM-DD' as date32; masks of the values of another shape (lost) and of zero or
     invalid dates (NULL by the contract's rules, like the contract's own read)."""
     parts, other = _shape(text, _DATE_TEXT)
-    day = pc.binary_join_element_wise(_field(parts, "y"), _field(parts, "mo"), _field(parts, "d"),
-                                      "-")
-    parsed = _checked(day, pc.strptime(day, format="%Y-%m-%d", unit="s", error_is_null=True),
-                      "%Y-%m-%d")
+    day = pc.binary_join_element_wise(
+        _field(parts, "y"), _field(parts, "mo"), _field(parts, "d"), "-"
+    )
+    parsed = _checked(
+        day, pc.strptime(day, format="%Y-%m-%d", unit="s", error_is_null=True), "%Y-%m-%d"
+    )
     year_zero = pc.equal(_field(parts, "y"), "0000")  # no calendar has it: the contract NULLs it
     parsed = pc.if_else(pc.fill_null(year_zero, False), pa.scalar(None, parsed.type), parsed)
     invalid = pc.and_(parsed.is_null(), parts.is_valid())
@@ -200,10 +221,24 @@ def parse_timestamp(text: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array, pa.Ar
     UTC when it says Z); masks: another shape, zero or invalid dates, dropped digits."""
     parts, other = _shape(text, _TIMESTAMP_TEXT)
     clock = pc.binary_join_element_wise(
-        _field(parts, "y"), "-", _field(parts, "mo"), "-", _field(parts, "d"), " ",
-        _field(parts, "h"), ":", _field(parts, "mi"), ":", _field(parts, "s"), "")
-    seconds = _checked(clock, pc.strptime(clock, format="%Y-%m-%d %H:%M:%S", unit="s",
-                                          error_is_null=True), "%Y-%m-%d %H:%M:%S")
+        _field(parts, "y"),
+        "-",
+        _field(parts, "mo"),
+        "-",
+        _field(parts, "d"),
+        " ",
+        _field(parts, "h"),
+        ":",
+        _field(parts, "mi"),
+        ":",
+        _field(parts, "s"),
+        "",
+    )
+    seconds = _checked(
+        clock,
+        pc.strptime(clock, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True),
+        "%Y-%m-%d %H:%M:%S",
+    )
     year_zero = pc.fill_null(pc.equal(_field(parts, "y"), "0000"), False)
     seconds = pc.if_else(year_zero, pa.scalar(None, seconds.type), seconds)
     micros, dropped = _fraction_micros(parts)
@@ -217,9 +252,12 @@ def parse_time(text: pa.Array) -> tuple[pa.Array, pa.Array]:
     parts, other = _shape(text, _TIME_TEXT)
     hours, minutes, seconds = (pc.cast(_field(parts, k), pa.int64()) for k in ("h", "mi", "s"))
     micros, _ = _fraction_micros(parts)
-    total = pc.add(pc.multiply(pc.add(pc.add(pc.multiply(hours, 3600),
-                                                pc.multiply(minutes, 60)), seconds),
-                               1_000_000), micros)
+    total = pc.add(
+        pc.multiply(
+            pc.add(pc.add(pc.multiply(hours, 3600), pc.multiply(minutes, 60)), seconds), 1_000_000
+        ),
+        micros,
+    )
     return total, other
 
 
@@ -233,10 +271,12 @@ def decimal_text(values: pa.Array) -> pa.Array:
     small = pc.fill_null(pc.less(magnitude, one.cast(t)), False)
     plain = pc.cast(magnitude, pa.string())
     shifted = pc.binary_join_element_wise(
-        "0", pc.utf8_slice_codeunits(pc.cast(pc.add(magnitude, one), pa.string()), 1), "")
+        "0", pc.utf8_slice_codeunits(pc.cast(pc.add(magnitude, one), pa.string()), 1), ""
+    )
     text = pc.if_else(small, shifted, plain)
-    negative = pc.fill_null(pc.less(values, pa.scalar(0, pa.decimal128(1, 0)).cast(
-        values.type)), False)
+    negative = pc.fill_null(
+        pc.less(values, pa.scalar(0, pa.decimal128(1, 0)).cast(values.type)), False
+    )
     return pc.if_else(negative, pc.binary_join_element_wise("-", text, ""), text)
 
 

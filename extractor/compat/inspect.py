@@ -75,8 +75,10 @@ class TableReport:
     def lines(self) -> list[str]:
         if self.status == "exact":
             return [f"{self.table}: exact (no partition written by another tool)"]
-        head = (f"{self.table}: Airbyte {self.era}, {PARTITION}{self.partition}/{self.file}"
-                f" ({self.created_by or 'writer unknown'})")
+        head = (
+            f"{self.table}: Airbyte {self.era}, {PARTITION}{self.partition}/{self.file}"
+            f" ({self.created_by or 'writer unknown'})"
+        )
         if self.saved is not None:
             head += "; output schema " + ("saved" if self.saved else "unchanged")
         out = [head]
@@ -92,8 +94,9 @@ class TableReport:
         return out
 
 
-def inspect_tables(settings: Settings, columns: dict[str, list[Column]],
-                   save: bool = False) -> list[TableReport]:
+def inspect_tables(
+    settings: Settings, columns: dict[str, list[Column]], save: bool = False
+) -> list[TableReport]:
     """One report per table (in the order given); with `save`, the output schemas written."""
     destination = Destination(settings)
     reports = []
@@ -105,8 +108,9 @@ def inspect_tables(settings: Settings, columns: dict[str, list[Column]],
     return reports
 
 
-def inspect_table(destination: Destination, database: str, table: str,
-                  live: list[Column]) -> TableReport:
+def inspect_table(
+    destination: Destination, database: str, table: str, live: list[Column]
+) -> TableReport:
     found = foreign_partition(destination, table)
     if found is None:
         return TableReport(table, "exact")
@@ -114,35 +118,78 @@ def inspect_table(destination: Destination, database: str, table: str,
     metadata = read_footer(destination, path)
     provisional = from_footer(database, table, metadata, {}, {})
     matched = match_columns(provisional, [c.name for c in live])
-    output = from_footer(database, table, metadata, dict(matched), {
-        "partition": date, "file": posixpath.basename(path),
-        "created_by": metadata.created_by or ""})
-    report = TableReport(table, "airbyte", output.era, date, posixpath.basename(path),
-                         metadata.created_by, output=output)
+    output = from_footer(
+        database,
+        table,
+        metadata,
+        dict(matched),
+        {
+            "partition": date,
+            "file": posixpath.basename(path),
+            "created_by": metadata.created_by or "",
+        },
+    )
+    report = TableReport(
+        table,
+        "airbyte",
+        output.era,
+        date,
+        posixpath.basename(path),
+        metadata.created_by,
+        output=output,
+    )
     by_name = {c.name: c for c in live}
     leaves = {c.name: c.parquet for c in output.columns}
     for column in output.columns:
         expected, parquet = str(column.arrow_type), _parquet_text(leaves[column.name])
         if column.role != "data":
-            report.columns.append(ColumnReport(column.name, None, None, expected, parquet, None,
-                                               "metadata", METADATA_WRITES[column.role]))
+            report.columns.append(
+                ColumnReport(
+                    column.name,
+                    None,
+                    None,
+                    expected,
+                    parquet,
+                    None,
+                    "metadata",
+                    METADATA_WRITES[column.role],
+                )
+            )
             continue
         source = by_name.get(matched.get(column.name, ""))
         if source is None:
-            report.columns.append(ColumnReport(
-                column.name, None, None, expected, parquet, None, "null",
-                "no such MySQL column: written NULL, if the drift policy lets column_removed "
-                "through"))
+            report.columns.append(
+                ColumnReport(
+                    column.name,
+                    None,
+                    None,
+                    expected,
+                    parquet,
+                    None,
+                    "null",
+                    "no such MySQL column: written NULL, if the drift policy lets column_removed "
+                    "through",
+                )
+            )
             continue
-        report.columns.append(_data_column(column.name, source, column.arrow_type, expected,
-                                           parquet, table))
+        report.columns.append(
+            _data_column(column.name, source, column.arrow_type, expected, parquet, table)
+        )
     for added in [c for c in live if c.name not in matched.values()]:
         contract = _contract(added, table)
-        report.columns.append(ColumnReport(
-            sanitize(added.name), added.name, added.column_type, "(not in the old partition)", "-",
-            None if contract is None else str(contract), "new",
-            "appended after the old columns, exact, if the drift policy lets column_added "
-            "through"))
+        report.columns.append(
+            ColumnReport(
+                sanitize(added.name),
+                added.name,
+                added.column_type,
+                "(not in the old partition)",
+                "-",
+                None if contract is None else str(contract),
+                "new",
+                "appended after the old columns, exact, if the drift policy lets column_added "
+                "through",
+            )
+        )
     return report
 
 
@@ -153,17 +200,36 @@ def _contract(column: Column, table: str) -> pa.DataType | None:
         return None
 
 
-def _data_column(name: str, column: Column, found: pa.DataType, expected: str, parquet: str,
-                 table: str) -> ColumnReport:
+def _data_column(
+    name: str, column: Column, found: pa.DataType, expected: str, parquet: str, table: str
+) -> ColumnReport:
     contract = _contract(column, table)
     if contract is None:
-        return ColumnReport(name, column.name, column.column_type, expected, parquet, None,
-                            "unsupported", "the type contract does not cover this column")
+        return ColumnReport(
+            name,
+            column.name,
+            column.column_type,
+            expected,
+            parquet,
+            None,
+            "unsupported",
+            "the type contract does not cover this column",
+        )
     chosen = route(column, contract, found)
-    how = chosen.how + (" (a type change: the drift policy decides)"
-                        if chosen.kind == "unsupported" else "")
-    return ColumnReport(name, column.name, column.column_type, expected, parquet,
-                        str(contract), chosen.kind, how, chosen.counted)
+    how = chosen.how + (
+        " (a type change: the drift policy decides)" if chosen.kind == "unsupported" else ""
+    )
+    return ColumnReport(
+        name,
+        column.name,
+        column.column_type,
+        expected,
+        parquet,
+        str(contract),
+        chosen.kind,
+        how,
+        chosen.counted,
+    )
 
 
 def _parquet_text(leaves: list[dict[str, Any]]) -> str:
@@ -172,8 +238,11 @@ def _parquet_text(leaves: list[dict[str, Any]]) -> str:
         logical = leaf.get("logical") or {}
         text = leaf["physical"]
         if logical:
-            details = [str(logical[k]) for k in ("timeUnit", "isAdjustedToUTC", "precision",
-                                                 "scale") if k in logical]
+            details = [
+                str(logical[k])
+                for k in ("timeUnit", "isAdjustedToUTC", "precision", "scale")
+                if k in logical
+            ]
             text += f" {logical['Type']}" + (f"({', '.join(details)})" if details else "")
         nested = leaf["path"].split(".", 1)
         parts.append(f"{nested[1]}: {text}" if len(nested) > 1 else text)
@@ -184,14 +253,20 @@ def foreign_partition(destination: Destination, table: str) -> tuple[str, str] |
     """The newest partition of `table` with no manifest of ours, and its first Parquet file."""
     keys = destination.keys
     ours = set(destination.list_files(keys.manifests(table)))
-    dates = sorted((posixpath.basename(d)[len(PARTITION):]
-                    for d in destination.list_dirs(keys.table_dir(table))
-                    if posixpath.basename(d).startswith(PARTITION)), reverse=True)
+    dates = sorted(
+        (
+            posixpath.basename(d)[len(PARTITION) :]
+            for d in destination.list_dirs(keys.table_dir(table))
+            if posixpath.basename(d).startswith(PARTITION)
+        ),
+        reverse=True,
+    )
     for date in dates:
         if keys.manifest(table, date) in ours:
             continue
-        files = [f for f in destination.list_files(keys.data_dir(table, date))
-                 if f.endswith(".parquet")]
+        files = [
+            f for f in destination.list_files(keys.data_dir(table, date)) if f.endswith(".parquet")
+        ]
         if files:
             return date, files[0]
     return None
@@ -203,15 +278,18 @@ def read_footer(destination: Destination, path: str) -> pq.FileMetaData:
         size = int(destination.fs.size(path))
         tail = bytes(destination.fs.cat_file(path, start=max(0, size - _TAIL), end=size))
         if size < 12 or tail[-4:] != _MAGIC:
-            raise DestinationError(f"{destination.url(path)} is not a Parquet file",
-                                   step=Step.INSPECT)
+            raise DestinationError(
+                f"{destination.url(path)} is not a Parquet file", step=Step.INSPECT
+            )
         length = struct.unpack("<I", tail[-8:-4])[0]
         if length + 8 > len(tail):
             tail = bytes(destination.fs.cat_file(path, start=size - 8 - length, end=size))
-        footer = tail[-8 - length:]
+        footer = tail[-8 - length :]
         return pq.read_metadata(pa.BufferReader(_MAGIC + footer))
 
 
 def to_json(reports: list[TableReport]) -> str:
-    return json.dumps([r.to_dict() for r in reports], indent=2, sort_keys=True,
-                      ensure_ascii=False) + "\n"
+    return (
+        json.dumps([r.to_dict() for r in reports], indent=2, sort_keys=True, ensure_ascii=False)
+        + "\n"
+    )

@@ -96,18 +96,30 @@ class ColumnResult:
     counts: ColumnCounts = field(default_factory=ColumnCounts)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "old": self.old, "old_type": self.old_type,
-                "contract": self.contract, "conversion": self.conversion, "how": self.how,
-                "counted": self.counted, "counts": self.counts.to_dict()}
+        return {
+            "name": self.name,
+            "old": self.old,
+            "old_type": self.old_type,
+            "contract": self.contract,
+            "conversion": self.conversion,
+            "how": self.how,
+            "counted": self.counted,
+            "counts": self.counts.to_dict(),
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> ColumnResult:
         data = as_dict(data)
-        return cls(name=as_str(data["name"]), old=as_opt_str(data.get("old")),
-                   old_type=as_opt_str(data.get("old_type")), contract=as_str(data["contract"]),
-                   conversion=as_str(data["conversion"]), how=as_str(data["how"]),
-                   counted=as_opt_str(data.get("counted")),
-                   counts=ColumnCounts.from_dict(data["counts"]))
+        return cls(
+            name=as_str(data["name"]),
+            old=as_opt_str(data.get("old")),
+            old_type=as_opt_str(data.get("old_type")),
+            contract=as_str(data["contract"]),
+            conversion=as_str(data["conversion"]),
+            how=as_str(data["how"]),
+            counted=as_opt_str(data.get("counted")),
+            counts=ColumnCounts.from_dict(data["counts"]),
+        )
 
 
 @dataclass
@@ -131,27 +143,43 @@ class PartitionResult:
         return {c.name: c.counts.not_exact for c in self.columns if c.counts.not_exact}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"date": self.date, "status": self.status, "written_by": self.written_by,
-                "era": self.era, "reason": self.reason, "rows": self.rows,
-                "files": self.files, "bytes": self.bytes, "old_files": self.old_files,
-                "seconds": self.seconds, "columns": [c.to_dict() for c in self.columns],
-                "dropped": list(self.dropped), "error": self.error,
-                "error_step": None if self.error_step is None else str(self.error_step)}
+        return {
+            "date": self.date,
+            "status": self.status,
+            "written_by": self.written_by,
+            "era": self.era,
+            "reason": self.reason,
+            "rows": self.rows,
+            "files": self.files,
+            "bytes": self.bytes,
+            "old_files": self.old_files,
+            "seconds": self.seconds,
+            "columns": [c.to_dict() for c in self.columns],
+            "dropped": list(self.dropped),
+            "error": self.error,
+            "error_step": None if self.error_step is None else str(self.error_step),
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> PartitionResult:
         data = as_dict(data)
         step = data.get("error_step")
         return cls(
-            date=as_str(data["date"]), status=_one_of(data["status"], Status),
+            date=as_str(data["date"]),
+            status=_one_of(data["status"], Status),
             written_by=_one_of(data.get("written_by", "none"), WrittenBy),
-            era=as_opt_str(data.get("era")), reason=as_opt_str(data.get("reason")),
-            rows=as_int(data.get("rows", 0)), files=as_int(data.get("files", 0)),
-            bytes=as_int(data.get("bytes", 0)), old_files=as_int(data.get("old_files", 0)),
+            era=as_opt_str(data.get("era")),
+            reason=as_opt_str(data.get("reason")),
+            rows=as_int(data.get("rows", 0)),
+            files=as_int(data.get("files", 0)),
+            bytes=as_int(data.get("bytes", 0)),
+            old_files=as_int(data.get("old_files", 0)),
             seconds=as_float(data.get("seconds", 0.0)),
             columns=[ColumnResult.from_dict(c) for c in as_list(data.get("columns", []))],
-            dropped=as_strs(data.get("dropped", [])), error=as_opt_str(data.get("error")),
-            error_step=None if step is None else Step(as_str(step)))
+            dropped=as_strs(data.get("dropped", [])),
+            error=as_opt_str(data.get("error")),
+            error_step=None if step is None else Step(as_str(step)),
+        )
 
 
 @dataclass
@@ -193,19 +221,30 @@ class MigrationReport:
         """The JSON's fields, with the derived `totals` and `status`, which `from_dict`
         does not read back."""
         return {
-            "format": self.FORMAT, "migration_id": self.migration_id, "table": self.table,
-            "database": self.database, "destination": self.destination,
-            "started_at": self.started_at, "dry_run": self.dry_run,
-            "date_from": self.date_from, "date_to": self.date_to,
-            "finished_at": self.finished_at, "seconds": self.seconds,
-            "partitions": [p.to_dict() for p in self.partitions], "exact": self.exact,
-            "output_schema": self.output_schema, "notes": list(self.notes),
+            "format": self.FORMAT,
+            "migration_id": self.migration_id,
+            "table": self.table,
+            "database": self.database,
+            "destination": self.destination,
+            "started_at": self.started_at,
+            "dry_run": self.dry_run,
+            "date_from": self.date_from,
+            "date_to": self.date_to,
+            "finished_at": self.finished_at,
+            "seconds": self.seconds,
+            "partitions": [p.to_dict() for p in self.partitions],
+            "exact": self.exact,
+            "output_schema": self.output_schema,
+            "notes": list(self.notes),
             "totals": {
-                "partitions": len(self.partitions), "migrated": self.count("migrated"),
+                "partitions": len(self.partitions),
+                "migrated": self.count("migrated"),
                 "would_migrate": self.count("would_migrate"),
-                "skipped": self.count("skipped"), "failed": self.count("failed"),
+                "skipped": self.count("skipped"),
+                "failed": self.count("failed"),
                 "rows": sum(p.rows for p in self.partitions),
-                "columns": {n: c.to_dict() for n, c in sorted(self.columns().items())}},
+                "columns": {n: c.to_dict() for n, c in sorted(self.columns().items())},
+            },
             "status": "success" if self.ok else "failed",
         }
 
@@ -222,8 +261,10 @@ class MigrationReport:
         checked(data, cls.WHAT, where, cls.FORMAT)
         with reading(cls.WHAT, where):
             return cls(
-                migration_id=as_str(data["migration_id"]), table=as_str(data["table"]),
-                database=as_str(data["database"]), destination=as_str(data["destination"]),
+                migration_id=as_str(data["migration_id"]),
+                table=as_str(data["table"]),
+                database=as_str(data["database"]),
+                destination=as_str(data["destination"]),
                 started_at=as_str(data["started_at"]),
                 dry_run=as_bool(data.get("dry_run", False)),
                 date_from=as_opt_str(data.get("date_from")),
@@ -240,23 +281,29 @@ class MigrationReport:
         """The human summary: one line per partition, the columns not exact, the verdict."""
         verb = "would rewrite" if self.dry_run else "rewrote"
         n = self.count("would_migrate" if self.dry_run else "migrated")
-        out = [f"{self.table}: {verb} {n} of {len(self.partitions)} partitions "
-               f"({self.count('skipped')} skipped, {self.count('failed')} failed), "
-               f"{sum(p.rows for p in self.partitions if p.status != 'skipped'):,} rows"
-               f" in {self.seconds:.1f} s"]
+        out = [
+            f"{self.table}: {verb} {n} of {len(self.partitions)} partitions "
+            f"({self.count('skipped')} skipped, {self.count('failed')} failed), "
+            f"{sum(p.rows for p in self.partitions if p.status != 'skipped'):,} rows"
+            f" in {self.seconds:.1f} s"
+        ]
         # Every partition while they fit on a screen; beyond, the failed ones and a range.
-        listed = self.partitions if len(self.partitions) <= _LISTED else [
-            p for p in self.partitions if p.status == "failed"]
+        listed = (
+            self.partitions
+            if len(self.partitions) <= _LISTED
+            else [p for p in self.partitions if p.status == "failed"]
+        )
         for p in listed:
             out.append(f"  cog_dt_ingestion={p.date}: " + _partition_text(p))
         if len(self.partitions) > _LISTED:
-            out.append(f"  cog_dt_ingestion={self.partitions[0].date} .. "
-                       f"{self.partitions[-1].date}: the report lists each partition")
+            out.append(
+                f"  cog_dt_ingestion={self.partitions[0].date} .. "
+                f"{self.partitions[-1].date}: the report lists each partition"
+            )
         for name, counts in sorted(self.columns().items()):
             if counts.classes():
                 classes = ", ".join(f"{k} {v:,}" for k, v in counts.classes().items())
-                out.append(f"  column {name}: exact {counts.exact:,} of {counts.rows:,}; "
-                           f"{classes}")
+                out.append(f"  column {name}: exact {counts.exact:,} of {counts.rows:,}; {classes}")
         out.extend(f"  note: {n}" for n in self.notes)
         return out
 
@@ -270,7 +317,7 @@ def _partition_text(p: PartitionResult) -> str:
     lost = ", ".join(f"{k}={v:,}" for k, v in sorted(p.not_exact().items()))
     dropped = f"; dropped {', '.join(p.dropped)}" if p.dropped else ""
     verb = "would be exact" if p.status == "would_migrate" else "exact"
-    return (f"{source} -> {verb}, {p.rows:,} rows; not exact: {lost or 'none'}{dropped}")
+    return f"{source} -> {verb}, {p.rows:,} rows; not exact: {lost or 'none'}{dropped}"
 
 
 def _one_of(value: Any, kind: Any) -> Any:
@@ -302,8 +349,13 @@ class ExactState:
     partitions: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": self.FORMAT, "table": self.table, "since": self.since,
-                "migration_id": self.migration_id, "partitions": self.partitions}
+        return {
+            "format": self.FORMAT,
+            "table": self.table,
+            "since": self.since,
+            "migration_id": self.migration_id,
+            "partitions": self.partitions,
+        }
 
     def to_json(self) -> str:
         return dumps(self.to_dict())
@@ -312,8 +364,12 @@ class ExactState:
     def from_json(cls, text: str, where: str) -> ExactState:
         data = loads(text, cls.WHAT, where, cls.FORMAT)
         with reading(cls.WHAT, where):
-            return cls(as_str(data["table"]), as_str(data["since"]),
-                       as_str(data["migration_id"]), as_int(data["partitions"]))
+            return cls(
+                as_str(data["table"]),
+                as_str(data["since"]),
+                as_str(data["migration_id"]),
+                as_int(data["partitions"]),
+            )
 
 
 def write_state(destination: Destination, state: ExactState) -> None:
@@ -331,6 +387,5 @@ def read_state(destination: Destination, table: str) -> ExactState | None:
     try:
         return ExactState.from_json(text, destination.url(path))
     except FormatError as exc:
-        logger.warning("%s: %s; it counts as set: the table is written exact", table,
-                       exc.message)
+        logger.warning("%s: %s; it counts as set: the table is written exact", table, exc.message)
         return ExactState(table, "", "unreadable", 0)

@@ -50,29 +50,41 @@ class OldPartition:
         return None if self.manifest is None else self.manifest.compat
 
 
-def partition_dates(destination: Destination, table: str, since: str | None = None,
-                    until: str | None = None) -> list[str]:
+def partition_dates(
+    destination: Destination, table: str, since: str | None = None, until: str | None = None
+) -> list[str]:
     """The dates of the table's partitions in [since, until], oldest first."""
     folder = f"{PARTITION}="
-    dates = [posixpath.basename(d)[len(folder):]
-             for d in destination.list_dirs(destination.keys.table_dir(table))
-             if posixpath.basename(d).startswith(folder)]
-    return sorted(d for d in dates if _DATE.match(d) and (since is None or d >= since)
-                  and (until is None or d <= until))
+    dates = [
+        posixpath.basename(d)[len(folder) :]
+        for d in destination.list_dirs(destination.keys.table_dir(table))
+        if posixpath.basename(d).startswith(folder)
+    ]
+    return sorted(
+        d
+        for d in dates
+        if _DATE.match(d) and (since is None or d >= since) and (until is None or d <= until)
+    )
 
 
 def classify(destination: Destination, table: str, date: str) -> OldPartition:
     path = destination.keys.manifest(table, date)
     text = destination.read_text(path)
-    files = [f for f in destination.list_files(destination.keys.data_dir(table, date))
-             if f.endswith(".parquet")]
+    files = [
+        f
+        for f in destination.list_files(destination.keys.data_dir(table, date))
+        if f.endswith(".parquet")
+    ]
     manifest = None
     if text is not None:
         try:
             manifest = Manifest.from_json(text, destination.url(path))
         except FormatError as exc:  # damaged, or a later release's: never guessed
-            raise FormatError(f"{exc.message}; cannot tell who wrote the partition",
-                              table=table, step=Step.MIGRATE) from exc
+            raise FormatError(
+                f"{exc.message}; cannot tell who wrote the partition",
+                table=table,
+                step=Step.MIGRATE,
+            ) from exc
     if manifest is not None:
         written: WrittenBy = "compat" if manifest.compat is not None else "radar-extract"
     else:
@@ -104,8 +116,13 @@ class PartitionPlan:
         return [*names, META] if self.recorded else names
 
 
-def plan_partition(old: OldPartition, schema: pa.Schema, plans: list[ColumnPlan],
-                   sources: dict[str, str], table: str) -> PartitionPlan:
+def plan_partition(
+    old: OldPartition,
+    schema: pa.Schema,
+    plans: list[ColumnPlan],
+    sources: dict[str, str],
+    table: str,
+) -> PartitionPlan:
     """The conversion of every stored column from this partition's columns; a column with
     no conversion fails the partition before anything is read."""
     era = era_of(schema.names)
@@ -130,11 +147,14 @@ def plan_partition(old: OldPartition, schema: pa.Schema, plans: list[ColumnPlan]
         known = converted.get(name, 0) if compat and not recorded and not _geometry(p) else 0
         slots.append(Slot(p, name, found, chosen, known))
     if refused:
-        raise SchemaDrift(f"cog_dt_ingestion={old.date}: no conversion back to the contract "
-                          f"for {'; '.join(refused)}", table=table, step=Step.MIGRATE)
+        raise SchemaDrift(
+            f"cog_dt_ingestion={old.date}: no conversion back to the contract "
+            f"for {'; '.join(refused)}",
+            table=table,
+            step=Step.MIGRATE,
+        )
     dropped = [n for n in data if n not in matched.values()]
-    return PartitionPlan(era, slots, dropped, recorded, compat,
-                         [ColumnCounts() for _ in slots])
+    return PartitionPlan(era, slots, dropped, recorded, compat, [ColumnCounts() for _ in slots])
 
 
 def match_columns(old: list[str], stored: list[str], sources: dict[str, str]) -> dict[str, str]:
@@ -142,7 +162,10 @@ def match_columns(old: list[str], stored: list[str], sources: dict[str, str]) ->
     free = list(old)
     matched: dict[str, str] = {}
     rules: tuple[Callable[[str, str], bool], ...] = (
-        lambda o, m: sources.get(o) == m, lambda o, m: o == m, lambda o, m: o == sanitize(m))
+        lambda o, m: sources.get(o) == m,
+        lambda o, m: o == m,
+        lambda o, m: o == sanitize(m),
+    )
     for rule in rules:
         for name in stored:
             if name in matched:
@@ -158,15 +181,26 @@ def _has_changes(t: pa.DataType) -> bool:
     if not pa.types.is_struct(t) or t.get_field_index("changes") < 0:
         return False
     changes = t.field("changes").type
-    return pa.types.is_list(changes) and pa.types.is_struct(changes.value_type) and all(
-        changes.value_type.get_field_index(k) >= 0 for k in ("field", "change"))
+    return (
+        pa.types.is_list(changes)
+        and pa.types.is_struct(changes.value_type)
+        and all(changes.value_type.get_field_index(k) >= 0 for k in ("field", "change"))
+    )
 
 
 def _geometry(p: ColumnPlan) -> bool:
     # A compatible write counted every GEOMETRY value, though its text is the contract's WKB.
-    return p.column.data_type in ("geometry", "point", "linestring", "polygon", "multipoint",
-                                  "multilinestring", "multipolygon", "geometrycollection",
-                                  "geomcollection")
+    return p.column.data_type in (
+        "geometry",
+        "point",
+        "linestring",
+        "polygon",
+        "multipoint",
+        "multilinestring",
+        "multipolygon",
+        "geometrycollection",
+        "geomcollection",
+    )
 
 
 def footer(destination: Destination, path: str) -> tuple[pa.Schema, int]:
@@ -176,26 +210,38 @@ def footer(destination: Destination, path: str) -> tuple[pa.Schema, int]:
         return parquet.schema_arrow, int(parquet.metadata.num_rows)
 
 
-def batches(destination: Destination, old: OldPartition, columns: list[str],
-            batch_rows: int, batch_bytes: int, schema: pa.Schema,
-            table: str) -> Iterator[pa.RecordBatch]:
+def batches(
+    destination: Destination,
+    old: OldPartition,
+    columns: list[str],
+    batch_rows: int,
+    batch_bytes: int,
+    schema: pa.Schema,
+    table: str,
+) -> Iterator[pa.RecordBatch]:
     """Every row of the partition's files, in batches of the columns read: at most
     `batch_rows` rows, and about `batch_bytes` of them by the footer's sizes."""
     for path in old.files:
-        with destination.errors(Step.READ, path, table=table), \
-                destination.fs.open(path, "rb") as handle:
+        with (
+            destination.errors(Step.READ, path, table=table),
+            destination.fs.open(path, "rb") as handle,
+        ):
             parquet = pq.ParquetFile(handle, buffer_size=_READ_BUFFER, pre_buffer=False)
             found = parquet.schema_arrow
             if found.names != schema.names or found.types != schema.types:
-                raise SchemaDrift(f"cog_dt_ingestion={old.date}: {posixpath.basename(path)} "
-                                  f"has other columns than {posixpath.basename(old.files[0])}",
-                                  table=table, step=Step.MIGRATE)
+                raise SchemaDrift(
+                    f"cog_dt_ingestion={old.date}: {posixpath.basename(path)} "
+                    f"has other columns than {posixpath.basename(old.files[0])}",
+                    table=table,
+                    step=Step.MIGRATE,
+                )
             rows = batch_size(parquet.metadata, columns, batch_rows, batch_bytes)
             yield from parquet.iter_batches(batch_size=rows, columns=columns)
 
 
-def batch_size(metadata: pq.FileMetaData, columns: list[str], batch_rows: int,
-               batch_bytes: int) -> int:
+def batch_size(
+    metadata: pq.FileMetaData, columns: list[str], batch_rows: int, batch_bytes: int
+) -> int:
     """Rows per batch: `batch_bytes` over the widest row group's bytes per row (uncompressed,
     of the columns read: about their Arrow size), at most `batch_rows`. Rows of base64 BLOBs
     can be megabytes wide; a count of rows alone would not bound the memory."""
@@ -207,8 +253,11 @@ def batch_size(metadata: pq.FileMetaData, columns: list[str], batch_rows: int,
         if group.num_rows == 0:
             continue
         leaves = (group.column(j) for j in range(group.num_columns))
-        size = sum(leaf.total_uncompressed_size for leaf in leaves
-                   if leaf.path_in_schema in wanted or leaf.path_in_schema.startswith(prefixes))
+        size = sum(
+            leaf.total_uncompressed_size
+            for leaf in leaves
+            if leaf.path_in_schema in wanted or leaf.path_in_schema.startswith(prefixes)
+        )
         widest = max(widest, size / group.num_rows)
     if widest <= 0:
         return batch_rows
@@ -272,8 +321,9 @@ def _changes(batch: pa.RecordBatch) -> tuple[np.ndarray, pa.Array, pa.Array] | N
     return rows, pc.struct_field(flat, "field"), pc.struct_field(flat, "change")
 
 
-def _recorded(changes: tuple[np.ndarray, pa.Array, pa.Array] | None, n: int,
-              names: set[str | None]) -> dict[str, pa.Array]:
+def _recorded(
+    changes: tuple[np.ndarray, pa.Array, pa.Array] | None, n: int, names: set[str | None]
+) -> dict[str, pa.Array]:
     """The rows whose change record names this column: NULLED lost, TRUNCATED inexact."""
     if changes is None:
         return {}
@@ -281,8 +331,11 @@ def _recorded(changes: tuple[np.ndarray, pa.Array, pa.Array] | None, n: int,
     named = pc.is_in(fields, value_set=pa.array(sorted(x for x in names if x), pa.string()))
     out = {}
     for mark, change in (("lost", NULLED), ("inexact", TRUNCATED)):
-        hit = np.asarray(pc.fill_null(pc.and_(named, pc.equal(kinds, change)), False)
-                         .to_numpy(zero_copy_only=False))
+        hit = np.asarray(
+            pc.fill_null(pc.and_(named, pc.equal(kinds, change)), False).to_numpy(
+                zero_copy_only=False
+            )
+        )
         if hit.any():
             mask = np.zeros(n, bool)
             mask[rows[hit]] = True
@@ -299,11 +352,18 @@ def results(plan: PartitionPlan) -> list[ColumnResult]:
             counts.lost += moved
             counts.exact -= moved
         route = slot.route
-        out.append(ColumnResult(
-            slot.plan.name, slot.old, None if slot.found is None else str(slot.found),
-            str(slot.plan.arrow_type), "absent" if route is None else route.kind,
-            "the old partition has no such column: NULL" if route is None else route.how,
-            _counted(plan, slot), counts))
+        out.append(
+            ColumnResult(
+                slot.plan.name,
+                slot.old,
+                None if slot.found is None else str(slot.found),
+                str(slot.plan.arrow_type),
+                "absent" if route is None else route.kind,
+                "the old partition has no such column: NULL" if route is None else route.how,
+                _counted(plan, slot),
+                counts,
+            )
+        )
     return out
 
 
@@ -314,8 +374,10 @@ def _counted(plan: PartitionPlan, slot: Slot) -> str | None:
         return "the values the compatible write changed (its manifest's count)"
     notes = [slot.route.counted] if slot.route.counted else []
     if slot.route.narrower and not plan.recorded:
-        notes.append("possibly lost: every NULL, since the old type could not hold every "
-                     "value and Airbyte wrote NULL for those without a record")
+        notes.append(
+            "possibly lost: every NULL, since the old type could not hold every "
+            "value and Airbyte wrote NULL for those without a record"
+        )
     return "; ".join(notes) or None
 
 
@@ -324,8 +386,7 @@ def stored_columns(stored: StoredSchema) -> list[Column]:
     out = []
     for c in stored.columns:
         numbers = [int(x) for x in re.findall(r"\d+", c.mysql_type.split(")")[0])]
-        first, second = (numbers[0] if numbers else None), (numbers[1] if len(numbers) > 1
-                                                            else 0)
+        first, second = (numbers[0] if numbers else None), (numbers[1] if len(numbers) > 1 else 0)
         kind = c.data_type.lower()
         precision = scale = fraction = None
         if kind in ("decimal", "numeric"):  # MySQL's DECIMAL is DECIMAL(10,0)
@@ -334,6 +395,9 @@ def stored_columns(stored: StoredSchema) -> list[Column]:
             precision = first or 1
         elif kind in ("datetime", "timestamp", "time"):
             fraction = first or 0
-        out.append(Column(c.name, kind, c.mysql_type, c.nullable, precision, scale, fraction,
-                          c.has_default))
+        out.append(
+            Column(
+                c.name, kind, c.mysql_type, c.nullable, precision, scale, fraction, c.has_default
+            )
+        )
     return out

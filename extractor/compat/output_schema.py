@@ -44,8 +44,14 @@ class OutputColumn:
         return type_from_json(self.type)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "role": self.role, "source": self.source, "type": self.type,
-                "nullable": self.nullable, "parquet": self.parquet}
+        return {
+            "name": self.name,
+            "role": self.role,
+            "source": self.source,
+            "type": self.type,
+            "nullable": self.nullable,
+            "parquet": self.parquet,
+        }
 
 
 @dataclass(frozen=True)
@@ -61,17 +67,35 @@ class OutputSchema:
         return pa.schema([pa.field(c.name, c.arrow_type, c.nullable) for c in self.columns])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, "database": self.database, "table": self.table,
-                "era": self.era, "found": dict(self.found),
-                "columns": [c.to_dict() for c in self.columns]}
+        return {
+            "format": FORMAT,
+            "database": self.database,
+            "table": self.table,
+            "era": self.era,
+            "found": dict(self.found),
+            "columns": [c.to_dict() for c in self.columns],
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OutputSchema:
-        columns = [OutputColumn(str(c["name"]), cast(Role, c["role"]), c.get("source"),
-                                dict(c["type"]), bool(c["nullable"]), list(c.get("parquet", [])))
-                   for c in data["columns"]]
-        return cls(str(data["database"]), str(data["table"]), cast(Era, data["era"]), columns,
-                   {str(k): str(v) for k, v in dict(data.get("found", {})).items()})
+        columns = [
+            OutputColumn(
+                str(c["name"]),
+                cast(Role, c["role"]),
+                c.get("source"),
+                dict(c["type"]),
+                bool(c["nullable"]),
+                list(c.get("parquet", [])),
+            )
+            for c in data["columns"]
+        ]
+        return cls(
+            str(data["database"]),
+            str(data["table"]),
+            cast(Era, data["era"]),
+            columns,
+            {str(k): str(v) for k, v in dict(data.get("found", {})).items()},
+        )
 
 
 def dumps(schema: OutputSchema) -> str:
@@ -89,8 +113,9 @@ def write_output_schema(schemas_dir: str | os.PathLike[str], schema: OutputSchem
     return write_reviewed_file(path, dumps(schema), "output schema")
 
 
-def load_output_schema(schemas_dir: str | os.PathLike[str], database: str,
-                       table: str) -> OutputSchema | None:
+def load_output_schema(
+    schemas_dir: str | os.PathLike[str], database: str, table: str
+) -> OutputSchema | None:
     """The stored output schema of a table, None when it has none; a file that is not a
     valid output schema is a usage error: a compatible write never guesses."""
     path = output_schema_path(schemas_dir, database, table)
@@ -99,8 +124,9 @@ def load_output_schema(schemas_dir: str | os.PathLike[str], database: str,
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"output schema {path} cannot be read: {exc}", table=table,
-                         step=Step.COMPAT) from exc
+        raise UsageError(
+            f"output schema {path} cannot be read: {exc}", table=table, step=Step.COMPAT
+        ) from exc
     problem = _problem(data, database, table)
     if problem is None:
         try:
@@ -109,9 +135,12 @@ def load_output_schema(schemas_dir: str | os.PathLike[str], database: str,
             return schema
         except (KeyError, TypeError, ValueError) as exc:
             problem = f"{type(exc).__name__}: {exc}"
-    raise UsageError(f"output schema {path} is not valid: {problem}; rewrite it with "
-                     f"`radar-extract compat inspect --table {table} --save`", table=table,
-                     step=Step.COMPAT)
+    raise UsageError(
+        f"output schema {path} is not valid: {problem}; rewrite it with "
+        f"`radar-extract compat inspect --table {table} --save`",
+        table=table,
+        step=Step.COMPAT,
+    )
 
 
 def _problem(data: Any, database: str, table: str) -> str | None:
@@ -125,18 +154,28 @@ def _problem(data: Any, database: str, table: str) -> str | None:
         return f"era {data.get('era')!r} is not one of {', '.join(ERAS)}"
     columns = data.get("columns")
     if not isinstance(columns, list) or not all(
-            isinstance(c, dict) and {"name", "role", "type", "nullable"} <= set(c)
-            for c in columns):
+        isinstance(c, dict) and {"name", "role", "type", "nullable"} <= set(c) for c in columns
+    ):
         return "every column needs name, role, type and nullable"
     return None
 
 
 # -- Arrow types as JSON trees -------------------------------------------------------------
 _SIMPLE: dict[str, pa.DataType] = {
-    "boolean": pa.bool_(), "int8": pa.int8(), "int16": pa.int16(), "int32": pa.int32(),
-    "int64": pa.int64(), "uint8": pa.uint8(), "uint16": pa.uint16(), "uint32": pa.uint32(),
-    "uint64": pa.uint64(), "float": pa.float32(), "double": pa.float64(),
-    "string": pa.string(), "binary": pa.binary(), "date": pa.date32(),
+    "boolean": pa.bool_(),
+    "int8": pa.int8(),
+    "int16": pa.int16(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "uint8": pa.uint8(),
+    "uint16": pa.uint16(),
+    "uint32": pa.uint32(),
+    "uint64": pa.uint64(),
+    "float": pa.float32(),
+    "double": pa.float64(),
+    "string": pa.string(),
+    "binary": pa.binary(),
+    "date": pa.date32(),
 }
 _SIMPLE_NAMES = {str(t): name for name, t in _SIMPLE.items()}
 
@@ -170,8 +209,9 @@ def type_to_json(t: pa.DataType) -> dict[str, Any]:
 def canonical_schema(schema: pa.Schema) -> pa.Schema:
     """A footer's Arrow schema with every type rebuilt from its tree: comparable by text with
     the types of an output schema (a footer gives map entries the Parquet group's name)."""
-    return pa.schema([pa.field(f.name, type_from_json(type_to_json(f.type)), f.nullable)
-                      for f in schema])
+    return pa.schema(
+        [pa.field(f.name, type_from_json(type_to_json(f.type)), f.nullable) for f in schema]
+    )
 
 
 def _field_json(f: pa.Field) -> dict[str, Any]:
@@ -190,8 +230,9 @@ def type_from_json(tree: dict[str, Any]) -> pa.DataType:
         return pa.time32(tree["unit"]) if tree["unit"] in ("s", "ms") else pa.time64(tree["unit"])
     if kind == "decimal":
         precision, scale = int(tree["precision"]), int(tree["scale"])
-        return pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(
-            precision, scale)
+        return (
+            pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(precision, scale)
+        )
     if kind == "struct":
         return pa.struct([_field_from_json(f) for f in tree["fields"]])
     if kind == "list":
@@ -214,20 +255,37 @@ def parquet_leaves(schema: pq.ParquetSchema) -> dict[str, list[dict[str, Any]]]:
     for i in range(len(schema)):
         column = schema.column(i)
         logical = json.loads(column.logical_type.to_json())
-        leaf: dict[str, Any] = {"path": column.path, "physical": column.physical_type,
-                                "logical": None if logical.get("Type") == "None" else logical,
-                                "converted": column.converted_type}
+        leaf: dict[str, Any] = {
+            "path": column.path,
+            "physical": column.physical_type,
+            "logical": None if logical.get("Type") == "None" else logical,
+            "converted": column.converted_type,
+        }
         if column.physical_type == "FIXED_LEN_BYTE_ARRAY":
             leaf["length"] = column.length
         out.setdefault(column.path.split(".", 1)[0], []).append(leaf)
     return out
 
 
-def from_footer(database: str, table: str, metadata: pq.FileMetaData,
-                names: dict[str, str | None], found: dict[str, str]) -> OutputSchema:
+def from_footer(
+    database: str,
+    table: str,
+    metadata: pq.FileMetaData,
+    names: dict[str, str | None],
+    found: dict[str, str],
+) -> OutputSchema:
     """The output schema of one footer; `names` maps each top-level name to its MySQL column."""
     arrow = metadata.schema.to_arrow_schema()
     leaves = parquet_leaves(metadata.schema)
-    columns = [OutputColumn(f.name, role_of(f.name), names.get(f.name), type_to_json(f.type),
-                            f.nullable, leaves.get(f.name, [])) for f in arrow]
+    columns = [
+        OutputColumn(
+            f.name,
+            role_of(f.name),
+            names.get(f.name),
+            type_to_json(f.type),
+            f.nullable,
+            leaves.get(f.name, []),
+        )
+        for f in arrow
+    ]
     return OutputSchema(database, table, era_of(arrow.names), columns, found)

@@ -36,13 +36,27 @@ Kind = Literal["identical", "exact", "not_guaranteed", "possibly_lost", "unsuppo
 Mark = Literal["lost", "inexact", "possibly_lost", "not_guaranteed", "nulled"]
 Marks = list[tuple[Mark, pa.Array]]
 Apply = Callable[[pa.Array], tuple[pa.Array, Marks]]
-_RANK: dict[Kind, int] = {"identical": 0, "exact": 1, "not_guaranteed": 2, "possibly_lost": 3,
-                          "unsupported": 4}
+_RANK: dict[Kind, int] = {
+    "identical": 0,
+    "exact": 1,
+    "not_guaranteed": 2,
+    "possibly_lost": 3,
+    "unsupported": 4,
+}
 _UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1}
 _DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
 _DAY = 86_400_000_000
-_GEOMETRY = {"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
-             "multipolygon", "geometrycollection", "geomcollection"}
+_GEOMETRY = {
+    "geometry",
+    "point",
+    "linestring",
+    "polygon",
+    "multipoint",
+    "multilinestring",
+    "multipolygon",
+    "geometrycollection",
+    "geomcollection",
+}
 _FLOAT_DIGITS = 6  # decimal digits a float always holds
 
 
@@ -62,8 +76,15 @@ def reverse(column: Column, contract: pa.DataType, found: pa.DataType) -> Revers
         return Reverse("identical", "as it is", lambda a: (a, []))
     if pa.types.is_struct(found) and found.get_field_index("member0") >= 0:
         return _members(column, contract, found)
-    for pick in (_from_text, _from_boolean, _from_integer, _from_floating, _from_decimal,
-                 _from_temporal, _from_binary):
+    for pick in (
+        _from_text,
+        _from_boolean,
+        _from_integer,
+        _from_floating,
+        _from_decimal,
+        _from_temporal,
+        _from_binary,
+    ):
         chosen = pick(column, contract, found)
         if chosen is not None:
             return chosen
@@ -104,8 +125,11 @@ def _worst(*kinds: Kind) -> Kind:
 def _members(column: Column, contract: pa.DataType, found: pa.StructType) -> Reverse:
     inner = reverse(column, contract, found.field("member0").type)
     index = found.get_field_index("member1")
-    text = (reverse(column, contract, pa.string()) if index >= 0
-            and _plain(found.field(index).type) == pa.string() else None)
+    text = (
+        reverse(column, contract, pa.string())
+        if index >= 0 and _plain(found.field(index).type) == pa.string()
+        else None
+    )
     if inner.kind == "unsupported":
         return unsupported(found, contract)
 
@@ -122,8 +146,7 @@ def _members(column: Column, contract: pa.DataType, found: pa.StructType) -> Rev
         return pc.if_else(use, parsed, value), [*marks, *more]
 
     kind = _worst(inner.kind, text.kind if text else "exact", "exact")
-    how = f"member0 {inner.how}" + ("; member1's text parsed where member0 is NULL"
-                                    if text else "")
+    how = f"member0 {inner.how}" + ("; member1's text parsed where member0 is NULL" if text else "")
     return Reverse(kind, how, apply, inner.narrower, inner.counted)
 
 
@@ -132,12 +155,14 @@ def _from_text(column: Column, contract: pa.DataType, found: pa.DataType) -> Rev
     if found != pa.string():
         return None
     if pa.types.is_date(contract):
+
         def date(a: pa.Array) -> tuple[pa.Array, Marks]:
             out, other, invalid = decode.parse_date(a)
             return out, [("lost", other), ("nulled", invalid)]
 
         return Reverse("exact", "date text parsed", date)
     if pa.types.is_timestamp(contract):
+
         def stamp(a: pa.Array) -> tuple[pa.Array, Marks]:
             micros, other, invalid, dropped = decode.parse_timestamp(a)
             out = pc.cast(micros, pa.timestamp("us", tz=contract.tz))
@@ -156,13 +181,19 @@ def _from_text(column: Column, contract: pa.DataType, found: pa.DataType) -> Rev
             return out, marks
 
         if geometry:
-            return Reverse("not_guaranteed", "base64 decoded, MySQL's SRID prefix dropped",
-                           binary, counted="every value: the contract's WKB is what MySQL's "
-                           "ST_AsBinary gives (its axis order), Airbyte's bytes were MySQL's "
-                           "own")
+            return Reverse(
+                "not_guaranteed",
+                "base64 decoded, MySQL's SRID prefix dropped",
+                binary,
+                counted="every value: the contract's WKB is what MySQL's "
+                "ST_AsBinary gives (its axis order), Airbyte's bytes were MySQL's "
+                "own",
+            )
         return Reverse("exact", "base64 decoded", binary)
-    if column.data_type == "bit" and (pa.types.is_integer(contract)
-                                      or pa.types.is_decimal(contract)):
+    if column.data_type == "bit" and (
+        pa.types.is_integer(contract) or pa.types.is_decimal(contract)
+    ):
+
         def bits(a: pa.Array) -> tuple[pa.Array, Marks]:
             raw, bad = decode.base64_decode(a)
             number, long = decode.big_endian_unsigned(raw)
@@ -203,8 +234,12 @@ def _from_boolean(column: Column, contract: pa.DataType, found: pa.DataType) -> 
     def apply(a: pa.Array) -> tuple[pa.Array, Marks]:
         return pc.cast(a, contract), [("possibly_lost", _true(a))]
 
-    return Reverse("possibly_lost", "true 1, false 0", apply,
-                   counted="true values: a value 2..127 was written as true too")
+    return Reverse(
+        "possibly_lost",
+        "true 1, false 0",
+        apply,
+        counted="true values: a value 2..127 was written as true too",
+    )
 
 
 # -- integers ----------------------------------------------------------------------------------
@@ -215,7 +250,7 @@ def _bounds(t: pa.DataType) -> tuple[int, int]:
     width = t.bit_width
     if pa.types.is_signed_integer(t):
         return -(2 ** (width - 1)), 2 ** (width - 1) - 1
-    return 0, 2 ** width - 1
+    return 0, 2**width - 1
 
 
 def _from_integer(column: Column, contract: pa.DataType, found: pa.DataType) -> Reverse | None:
@@ -232,12 +267,14 @@ def _from_integer(column: Column, contract: pa.DataType, found: pa.DataType) -> 
             if not outside:
                 return pc.cast(a, contract), []
             w = pc.cast(a, wide)
-            out_of = _true(pc.or_(pc.less(w, _decimal(want_low)),
-                                  pc.greater(w, _decimal(want_high))))
+            out_of = _true(
+                pc.or_(pc.less(w, _decimal(want_low)), pc.greater(w, _decimal(want_high)))
+            )
             return pc.cast(_where(out_of, w), contract), [("lost", out_of)]
 
         return Reverse("exact", f"{found} to {contract}", apply, narrower)
     if pa.types.is_boolean(contract):
+
         def flag(a: pa.Array) -> tuple[pa.Array, Marks]:
             other = _true(pc.and_(pc.not_equal(a, 0), pc.not_equal(a, 1)))
             return pc.not_equal(a, 0), [("inexact", other)]
@@ -247,8 +284,9 @@ def _from_integer(column: Column, contract: pa.DataType, found: pa.DataType) -> 
 
 
 def _decimal(value: int, scale: int = 0) -> pa.Scalar:
-    return pa.scalar(Decimal(value).scaleb(-scale) if scale else Decimal(value),
-                     pa.decimal128(38, scale))
+    return pa.scalar(
+        Decimal(value).scaleb(-scale) if scale else Decimal(value), pa.decimal128(38, scale)
+    )
 
 
 # -- floating point ----------------------------------------------------------------------------
@@ -264,8 +302,9 @@ def _from_floating(column: Column, contract: pa.DataType, found: pa.DataType) ->
         return _to_decimal(column.precision or 65, column.scale or 0, digits, contract)
     if pa.types.is_floating(contract):
         # FLOAT reached Airbyte as the float's decimal text, which names exactly one float.
-        return Reverse("exact", f"{found} to {contract}",
-                       lambda a: (pc.cast(a, contract, safe=False), []))
+        return Reverse(
+            "exact", f"{found} to {contract}", lambda a: (pc.cast(a, contract, safe=False), [])
+        )
     if pa.types.is_integer(contract):
         return _double_to_integer(contract)
     return None
@@ -287,8 +326,9 @@ def _to_decimal(precision: int, scale: int, digits: int, contract: pa.DataType) 
         d = pc.cast(a, pa.float64())
         outside = _true(pc.or_(pc.invert(pc.is_finite(d)), pc.greater(pc.abs(d), ceiling)))
         rounded = pc.cast(_where(outside, d), wide, safe=False)  # rounds half-even
-        rounded = pc.min_element_wise(pc.max_element_wise(rounded, bottom, skip_nulls=False),
-                                      top, skip_nulls=False)
+        rounded = pc.min_element_wise(
+            pc.max_element_wise(rounded, bottom, skip_nulls=False), top, skip_nulls=False
+        )
         out = decode.decimal_text(rounded) if text else pc.cast(rounded, contract)
         marks: Marks = [("lost", pc.and_(outside, a.is_valid()))]
         if precision > digits:
@@ -300,9 +340,13 @@ def _to_decimal(precision: int, scale: int, digits: int, contract: pa.DataType) 
 
     if precision <= digits:
         return Reverse("exact", f"rounded half-even at scale {scale}", apply)
-    return Reverse("not_guaranteed", f"rounded half-even at scale {scale}", apply,
-                   counted=f"values of more than {digits} significant digits; inexact: "
-                           "those that do not even round back to the double")
+    return Reverse(
+        "not_guaranteed",
+        f"rounded half-even at scale {scale}",
+        apply,
+        counted=f"values of more than {digits} significant digits; inexact: "
+        "those that do not even round back to the double",
+    )
 
 
 def _to_short_decimal(contract: pa.DataType) -> Reverse:
@@ -311,16 +355,18 @@ def _to_short_decimal(contract: pa.DataType) -> Reverse:
     decimal (Airbyte's are correctly rounded, Arrow's casts not always) and the product
     below 10^15 is within 1/16 of its own, so it lies within 0.3 of the unscaled integer.
     The same as `_to_decimal`, in int64 rather than decimal256: five times faster."""
-    factor, bound = 10.0 ** contract.scale, 10.0 ** contract.precision
+    factor, bound = 10.0**contract.scale, 10.0**contract.precision
 
     def apply(a: pa.Array) -> tuple[pa.Array, Marks]:
         scaled = pc.round(pc.multiply(a, factor), ndigits=0, round_mode="half_to_even")
-        outside = _true(pc.or_(pc.invert(pc.is_finite(scaled)),
-                               pc.greater_equal(pc.abs(scaled), bound)))
+        outside = _true(
+            pc.or_(pc.invert(pc.is_finite(scaled)), pc.greater_equal(pc.abs(scaled), bound))
+        )
         unscaled = pc.cast(pc.cast(_where(outside, scaled), pa.int64()), pa.decimal128(38, 0))
         # decimal128 stores the unscaled integer: (38, 0) reinterpreted as (p, s).
-        out = pa.Array.from_buffers(contract, len(unscaled), unscaled.buffers(),
-                                    unscaled.null_count, unscaled.offset)
+        out = pa.Array.from_buffers(
+            contract, len(unscaled), unscaled.buffers(), unscaled.null_count, unscaled.offset
+        )
         return out, [("lost", pc.and_(outside, a.is_valid()))]
 
     return Reverse("exact", f"rounded half-even at scale {contract.scale}", apply)
@@ -339,8 +385,12 @@ def _double_to_integer(contract: pa.DataType) -> Reverse:
         return out, [("lost", pc.and_(a.is_valid(), pc.invert(ok))), ("not_guaranteed", big)]
 
     kind: Kind = "not_guaranteed" if high > 2**53 else "exact"
-    return Reverse(kind, f"double to {contract}", apply,
-                   counted="values beyond 2^53, which a double may have rounded")
+    return Reverse(
+        kind,
+        f"double to {contract}",
+        apply,
+        counted="values beyond 2^53, which a double may have rounded",
+    )
 
 
 # -- decimals ----------------------------------------------------------------------------------
@@ -350,8 +400,16 @@ def _from_decimal(column: Column, contract: pa.DataType, found: pa.DataType) -> 
     if pa.types.is_string(contract) and column.data_type in ("decimal", "numeric"):
         scale = column.scale or 0
         wide = pa.decimal256(76, scale)
-        return Reverse("exact", "its text", lambda a: (decode.decimal_text(pc.cast(
-            pc.round(a, ndigits=scale, round_mode="half_to_even"), wide)), []))
+        return Reverse(
+            "exact",
+            "its text",
+            lambda a: (
+                decode.decimal_text(
+                    pc.cast(pc.round(a, ndigits=scale, round_mode="half_to_even"), wide)
+                ),
+                [],
+            ),
+        )
     if not (pa.types.is_decimal(contract) or pa.types.is_integer(contract)):
         return None
     scale = contract.scale if pa.types.is_decimal(contract) else 0
@@ -362,13 +420,21 @@ def _from_decimal(column: Column, contract: pa.DataType, found: pa.DataType) -> 
         rounded = pc.round(a, ndigits=scale, round_mode="half_to_even")
         changed = _true(pc.not_equal(rounded, a))
         w = pc.cast(rounded, wide)
-        out_of = _true(pc.or_(pc.less(w, pa.scalar(Decimal(low), wide)),
-                              pc.greater(w, pa.scalar(Decimal(high), wide))))
+        out_of = _true(
+            pc.or_(
+                pc.less(w, pa.scalar(Decimal(low), wide)),
+                pc.greater(w, pa.scalar(Decimal(high), wide)),
+            )
+        )
         out = pc.cast(_where(out_of, w), contract)
         return out, [("lost", out_of), ("inexact", pc.and_(changed, pc.invert(out_of)))]
 
-    return Reverse("exact", f"{found} to {contract}", apply,
-                   narrower=_bounds(found)[1] < high or found.scale < scale)
+    return Reverse(
+        "exact",
+        f"{found} to {contract}",
+        apply,
+        narrower=_bounds(found)[1] < high or found.scale < scale,
+    )
 
 
 # -- temporal ----------------------------------------------------------------------------------
@@ -384,8 +450,10 @@ def _from_temporal(column: Column, contract: pa.DataType, found: pa.DataType) ->
 
 def _micros(a: pa.Array, unit: str) -> tuple[pa.Array, pa.Array | None]:
     """int64 microseconds of a timestamp or time array, and (for ns) where digits drop."""
-    values = pc.cast(a.cast(pa.int64() if unit in ("us", "ns") or pa.types.is_timestamp(a.type)
-                            else pa.int32()), pa.int64())
+    values = pc.cast(
+        a.cast(pa.int64() if unit in ("us", "ns") or pa.types.is_timestamp(a.type) else pa.int32()),
+        pa.int64(),
+    )
     if unit == "ns":
         micros = pc.divide(values, 1000)
         return micros, _true(pc.not_equal(pc.multiply(micros, 1000), values))
@@ -396,8 +464,9 @@ def _coarse(column: Column, unit: str) -> bool:
     return (column.datetime_precision or 0) > _DIGITS[unit]
 
 
-def _from_timestamp(column: Column, contract: pa.DataType, found: pa.TimestampType
-                    ) -> Reverse | None:
+def _from_timestamp(
+    column: Column, contract: pa.DataType, found: pa.TimestampType
+) -> Reverse | None:
     unit = found.unit
     if pa.types.is_timestamp(contract):
         coarse = _coarse(column, unit)
@@ -409,11 +478,15 @@ def _from_timestamp(column: Column, contract: pa.DataType, found: pa.TimestampTy
                 marks.append(("not_guaranteed", a.is_valid()))
             return pc.cast(micros, contract), marks
 
-        wall = (", the wall clock Airbyte took as UTC" if found.tz and not contract.tz else "")
-        return Reverse("not_guaranteed" if coarse else "exact", f"{found} to {contract}{wall}",
-                       stamp, counted=f"every value: digits below a {unit} were dropped"
-                       if coarse else None)
+        wall = ", the wall clock Airbyte took as UTC" if found.tz and not contract.tz else ""
+        return Reverse(
+            "not_guaranteed" if coarse else "exact",
+            f"{found} to {contract}{wall}",
+            stamp,
+            counted=f"every value: digits below a {unit} were dropped" if coarse else None,
+        )
     if pa.types.is_date(contract):
+
         def day(a: pa.Array) -> tuple[pa.Array, Marks]:
             micros, _ = _micros(a, unit)
             days = pc.floor(pc.divide(pc.cast(micros, pa.float64()), float(_DAY)))
@@ -435,10 +508,13 @@ def _from_time(column: Column, found: pa.DataType) -> Reverse:
             marks.append(("not_guaranteed", a.is_valid()))
         return decode.time_text(micros, digits), marks
 
-    return Reverse("not_guaranteed" if coarse else "exact", f"{found} to MySQL's TIME text",
-                   apply, narrower=True,
-                   counted=f"every value: digits below a {found.unit} were dropped"
-                   if coarse else None)
+    return Reverse(
+        "not_guaranteed" if coarse else "exact",
+        f"{found} to MySQL's TIME text",
+        apply,
+        narrower=True,
+        counted=f"every value: digits below a {found.unit} were dropped" if coarse else None,
+    )
 
 
 def _from_binary(column: Column, contract: pa.DataType, found: pa.DataType) -> Reverse | None:

@@ -25,8 +25,17 @@ Kind = Literal["identical", "lossless", "lossy", "unsupported"]
 # A mask of changed values (true = changed), the Airbyte change and its reason.
 Change = tuple[pa.Array, str, str]
 Apply = Callable[[pa.Array], tuple[pa.Array, list[Change]]]
-_GEOMETRY = {"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
-             "multipolygon", "geometrycollection", "geomcollection"}
+_GEOMETRY = {
+    "geometry",
+    "point",
+    "linestring",
+    "polygon",
+    "multipoint",
+    "multilinestring",
+    "multipolygon",
+    "geometrycollection",
+    "geomcollection",
+}
 _INT_RANGE = {pa.int8(): 7, pa.int16(): 15, pa.int32(): 31, pa.int64(): 63}
 _UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0}
 EXACT_DOUBLE_DIGITS = 15  # any decimal of at most 15 significant digits survives a double
@@ -47,8 +56,16 @@ def route(column: Column, contract: pa.DataType, found: pa.DataType) -> Route:
         return Route("identical", "as the contract writes it", lambda a: (a, []))
     if pa.types.is_struct(found) and found.get_field_index("member0") >= 0:
         return _member_struct(column, contract, found)
-    for pick in (_to_string, _to_boolean, _to_integer, _to_floating, _to_timestamp, _to_time,
-                 _to_binary, _to_decimal):
+    for pick in (
+        _to_string,
+        _to_boolean,
+        _to_integer,
+        _to_floating,
+        _to_timestamp,
+        _to_time,
+        _to_binary,
+        _to_decimal,
+    ):
         chosen = pick(column, contract, found)
         if chosen is not None:
             return chosen
@@ -92,27 +109,44 @@ def _to_string(column: Column, contract: pa.DataType, found: pa.DataType) -> Rou
     if found != pa.string():
         return None
     if column.data_type in _GEOMETRY:
+
         def geometry(a: pa.Array) -> tuple[pa.Array, list[Change]]:
             return kernels.base64(a), [(a.is_valid(), TRUNCATED, SERIALIZATION)]
 
-        return Route("lossy", "base64 of the WKB", geometry,
-                     "every value: Airbyte's text held MySQL's SRID-prefixed bytes")
+        return Route(
+            "lossy",
+            "base64 of the WKB",
+            geometry,
+            "every value: Airbyte's text held MySQL's SRID-prefixed bytes",
+        )
     if pa.types.is_binary(contract):
         return Route("lossless", "base64 text of the bytes", lambda a: (kernels.base64(a), []))
-    if column.data_type == "bit" and (pa.types.is_integer(contract)
-                                      or pa.types.is_decimal(contract)):
+    if column.data_type == "bit" and (
+        pa.types.is_integer(contract) or pa.types.is_decimal(contract)
+    ):
         width = ((column.precision or 1) + 7) // 8
-        return Route("lossless", f"base64 text of the {width} bytes",
-                     lambda a: (kernels.base64(kernels.big_endian(a, width)), []))
+        return Route(
+            "lossless",
+            f"base64 text of the {width} bytes",
+            lambda a: (kernels.base64(kernels.big_endian(a, width)), []),
+        )
     if pa.types.is_date(contract):
-        return Route("lossless", "text YYYY-MM-DD",
-                     lambda a: (pc.strftime(a, format="%Y-%m-%d"), []))
+        return Route(
+            "lossless", "text YYYY-MM-DD", lambda a: (pc.strftime(a, format="%Y-%m-%d"), [])
+        )
     if pa.types.is_timestamp(contract):
         zone = "Z" if contract.tz else ""
-        return Route("lossless", f"ISO text YYYY-MM-DDThh:mm:ss.ffffff{zone}",
-                     lambda a: (pc.strftime(a, format="%Y-%m-%dT%H:%M:%S" + zone), []))
-    if pa.types.is_boolean(contract) or pa.types.is_integer(contract) or pa.types.is_decimal(
-            contract) or pa.types.is_floating(contract):
+        return Route(
+            "lossless",
+            f"ISO text YYYY-MM-DDThh:mm:ss.ffffff{zone}",
+            lambda a: (pc.strftime(a, format="%Y-%m-%dT%H:%M:%S" + zone), []),
+        )
+    if (
+        pa.types.is_boolean(contract)
+        or pa.types.is_integer(contract)
+        or pa.types.is_decimal(contract)
+        or pa.types.is_floating(contract)
+    ):
         return Route("lossless", "its text", lambda a: (pc.cast(a, pa.string()), []))
     return None
 
@@ -126,8 +160,9 @@ def _to_boolean(column: Column, contract: pa.DataType, found: pa.DataType) -> Ro
         other = pc.fill_null(pc.and_(pc.not_equal(a, 0), pc.not_equal(a, 1)), False)
         return pc.not_equal(a, 0), [(other, TRUNCATED, TYPECAST)]
 
-    return Route("lossy", "true for any value but 0", apply,
-                 "values other than 0 and 1 (written as true)")
+    return Route(
+        "lossy", "true for any value but 0", apply, "values other than 0 and 1 (written as true)"
+    )
 
 
 # -- integers ------------------------------------------------------------------------------
@@ -154,8 +189,9 @@ def _int_bounds(t: pa.DataType) -> tuple[int, int]:
     return 0, 2 ** (t.bit_width) - 1
 
 
-def _range_checked(cast: Callable[..., pa.Array], low: int, high: int, found: pa.DataType,
-                   wide: pa.DataType) -> Route:
+def _range_checked(
+    cast: Callable[..., pa.Array], low: int, high: int, found: pa.DataType, wide: pa.DataType
+) -> Route:
     decimal = pa.types.is_decimal(wide)
     lo = kernels.decimal_bound(low) if decimal else pa.scalar(low, wide)
     hi = kernels.decimal_bound(high) if decimal else pa.scalar(high, wide)
@@ -165,8 +201,12 @@ def _range_checked(cast: Callable[..., pa.Array], low: int, high: int, found: pa
         outside = pc.fill_null(pc.or_(pc.less(w, lo), pc.greater(w, hi)), False)
         return cast(_nulled_where(outside, w), found), [(outside, NULLED, FIELD_SIZE)]
 
-    return Route("lossy", f"{found}; a value outside its range is NULL", apply,
-                 f"values outside {found} (written as NULL)")
+    return Route(
+        "lossy",
+        f"{found}; a value outside its range is NULL",
+        apply,
+        f"values outside {found} (written as NULL)",
+    )
 
 
 # -- floating point ------------------------------------------------------------------------
@@ -190,33 +230,49 @@ def _to_double(column: Column, contract: pa.DataType) -> Route | None:
     double = pa.float64()
     if pa.types.is_decimal(contract):
         if contract.precision <= EXACT_DOUBLE_DIGITS:
-            return Route("lossless", "double (at most 15 digits: exact)",
-                         lambda a: (pc.cast(a, double), []))
+            return Route(
+                "lossless", "double (at most 15 digits: exact)", lambda a: (pc.cast(a, double), [])
+            )
         back = pa.decimal128(38, contract.scale)
 
         def decimal(a: pa.Array) -> tuple[pa.Array, list[Change]]:
             out = pc.cast(a, double)
-            lost = pc.fill_null(pc.not_equal(pc.cast(out, back, safe=False),
-                                             pc.cast(a, back)), False)
+            lost = pc.fill_null(
+                pc.not_equal(pc.cast(out, back, safe=False), pc.cast(a, back)), False
+            )
             return out, [(lost, TRUNCATED, FIELD_SIZE)]
 
-        return Route("lossy", "double", decimal,
-                     f"values the double does not round back to at scale {contract.scale}")
+        return Route(
+            "lossy",
+            "double",
+            decimal,
+            f"values the double does not round back to at scale {contract.scale}",
+        )
     if pa.types.is_string(contract) and column.data_type in ("decimal", "numeric"):
+
         def text(a: pa.Array) -> tuple[pa.Array, list[Change]]:
             many = pc.greater(kernels.significant_digits(a), EXACT_DOUBLE_DIGITS)
             return pc.cast(a, double), [(pc.fill_null(many, False), TRUNCATED, FIELD_SIZE)]
 
         return Route("lossy", "double", text, "values of more than 15 significant digits")
-    if pa.types.is_boolean(contract) or contract in (pa.int8(), pa.int16(), pa.int32(),
-                                                     pa.uint8(), pa.uint16(), pa.uint32()):
+    if pa.types.is_boolean(contract) or contract in (
+        pa.int8(),
+        pa.int16(),
+        pa.int32(),
+        pa.uint8(),
+        pa.uint16(),
+        pa.uint32(),
+    ):
         return Route("lossless", "double (exact)", lambda a: (pc.cast(a, double), []))
     if pa.types.is_integer(contract):
         return _int64_to_double()
     if contract == pa.float32():
         # Airbyte carried a FLOAT as JSON text, its shortest decimal: 1.1, not 1.100000023841858.
-        return Route("lossless", "double of the float's shortest decimal text",
-                     lambda a: (pc.cast(pc.cast(a, pa.string()), double), []))
+        return Route(
+            "lossless",
+            "double of the float's shortest decimal text",
+            lambda a: (pc.cast(pc.cast(a, pa.string()), double), []),
+        )
     return None
 
 
@@ -242,8 +298,9 @@ def _to_timestamp(column: Column, contract: pa.DataType, found: pa.DataType) -> 
     factor = _UNITS[found.unit]
     wall = "" if contract.tz or not found.tz else ", the wall clock taken as UTC"
     if factor == 1:
-        return Route("lossless", f"{found}{wall}",
-                     lambda a: (pc.cast(a.cast(pa.int64()), target), []))
+        return Route(
+            "lossless", f"{found}{wall}", lambda a: (pc.cast(a.cast(pa.int64()), target), [])
+        )
     digits = {1_000: 3, 1_000_000: 0}[factor]
     kind: Kind = "lossless" if (column.datetime_precision or 0) <= digits else "lossy"
 
@@ -251,8 +308,9 @@ def _to_timestamp(column: Column, contract: pa.DataType, found: pa.DataType) -> 
         units, lost = kernels.floor_divide(a.cast(pa.int64()), factor)
         return pc.cast(units, found), [(lost, TRUNCATED, FIELD_SIZE)]
 
-    return Route(kind, f"{found}{wall}", apply,
-                 f"values with precision below a {found.unit} (dropped)")
+    return Route(
+        kind, f"{found}{wall}", apply, f"values with precision below a {found.unit} (dropped)"
+    )
 
 
 def _to_time(column: Column, contract: pa.DataType, found: pa.DataType) -> Route | None:
@@ -263,15 +321,20 @@ def _to_time(column: Column, contract: pa.DataType, found: pa.DataType) -> Route
 
     def apply(a: pa.Array) -> tuple[pa.Array, list[Change]]:
         micros = kernels.time_text_micros(a)
-        outside = pc.fill_null(pc.or_(pc.less(micros, 0),
-                                      pc.greater_equal(micros, kernels.DAY_MICROS)), False)
+        outside = pc.fill_null(
+            pc.or_(pc.less(micros, 0), pc.greater_equal(micros, kernels.DAY_MICROS)), False
+        )
         units, lost = kernels.floor_divide(_nulled_where(outside, micros), factor)
         out = pc.cast(pc.cast(units, storage), found)
         return out, [(outside, NULLED, FIELD_SIZE), (lost, TRUNCATED, FIELD_SIZE)]
 
-    return Route("lossy", f"{found}", apply,
-                 "values outside 00:00:00..23:59:59 (NULL)"
-                 + (", precision below a millisecond (dropped)" if factor > 1 else ""))
+    return Route(
+        "lossy",
+        f"{found}",
+        apply,
+        "values outside 00:00:00..23:59:59 (NULL)"
+        + (", precision below a millisecond (dropped)" if factor > 1 else ""),
+    )
 
 
 def _to_binary(column: Column, contract: pa.DataType, found: pa.DataType) -> Route | None:
@@ -281,12 +344,13 @@ def _to_binary(column: Column, contract: pa.DataType, found: pa.DataType) -> Rou
 
 
 def _to_decimal(column: Column, contract: pa.DataType, found: pa.DataType) -> Route | None:
-    if not pa.types.is_decimal(found) or not (pa.types.is_decimal(contract)
-                                              or pa.types.is_integer(contract)):
+    if not pa.types.is_decimal(found) or not (
+        pa.types.is_decimal(contract) or pa.types.is_integer(contract)
+    ):
         return None
     if pa.types.is_decimal(contract) and (
-            found.scale < contract.scale
-            or found.precision - found.scale < contract.precision - contract.scale):
+        found.scale < contract.scale
+        or found.precision - found.scale < contract.precision - contract.scale
+    ):
         return None
     return Route("lossless", f"{found}", lambda a: (pc.cast(a, found), []))
-

@@ -62,8 +62,9 @@ def run_started(run_id: str) -> datetime:
     return datetime.strptime(found.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
 
 
-def open_compat(settings: Settings, table: str, plans: list[ColumnPlan],
-                run_id: str) -> CompatWriter | None:
+def open_compat(
+    settings: Settings, table: str, plans: list[ColumnPlan], run_id: str
+) -> CompatWriter | None:
     """The compatible writer of `table`, or None when it is written exact."""
     mode = settings.compat.mode_for(table)
     if mode == "none":
@@ -75,14 +76,23 @@ def open_compat(settings: Settings, table: str, plans: list[ColumnPlan],
     destination = Destination(settings)
     switched = read_state(destination, table)
     if switched is not None:
-        logger.warning("%s: written exact, not in its output schema %s: migration %s made "
-                       "every partition exact (%s); remove the output schema", table,
-                       output_schema_path(settings.schemas_dir, output.database, table),
-                       switched.migration_id,
-                       destination.url(destination.keys.migration_state(table)))
+        logger.warning(
+            "%s: written exact, not in its output schema %s: migration %s made "
+            "every partition exact (%s); remove the output schema",
+            table,
+            output_schema_path(settings.schemas_dir, output.database, table),
+            switched.migration_id,
+            destination.url(destination.keys.migration_state(table)),
+        )
         return None
-    return CompatWriter(output, plans, table, run_started(run_id), settings.drift_policy,
-                        str(output_schema_path(settings.schemas_dir, output.database, table)))
+    return CompatWriter(
+        output,
+        plans,
+        table,
+        run_started(run_id),
+        settings.drift_policy,
+        str(output_schema_path(settings.schemas_dir, output.database, table)),
+    )
 
 
 def match_columns(output: OutputSchema, live: list[str]) -> dict[str, str]:
@@ -95,8 +105,7 @@ def match_columns(output: OutputSchema, live: list[str]) -> dict[str, str]:
         for column in data:
             if column.name in matched:
                 continue
-            hit = next((m for m in free if _matches(rule, column.name, column.source, m)),
-                       None)
+            hit = next((m for m in free if _matches(rule, column.name, column.source, m)), None)
             if hit is not None:
                 matched[column.name] = hit
                 free.remove(hit)
@@ -110,8 +119,15 @@ def _matches(rule: str, name: str, source: str | None, live: str) -> bool:
 
 
 class CompatWriter:
-    def __init__(self, output: OutputSchema, plans: list[ColumnPlan], table: str,
-                 started: datetime, policy: DriftPolicy, path: str = "") -> None:
+    def __init__(
+        self,
+        output: OutputSchema,
+        plans: list[ColumnPlan],
+        table: str,
+        started: datetime,
+        policy: DriftPolicy,
+        path: str = "",
+    ) -> None:
         self.output = output
         self.table = table
         self.path = path
@@ -128,8 +144,9 @@ class CompatWriter:
             found = column.arrow_type
             if column.role != "data":
                 known = column.role != "unknown_metadata"
-                slots.append(Slot(pa.field(column.name, found, column.nullable or not known),
-                                  column.role))
+                slots.append(
+                    Slot(pa.field(column.name, found, column.nullable or not known), column.role)
+                )
                 continue
             field = pa.field(column.name, found)  # data columns may hold NULL (zero dates)
             source = matched.get(column.name)
@@ -148,8 +165,15 @@ class CompatWriter:
                 continue
             out_name = sanitize(name) if sanitize(name) not in taken else name
             self._change("column_added", name, None, plan.column.column_type)
-            slots.append(Slot(pa.field(out_name, plan.arrow_type), "data", name, index,
-                              route(plan.column, plan.arrow_type, plan.arrow_type)))
+            slots.append(
+                Slot(
+                    pa.field(out_name, plan.arrow_type),
+                    "data",
+                    name,
+                    index,
+                    route(plan.column, plan.arrow_type, plan.arrow_type),
+                )
+            )
         self._resolve(policy)
         self.slots = slots
         self.schema = pa.schema([s.field for s in slots])
@@ -160,13 +184,18 @@ class CompatWriter:
     def _resolve(self, policy: DriftPolicy) -> None:
         for kind, column, stored, live in self._changes:
             action, key = policy.resolve(self.table, kind)
-            self.drift.append(CompatDrift(kind, column, action, stored=stored, live=live,
-                                          policy_key=key))
+            self.drift.append(
+                CompatDrift(kind, column, action, stored=stored, live=live, policy_key=key)
+            )
         failed = [d for d in self.drift if d.action == "fail"]
         if failed:
             listed = "; ".join(f"{d.kind} {d.column}" for d in failed)
-            raise SchemaDrift(f"the live columns differ from the output schema {self.path}: "
-                              f"{listed} (policy: fail)", table=self.table, step=Step.COMPAT)
+            raise SchemaDrift(
+                f"the live columns differ from the output schema {self.path}: "
+                f"{listed} (policy: fail)",
+                table=self.table,
+                step=Step.COMPAT,
+            )
 
     # -- per batch ---------------------------------------------------------------------------
     def convert(self, batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -188,12 +217,15 @@ class CompatWriter:
                         self.converted[slot.field.name] += count
                         entries.append((mask, slot.source or slot.field.name, change, reason))
                 arrays.append(out if out.type == slot.field.type else out.cast(slot.field.type))
-        filled = [a if a is not None else self._metadata(s, n, entries)
-                  for s, a in zip(self.slots, arrays, strict=True)]
+        filled = [
+            a if a is not None else self._metadata(s, n, entries)
+            for s, a in zip(self.slots, arrays, strict=True)
+        ]
         return pa.RecordBatch.from_arrays(filled, schema=self.schema)
 
-    def _metadata(self, slot: Slot, n: int, entries: list[tuple[pa.Array, str, str, str]]
-                  ) -> pa.Array:
+    def _metadata(
+        self, slot: Slot, n: int, entries: list[tuple[pa.Array, str, str, str]]
+    ) -> pa.Array:
         t = slot.field.type
         if slot.role in ("ab_id", "raw_id"):
             if pa.types.is_fixed_size_binary(t) and t.byte_width == 16:
@@ -212,18 +244,25 @@ class CompatWriter:
         if slot.role == "meta" and pa.types.is_struct(t):
             return self._meta(t, n, entries)
         if slot.role == "additional_properties" and not slot.field.nullable and pa.types.is_map(t):
-            return pa.MapArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)),
-                                           pa.array([], t.key_type), pa.array([], t.item_type))
+            return pa.MapArray.from_arrays(
+                pa.array(np.zeros(n + 1, np.int32)),
+                pa.array([], t.key_type),
+                pa.array([], t.item_type),
+            )
         return pa.nulls(n, t)  # additional properties, and metadata we do not know
 
-    def _meta(self, t: pa.StructType, n: int,
-              entries: list[tuple[pa.Array, str, str, str]]) -> pa.Array:
+    def _meta(
+        self, t: pa.StructType, n: int, entries: list[tuple[pa.Array, str, str, str]]
+    ) -> pa.Array:
         children = []
         for member in t:
             if member.name == "sync_id" and pa.types.is_integer(member.type):
                 children.append(pc.cast(_constant(n, self._sync), member.type))
-            elif member.name == "changes" and pa.types.is_list(member.type) and \
-                    pa.types.is_struct(member.type.value_type):
+            elif (
+                member.name == "changes"
+                and pa.types.is_list(member.type)
+                and pa.types.is_struct(member.type.value_type)
+            ):
                 children.append(kernels.change_lists(n, entries, member.type))
             else:
                 children.append(pa.nulls(n, member.type))
@@ -234,13 +273,20 @@ class CompatWriter:
         """The manifest's `compat` entry: the output schema, what each column's write was,
         the values changed per column, and the drift from the output schema."""
         return CompatWrite(
-            era=self.output.era, output_schema=self.path, found=dict(self.output.found),
-            columns=[CompatColumn(s.field.name, s.role, str(s.field.type),
-                                  type_to_json(s.field.type),
-                                  s.route.kind if s.route else (
-                                      "null" if s.role == "data" else "metadata"),
-                                  source=s.source)
-                     for s in self.slots],
+            era=self.output.era,
+            output_schema=self.path,
+            found=dict(self.output.found),
+            columns=[
+                CompatColumn(
+                    s.field.name,
+                    s.role,
+                    str(s.field.type),
+                    type_to_json(s.field.type),
+                    s.route.kind if s.route else ("null" if s.role == "data" else "metadata"),
+                    source=s.source,
+                )
+                for s in self.slots
+            ],
             converted=dict(sorted(self.converted.items())),
             drift=list(self.drift),
         )

@@ -28,8 +28,11 @@ def offset_safe(batch: pa.RecordBatch, limit: int = OFFSET_LIMIT) -> list[pa.Rec
     """The batch as zero-copy slices whose 64-bit-offset columns hold under `limit` bytes of
     values together, so that each slice casts to the contract's 32-bit offsets. A row larger
     than `limit` gets a slice of its own (MySQL sends none past max_allowed_packet, 1 GiB)."""
-    sizes = [pc.fill_null(pc.binary_length(c), 0) for c in batch.columns
-             if pa.types.is_large_binary(c.type) or pa.types.is_large_string(c.type)]
+    sizes = [
+        pc.fill_null(pc.binary_length(c), 0)
+        for c in batch.columns
+        if pa.types.is_large_binary(c.type) or pa.types.is_large_string(c.type)
+    ]
     if not sizes or batch.num_rows < 2:
         return [batch]
     total = sizes[0].cast(pa.int64())
@@ -54,7 +57,8 @@ def convert_batch(
     if batch.num_columns != len(plans):
         raise SourceError(
             f"reader returned {batch.num_columns} columns, expected {len(plans)}",
-            table=table, step=Step.CONVERT,
+            table=table,
+            step=Step.CONVERT,
         )
     arrays: list[pa.Array] = []
     nulled: dict[str, int] = {}
@@ -65,7 +69,8 @@ def convert_batch(
             raise SourceError(
                 f"column {plan.name!r} ({plan.column.column_type}): value does not fit "
                 f"{plan.arrow_type}: {exc}",
-                table=table, step=Step.CONVERT,
+                table=table,
+                step=Step.CONVERT,
             ) from exc
         lost = out.null_count - array.null_count
         if lost:
@@ -82,8 +87,9 @@ def convert_array(array: pa.Array, plan: ColumnPlan) -> pa.Array:
     if plan.convert is Convert.UNSCALED_DECIMAL:
         # decimal128 stores the unscaled integer: int64 -> decimal(38, 0), reinterpreted as (p, s).
         unscaled = pc.cast(array, pa.decimal128(38, 0))
-        return pa.Array.from_buffers(target, len(unscaled), unscaled.buffers(),
-                                     unscaled.null_count, unscaled.offset)
+        return pa.Array.from_buffers(
+            target, len(unscaled), unscaled.buffers(), unscaled.null_count, unscaled.offset
+        )
     if plan.convert is Convert.DATE_DIGITS:
         days, valid = _civil_days(pc.cast(array, pa.int64()))
         return _null_where(pc.cast(pc.cast(days, pa.int32()), target), _invalid(valid))
@@ -93,10 +99,17 @@ def convert_array(array: pa.Array, plan: ColumnPlan) -> pa.Array:
         hms = pc.subtract(digits, pc.multiply(ymd, 1_000_000))
         hour, minute, second = _split3(hms)
         days, valid = _civil_days(ymd)
-        valid = pc.and_(valid, pc.and_(pc.less_equal(hour, 23), pc.and_(
-            pc.less_equal(minute, 59), pc.less_equal(second, 59))))
-        seconds = pc.add(pc.multiply(days, 86_400), pc.add(pc.multiply(hour, 3600), pc.add(
-            pc.multiply(minute, 60), second)))
+        valid = pc.and_(
+            valid,
+            pc.and_(
+                pc.less_equal(hour, 23),
+                pc.and_(pc.less_equal(minute, 59), pc.less_equal(second, 59)),
+            ),
+        )
+        seconds = pc.add(
+            pc.multiply(days, 86_400),
+            pc.add(pc.multiply(hour, 3600), pc.add(pc.multiply(minute, 60), second)),
+        )
         micros = pc.multiply(seconds, 1_000_000)
         return _null_where(pc.cast(micros, target), _invalid(valid))
     if plan.convert is Convert.DATETIME_TEXT:
@@ -128,20 +141,26 @@ def _civil_days(ymd: pa.Array) -> tuple[pa.Array, pa.Array]:
     """
     year, month, day = _split3(ymd)
     month_ok = pc.and_(pc.greater_equal(month, 1), pc.less_equal(month, 12))
-    leap = pc.and_(_divisible(year, 4), pc.or_(pc.invert(_divisible(year, 100)),
-                                                _divisible(year, 400)))
+    leap = pc.and_(
+        _divisible(year, 4), pc.or_(pc.invert(_divisible(year, 100)), _divisible(year, 400))
+    )
     month_days = pc.take(_DAYS_IN_MONTH, pc.if_else(month_ok, month, 0))
     month_days = pc.add(month_days, pc.cast(pc.and_(leap, pc.equal(month, 2)), pa.int64()))
-    valid = pc.and_(pc.and_(month_ok, pc.greater_equal(year, 1)),
-                    pc.and_(pc.greater_equal(day, 1), pc.less_equal(day, month_days)))
+    valid = pc.and_(
+        pc.and_(month_ok, pc.greater_equal(year, 1)),
+        pc.and_(pc.greater_equal(day, 1), pc.less_equal(day, month_days)),
+    )
     shifted = pc.subtract(year, pc.cast(pc.less_equal(month, 2), pa.int64()))  # March-based
     era = pc.divide(shifted, 400)
     year_of_era = pc.subtract(shifted, pc.multiply(era, 400))
     march_month = pc.add(month, pc.if_else(pc.greater(month, 2), -3, 9))
-    day_of_year = pc.add(pc.divide(pc.add(pc.multiply(march_month, 153), 2), 5),
-                         pc.subtract(day, 1))
-    day_of_era = pc.add(pc.add(pc.multiply(year_of_era, 365), pc.divide(year_of_era, 4)),
-                        pc.subtract(day_of_year, pc.divide(year_of_era, 100)))
+    day_of_year = pc.add(
+        pc.divide(pc.add(pc.multiply(march_month, 153), 2), 5), pc.subtract(day, 1)
+    )
+    day_of_era = pc.add(
+        pc.add(pc.multiply(year_of_era, 365), pc.divide(year_of_era, 4)),
+        pc.subtract(day_of_year, pc.divide(year_of_era, 100)),
+    )
     days = pc.subtract(pc.add(pc.multiply(era, 146_097), day_of_era), 719_468)
     return days, valid
 

@@ -100,8 +100,9 @@ class ColumnPlan:
     def select_sql(self, flavor: Flavor) -> str:
         col = quote_identifier(self.column.name)
         factor = 10 ** (self.column.scale or 0)
-        read = _MYSQL_READS.get(self.read, self.read.value) if flavor == "mysql" \
-            else self.read.value
+        read = (
+            _MYSQL_READS.get(self.read, self.read.value) if flavor == "mysql" else self.read.value
+        )
         return f"{read.format(col=col, factor=factor)} AS {col}"
 
 
@@ -114,16 +115,37 @@ class Rule:
     convert: Convert = Convert.CAST
 
 
-_SIGNED = {"tinyint": pa.int8(), "smallint": pa.int16(), "mediumint": pa.int32(),
-           "int": pa.int32(), "integer": pa.int32(), "bigint": pa.int64()}
+_SIGNED = {
+    "tinyint": pa.int8(),
+    "smallint": pa.int16(),
+    "mediumint": pa.int32(),
+    "int": pa.int32(),
+    "integer": pa.int32(),
+    "bigint": pa.int64(),
+}
 # Unsigned widens to the next signed type holding its range: Athena, Glue and Trino
 # misread Parquet's unsigned annotations.
-_UNSIGNED = {"tinyint": pa.int16(), "smallint": pa.int32(), "mediumint": pa.int32(),
-             "int": pa.int64(), "integer": pa.int64(), "bigint": pa.decimal128(20, 0)}
+_UNSIGNED = {
+    "tinyint": pa.int16(),
+    "smallint": pa.int32(),
+    "mediumint": pa.int32(),
+    "int": pa.int64(),
+    "integer": pa.int64(),
+    "bigint": pa.decimal128(20, 0),
+}
 _STRINGS = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"}
 _BINARIES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
-_GEOMETRIES = {"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
-               "multipolygon", "geometrycollection", "geomcollection"}
+_GEOMETRIES = {
+    "geometry",
+    "point",
+    "linestring",
+    "polygon",
+    "multipoint",
+    "multilinestring",
+    "multipolygon",
+    "geometrycollection",
+    "geomcollection",
+}
 # MariaDB's own types, read as their canonical text.
 _TEXTUAL = {"json", "inet4", "inet6", "uuid"}
 MAX_DECIMAL128_PRECISION = 38
@@ -138,43 +160,98 @@ def _bits(c: Column) -> int:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("TINYINT … BIGINT (signed)", lambda c: c.data_type in _SIGNED and not c.unsigned,
-         Read.AS_IS, lambda c: _SIGNED[c.data_type]),
-    Rule("TINYINT … BIGINT UNSIGNED", lambda c: c.data_type in _UNSIGNED and c.unsigned,
-         Read.AS_IS, lambda c: _UNSIGNED[c.data_type]),
-    Rule("BIT(1)", lambda c: c.data_type == "bit" and _bits(c) == 1,
-         Read.UNSIGNED, lambda c: pa.bool_()),
-    Rule("BIT(2..63)", lambda c: c.data_type == "bit" and _bits(c) <= 63,
-         Read.UNSIGNED, lambda c: pa.int64()),
+    Rule(
+        "TINYINT … BIGINT (signed)",
+        lambda c: c.data_type in _SIGNED and not c.unsigned,
+        Read.AS_IS,
+        lambda c: _SIGNED[c.data_type],
+    ),
+    Rule(
+        "TINYINT … BIGINT UNSIGNED",
+        lambda c: c.data_type in _UNSIGNED and c.unsigned,
+        Read.AS_IS,
+        lambda c: _UNSIGNED[c.data_type],
+    ),
+    Rule(
+        "BIT(1)",
+        lambda c: c.data_type == "bit" and _bits(c) == 1,
+        Read.UNSIGNED,
+        lambda c: pa.bool_(),
+    ),
+    Rule(
+        "BIT(2..63)",
+        lambda c: c.data_type == "bit" and _bits(c) <= 63,
+        Read.UNSIGNED,
+        lambda c: pa.int64(),
+    ),
     Rule("BIT(64)", _is("bit"), Read.UNSIGNED, lambda c: pa.decimal128(20, 0)),
-    Rule("DECIMAL(p,s), p ≤ 18",
-         lambda c: c.data_type in ("decimal", "numeric") and (c.precision or 10) <= 18,
-         Read.UNSCALED, lambda c: pa.decimal128(c.precision or 10, c.scale or 0),
-         Convert.UNSCALED_DECIMAL),
-    Rule("DECIMAL(p,s), 18 < p ≤ 38",
-         lambda c: c.data_type in ("decimal", "numeric")
-         and (c.precision or 10) <= MAX_DECIMAL128_PRECISION,
-         Read.TEXT, lambda c: pa.decimal128(c.precision or 10, c.scale or 0)),
+    Rule(
+        "DECIMAL(p,s), p ≤ 18",
+        lambda c: c.data_type in ("decimal", "numeric") and (c.precision or 10) <= 18,
+        Read.UNSCALED,
+        lambda c: pa.decimal128(c.precision or 10, c.scale or 0),
+        Convert.UNSCALED_DECIMAL,
+    ),
+    Rule(
+        "DECIMAL(p,s), 18 < p ≤ 38",
+        lambda c: (
+            c.data_type in ("decimal", "numeric")
+            and (c.precision or 10) <= MAX_DECIMAL128_PRECISION
+        ),
+        Read.TEXT,
+        lambda c: pa.decimal128(c.precision or 10, c.scale or 0),
+    ),
     Rule("DECIMAL(p,s), p > 38", _is("decimal", "numeric"), Read.TEXT, lambda c: pa.string()),
     Rule("FLOAT", _is("float"), Read.AS_IS, lambda c: pa.float32()),
     Rule("DOUBLE", _is("double", "real"), Read.AS_IS, lambda c: pa.float64()),
     Rule("DATE", _is("date"), Read.DIGITS, lambda c: pa.date32(), Convert.DATE_DIGITS),
-    Rule("DATETIME", lambda c: c.data_type == "datetime" and not c.datetime_precision,
-         Read.DIGITS, lambda c: pa.timestamp("us"), Convert.DATETIME_DIGITS),
-    Rule("DATETIME(n), n > 0", _is("datetime"), Read.TEXT, lambda c: pa.timestamp("us"),
-         Convert.DATETIME_TEXT),
-    Rule("TIMESTAMP(n)", _is("timestamp"), Read.EPOCH_MICROS,
-         lambda c: pa.timestamp("us", tz="UTC"), Convert.EPOCH_MICROS_UTC),
+    Rule(
+        "DATETIME",
+        lambda c: c.data_type == "datetime" and not c.datetime_precision,
+        Read.DIGITS,
+        lambda c: pa.timestamp("us"),
+        Convert.DATETIME_DIGITS,
+    ),
+    Rule(
+        "DATETIME(n), n > 0",
+        _is("datetime"),
+        Read.TEXT,
+        lambda c: pa.timestamp("us"),
+        Convert.DATETIME_TEXT,
+    ),
+    Rule(
+        "TIMESTAMP(n)",
+        _is("timestamp"),
+        Read.EPOCH_MICROS,
+        lambda c: pa.timestamp("us", tz="UTC"),
+        Convert.EPOCH_MICROS_UTC,
+    ),
     Rule("TIME(n)", _is("time"), Read.TEXT, lambda c: pa.string()),
     Rule("YEAR", _is("year"), Read.AS_IS, lambda c: pa.int16()),
-    Rule("CHAR, VARCHAR, TEXT, ENUM, SET", lambda c: c.data_type in _STRINGS,
-         Read.AS_IS, lambda c: pa.string()),
-    Rule("JSON (and MariaDB INET4, INET6, UUID)", lambda c: c.data_type in _TEXTUAL,
-         Read.TEXT, lambda c: pa.string()),
-    Rule("BINARY, VARBINARY, BLOB", lambda c: c.data_type in _BINARIES,
-         Read.AS_IS, lambda c: pa.binary()),
-    Rule("GEOMETRY (all spatial types)", lambda c: c.data_type in _GEOMETRIES,
-         Read.WKB, lambda c: pa.binary()),
+    Rule(
+        "CHAR, VARCHAR, TEXT, ENUM, SET",
+        lambda c: c.data_type in _STRINGS,
+        Read.AS_IS,
+        lambda c: pa.string(),
+    ),
+    Rule(
+        "JSON (and MariaDB INET4, INET6, UUID)",
+        lambda c: c.data_type in _TEXTUAL,
+        Read.TEXT,
+        lambda c: pa.string(),
+    ),
+    Rule(
+        "BINARY, VARBINARY, BLOB",
+        lambda c: c.data_type in _BINARIES,
+        Read.AS_IS,
+        lambda c: pa.binary(),
+    ),
+    Rule(
+        "GEOMETRY (all spatial types)",
+        lambda c: c.data_type in _GEOMETRIES,
+        Read.WKB,
+        lambda c: pa.binary(),
+    ),
 )
 
 

@@ -40,6 +40,7 @@ class LiveTable(Protocol):
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Resolved:
     """A change with the action the policy gives it and the key that decided it."""
@@ -52,9 +53,16 @@ class Resolved:
         """The form the manifest and the run report record."""
         c = self.change
         return DriftRecord(
-            kind=c.kind, action=self.action, column=c.column, stored=c.stored, live=c.live,
-            policy_key=self.key, note=c.note, parquet_type_changed=c.parquet_type_changed,
-            stored_arrow_type=c.stored_arrow, live_arrow_type=c.live_arrow,
+            kind=c.kind,
+            action=self.action,
+            column=c.column,
+            stored=c.stored,
+            live=c.live,
+            policy_key=self.key,
+            note=c.note,
+            parquet_type_changed=c.parquet_type_changed,
+            stored_arrow_type=c.stored_arrow,
+            live_arrow_type=c.live_arrow,
         )
 
     def describe(self) -> str:
@@ -88,10 +96,15 @@ class TableDrift:
         if any(r.change.parquet_type_changed for r in failing):
             text += f". {PARQUET_NOTE}"
         # A removed table has no live schema to store: the plain snapshot removes its file.
-        which = "" if any(r.change.kind == "table_removed" for r in failing) else \
-            f" --table {self.table}"
-        return f"{text}. Review it, then `radar-extract schemas snapshot{which}` and commit, " \
+        which = (
+            ""
+            if any(r.change.kind == "table_removed" for r in failing)
+            else f" --table {self.table}"
+        )
+        return (
+            f"{text}. Review it, then `radar-extract schemas snapshot{which}` and commit, "
             "or set the drift policy"
+        )
 
 
 @dataclass(frozen=True)
@@ -117,20 +130,31 @@ class DriftCheck:
             "schemas_dir": str(self.folder),
             "stored_schemas_found": self.found,
             "drift": self.drifted,
-            "tables": [{"table": name, "action": t.action, "changes": t.to_list()}
-                       for name, t in sorted(self.tables.items()) if t.changes],
+            "tables": [
+                {"table": name, "action": t.action, "changes": t.to_list()}
+                for name, t in sorted(self.tables.items())
+                if t.changes
+            ],
         }
 
     def lines(self) -> list[str]:
         """Human output, grouped per table."""
         changed = {n: t for n, t in sorted(self.tables.items()) if t.changes}
-        out = [f"note: the drift policy has overrides for tables not in the database: "
-               f"{', '.join(self.stray_overrides)}"] if self.stray_overrides else []
+        out = (
+            [
+                f"note: the drift policy has overrides for tables not in the database: "
+                f"{', '.join(self.stray_overrides)}"
+            ]
+            if self.stray_overrides
+            else []
+        )
         if not changed:
             return [*out, f"no drift: {len(self.tables)} tables match {self.folder}"]
         if not self.found:
-            out.append(f"no stored schemas in {self.folder}: all {len(changed)} tables are "
-                       "new (table_added); `radar-extract schemas snapshot` stores them")
+            out.append(
+                f"no stored schemas in {self.folder}: all {len(changed)} tables are "
+                "new (table_added); `radar-extract schemas snapshot` stores them"
+            )
             return out
         for name, t in changed.items():
             out.append(f"{name}: {t.action}")
@@ -143,34 +167,52 @@ class DriftCheck:
     def log(self) -> None:
         """Warnings for the run's log: one line per warned table, or one for no schemas."""
         if self.stray_overrides:
-            logger.warning("the drift policy has overrides for tables not in the database: %s",
-                           ", ".join(self.stray_overrides))
+            logger.warning(
+                "the drift policy has overrides for tables not in the database: %s",
+                ", ".join(self.stray_overrides),
+            )
         if not self.found:
-            logger.warning("no stored schemas in %s: all %d tables count as added; "
-                           "`radar-extract schemas snapshot` stores them",
-                           self.folder, len(self.tables),
-                           extra={"fields": {"event": "drift", "action": "warn",
-                                             "classes": ["table_added"]}})
+            logger.warning(
+                "no stored schemas in %s: all %d tables count as added; "
+                "`radar-extract schemas snapshot` stores them",
+                self.folder,
+                len(self.tables),
+                extra={"fields": {"event": "drift", "action": "warn", "classes": ["table_added"]}},
+            )
             return
         for name, t in sorted(self.tables.items()):
             if t.action == "warn":
                 retyped = any(r.change.parquet_type_changed for r in t.changes)
-                logger.warning("%s: schema drift: %s%s", name,
-                               "; ".join(r.describe() for r in t.changes),
-                               f". {PARQUET_NOTE}" if retyped else "",
-                               extra={"fields": {"event": "drift", "table": name,
-                                                 "action": t.action,
-                                                 "classes": [r.change.kind
-                                                             for r in t.changes]}})
+                logger.warning(
+                    "%s: schema drift: %s%s",
+                    name,
+                    "; ".join(r.describe() for r in t.changes),
+                    f". {PARQUET_NOTE}" if retyped else "",
+                    extra={
+                        "fields": {
+                            "event": "drift",
+                            "table": name,
+                            "action": t.action,
+                            "classes": [r.change.kind for r in t.changes],
+                        }
+                    },
+                )
 
 
 def live_schemas(database: str, tasks: Mapping[str, LiveTable]) -> dict[str, StoredSchema]:
-    return {name: build_schema(database, name, task.columns, task.primary_key)
-            for name, task in tasks.items()}
+    return {
+        name: build_schema(database, name, task.columns, task.primary_key)
+        for name, task in tasks.items()
+    }
 
 
-def check_drift(settings: Settings, tasks: Mapping[str, LiveTable], names: Sequence[str],
-                *, whole_database: bool) -> DriftCheck:
+def check_drift(
+    settings: Settings,
+    tasks: Mapping[str, LiveTable],
+    names: Sequence[str],
+    *,
+    whole_database: bool,
+) -> DriftCheck:
     """Drift of the tables `names` (and, for the whole database, of the stored tables that
     no longer exist), each change resolved through the settings' policy."""
     database = settings.mysql.database
@@ -179,14 +221,16 @@ def check_drift(settings: Settings, tasks: Mapping[str, LiveTable], names: Seque
     changes = table_changes(stored, live, names, whole_database)
     policy: DriftPolicy = settings.drift_policy
     tables = {
-        name: TableDrift(name, [Resolved(c, *policy.resolve(name, c.kind,
-                                                            c.parquet_type_changed))
-                                for c in found])
+        name: TableDrift(
+            name,
+            [Resolved(c, *policy.resolve(name, c.kind, c.parquet_type_changed)) for c in found],
+        )
         for name, found in changes.items()
     }
     stray = sorted(set(policy.tables) - set(tasks) - set(stored or {}))
-    return DriftCheck(database, database_dir(settings.schemas_dir, database),
-                      stored is not None, tables, stray)
+    return DriftCheck(
+        database, database_dir(settings.schemas_dir, database), stored is not None, tables, stray
+    )
 
 
 @dataclass(frozen=True)
@@ -198,14 +242,22 @@ class Snapshot:
 
     def lines(self) -> list[str]:
         out = [f"wrote {t}" for t in self.written] + [
-            f"removed {t} (no longer in the database)" for t in self.removed]
-        out.append(f"{self.folder}: {len(self.written)} written, {len(self.unchanged)} "
-                   f"unchanged, {len(self.removed)} removed")
+            f"removed {t} (no longer in the database)" for t in self.removed
+        ]
+        out.append(
+            f"{self.folder}: {len(self.written)} written, {len(self.unchanged)} "
+            f"unchanged, {len(self.removed)} removed"
+        )
         return out
 
 
-def snapshot(settings: Settings, tasks: Mapping[str, LiveTable], names: Sequence[str],
-             *, whole_database: bool) -> Snapshot:
+def snapshot(
+    settings: Settings,
+    tasks: Mapping[str, LiveTable],
+    names: Sequence[str],
+    *,
+    whole_database: bool,
+) -> Snapshot:
     """Write the stored schemas of `names`; for the whole database, also remove the files
     of tables that no longer exist, so the folder mirrors the database."""
     database = settings.mysql.database

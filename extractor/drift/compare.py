@@ -81,26 +81,50 @@ def compare(stored: StoredSchema | None, live: StoredSchema | None) -> list[Chan
     renamed_from: dict[str, str] = {}  # new name -> old name
     for name in removed:
         position, column = old[name]
-        twin = next((a for a in added if new[a][0] == position and a not in renamed_from
-                     and new[a][1].mysql_type == column.mysql_type), None)
+        twin = next(
+            (
+                a
+                for a in added
+                if new[a][0] == position
+                and a not in renamed_from
+                and new[a][1].mysql_type == column.mysql_type
+            ),
+            None,
+        )
         if twin is not None:
             renamed_from[twin] = name
-            changes.append(Change(
-                "column_renamed", name, name, twin, column.arrow_type, new[twin][1].arrow_type,
-                note=f"looks like a rename: same type {column.mysql_type} at position "
-                     f"{position + 1}"))
+            changes.append(
+                Change(
+                    "column_renamed",
+                    name,
+                    name,
+                    twin,
+                    column.arrow_type,
+                    new[twin][1].arrow_type,
+                    note=f"looks like a rename: same type {column.mysql_type} at position "
+                    f"{position + 1}",
+                )
+            )
         else:
-            changes.append(Change("column_removed", name, _describe(column), None,
-                                  column.arrow_type, None))
+            changes.append(
+                Change("column_removed", name, _describe(column), None, column.arrow_type, None)
+            )
     for name in added:
         if name in renamed_from:
             continue
         column = new[name][1]
         required = not column.nullable and not column.has_default
-        changes.append(Change(
-            "column_added_required" if required else "column_added", name, None,
-            _describe(column), None, column.arrow_type,
-            note="NOT NULL without a default" if required else None))
+        changes.append(
+            Change(
+                "column_added_required" if required else "column_added",
+                name,
+                None,
+                _describe(column),
+                None,
+                column.arrow_type,
+                note="NOT NULL without a default" if required else None,
+            )
+        )
     for name in (n for n in old if n in new):
         changes.extend(_column_changes(name, old[name][1], new[name][1]))
     kept_old = [n for n in old if n in new]
@@ -121,22 +145,44 @@ def _column_changes(name: str, old: StoredColumn, new: StoredColumn) -> list[Cha
         note = None
         if old.mysql_type == new.mysql_type:  # same column, new engine type contract
             note = "the type contract now writes another Arrow type"
-        out.append(Change("type_widened" if widened else "type_changed", name,
-                          old.mysql_type, new.mysql_type, old.arrow_type,
-                          new.arrow_type, note=note))
+        out.append(
+            Change(
+                "type_widened" if widened else "type_changed",
+                name,
+                old.mysql_type,
+                new.mysql_type,
+                old.arrow_type,
+                new.arrow_type,
+                note=note,
+            )
+        )
     if old.nullable != new.nullable:
         label = {True: "NULL", False: "NOT NULL"}
         # The Parquet column is OPTIONAL either way: the Arrow types stay as they are.
-        out.append(Change("nullability_changed", name, label[old.nullable],
-                          label[new.nullable], new.arrow_type, new.arrow_type))
+        out.append(
+            Change(
+                "nullability_changed",
+                name,
+                label[old.nullable],
+                label[new.nullable],
+                new.arrow_type,
+                new.arrow_type,
+            )
+        )
     return out
 
 
 # --- lossless widening, decided on MySQL's COLUMN_TYPE text --------------------------------
 
 _INTEGERS = ("tinyint", "smallint", "mediumint", "int", "bigint")
-_INTEGER_BITS = {"tinyint": 8, "smallint": 16, "mediumint": 24, "int": 32, "integer": 32,
-                 "bigint": 64}
+_INTEGER_BITS = {
+    "tinyint": 8,
+    "smallint": 16,
+    "mediumint": 24,
+    "int": 32,
+    "integer": 32,
+    "bigint": 64,
+}
 _TEXTS = ("tinytext", "text", "mediumtext", "longtext")
 _BLOBS = ("tinyblob", "blob", "mediumblob", "longblob")
 _LENGTHS = ("char", "varchar", "varbinary")
@@ -172,7 +218,7 @@ def is_widening(old: StoredColumn, new: StoredColumn) -> bool:
         return _first_number(tb) >= _first_number(ta)  # no digits means precision 0
     if a == b and a in ("enum", "set"):
         before, after = _values(old.mysql_type), _values(new.mysql_type)
-        return len(after) >= len(before) and after[:len(before)] == before
+        return len(after) >= len(before) and after[: len(before)] == before
     return False
 
 
@@ -197,18 +243,21 @@ def _decimal(column_type: str) -> tuple[int, int]:
 
 def _first_number(column_type: str) -> int:
     match = _ARGS.search(column_type)
-    return int(match.group(1).split(",")[0]) if match and match.group(1).strip().isdigit() \
-        else 0
+    return int(match.group(1).split(",")[0]) if match and match.group(1).strip().isdigit() else 0
 
 
 def _values(column_type: str) -> list[str]:
     # enum('a','b''c') -> ["a", "b'c"]; quotes inside values are doubled by MySQL.
-    inner = column_type[column_type.index("(") + 1:column_type.rindex(")")]
+    inner = column_type[column_type.index("(") + 1 : column_type.rindex(")")]
     return [v.replace("''", "'") for v in re.findall(r"'((?:[^']|'')*)'", inner)]
 
 
-def table_changes(stored: Mapping[str, StoredSchema] | None, live: Mapping[str, StoredSchema],
-                  names: Sequence[str], whole_database: bool) -> dict[str, list[Change]]:
+def table_changes(
+    stored: Mapping[str, StoredSchema] | None,
+    live: Mapping[str, StoredSchema],
+    names: Sequence[str],
+    whole_database: bool,
+) -> dict[str, list[Change]]:
     """Changes per table for the tables `names` (live ones), plus, when the whole database
     is checked, the stored tables that no longer exist. No stored schemas at all: every
     table is added."""

@@ -46,16 +46,26 @@ class StoredColumn:
     has_default: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "data_type": self.data_type, "mysql_type": self.mysql_type,
-                "nullable": self.nullable, "arrow_type": self.arrow_type,
-                "has_default": self.has_default}
+        return {
+            "name": self.name,
+            "data_type": self.data_type,
+            "mysql_type": self.mysql_type,
+            "nullable": self.nullable,
+            "arrow_type": self.arrow_type,
+            "has_default": self.has_default,
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> StoredColumn:
         data = as_dict(data)
-        return cls(as_str(data["name"]), as_str(data["data_type"]), as_str(data["mysql_type"]),
-                   as_bool(data["nullable"]), as_opt_str(data["arrow_type"]),
-                   as_bool(data.get("has_default", True)))
+        return cls(
+            as_str(data["name"]),
+            as_str(data["data_type"]),
+            as_str(data["mysql_type"]),
+            as_bool(data["nullable"]),
+            as_opt_str(data["arrow_type"]),
+            as_bool(data.get("has_default", True)),
+        )
 
 
 @dataclass(frozen=True)
@@ -68,9 +78,13 @@ class StoredSchema:
     primary_key: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, "database": self.database, "table": self.table,
-                "columns": [c.to_dict() for c in self.columns],
-                "primary_key": list(self.primary_key)}
+        return {
+            "format": FORMAT,
+            "database": self.database,
+            "table": self.table,
+            "columns": [c.to_dict() for c in self.columns],
+            "primary_key": list(self.primary_key),
+        }
 
     def to_json(self) -> str:
         """The one serialisation of a stored schema (the contract's format)."""
@@ -80,13 +94,17 @@ class StoredSchema:
     def from_json(cls, text: str, where: str) -> StoredSchema:
         data = loads(text, WHAT, where, FORMAT)
         with reading(WHAT, where):
-            return cls(as_str(data["database"]), as_str(data["table"]),
-                       [StoredColumn.from_dict(c) for c in as_list(data["columns"])],
-                       as_strs(data["primary_key"]))
+            return cls(
+                as_str(data["database"]),
+                as_str(data["table"]),
+                [StoredColumn.from_dict(c) for c in as_list(data["columns"])],
+                as_strs(data["primary_key"]),
+            )
 
 
-def build_schema(database: str, table: str, columns: Iterable[Column],
-                 primary_key: Iterable[str]) -> StoredSchema:
+def build_schema(
+    database: str, table: str, columns: Iterable[Column], primary_key: Iterable[str]
+) -> StoredSchema:
     """The stored form of one table, from what discovery found."""
     return StoredSchema(database, table, [_column(c, table) for c in columns], list(primary_key))
 
@@ -96,8 +114,14 @@ def _column(column: Column, table: str) -> StoredColumn:
         arrow: str | None = str(plan_column(column, table).arrow_type)
     except UnsupportedColumn:  # the table fails at `plan` anyway; its schema is still stored
         arrow = None
-    return StoredColumn(column.name, column.data_type, column.column_type, column.nullable,
-                        arrow, column.has_default)
+    return StoredColumn(
+        column.name,
+        column.data_type,
+        column.column_type,
+        column.nullable,
+        arrow,
+        column.has_default,
+    )
 
 
 def database_dir(schemas_dir: str | os.PathLike[str], database: str) -> Path:
@@ -111,8 +135,9 @@ def schema_path(schemas_dir: str | os.PathLike[str], database: str, table: str) 
     return database_dir(schemas_dir, database) / f"{table}.json"
 
 
-def load_schemas(schemas_dir: str | os.PathLike[str],
-                 database: str) -> dict[str, StoredSchema] | None:
+def load_schemas(
+    schemas_dir: str | os.PathLike[str], database: str
+) -> dict[str, StoredSchema] | None:
     """Every stored schema of `database` by table name; None when its folder does not exist.
 
     A file that is not a stored schema of this table is a usage error (exit 2): the
@@ -123,20 +148,21 @@ def load_schemas(schemas_dir: str | os.PathLike[str],
         return None
     for table, schema in found.items():
         if isinstance(schema, str):
-            raise UsageError(f"{schema}; rewrite it with `radar-extract schemas snapshot "
-                             f"--table {table}`")
+            raise UsageError(
+                f"{schema}; rewrite it with `radar-extract schemas snapshot --table {table}`"
+            )
     return {table: schema for table, schema in found.items() if not isinstance(schema, str)}
 
 
-def read_schemas(schemas_dir: str | os.PathLike[str],
-                 database: str) -> dict[str, StoredSchema | str] | None:
+def read_schemas(
+    schemas_dir: str | os.PathLike[str], database: str
+) -> dict[str, StoredSchema | str] | None:
     """Every stored schema of `database`, or for a file that is not one, the one-line
     reason; None when the database's folder does not exist."""
     folder = database_dir(schemas_dir, database)
     if not folder.is_dir():
         return None
-    return {path.stem: _load(path, database, path.stem)
-            for path in sorted(folder.glob("*.json"))}
+    return {path.stem: _load(path, database, path.stem) for path in sorted(folder.glob("*.json"))}
 
 
 def _load(path: Path, database: str, table: str) -> StoredSchema | str:
@@ -150,8 +176,9 @@ def _load(path: Path, database: str, table: str) -> StoredSchema | str:
     except FormatError as exc:
         return exc.message
     if (schema.database, schema.table) != (database, table):
-        return (f"stored schema {path} is not valid: it describes "
-                f"{schema.database!r}.{schema.table!r}")
+        return (
+            f"stored schema {path} is not valid: it describes {schema.database!r}.{schema.table!r}"
+        )
     return schema
 
 

@@ -43,9 +43,12 @@ def after_extract(settings: Settings, outcome: RunOutcome) -> ExtractError | Non
         name = settings.glue_crawler
         if not outcome.ok:
             why = _not_a_success_run(outcome)
-            logger.warning("glue crawler %r not started: %s", name, why,
-                           extra={"fields": {"event": "glue_crawler", "crawler": name,
-                                             "started": False}})
+            logger.warning(
+                "glue crawler %r not started: %s",
+                name,
+                why,
+                extra={"fields": {"event": "glue_crawler", "crawler": name, "started": False}},
+            )
             notes.append(f"Glue crawler {name} not started: {why}")
         else:
             try:
@@ -84,8 +87,11 @@ def _catalog_after(settings: Settings, outcome: RunOutcome) -> tuple[str, Extrac
     assert report is not None
     if not outcome.ok:
         why = _not_a_success_run(outcome)
-        logger.warning("glue catalog not synced: %s", why,
-                       extra={"fields": {"event": "catalog_sync", "synced": False}})
+        logger.warning(
+            "glue catalog not synced: %s",
+            why,
+            extra={"fields": {"event": "catalog_sync", "synced": False}},
+        )
         return f"Glue catalog not synced: {why}", None
     tables = [t.table for t in report.tables if t.status in ("published", "skipped")]
     if not tables:
@@ -97,8 +103,10 @@ def _catalog_after(settings: Settings, outcome: RunOutcome) -> tuple[str, Extrac
     if result.ok:
         return f"Glue catalog {result.database}: {result.outcome()}", None
     problems = "; ".join([*result.problems, *(t.problem for t in result.tables if t.problem)])
-    return (f"Glue catalog {result.database} NOT fully synced: {result.outcome()}: {problems}",
-            GlueError(f"{result.summary()}: {problems}", step=Step.GLUE))
+    return (
+        f"Glue catalog {result.database} NOT fully synced: {result.outcome()}: {problems}",
+        GlueError(f"{result.summary()}: {problems}", step=Step.GLUE),
+    )
 
 
 def notify_date(settings: Settings, day: date) -> bool:
@@ -111,8 +119,10 @@ def crawl_date(settings: Settings, day: date, name: str) -> Started:
     """Start crawler `name` if the report of `day` is a success; else ExtractError (exit 1)."""
     report = _required_report(settings, day, f"glue crawler {name!r} not started")
     if not report.ok:
-        raise ExtractError(f"glue crawler {name!r} not started: the run of {day} "
-                           f"{_not_a_success(report)}", step=Step.GLUE)
+        raise ExtractError(
+            f"glue crawler {name!r} not started: the run of {day} {_not_a_success(report)}",
+            step=Step.GLUE,
+        )
     return start_crawler(name)
 
 
@@ -150,5 +160,7 @@ def _not_a_success_run(outcome: RunOutcome) -> str:
 
 def _not_a_success(report: RunReport) -> str:
     t = report.totals()
-    return (f"did not publish every table ({t.failed} failed, {t.not_run} not run, "
-            f"{t.published}/{t.tables} published)")
+    return (
+        f"did not publish every table ({t.failed} failed, {t.not_run} not run, "
+        f"{t.published}/{t.tables} published)"
+    )

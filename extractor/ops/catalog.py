@@ -57,20 +57,49 @@ TableChange = Literal["created", "columns updated"]
 PARQUET_FORMAT = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
     "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-    "SerdeInfo": {"SerializationLibrary":
-                  "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
-                  "Parameters": {"serialization.format": "1"}},
+    "SerdeInfo": {
+        "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+        "Parameters": {"serialization.format": "1"},
+    },
 }
 # The keys of Glue's TableInput and StorageDescriptor shapes: get_table answers with more.
-_TABLE_INPUT = ("Name", "Description", "Owner", "Retention", "StorageDescriptor",
-                "PartitionKeys", "ViewOriginalText", "ViewExpandedText", "TableType",
-                "Parameters", "TargetTable")
-_SD_INPUT = ("Columns", "Location", "AdditionalLocations", "InputFormat", "OutputFormat",
-             "Compressed", "NumberOfBuckets", "SerdeInfo", "BucketColumns", "SortColumns",
-             "Parameters", "SkewedInfo", "StoredAsSubDirectories", "SchemaReference")
+_TABLE_INPUT = (
+    "Name",
+    "Description",
+    "Owner",
+    "Retention",
+    "StorageDescriptor",
+    "PartitionKeys",
+    "ViewOriginalText",
+    "ViewExpandedText",
+    "TableType",
+    "Parameters",
+    "TargetTable",
+)
+_SD_INPUT = (
+    "Columns",
+    "Location",
+    "AdditionalLocations",
+    "InputFormat",
+    "OutputFormat",
+    "Compressed",
+    "NumberOfBuckets",
+    "SerdeInfo",
+    "BucketColumns",
+    "SortColumns",
+    "Parameters",
+    "SkewedInfo",
+    "StoredAsSubDirectories",
+    "SchemaReference",
+)
 # Statistics of the whole table (a crawler's) that would be false on one partition.
-_TABLE_STATISTICS = {"averageRecordSize", "objectCount", "recordCount", "sizeKey",
-                     "UPDATED_BY_CRAWLER"}
+_TABLE_STATISTICS = {
+    "averageRecordSize",
+    "objectCount",
+    "recordCount",
+    "sizeKey",
+    "UPDATED_BY_CRAWLER",
+}
 _BATCH = 100  # BatchUpdatePartition's limit of entries per call
 
 
@@ -106,13 +135,17 @@ class CatalogSync:
     def outcome(self) -> str:
         """What happened to the partitions: "3 tables, 2 created, 0 updated, ..."."""
         c = self.counts()
-        return (f"{len(self.tables)} tables, {c['created']} created, {c['updated']} updated, "
-                f"{c['unchanged']} unchanged, {c['failed']} failed")
+        return (
+            f"{len(self.tables)} tables, {c['created']} created, {c['updated']} updated, "
+            f"{c['unchanged']} unchanged, {c['failed']} failed"
+        )
 
     def summary(self) -> str:
         """One line for the log, an error and the last line of `lines`."""
-        return (f"glue catalog sync of {PARTITION_KEY}={self.date} into {self.database}: "
-                f"{self.outcome()}")
+        return (
+            f"glue catalog sync of {PARTITION_KEY}={self.date} into {self.database}: "
+            f"{self.outcome()}"
+        )
 
     def lines(self) -> list[str]:
         out = [f"note {n}" for n in self.notes]
@@ -123,8 +156,10 @@ class CatalogSync:
             else:
                 change = f"; table {t.table_change}" if t.table_change else ""
                 aligned = f"; {t.aligned} other partitions given its columns" if t.aligned else ""
-                out.append(f"ok   {t.table} -> {self.database}.{t.glue_table}: partition "
-                           f"{t.partition}{change}{aligned}")
+                out.append(
+                    f"ok   {t.table} -> {self.database}.{t.glue_table}: partition "
+                    f"{t.partition}{change}{aligned}"
+                )
             out.extend(f"note {t.table}: {n}" for n in t.notes)
         out.append(f"{self.summary()}: {'ok' if self.ok else 'FAILED'}")
         return out
@@ -134,16 +169,24 @@ def glue_table_name(settings: Settings, table: str) -> str:
     return f"{settings.glue_table_prefix}{table}".lower()
 
 
-def sync_catalog(settings: Settings, day: date, *, tables: Sequence[str] | None = None,
-                 update_columns: bool = False, create_tables: bool = False) -> CatalogSync:
+def sync_catalog(
+    settings: Settings,
+    day: date,
+    *,
+    tables: Sequence[str] | None = None,
+    update_columns: bool = False,
+    create_tables: bool = False,
+) -> CatalogSync:
     """Register the published partitions of `day` (every table's, or `tables`') in Glue."""
     date = day.isoformat()  # the partition's name
     database = settings.glue_database
     if not database:
         raise UsageError("no Glue database: give --database NAME or set RADAR_GLUE_DATABASE")
     if not settings.dest_is_s3:
-        raise UsageError(f"catalog sync needs an s3:// destination, not {settings.dest!r}: "
-                         "Glue locations are S3 URLs")
+        raise UsageError(
+            f"catalog sync needs an s3:// destination, not {settings.dest!r}: "
+            "Glue locations are S3 URLs"
+        )
     check_table_names(tables or ())
     destination = Destination(settings)
     result = CatalogSync(date, database)
@@ -158,11 +201,11 @@ def sync_catalog(settings: Settings, day: date, *, tables: Sequence[str] | None 
                 result.notes.append(f"{name}: no published partition for {date}")
                 continue
             if manifest is None:
-                entry.problem = (f"{name}: no published partition for {date} (no manifest): "
-                                 "not registered")
+                entry.problem = (
+                    f"{name}: no published partition for {date} (no manifest): not registered"
+                )
             else:
-                _sync_table(glue, destination, entry, manifest, date, update_columns,
-                            create_tables)
+                _sync_table(glue, destination, entry, manifest, date, update_columns, create_tables)
         except (GlueUnavailable, DestinationUnavailable):
             raise  # every other table would meet it too
         except ExtractError as exc:
@@ -170,26 +213,45 @@ def sync_catalog(settings: Settings, day: date, *, tables: Sequence[str] | None 
         result.tables.append(entry)
         _log(result, entry)
     if not result.tables:  # a date mistyped, or synced before its run: say so, as validate does
-        result.problems.append(f"no table has a published partition for {date}: nothing "
-                               "registered")
-    logger.info("%s", result.summary(), extra={"fields": {
-        "event": "catalog_sync", "date": date, "database": database, "ok": result.ok,
-        **result.counts()}})
+        result.problems.append(f"no table has a published partition for {date}: nothing registered")
+    logger.info(
+        "%s",
+        result.summary(),
+        extra={
+            "fields": {
+                "event": "catalog_sync",
+                "date": date,
+                "database": database,
+                "ok": result.ok,
+                **result.counts(),
+            }
+        },
+    )
     return result
 
 
-def _sync_table(glue: _Glue, destination: Destination, entry: TableSync,
-                manifest: Manifest, date: str, update_columns: bool,
-                create_tables: bool) -> None:
+def _sync_table(
+    glue: _Glue,
+    destination: Destination,
+    entry: TableSync,
+    manifest: Manifest,
+    date: str,
+    update_columns: bool,
+    create_tables: bool,
+) -> None:
     name, glue_name = entry.table, entry.glue_table
     data_dir = destination.keys.data_dir(name, date)
     table_url = destination.url(destination.keys.table_dir(name)) + "/"
     table = glue.table(glue_name)
     if table is None:
         if not create_tables:
-            raise GlueError(f"glue table {glue.database}.{glue_name} does not exist: "
-                            f"{PARTITION_KEY}={date} not registered (create it, or sync with "
-                            "--create-tables)", table=name, step=Step.CATALOG)
+            raise GlueError(
+                f"glue table {glue.database}.{glue_name} does not exist: "
+                f"{PARTITION_KEY}={date} not registered (create it, or sync with "
+                "--create-tables)",
+                table=name,
+                step=Step.CATALOG,
+            )
         columns = _file_columns(destination, manifest, data_dir, name)
         glue.create_table(_new_table(glue_name, columns, table_url))
         entry.table_change = "created"
@@ -197,16 +259,26 @@ def _sync_table(glue: _Glue, destination: Destination, entry: TableSync,
     else:
         keys = [str(k.get("Name", "")).lower() for k in table.get("PartitionKeys") or []]
         if keys != [PARTITION_KEY] and not (update_columns and not keys):
-            raise GlueError(f"glue table {glue.database}.{glue_name} is partitioned by "
-                            f"{', '.join(keys) or 'nothing'}, not {PARTITION_KEY}: "
-                            "not registered", table=name, step=Step.CATALOG)
+            raise GlueError(
+                f"glue table {glue.database}.{glue_name} is partitioned by "
+                f"{', '.join(keys) or 'nothing'}, not {PARTITION_KEY}: "
+                "not registered",
+                table=name,
+                step=Step.CATALOG,
+            )
         if "StorageDescriptor" not in table:
-            raise GlueError(f"glue table {glue.database}.{glue_name} has no storage "
-                            "descriptor (a view?): not registered", table=name, step=Step.CATALOG)
+            raise GlueError(
+                f"glue table {glue.database}.{glue_name} has no storage "
+                "descriptor (a view?): not registered",
+                table=name,
+                step=Step.CATALOG,
+            )
         location = str(table["StorageDescriptor"].get("Location", ""))
         if location.rstrip("/") != table_url.rstrip("/"):
-            entry.notes.append(f"glue table {glue_name} is located at {location or '(none)'}, "
-                               f"its partitions at {table_url}")
+            entry.notes.append(
+                f"glue table {glue_name} is located at {location or '(none)'}, "
+                f"its partitions at {table_url}"
+            )
         if update_columns:
             columns = _file_columns(destination, manifest, data_dir, name)
             if _shape(table) != (_pairs(columns), [(PARTITION_KEY, "string")]):
@@ -229,8 +301,9 @@ def _sync_table(glue: _Glue, destination: Destination, entry: TableSync,
 
 
 def _manifest_tables(destination: Destination) -> list[str]:
-    return sorted(posixpath.basename(d)
-                  for d in destination.list_dirs(destination.keys.manifests()))
+    return sorted(
+        posixpath.basename(d) for d in destination.list_dirs(destination.keys.manifests())
+    )
 
 
 def _manifest(destination: Destination, table: str, date: str) -> Manifest | None:
@@ -243,17 +316,20 @@ def _manifest(destination: Destination, table: str, date: str) -> Manifest | Non
     try:
         return Manifest.from_json(text, destination.url(path))
     except FormatError as exc:  # it names the file: "manifest <url> is not readable: ..."
-        raise ExtractError(f"{exc.message}: not registered", table=table,
-                           step=Step.CATALOG) from exc
+        raise ExtractError(
+            f"{exc.message}: not registered", table=table, step=Step.CATALOG
+        ) from exc
 
 
-def _file_columns(destination: Destination, manifest: Manifest, data_dir: str,
-                  table: str) -> list[dict[str, str]]:
+def _file_columns(
+    destination: Destination, manifest: Manifest, data_dir: str, table: str
+) -> list[dict[str, str]]:
     """The Glue columns of the partition's files: one writer wrote them all with one schema,
     so the first file's footer is enough."""
     if not manifest.files:
-        raise GlueError("the manifest lists no data file: no schema to declare", table=table,
-                        step=Step.CATALOG)
+        raise GlueError(
+            "the manifest lists no data file: no schema to declare", table=table, step=Step.CATALOG
+        )
     path = posixpath.join(data_dir, manifest.files[0].key)
     with destination.errors(Step.READ, path, table=table), destination.fs.open(path, "rb") as fh:
         schema = pq.ParquetFile(fh).schema_arrow
@@ -266,9 +342,12 @@ def _new_table(name: str, columns: list[dict[str, str]], location: str) -> dict[
         "TableType": "EXTERNAL_TABLE",
         "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE"},
         "PartitionKeys": [{"Name": PARTITION_KEY, "Type": "string"}],
-        "StorageDescriptor": {"Columns": columns, "Location": location,
-                              "Parameters": {"classification": "parquet"},
-                              **copy.deepcopy(PARQUET_FORMAT)},
+        "StorageDescriptor": {
+            "Columns": columns,
+            "Location": location,
+            "Parameters": {"classification": "parquet"},
+            **copy.deepcopy(PARQUET_FORMAT),
+        },
     }
 
 
@@ -276,37 +355,50 @@ def _with_columns(table: dict[str, Any], columns: list[dict[str, str]]) -> dict[
     """The table as a TableInput, with these columns (comments kept by name) and our key."""
     data = {k: copy.deepcopy(table[k]) for k in _TABLE_INPUT if k in table}
     sd = {k: v for k, v in data["StorageDescriptor"].items() if k in _SD_INPUT}
-    comments = {str(c["Name"]).lower(): c["Comment"] for c in sd.get("Columns") or []
-                if c.get("Comment")}
-    sd["Columns"] = [{**c, "Comment": comments[c["Name"]]} if c["Name"] in comments else c
-                     for c in columns]
+    comments = {
+        str(c["Name"]).lower(): c["Comment"] for c in sd.get("Columns") or [] if c.get("Comment")
+    }
+    sd["Columns"] = [
+        {**c, "Comment": comments[c["Name"]]} if c["Name"] in comments else c for c in columns
+    ]
     data["StorageDescriptor"] = sd
     data["PartitionKeys"] = [{"Name": PARTITION_KEY, "Type": "string"}]
     return data
 
 
-def _partition_input(table_sd: dict[str, Any], date: str, location: str,
-                     manifest: Manifest) -> dict[str, Any]:
+def _partition_input(
+    table_sd: dict[str, Any], date: str, location: str, manifest: Manifest
+) -> dict[str, Any]:
     sd = {k: copy.deepcopy(v) for k, v in table_sd.items() if k in _SD_INPUT}
     sd["Location"] = location
-    parameters = {k: v for k, v in (sd.get("Parameters") or {}).items()
-                  if k not in _TABLE_STATISTICS}
-    sd["Parameters"] = {**parameters, "recordCount": str(manifest.rows),
-                        "objectCount": str(len(manifest.files)),
-                        "sizeKey": str(manifest.bytes)}
+    parameters = {
+        k: v for k, v in (sd.get("Parameters") or {}).items() if k not in _TABLE_STATISTICS
+    }
+    sd["Parameters"] = {
+        **parameters,
+        "recordCount": str(manifest.rows),
+        "objectCount": str(len(manifest.files)),
+        "sizeKey": str(manifest.bytes),
+    }
     # Which publish the partition describes: a re-extract changes it, so the sync updates.
-    return {"Values": [date], "StorageDescriptor": sd,
-            "Parameters": {"radar_extract.run_id": manifest.run_id,
-                           "radar_extract.published_at": manifest.published_at}}
+    return {
+        "Values": [date],
+        "StorageDescriptor": sd,
+        "Parameters": {
+            "radar_extract.run_id": manifest.run_id,
+            "radar_extract.published_at": manifest.published_at,
+        },
+    }
 
 
 def _same(existing: dict[str, Any], wanted: dict[str, Any]) -> bool:
     """Whether the partition already says what we would write (Glue may answer with more)."""
     sd = existing.get("StorageDescriptor") or {}
-    return (existing.get("Values") == wanted["Values"]
-            and _plain(existing.get("Parameters")) == _plain(wanted["Parameters"])
-            and all(_plain(sd.get(k)) == _plain(v)
-                    for k, v in wanted["StorageDescriptor"].items()))
+    return (
+        existing.get("Values") == wanted["Values"]
+        and _plain(existing.get("Parameters")) == _plain(wanted["Parameters"])
+        and all(_plain(sd.get(k)) == _plain(v) for k, v in wanted["StorageDescriptor"].items())
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -321,8 +413,10 @@ def _plain(value: Any) -> Any:
 
 def _pairs(columns: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """(name, type) as Hive compares them: case and blanks do not count."""
-    return [(str(c.get("Name", "")).lower(), re.sub(r"\s+", "", str(c.get("Type", ""))).lower())
-            for c in columns]
+    return [
+        (str(c.get("Name", "")).lower(), re.sub(r"\s+", "", str(c.get("Type", ""))).lower())
+        for c in columns
+    ]
 
 
 def _shape(table: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -337,26 +431,42 @@ def _align_partitions(glue: _Glue, glue_table: str, columns: list[dict[str, Any]
         sd = partition.get("StorageDescriptor") or {}
         if _pairs(sd.get("Columns") or []) == _pairs(columns):
             continue
-        wanted: dict[str, Any] = {k: copy.deepcopy(partition[k])
-                                  for k in ("Values", "Parameters") if k in partition}
-        wanted["StorageDescriptor"] = {**{k: v for k, v in sd.items() if k in _SD_INPUT},
-                                       "Columns": copy.deepcopy(columns)}
+        wanted: dict[str, Any] = {
+            k: copy.deepcopy(partition[k]) for k in ("Values", "Parameters") if k in partition
+        }
+        wanted["StorageDescriptor"] = {
+            **{k: v for k, v in sd.items() if k in _SD_INPUT},
+            "Columns": copy.deepcopy(columns),
+        }
         entries.append({"PartitionValueList": partition["Values"], "PartitionInput": wanted})
     for start in range(0, len(entries), _BATCH):
-        glue.batch_update_partitions(glue_table, entries[start:start + _BATCH])
+        glue.batch_update_partitions(glue_table, entries[start : start + _BATCH])
     return len(entries)
 
 
 def _log(result: CatalogSync, entry: TableSync) -> None:
     """A problem is not logged here: its line is the command's output, or the error of
     `extract --catalog-sync`, so it is said once."""
-    fields = {"event": "glue_partition", "table": entry.table, "glue_table": entry.glue_table,
-              "date": result.date, "partition": entry.partition,
-              "table_change": entry.table_change, "aligned": entry.aligned}
+    fields = {
+        "event": "glue_partition",
+        "table": entry.table,
+        "glue_table": entry.glue_table,
+        "date": result.date,
+        "partition": entry.partition,
+        "table_change": entry.table_change,
+        "aligned": entry.aligned,
+    }
     if not entry.problem:
-        logger.info("%s: partition %s=%s %s in %s.%s", entry.table, PARTITION_KEY, result.date,
-                    entry.partition, result.database, entry.glue_table,
-                    extra={"fields": fields})
+        logger.info(
+            "%s: partition %s=%s %s in %s.%s",
+            entry.table,
+            PARTITION_KEY,
+            result.date,
+            entry.partition,
+            result.database,
+            entry.glue_table,
+            extra={"fields": fields},
+        )
 
 
 class _Glue:
@@ -367,8 +477,9 @@ class _Glue:
         with translated("create a client"):
             self._client = glue_client()
 
-    def _call(self, operation: str, what: str, *, missing_ok: bool = False,
-              **kwargs: Any) -> dict[str, Any] | None:
+    def _call(
+        self, operation: str, what: str, *, missing_ok: bool = False, **kwargs: Any
+    ) -> dict[str, Any] | None:
         import botocore.exceptions as bx
 
         with translated(what):
@@ -383,12 +494,19 @@ class _Glue:
     def require_database(self) -> None:
         what = f"read database {self.database!r}"
         if self._call("get_database", what, missing_ok=True, Name=self.database) is None:
-            raise GlueError(f"glue database {self.database!r} does not exist "
-                            "(EntityNotFoundException)", step=Step.GLUE)
+            raise GlueError(
+                f"glue database {self.database!r} does not exist (EntityNotFoundException)",
+                step=Step.GLUE,
+            )
 
     def table(self, name: str) -> dict[str, Any] | None:
-        found = self._call("get_table", f"read table {self.database}.{name}", missing_ok=True,
-                           DatabaseName=self.database, Name=name)
+        found = self._call(
+            "get_table",
+            f"read table {self.database}.{name}",
+            missing_ok=True,
+            DatabaseName=self.database,
+            Name=name,
+        )
         return None if found is None else dict(found["Table"])
 
     def required_table(self, name: str) -> dict[str, Any]:
@@ -398,46 +516,81 @@ class _Glue:
         return table
 
     def create_table(self, table_input: dict[str, Any]) -> None:
-        self._call("create_table", f"create table {self.database}.{table_input['Name']}",
-                   DatabaseName=self.database, TableInput=table_input)
+        self._call(
+            "create_table",
+            f"create table {self.database}.{table_input['Name']}",
+            DatabaseName=self.database,
+            TableInput=table_input,
+        )
 
     def update_table(self, table_input: dict[str, Any]) -> None:
-        self._call("update_table", f"update table {self.database}.{table_input['Name']}",
-                   DatabaseName=self.database, TableInput=table_input)
+        self._call(
+            "update_table",
+            f"update table {self.database}.{table_input['Name']}",
+            DatabaseName=self.database,
+            TableInput=table_input,
+        )
 
     def partition(self, table: str, date: str) -> dict[str, Any] | None:
-        found = self._call("get_partition", self._what("read", table, date), missing_ok=True,
-                           DatabaseName=self.database, TableName=table, PartitionValues=[date])
+        found = self._call(
+            "get_partition",
+            self._what("read", table, date),
+            missing_ok=True,
+            DatabaseName=self.database,
+            TableName=table,
+            PartitionValues=[date],
+        )
         return None if found is None else dict(found["Partition"])
 
     def create_partition(self, table: str, partition: dict[str, Any]) -> None:
-        self._call("create_partition", self._what("create", table, partition["Values"][0]),
-                   DatabaseName=self.database, TableName=table, PartitionInput=partition)
+        self._call(
+            "create_partition",
+            self._what("create", table, partition["Values"][0]),
+            DatabaseName=self.database,
+            TableName=table,
+            PartitionInput=partition,
+        )
 
     def update_partition(self, table: str, date: str, partition: dict[str, Any]) -> None:
-        self._call("update_partition", self._what("update", table, date),
-                   DatabaseName=self.database, TableName=table, PartitionValueList=[date],
-                   PartitionInput=partition)
+        self._call(
+            "update_partition",
+            self._what("update", table, date),
+            DatabaseName=self.database,
+            TableName=table,
+            PartitionValueList=[date],
+            PartitionInput=partition,
+        )
 
     def partitions(self, table: str) -> Iterator[dict[str, Any]]:
         with translated(f"list the partitions of {self.database}.{table}"):
             pages = self._client.get_paginator("get_partitions").paginate(
-                DatabaseName=self.database, TableName=table)
+                DatabaseName=self.database, TableName=table
+            )
             for page in pages:
                 yield from page.get("Partitions", [])
 
     def batch_update_partitions(self, table: str, entries: list[dict[str, Any]]) -> None:
         what = f"update {len(entries)} partitions of {self.database}.{table}"
-        response = self._call("batch_update_partition", what, DatabaseName=self.database,
-                              TableName=table, Entries=entries) or {}
+        response = (
+            self._call(
+                "batch_update_partition",
+                what,
+                DatabaseName=self.database,
+                TableName=table,
+                Entries=entries,
+            )
+            or {}
+        )
         errors = response.get("Errors") or []
         if errors:
             first = errors[0]
             detail = first.get("ErrorDetail", {})
-            raise GlueError(f"glue could not {what}: {len(errors)} failed, the first "
-                            f"({'/'.join(first.get('PartitionValueList', []))}) with "
-                            f"{detail.get('ErrorCode', '?')}: {detail.get('ErrorMessage', '')}",
-                            step=Step.GLUE)
+            raise GlueError(
+                f"glue could not {what}: {len(errors)} failed, the first "
+                f"({'/'.join(first.get('PartitionValueList', []))}) with "
+                f"{detail.get('ErrorCode', '?')}: {detail.get('ErrorMessage', '')}",
+                step=Step.GLUE,
+            )
 
     def _what(self, verb: str, table: str, date: str) -> str:
         return f"{verb} partition {PARTITION_KEY}={date} of {self.database}.{table}"

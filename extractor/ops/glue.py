@@ -20,9 +20,16 @@ logger = logging.getLogger(__name__)
 Started = Literal["started", "already running"]
 
 # Error codes that mean "these credentials may not do this": the same class as a refused login.
-_REFUSED = {"AccessDeniedException", "AccessDenied", "UnrecognizedClientException",
-            "InvalidSignatureException", "SignatureDoesNotMatch", "ExpiredTokenException",
-            "InvalidClientTokenId", "MissingAuthenticationTokenException"}
+_REFUSED = {
+    "AccessDeniedException",
+    "AccessDenied",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "MissingAuthenticationTokenException",
+}
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -41,28 +48,42 @@ def start_crawler(name: str) -> Started:
         code = str(error.get("Code", "")) or "ClientError"
         detail = _one_line(str(error.get("Message", "")))
         if code == "CrawlerRunningException":
-            logger.warning("glue crawler %r is already running: this run's data is in the "
-                           "next crawl only if that crawl has not listed it yet", name)
+            logger.warning(
+                "glue crawler %r is already running: this run's data is in the "
+                "next crawl only if that crawl has not listed it yet",
+                name,
+            )
             return "already running"
         if code == "EntityNotFoundException":
-            raise GlueError(f"glue crawler {name!r} does not exist ({code})",
-                            step=Step.GLUE) from exc
+            raise GlueError(
+                f"glue crawler {name!r} does not exist ({code})", step=Step.GLUE
+            ) from exc
         if code in _REFUSED:
-            raise GlueUnavailable(f"glue refused to start crawler {name!r}: {code}: {detail}",
-                                  step=Step.GLUE) from exc
-        raise GlueError(f"glue crawler {name!r} was not started: {code}: {detail}",
-                        step=Step.GLUE) from exc
+            raise GlueUnavailable(
+                f"glue refused to start crawler {name!r}: {code}: {detail}", step=Step.GLUE
+            ) from exc
+        raise GlueError(
+            f"glue crawler {name!r} was not started: {code}: {detail}", step=Step.GLUE
+        ) from exc
     except (bx.NoRegionError, bx.NoCredentialsError, bx.PartialCredentialsError) as exc:
-        raise GlueUnavailable(f"glue crawler {name!r} was not started: {_one_line(str(exc))}",
-                              step=Step.GLUE) from exc
+        raise GlueUnavailable(
+            f"glue crawler {name!r} was not started: {_one_line(str(exc))}", step=Step.GLUE
+        ) from exc
     except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError) as exc:
-        raise GlueUnavailable(f"glue is unreachable, crawler {name!r} was not started: "
-                              f"{_one_line(str(exc))}", step=Step.GLUE) from exc
+        raise GlueUnavailable(
+            f"glue is unreachable, crawler {name!r} was not started: {_one_line(str(exc))}",
+            step=Step.GLUE,
+        ) from exc
     except bx.BotoCoreError as exc:
-        raise GlueError(f"glue crawler {name!r} was not started: {type(exc).__name__}: "
-                        f"{_one_line(str(exc))}", step=Step.GLUE) from exc
-    logger.info("started glue crawler %r", name, extra={"fields": {"event": "glue_crawler",
-                                                                   "crawler": name}})
+        raise GlueError(
+            f"glue crawler {name!r} was not started: {type(exc).__name__}: {_one_line(str(exc))}",
+            step=Step.GLUE,
+        ) from exc
+    logger.info(
+        "started glue crawler %r",
+        name,
+        extra={"fields": {"event": "glue_crawler", "crawler": name}},
+    )
     return "started"
 
 
@@ -82,14 +103,21 @@ def translated(what: str, *, table: str | None = None) -> Iterator[None]:
         verb = "refused to" if code in _REFUSED else "could not"
         raise cls(f"glue {verb} {what}: {code}: {detail}", table=table, step=Step.GLUE) from exc
     except (bx.NoRegionError, bx.NoCredentialsError, bx.PartialCredentialsError) as exc:
-        raise GlueUnavailable(f"glue could not {what}: {_one_line(str(exc))}", table=table,
-                              step=Step.GLUE) from exc
+        raise GlueUnavailable(
+            f"glue could not {what}: {_one_line(str(exc))}", table=table, step=Step.GLUE
+        ) from exc
     except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError) as exc:
-        raise GlueUnavailable(f"glue is unreachable, could not {what}: {_one_line(str(exc))}",
-                              table=table, step=Step.GLUE) from exc
+        raise GlueUnavailable(
+            f"glue is unreachable, could not {what}: {_one_line(str(exc))}",
+            table=table,
+            step=Step.GLUE,
+        ) from exc
     except bx.BotoCoreError as exc:
-        raise GlueError(f"glue could not {what}: {type(exc).__name__}: {_one_line(str(exc))}",
-                        table=table, step=Step.GLUE) from exc
+        raise GlueError(
+            f"glue could not {what}: {type(exc).__name__}: {_one_line(str(exc))}",
+            table=table,
+            step=Step.GLUE,
+        ) from exc
 
 
 def error_code(exc: Any) -> str:
@@ -103,8 +131,9 @@ def client() -> Any:
     import botocore.session
 
     # One quick retry for a throttle or a 5xx; a lasting fault is the scheduler's to retry.
-    config = botocore.config.Config(connect_timeout=5, read_timeout=20,
-                                    retries={"total_max_attempts": 2, "mode": "standard"})
+    config = botocore.config.Config(
+        connect_timeout=5, read_timeout=20, retries={"total_max_attempts": 2, "mode": "standard"}
+    )
     return botocore.session.get_session().create_client("glue", config=config)
 
 

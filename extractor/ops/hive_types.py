@@ -46,20 +46,29 @@ RULES: tuple[HiveRule, ...] = (
     HiveRule("int64", pat.is_int64, _named("bigint")),
     HiveRule("float32", pat.is_float32, _named("float")),
     HiveRule("float64", pat.is_float64, _named("double")),
-    HiveRule("decimal(p,s), p <= 38",
-             lambda t: pat.is_decimal(t) and t.precision <= MAX_HIVE_DECIMAL_PRECISION,
-             _decimal),
-    HiveRule("string, large_string", lambda t: pat.is_string(t) or pat.is_large_string(t),
-             _named("string")),
-    HiveRule("binary, large_binary, fixed_size_binary",
-             lambda t: pat.is_binary(t) or pat.is_large_binary(t) or pat.is_fixed_size_binary(t),
-             _named("binary")),
+    HiveRule(
+        "decimal(p,s), p <= 38",
+        lambda t: pat.is_decimal(t) and t.precision <= MAX_HIVE_DECIMAL_PRECISION,
+        _decimal,
+    ),
+    HiveRule(
+        "string, large_string",
+        lambda t: pat.is_string(t) or pat.is_large_string(t),
+        _named("string"),
+    ),
+    HiveRule(
+        "binary, large_binary, fixed_size_binary",
+        lambda t: pat.is_binary(t) or pat.is_large_binary(t) or pat.is_fixed_size_binary(t),
+        _named("binary"),
+    ),
     HiveRule("date32, date64", pat.is_date, _named("date")),
     # Any unit, with or without a zone: Athena reads Parquet timestamps adjusted to UTC or not.
     HiveRule("timestamp", pat.is_timestamp, _named("timestamp")),
-    HiveRule("list, large_list, fixed_size_list",
-             lambda t: pat.is_list(t) or pat.is_large_list(t) or pat.is_fixed_size_list(t),
-             lambda t: f"array<{hive_type(t.value_type)}>"),
+    HiveRule(
+        "list, large_list, fixed_size_list",
+        lambda t: pat.is_list(t) or pat.is_large_list(t) or pat.is_fixed_size_list(t),
+        lambda t: f"array<{hive_type(t.value_type)}>",
+    ),
     HiveRule("map", pat.is_map, lambda t: f"map<{hive_type(t.key_type)},{hive_type(t.item_type)}>"),
     HiveRule("struct", pat.is_struct, _struct),
     # A dictionary-encoded column is its values' type to every reader.
@@ -82,6 +91,9 @@ def hive_columns(schema: pa.Schema, table: str | None = None) -> list[tuple[str,
         try:
             columns.append((field.name.lower(), hive_type(field.type)))
         except GlueError as exc:
-            raise GlueError(f"column {field.name!r}: {exc.message}: the Glue table's columns "
-                            "are not changed", table=table, step=Step.CATALOG) from exc
+            raise GlueError(
+                f"column {field.name!r}: {exc.message}: the Glue table's columns are not changed",
+                table=table,
+                step=Step.CATALOG,
+            ) from exc
     return columns

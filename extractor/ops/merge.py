@@ -55,8 +55,11 @@ class MergedReport(RunReport):
 
     @classmethod
     def _fields(cls, data: dict[str, Any]) -> dict[str, Any]:
-        return {**super()._fields(data), "runs": as_strs(data.get("runs", [])),
-                "shards": as_strs(data.get("shards", []))}
+        return {
+            **super()._fields(data),
+            "runs": as_strs(data.get("runs", [])),
+            "shards": as_strs(data.get("shards", [])),
+        }
 
 
 def summary_lines(merged: MergedReport) -> list[str]:
@@ -64,11 +67,18 @@ def summary_lines(merged: MergedReport) -> list[str]:
     not run with its own cause (a run's summary blames the circuit breaker)."""
     shards = f", shards {', '.join(merged.shards)}" if merged.shards else ""
     what = f"date {merged.date} ({len(merged.runs)} runs merged{shards})"
-    return [headline(merged, what), *nulled_lines(merged.tables),
-            *compat_lines(merged.tables), *failure_lines(merged.tables),
-            *drift_lines(merged.tables),
-            *(f"  {r.table}: not run: {r.error or 'no report holds it'}"
-              for r in sorted(merged.tables, key=lambda r: r.table) if r.status == "not_run")]
+    return [
+        headline(merged, what),
+        *nulled_lines(merged.tables),
+        *compat_lines(merged.tables),
+        *failure_lines(merged.tables),
+        *drift_lines(merged.tables),
+        *(
+            f"  {r.table}: not run: {r.error or 'no report holds it'}"
+            for r in sorted(merged.tables, key=lambda r: r.table)
+            if r.status == "not_run"
+        ),
+    ]
 
 
 def run_reports(destination: Destination, date: str) -> list[RunReport]:
@@ -102,8 +112,10 @@ def merge_reports(settings: Settings, day: date) -> MergedReport:
 def _merge(destination: Destination, date: str) -> MergedReport:
     reports = run_reports(destination, date)
     if not reports:
-        raise ExtractError(f"no run report for {date} under "
-                           f"{destination.url(destination.keys.runs())}", step=Step.MERGE)
+        raise ExtractError(
+            f"no run report for {date} under {destination.url(destination.keys.runs())}",
+            step=Step.MERGE,
+        )
     merged = combine(reports, date, destination.url(destination.root))
     plan = load_plan(destination, date)
     if plan is not None:
@@ -112,22 +124,38 @@ def _merge(destination: Destination, date: str) -> MergedReport:
         for table, shard in sorted(plan.shard_of().items()):
             if table in held:
                 continue
-            why = (f"shard {shard} wrote no report" if shard not in reported
-                   else f"shard {shard}'s report does not hold it")
+            why = (
+                f"shard {shard} wrote no report"
+                if shard not in reported
+                else f"shard {shard}'s report does not hold it"
+            )
             merged.tables.append(TableResult(table=table, status="not_run", error=why))
         _from_manifests(destination, merged, date, plan.saved_at)
     merged.tables.sort(key=lambda t: t.table)
     destination.write_text(destination.keys.merged_report(date), merged.to_json())
     status = "success" if merged.ok else "failed"
-    logger.info("merged %d run reports of %s: %s", len(merged.runs), date, status,
-                extra={"fields": {"event": "merge", "date": date, "status": status,
-                                  "runs": len(merged.runs), "seconds": merged.seconds,
-                                  **merged.totals().to_dict()}})
+    logger.info(
+        "merged %d run reports of %s: %s",
+        len(merged.runs),
+        date,
+        status,
+        extra={
+            "fields": {
+                "event": "merge",
+                "date": date,
+                "status": status,
+                "runs": len(merged.runs),
+                "seconds": merged.seconds,
+                **merged.totals().to_dict(),
+            }
+        },
+    )
     return merged
 
 
-def _from_manifests(destination: Destination, merged: MergedReport, date: str,
-                    since: str | None) -> None:
+def _from_manifests(
+    destination: Destination, merged: MergedReport, date: str, since: str | None
+) -> None:
     """A table that no report shows as published, though this night published it: its run's
     pod died after the publish (no report), and a `--resume` retry then only skipped it.
     The manifest, written last, says what the partition holds."""
@@ -153,8 +181,12 @@ def combine(reports: list[RunReport], date: str, destination: str) -> MergedRepo
     finished_at = max((r.finished_at for r in reports if r.finished_at), default="")
     shards = {r.shard for r in reports if r.shard}
     return MergedReport(
-        run_id=f"{date}_merged", date=date, database=last.database, destination=destination,
-        started_at=started_at, finished_at=finished_at,
+        run_id=f"{date}_merged",
+        date=date,
+        database=last.database,
+        destination=destination,
+        started_at=started_at,
+        finished_at=finished_at,
         # The timestamps have whole seconds: never less than the longest run's own duration.
         seconds=max(_span(started_at, finished_at), *(r.seconds for r in reports)),
         tls=any(r.tls for r in reports),
@@ -169,8 +201,9 @@ def combine(reports: list[RunReport], date: str, destination: str) -> MergedRepo
 def _span(first: str, last: str) -> float:
     """Wall seconds from the first start to the last finish (the reports' ISO timestamps)."""
     try:
-        return max(0.0, (datetime.fromisoformat(last) - datetime.fromisoformat(first))
-                   .total_seconds())
+        return max(
+            0.0, (datetime.fromisoformat(last) - datetime.fromisoformat(first)).total_seconds()
+        )
     except ValueError:
         return 0.0
 

@@ -53,8 +53,7 @@ def build_payload(
     register_secret(settings.mysql.password.reveal())
     t = report.totals()
     # A merged report lists the runs it combines; a single run is its own id.
-    run_ids = (report.runs if isinstance(report, MergedReport) and report.runs
-               else [report.run_id])
+    run_ids = report.runs if isinstance(report, MergedReport) and report.runs else [report.run_id]
     ran = f"{t.published}/{t.tables} tables published"
     if t.skipped:
         ran += f" ({t.skipped} skipped)"
@@ -62,31 +61,44 @@ def build_payload(
     where = f"{report.destination.rstrip('/')}/{settings.prefix}/"
     blocks: list[dict[str, Any]] = []
     if report.ok and late is None:
-        text = (f":white_check_mark: radar-extract {report.date}: {ran}, {amount} "
-                f"in {_duration(report.seconds)}")
+        text = (
+            f":white_check_mark: radar-extract {report.date}: {ran}, {amount} "
+            f"in {_duration(report.seconds)}"
+        )
         blocks.append(_section(f"*:white_check_mark: radar-extract {report.date}: success*"))
-        blocks.append({"type": "section", "fields": [
-            _mrkdwn(f"*Date*\ncog_dt_ingestion={report.date}"),
-            _mrkdwn(f"*Duration*\n{_duration(report.seconds)}"),
-            _mrkdwn(f"*Tables*\n{ran}"),
-            _mrkdwn(f"*Rows*\n{t.rows:,}"),
-            _mrkdwn(f"*Bytes*\n{human_bytes(t.bytes)}"),
-            _mrkdwn(f"*Destination*\n{_escape(where)}"),
-        ]})
+        blocks.append(
+            {
+                "type": "section",
+                "fields": [
+                    _mrkdwn(f"*Date*\ncog_dt_ingestion={report.date}"),
+                    _mrkdwn(f"*Duration*\n{_duration(report.seconds)}"),
+                    _mrkdwn(f"*Tables*\n{ran}"),
+                    _mrkdwn(f"*Rows*\n{t.rows:,}"),
+                    _mrkdwn(f"*Bytes*\n{human_bytes(t.bytes)}"),
+                    _mrkdwn(f"*Destination*\n{_escape(where)}"),
+                ],
+            }
+        )
     else:
         broken = ", ".join(
             ([f"{t.failed} failed"] if t.failed or late is None else [])
             + ([f"{t.not_run} not run"] if t.not_run else [])
-            + ([late.what] if late is not None else []))
-        text = (f":x: radar-extract {report.date} FAILED: {broken}; {ran}, {amount} "
-                f"in {_duration(report.seconds)}")
-        blocks.append(_section(f"*:x: radar-extract {report.date}: FAILED* ({broken})\n"
-                               f"{ran}, {amount} in {_duration(report.seconds)} to "
-                               f"{_escape(where)}"))
+            + ([late.what] if late is not None else [])
+        )
+        text = (
+            f":x: radar-extract {report.date} FAILED: {broken}; {ran}, {amount} "
+            f"in {_duration(report.seconds)}"
+        )
+        blocks.append(
+            _section(
+                f"*:x: radar-extract {report.date}: FAILED* ({broken})\n"
+                f"{ran}, {amount} in {_duration(report.seconds)} to "
+                f"{_escape(where)}"
+            )
+        )
         failed = sorted((r for r in report.tables if r.status == "failed"), key=lambda r: r.table)
         if failed:
-            lines = [f"• {_escape(_clip(error_line(r), MAX_LINE))}"
-                     for r in failed[:MAX_FAILURES]]
+            lines = [f"• {_escape(_clip(error_line(r), MAX_LINE))}" for r in failed[:MAX_FAILURES]]
             blocks.append(_section(_bounded("*Failed tables*", lines, len(failed))))
         not_run = sorted(r.table for r in report.tables if r.status == "not_run")
         if not_run:
@@ -95,12 +107,16 @@ def build_payload(
             more = f" and {len(not_run) - MAX_NOT_RUN} more" if len(not_run) > MAX_NOT_RUN else ""
             blocks.append(_section(f"*Not run* ({why}): {_escape(names)}{more}"))
         if late is not None:  # the tables stand: say which, and what failed after them
-            blocks.append(_section(f"*Failed at the end of the run*\n"
-                                   f"• {_escape(_clip(late.line(), MAX_LINE))}"))
+            blocks.append(
+                _section(
+                    f"*Failed at the end of the run*\n• {_escape(_clip(late.line(), MAX_LINE))}"
+                )
+            )
             published = sorted(r.table for r in report.tables if r.status == "published")
             names = ", ".join(published[:MAX_NOT_RUN]) or "none"
-            more = (f" and {len(published) - MAX_NOT_RUN} more"
-                    if len(published) > MAX_NOT_RUN else "")
+            more = (
+                f" and {len(published) - MAX_NOT_RUN} more" if len(published) > MAX_NOT_RUN else ""
+            )
             blocks.append(_section(f"*Published* ({len(published)}): {_escape(names)}{more}"))
     drift = drift_sentences(report.tables)
     if drift:  # the `warn` action of the drift policy: the message carries the warning
@@ -111,16 +127,16 @@ def build_payload(
         blocks.append(_section(verdict))
     for note in notes:
         blocks.append(_section(_escape(_clip(note, MAX_LINE))))
-    runs = ", ".join(run_ids[:10]) + (f" and {len(run_ids) - 10} more" if len(run_ids) > 10
-                                      else "")
+    runs = ", ".join(run_ids[:10]) + (f" and {len(run_ids) - 10} more" if len(run_ids) > 10 else "")
     context = [f"Run {runs}"]
     if settings.logs_url and not (report.ok and late is None):
         context.append(f"Logs: {settings.logs_url}")
     elif late is not None and not late.report_written:
         context.append("Run report: not written, see the job's logs")
     elif not report.ok or late is not None:
-        context.append("Run report: " + Keys(report.destination, settings.prefix)
-                       .run_report(run_ids[-1]))
+        context.append(
+            "Run report: " + Keys(report.destination, settings.prefix).run_report(run_ids[-1])
+        )
     blocks.append({"type": "context", "elements": [_mrkdwn(_escape(" · ".join(context)))]})
     payload: dict[str, Any] = _scrub({"text": _escape(text), "blocks": blocks})
     return payload
@@ -138,52 +154,69 @@ def send(
     if not settings.slack_webhook_url:
         return False
     try:
-        payload = build_payload(report, settings, validation=validation, notes=notes,
-                                late=late)
+        payload = build_payload(report, settings, validation=validation, notes=notes, late=late)
     except Exception as exc:  # e.g. an odd stored report: the run's result must still stand
-        logger.warning("Slack notification not sent: the message could not be built (%s)",
-                       type(exc).__name__, extra={"fields": {"event": "slack", "sent": False}})
+        logger.warning(
+            "Slack notification not sent: the message could not be built (%s)",
+            type(exc).__name__,
+            extra={"fields": {"event": "slack", "sent": False}},
+        )
         return False
     sent = post(settings.slack_webhook_url.reveal(), payload)
     if sent:
-        logger.info("Slack notification sent (%s)",
-                    "success" if report.ok and late is None else "failure",
-                    extra={"fields": {"event": "slack", "sent": True, "date": report.date}})
+        logger.info(
+            "Slack notification sent (%s)",
+            "success" if report.ok and late is None else "failure",
+            extra={"fields": {"event": "slack", "sent": True, "date": report.date}},
+        )
     return sent
 
 
-def send_stopped(settings: Settings, day: date, error: ExtractError, *,
-                 notes: Sequence[str] = ()) -> bool:
+def send_stopped(
+    settings: Settings, day: date, error: ExtractError, *, notes: Sequence[str] = ()
+) -> bool:
     """Post that the run of `day` stopped before any report (exit 3, say). Never raises."""
     if not settings.slack_webhook_url:
         return False
     register_secret(settings.slack_webhook_url.reveal())
     register_secret(settings.mysql.password.reveal())
     cause = _clip(str(error), MAX_LINE)
-    logs = (f"Logs: {settings.logs_url}" if settings.logs_url
-            else "No run report was written: see the job's logs")
-    blocks = [_section(f"*:x: radar-extract {day}: FAILED* (stopped before extracting, "
-                       f"exit {error.exit_code})\n{_escape(cause)}"),
-              *[_section(_escape(_clip(note, MAX_LINE))) for note in notes],
-              {"type": "context", "elements": [_mrkdwn(_escape(logs))]}]
+    logs = (
+        f"Logs: {settings.logs_url}"
+        if settings.logs_url
+        else "No run report was written: see the job's logs"
+    )
+    blocks = [
+        _section(
+            f"*:x: radar-extract {day}: FAILED* (stopped before extracting, "
+            f"exit {error.exit_code})\n{_escape(cause)}"
+        ),
+        *[_section(_escape(_clip(note, MAX_LINE))) for note in notes],
+        {"type": "context", "elements": [_mrkdwn(_escape(logs))]},
+    ]
     text = f":x: radar-extract {day} FAILED: {cause}"
-    sent = post(settings.slack_webhook_url.reveal(), _scrub({"text": _escape(text),
-                                                              "blocks": blocks}))
+    sent = post(
+        settings.slack_webhook_url.reveal(), _scrub({"text": _escape(text), "blocks": blocks})
+    )
     if sent:
-        logger.info("Slack notification sent (stopped run)",
-                    extra={"fields": {"event": "slack", "sent": True, "date": day.isoformat()}})
+        logger.info(
+            "Slack notification sent (stopped run)",
+            extra={"fields": {"event": "slack", "sent": True, "date": day.isoformat()}},
+        )
     return sent
 
 
-def post(url: str, payload: Mapping[str, Any], *, timeout: float = TIMEOUT_S,
-         attempts: int = 2) -> bool:
+def post(
+    url: str, payload: Mapping[str, Any], *, timeout: float = TIMEOUT_S, attempts: int = 2
+) -> bool:
     """POST the payload as JSON; one retry for a network error, 429 or 5xx. Never raises."""
     body = json.dumps(payload).encode("utf-8")
     reason = "not attempted"
     attempt = 0
     for attempt in range(1, attempts + 1):
         request = urllib.request.Request(
-            url, data=body, method="POST", headers={"Content-Type": "application/json"})
+            url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 response.read(1024)
@@ -205,9 +238,12 @@ def post(url: str, payload: Mapping[str, Any], *, timeout: float = TIMEOUT_S,
         if not retry or attempt == attempts:
             break
         time.sleep(RETRY_WAIT_S)
-    logger.warning("Slack notification not sent after %d attempt(s): %s; the run's result "
-                   "stands", attempt, mask(reason).replace(url, "***"),
-                   extra={"fields": {"event": "slack", "sent": False}})
+    logger.warning(
+        "Slack notification not sent after %d attempt(s): %s; the run's result stands",
+        attempt,
+        mask(reason).replace(url, "***"),
+        extra={"fields": {"event": "slack", "sent": False}},
+    )
     return False
 
 

@@ -36,23 +36,35 @@ def run_checks(settings: Settings) -> list[Check]:
         unreadable = []
         for table in tables:
             try:
-                query(conn, f"SELECT * FROM {quote_identifier(mysql.database)}."
-                            f"{quote_identifier(table.name)} LIMIT 0")
+                query(
+                    conn,
+                    f"SELECT * FROM {quote_identifier(mysql.database)}."
+                    f"{quote_identifier(table.name)} LIMIT 0",
+                )
             except Exception as exc:  # pymysql's errors: reported per table, not raised
                 unreadable.append(f"{table.name} (error {exc.args[0] if exc.args else '?'})")
-        results.append(Check(
-            "tables", not unreadable,
-            f"{len(tables)} base tables readable" if not unreadable
-            else f"{len(unreadable)} unreadable: {', '.join(unreadable[:10])}",
-        ))
+        results.append(
+            Check(
+                "tables",
+                not unreadable,
+                f"{len(tables)} base tables readable"
+                if not unreadable
+                else f"{len(unreadable)} unreadable: {', '.join(unreadable[:10])}",
+            )
+        )
         results.append(_grants_check(read_grants(conn, mysql.database)))
     results.append(_reader_check(settings, facts.server))
     destination = Destination(settings)
     try:
         destination.probe("check")
-        results.append(Check("destination", True,
-                             f"{destination.url(destination.root)} writable (probe written "
-                             f"and deleted under {destination.url(destination.keys.internal())})"))
+        results.append(
+            Check(
+                "destination",
+                True,
+                f"{destination.url(destination.root)} writable (probe written "
+                f"and deleted under {destination.url(destination.keys.internal())})",
+            )
+        )
     except ExtractError as exc:
         if exc.exit_code != 1:
             raise
@@ -64,21 +76,37 @@ def _grants_check(grants: Grants) -> Check:
     """The documented user is read-only: any write privilege on the database is a warning."""
     shown = "; ".join(grants.lines)
     if grants.writable:
-        return Check("grants", True, f"the user can WRITE ({', '.join(grants.writable)}); "
-                                     f"a read-only user is enough. Grants: {shown}", warning=True)
+        return Check(
+            "grants",
+            True,
+            f"the user can WRITE ({', '.join(grants.writable)}); "
+            f"a read-only user is enough. Grants: {shown}",
+            warning=True,
+        )
     return Check("grants", True, f"read-only. Grants: {shown}")
 
 
 def _tls_check(settings: Settings, tls: bool, offered: bool) -> Check:
     mode = settings.mysql.ssl_mode
     if tls:
-        return Check("tls", True, f"TLS in use (ssl_mode={mode}); bulk reads: connectorx "
-                                  "through the local TLS proxy")
+        return Check(
+            "tls",
+            True,
+            f"TLS in use (ssl_mode={mode}); bulk reads: connectorx through the local TLS proxy",
+        )
     if mode == "disabled":
-        return Check("tls", True, "TLS disabled by configuration (ssl_mode=disabled); "
-                                  "bulk reads: connectorx, plaintext")
-    return Check("tls", True, f"server offers no TLS: ssl_mode={mode} fell back to plaintext; "
-                              "bulk reads: connectorx, plaintext", warning=True)
+        return Check(
+            "tls",
+            True,
+            "TLS disabled by configuration (ssl_mode=disabled); bulk reads: connectorx, plaintext",
+        )
+    return Check(
+        "tls",
+        True,
+        f"server offers no TLS: ssl_mode={mode} fell back to plaintext; "
+        "bulk reads: connectorx, plaintext",
+        warning=True,
+    )
 
 
 def _reader_check(settings: Settings, server: Server) -> Check:
@@ -89,5 +117,8 @@ def _reader_check(settings: Settings, server: Server) -> Check:
         probe(settings.mysql, server)
     except ExtractError as exc:
         return Check("reader", False, str(exc))
-    return Check("reader", True, f"{reader_name(server)} read a row "
-                                 f"({(time.monotonic() - started) * 1000:.0f} ms)")
+    return Check(
+        "reader",
+        True,
+        f"{reader_name(server)} read a row ({(time.monotonic() - started) * 1000:.0f} ms)",
+    )

@@ -44,7 +44,6 @@ from extractor.source.discovery import check_table_names, list_tables
 logger = logging.getLogger(__name__)
 
 
-
 def validate(
     settings: Settings,
     day: date,
@@ -62,16 +61,23 @@ def validate(
     database = settings.mysql.database
     schemas = read_schemas(settings.schemas_dir, database) or {}
     counts: dict[str, int] = {}
-    result = Validation(date, database, destination.url(destination.root), "schemas",
-                        against_source, strict,
-                        datetime.now(UTC).isoformat(timespec="seconds"),
-                        selection=sorted(set(tables)) or None)
+    result = Validation(
+        date,
+        database,
+        destination.url(destination.root),
+        "schemas",
+        against_source,
+        strict,
+        datetime.now(UTC).isoformat(timespec="seconds"),
+        selection=sorted(set(tables)) or None,
+    )
     if against_source:
         source_tables = _source_tables(settings)
         unknown = sorted(set(tables) - set(source_tables))
         if unknown:
-            raise UsageError("not a base table of the database: "
-                             + ", ".join(repr(u) for u in unknown))
+            raise UsageError(
+                "not a base table of the database: " + ", ".join(repr(u) for u in unknown)
+            )
         expected, result.expected_from = source_tables, "source"
     elif schemas:
         expected = sorted(schemas)
@@ -79,11 +85,13 @@ def validate(
         expected, result.expected_from = _manifest_tables(destination, date), "manifests"
         result.notes.append(
             f"no stored schemas in {os.path.join(settings.schemas_dir, database)}: checking the "
-            f"{len(expected)} tables with a manifest for {date}")
+            f"{len(expected)} tables with a manifest for {date}"
+        )
     names = sorted(set(tables)) if tables else expected
     if not names:
-        result.problems.append(f"no table to validate for {date} "
-                               f"(expected from {result.expected_from})")
+        result.problems.append(
+            f"no table to validate for {date} (expected from {result.expected_from})"
+        )
     if against_source and names:
         counts = _source_counts(settings, names)
     for name in names:
@@ -93,21 +101,31 @@ def validate(
         if isinstance(stored, str):  # a stored schema that cannot be read
             check.fail(stored)
         elif check.compat_columns is not None and file_schemas:  # written for Airbyte's readers
-            _check_schema([canonical_schema(s) for s in file_schemas], check.compat_columns,
-                          check)
+            _check_schema([canonical_schema(s) for s in file_schemas], check.compat_columns, check)
         elif stored is not None and file_schemas:
-            _check_schema(file_schemas, [(c.name, str(c.arrow_type)) for c in stored.columns],
-                          check)
+            _check_schema(
+                file_schemas, [(c.name, str(c.arrow_type)) for c in stored.columns], check
+            )
         if name in counts:
             _compare_count(check, counts[name], strict)
         result.tables.append(check)
     destination.write_text(destination.keys.validation(date), result.to_json())
     invalid = sorted(t.table for t in result.tables if not t.valid)
-    logger.info("validation of %s: %s", date, "valid" if result.valid else "invalid",
-                extra={"fields": {"event": "validate", "date": date,
-                                  "status": "valid" if result.valid else "invalid",
-                                  "tables": len(result.tables), "invalid": len(invalid),
-                                  "problems": len(result.all_problems())}})
+    logger.info(
+        "validation of %s: %s",
+        date,
+        "valid" if result.valid else "invalid",
+        extra={
+            "fields": {
+                "event": "validate",
+                "date": date,
+                "status": "valid" if result.valid else "invalid",
+                "tables": len(result.tables),
+                "invalid": len(invalid),
+                "problems": len(result.all_problems()),
+            }
+        },
+    )
     return result
 
 
@@ -141,8 +159,10 @@ def _check_partition(destination: Destination, date: str, check: TableCheck) -> 
     schemas: list[Any] = []
     path = destination.keys.manifest(table, date)
     text = destination.read_text(path)
-    present = {posixpath.basename(p): p for p in destination.list_files(
-        destination.keys.data_dir(table, date))}
+    present = {
+        posixpath.basename(p): p
+        for p in destination.list_files(destination.keys.data_dir(table, date))
+    }
     if text is None:
         extra = f" ({len(present)} files without one)" if present else ""
         check.fail(f"no published partition for {date} (no manifest){extra}")
@@ -165,11 +185,13 @@ def _check_partition(destination: Destination, date: str, check: TableCheck) -> 
                 check.accepted_columns.add(str(change.live))
     if manifest.compat is not None:  # types compared as trees: a footer names map entries
         try:
-            check.compat_columns = [(c.name, str(type_from_json(c.type)))
-                                    for c in manifest.compat.columns]
+            check.compat_columns = [
+                (c.name, str(type_from_json(c.type))) for c in manifest.compat.columns
+            ]
         except (ValueError, KeyError, TypeError) as exc:
-            check.fail(f"manifest {destination.url(path)} is not readable: a compat column's "
-                       f"type: {exc}")
+            check.fail(
+                f"manifest {destination.url(path)} is not readable: a compat column's type: {exc}"
+            )
             return schemas
     check.files = len(listed)
     if not listed:  # the engine writes one file even for an empty table (its schema)
@@ -191,13 +213,13 @@ def _check_partition(destination: Destination, date: str, check: TableCheck) -> 
             check.fail(f"{key} holds {footer:,} rows but the manifest says {rows:,}")
     check.footer_rows = footer_total
     if check.valid and footer_total != check.manifest_rows:
-        check.fail(f"the footers hold {footer_total:,} rows but the manifest says "
-                   f"{check.manifest_rows:,}")
+        check.fail(
+            f"the footers hold {footer_total:,} rows but the manifest says {check.manifest_rows:,}"
+        )
     return schemas
 
 
-def _read_footer(destination: Destination, path: str,
-                 check: TableCheck) -> tuple[int, Any] | None:
+def _read_footer(destination: Destination, path: str, check: TableCheck) -> tuple[int, Any] | None:
     """Rows and Arrow schema from the file's footer; None (and a problem) if it is damaged."""
     key = posixpath.basename(path)
     with destination.errors(Step.READ, path, table=check.table):
@@ -235,14 +257,16 @@ def _check_schema(schemas: list[Any], want: list[tuple[str, str]], check: TableC
         check.schema = "mismatch"
     for text in differences:
         if text in accepted:
-            check.notes.append(f"{text} (drift accepted at extraction: "
-                               f"{', '.join(check.accepted_drift)})")
+            check.notes.append(
+                f"{text} (drift accepted at extraction: {', '.join(check.accepted_drift)})"
+            )
         else:
             check.fail(text)
 
 
-def _schema_differences(have: list[tuple[str, str]],
-                        want: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def _schema_differences(
+    have: list[tuple[str, str]], want: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
     """(column, one line) per difference; the column is "" for a change of order alone."""
     if have == want:
         return []
@@ -250,16 +274,30 @@ def _schema_differences(have: list[tuple[str, str]],
     have_types, want_types = dict(have), dict(want)
     for name, kind in want:
         if name not in have_types:
-            out.append((name, f"column {name!r} ({kind}) of the stored schema is not in the "
-                              "partition"))
+            out.append(
+                (name, f"column {name!r} ({kind}) of the stored schema is not in the partition")
+            )
         elif have_types[name] != kind:
-            out.append((name, f"column {name!r} is {have_types[name]} in the partition but "
-                              f"{kind} in the stored schema"))
-    out.extend((name, f"column {name!r} ({kind}) is in the partition but not in the stored "
-                      "schema") for name, kind in have if name not in want_types)
+            out.append(
+                (
+                    name,
+                    f"column {name!r} is {have_types[name]} in the partition but "
+                    f"{kind} in the stored schema",
+                )
+            )
+    out.extend(
+        (name, f"column {name!r} ({kind}) is in the partition but not in the stored schema")
+        for name, kind in have
+        if name not in want_types
+    )
     if not out:
-        out.append(("", f"the columns are in another order than the stored schema's: "
-                        f"{', '.join(n for n, _ in have)}"))
+        out.append(
+            (
+                "",
+                f"the columns are in another order than the stored schema's: "
+                f"{', '.join(n for n, _ in have)}",
+            )
+        )
     return out
 
 
@@ -271,12 +309,15 @@ def _compare_count(check: TableCheck, source_rows: int, strict: bool) -> None:
     check.difference = source_rows - rows
     if check.difference == 0:
         return
-    text = (f"the source has {source_rows:,} rows, the partition {rows:,} "
-            f"(difference {check.difference:+,})")
+    text = (
+        f"the source has {source_rows:,} rows, the partition {rows:,} "
+        f"(difference {check.difference:+,})"
+    )
     if rows == 0 and source_rows > 0:
         check.fail(f"{text}: the partition is empty but the source is not")
     elif strict:
         check.fail(text)
     else:
-        check.notes.append(f"{text}; the source may have changed since the extraction "
-                           "(fails with --strict)")
+        check.notes.append(
+            f"{text}; the source may have changed since the extraction (fails with --strict)"
+        )

@@ -57,11 +57,17 @@ class TableCheck:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "table": self.table, "valid": self.valid, "partition": self.partition,
-            "files": self.files, "manifest_rows": self.manifest_rows,
-            "footer_rows": self.footer_rows, "source_rows": self.source_rows,
-            "difference": self.difference, "schema": self.schema,
-            "accepted_drift": list(self.accepted_drift), "problems": list(self.problems),
+            "table": self.table,
+            "valid": self.valid,
+            "partition": self.partition,
+            "files": self.files,
+            "manifest_rows": self.manifest_rows,
+            "footer_rows": self.footer_rows,
+            "source_rows": self.source_rows,
+            "difference": self.difference,
+            "schema": self.schema,
+            "accepted_drift": list(self.accepted_drift),
+            "problems": list(self.problems),
             "notes": list(self.notes),
         }
 
@@ -69,7 +75,8 @@ class TableCheck:
     def from_dict(cls, data: Any) -> TableCheck:
         data = as_dict(data)
         return cls(
-            table=as_str(data["table"]), valid=as_bool(data["valid"]),
+            table=as_str(data["table"]),
+            valid=as_bool(data["valid"]),
             partition=as_bool(data.get("partition", False)),
             files=as_int(data.get("files", 0)),
             manifest_rows=_opt_int(data.get("manifest_rows")),
@@ -78,7 +85,8 @@ class TableCheck:
             difference=_opt_int(data.get("difference")),
             schema=_one_of(data.get("schema", "not stored"), SchemaVerdict),
             accepted_drift=as_strs(data.get("accepted_drift", [])),
-            problems=as_strs(data.get("problems", [])), notes=as_strs(data.get("notes", [])),
+            problems=as_strs(data.get("problems", [])),
+            notes=as_strs(data.get("notes", [])),
         )
 
 
@@ -105,13 +113,20 @@ class Validation:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": FORMAT, "date": self.date, "database": self.database,
-            "destination": self.destination, "expected_from": self.expected_from,
-            "against_source": self.against_source, "strict": self.strict,
-            "checked_at": self.checked_at, "selection": self.selection,
-            "notes": list(self.notes), "problems": list(self.problems),
+            "format": FORMAT,
+            "date": self.date,
+            "database": self.database,
+            "destination": self.destination,
+            "expected_from": self.expected_from,
+            "against_source": self.against_source,
+            "strict": self.strict,
+            "checked_at": self.checked_at,
+            "selection": self.selection,
+            "notes": list(self.notes),
+            "problems": list(self.problems),
             "tables": [t.to_dict() for t in self.tables],
-            "valid": self.valid, "status": "valid" if self.valid else "invalid",
+            "valid": self.valid,
+            "status": "valid" if self.valid else "invalid",
         }
 
     def to_json(self) -> str:
@@ -124,11 +139,13 @@ class Validation:
         with reading(WHAT, where):
             selection = data.get("selection")
             return cls(
-                date=as_str(data["date"]), database=as_str(data["database"]),
+                date=as_str(data["date"]),
+                database=as_str(data["database"]),
                 destination=as_str(data["destination"]),
                 expected_from=_one_of(data["expected_from"], Expected),
                 against_source=as_bool(data["against_source"]),
-                strict=as_bool(data["strict"]), checked_at=as_str(data["checked_at"]),
+                strict=as_bool(data["strict"]),
+                checked_at=as_str(data["checked_at"]),
                 selection=None if selection is None else as_strs(selection),
                 notes=as_strs(data.get("notes", [])),
                 problems=as_strs(data.get("problems", [])),
@@ -142,13 +159,17 @@ class Validation:
         for t in self.tables:
             if t.valid:
                 source = "" if t.source_rows is None else f", source {t.source_rows:,} rows"
-                out.append(f"ok   {t.table}: {t.manifest_rows or 0:,} rows in {t.files} "
-                           f"files, schema {t.schema}{source}")
+                out.append(
+                    f"ok   {t.table}: {t.manifest_rows or 0:,} rows in {t.files} "
+                    f"files, schema {t.schema}{source}"
+                )
             out.extend(f"FAIL {p}" for p in t.problems)
             out.extend(f"note {t.table}: {n}" for n in t.notes)
         bad = sum(not t.valid for t in self.tables)
-        out.append(f"validation of cog_dt_ingestion={self.date}: {len(self.tables)} tables, "
-                   f"{bad} invalid: {'valid' if self.valid else 'INVALID'}")
+        out.append(
+            f"validation of cog_dt_ingestion={self.date}: {len(self.tables)} tables, "
+            f"{bad} invalid: {'valid' if self.valid else 'INVALID'}"
+        )
         return out
 
 

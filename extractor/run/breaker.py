@@ -39,12 +39,15 @@ class CircuitBreaker:
             self._count = self._count + 1 if kind == self._kind else 1
             self._kind = kind
             if self._count >= self.threshold:
-                self.reason = (f"circuit breaker opened after {self._count} consecutive tables "
-                               f"failed with transient {kind[0]} at {kind[1]}")
+                self.reason = (
+                    f"circuit breaker opened after {self._count} consecutive tables "
+                    f"failed with transient {kind[0]} at {kind[1]}"
+                )
         else:
             self._kind, self._count = None, 0
 
     def not_run(self, table: str) -> TableResult:
         """The result of a table the run did not start because the breaker is open."""
-        return TableResult(table=table, status="not_run", error=self.reason,
-                           error_type="CircuitBreakerOpen")
+        return TableResult(
+            table=table, status="not_run", error=self.reason, error_type="CircuitBreakerOpen"
+        )

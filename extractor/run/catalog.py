@@ -41,8 +41,13 @@ def discover(settings: Settings) -> Catalog:
         columns = table_columns(conn, mysql.database)
         keys = primary_keys(conn, mysql.database)
     tasks = {
-        t.name: TableTask(t.name, columns.get(t.name, []), t.estimated_rows, t.estimated_bytes,
-                          keys.get(t.name, []))
+        t.name: TableTask(
+            t.name,
+            columns.get(t.name, []),
+            t.estimated_rows,
+            t.estimated_bytes,
+            keys.get(t.name, []),
+        )
         for t in tables
     }
     return Catalog(tables, tasks, facts.server)
@@ -54,9 +59,7 @@ def select_tables(catalog: Catalog, include: Sequence[str], exclude: Sequence[st
     known = {t.name for t in catalog.tables}
     unknown = sorted({*include, *exclude} - known)
     if unknown:
-        raise UsageError(
-            f"not a base table of the database: {', '.join(repr(u) for u in unknown)}"
-        )
+        raise UsageError(f"not a base table of the database: {', '.join(repr(u) for u in unknown)}")
     chosen = set(include) if include else known
     chosen -= set(exclude)
     by_size = sorted(catalog.tables, key=lambda t: (-t.estimated_bytes, -t.estimated_rows, t.name))

@@ -114,30 +114,56 @@ def extract_table(
     # S3: files are spooled on local disk and uploaded, as they grow, to their final keys in
     # multipart uploads that stay invisible until the publish completes them.
     spool = tempfile.mkdtemp(prefix="radar-extract-") if destination.is_s3 else staging
-    uploader = MultipartUploader(destination, data_dir, part_bytes(
-        settings.file_max_bytes, settings.row_group_bytes),
-        files_at_once=task.streams + 1) if destination.is_s3 else None
+    uploader = (
+        MultipartUploader(
+            destination,
+            data_dir,
+            part_bytes(settings.file_max_bytes, settings.row_group_bytes),
+            files_at_once=task.streams + 1,
+        )
+        if destination.is_s3
+        else None
+    )
     writers: list[RollingParquetWriter] = []
     published = False
     lock = TableLock(destination, table, ctx.date, ctx.run_id, lease_s=settings.lock_lease_s)
-    logger.info("%s: extracting (about %d rows)", table, task.estimated_rows,
-                extra={"fields": {"event": "table_start", "run_id": ctx.run_id, "table": table}})
+    logger.info(
+        "%s: extracting (about %d rows)",
+        table,
+        task.estimated_rows,
+        extra={"fields": {"event": "table_start", "run_id": ctx.run_id, "table": table}},
+    )
     try:
         lock.acquire(settings.lock_wait_s, checkpoint)
         # A journal here is a dead holder's half-done publish: finish it before reading.
         if roll_forward(destination, table, ctx.date, lock.check):
-            logger.warning("%s: finished publishing %s, which an earlier run left half-done",
-                           table, ctx.date)
+            logger.warning(
+                "%s: finished publishing %s, which an earlier run left half-done", table, ctx.date
+            )
         if uploader is not None and (left := abort_leftovers(destination, data_dir)):
-            logger.warning("%s: aborted %d unpublished uploads that an earlier run left in %s",
-                           table, left, ctx.date)
+            logger.warning(
+                "%s: aborted %d unpublished uploads that an earlier run left in %s",
+                table,
+                left,
+                ctx.date,
+            )
         os.makedirs(spool, exist_ok=True)
         plans = [plan_column(c, table) for c in task.columns]
         schema = arrow_schema(plans)
-        sizing = plan_batches(task.columns, task.estimated_rows, task.estimated_bytes,
-                              settings.batch_bytes, settings.batch_rows)
-        logger.debug("%s: %d rows per batch (about %d bytes a row)%s", table, sizing.rows,
-                     sizing.row_bytes, ", gated" if sizing.gated else "")
+        sizing = plan_batches(
+            task.columns,
+            task.estimated_rows,
+            task.estimated_bytes,
+            settings.batch_bytes,
+            settings.batch_rows,
+        )
+        logger.debug(
+            "%s: %d rows per batch (about %d bytes a row)%s",
+            table,
+            sizing.rows,
+            sizing.row_bytes,
+            ", gated" if sizing.gated else "",
+        )
         # The cut-over from Airbyte: a table with a stored output schema is written in it.
         compat = open_compat(settings, table, plans, ctx.run_id)
         # One stream, or N key ranges read at once, each with its own writer; the files are
@@ -148,29 +174,44 @@ def extract_table(
         numbers = FileNumbers()
 
         def open_writer(empty_file: bool) -> RollingParquetWriter:
-            writers.append(RollingParquetWriter(
-                spool, table, compat.schema if compat else schema,
-                row_group_bytes=_stream_row_group(
-                    sizing.row_group_bytes(settings.row_group_bytes), len(ranges)),
-                file_max_bytes=settings.file_max_bytes,
-                page_bytes=settings.page_bytes,
-                on_file=uploader.finish if uploader else None,
-                on_open=uploader.open if uploader else None,
-                coerce_timestamps=None if compat else "us",  # Airbyte's millis stay millis
-                numbers=numbers, empty_file=empty_file,
-            ))
+            writers.append(
+                RollingParquetWriter(
+                    spool,
+                    table,
+                    compat.schema if compat else schema,
+                    row_group_bytes=_stream_row_group(
+                        sizing.row_group_bytes(settings.row_group_bytes), len(ranges)
+                    ),
+                    file_max_bytes=settings.file_max_bytes,
+                    page_bytes=settings.page_bytes,
+                    on_file=uploader.finish if uploader else None,
+                    on_open=uploader.open if uploader else None,
+                    coerce_timestamps=None if compat else "us",  # Airbyte's millis stay millis
+                    numbers=numbers,
+                    empty_file=empty_file,
+                )
+            )
             return writers[-1]
 
         base_tag = tag or f"radar-extract run={ctx.run_id}"
         shared = _Shared(progress, table, task.estimated_rows)
 
         def read_stream(index: int, writer: RollingParquetWriter) -> tuple[int, Counter[str]]:
-            stream_tag = base_tag if len(ranges) == 1 else f"{base_tag} stream={index + 1}:" \
-                f"{len(ranges)}"  # the watchdog's token stays in it: a timeout kills them all
+            stream_tag = (
+                base_tag if len(ranges) == 1 else f"{base_tag} stream={index + 1}:{len(ranges)}"
+            )  # the watchdog's token stays in it: a timeout kills them all
             stream_rows = 0
             lost_values: Counter[str] = Counter()
-            for raw in read_batches(settings.mysql, table, plans, sizing, server=ctx.server,
-                                    tag=stream_tag, key=key, key_range=ranges[index]):
+            for raw in read_batches(
+                settings.mysql,
+                table,
+                plans,
+                sizing,
+                server=ctx.server,
+                tag=stream_tag,
+                key=key,
+                key_range=ranges[index],
+            ):
                 if shared.failed.is_set():
                     raise _Cancelled
                 if checkpoint is not None:
@@ -191,8 +232,7 @@ def extract_table(
         if len(ranges) == 1:
             counts = [read_stream(0, open_writer(True))]
         else:
-            counts = _run_streams(read_stream, [open_writer(False) for _ in ranges],
-                                  shared.failed)
+            counts = _run_streams(read_stream, [open_writer(False) for _ in ranges], shared.failed)
         rows = sum(n for n, _ in counts)
         nulled: Counter[str] = sum((c for _, c in counts), Counter())
         files = sorted((f for w in writers for f in w.files), key=lambda f: _by_number(f.path))
@@ -200,8 +240,10 @@ def extract_table(
             files = open_writer(True).close()
         staged = sorted(
             [StagedFile(local, upload.key, upload) for local, upload in uploader.wait()]
-            if uploader else [StagedFile(f, f.path) for f in files],
-            key=lambda s: _by_number(s.staged_path))
+            if uploader
+            else [StagedFile(f, f.path) for f in files],
+            key=lambda s: _by_number(s.staged_path),
+        )
         verify(staged, rows, destination, table)
         manifest = Manifest(
             table=table,
@@ -211,15 +253,28 @@ def extract_table(
             published_at=datetime.now(UTC).isoformat(),  # µs: `extract --resume` compares
             rows=rows,
             bytes=sum(f.bytes for f in files),
-            source=SourceRead(settings.mysql.database, rows_read=rows,
-                              estimated_rows=task.estimated_rows,
-                              streams=None if key is None else StreamSplit(key, [
-                                  StreamRange(r.low, r.high, n)
-                                  for r, (n, _) in zip(ranges, counts, strict=True)])),
-            files=[ManifestFile(posixpath.basename(s.staged_path), s.local.rows, s.local.bytes)
-                   for s in staged],
-            schema=[ManifestColumn(p.name, p.column.column_type, p.column.nullable,
-                                   str(p.arrow_type)) for p in plans],
+            source=SourceRead(
+                settings.mysql.database,
+                rows_read=rows,
+                estimated_rows=task.estimated_rows,
+                streams=None
+                if key is None
+                else StreamSplit(
+                    key,
+                    [
+                        StreamRange(r.low, r.high, n)
+                        for r, (n, _) in zip(ranges, counts, strict=True)
+                    ],
+                ),
+            ),
+            files=[
+                ManifestFile(posixpath.basename(s.staged_path), s.local.rows, s.local.bytes)
+                for s in staged
+            ],
+            schema=[
+                ManifestColumn(p.name, p.column.column_type, p.column.nullable, str(p.arrow_type))
+                for p in plans
+            ],
             primary_key=list(task.primary_key),
             drift=list(task.drift),
             nulled=dict(sorted(nulled.items())),
@@ -231,9 +286,14 @@ def extract_table(
         keys = publish(destination, table, ctx.date, staged, manifest, lock.check)
         published = True
         return TableResult(
-            table=table, status="published", rows=rows, files=len(files),
-            bytes=sum(f.bytes for f in files), seconds=round(time.monotonic() - started, 3),
-            nulled=dict(sorted(nulled.items())), keys=[destination.url(k) for k in keys],
+            table=table,
+            status="published",
+            rows=rows,
+            files=len(files),
+            bytes=sum(f.bytes for f in files),
+            seconds=round(time.monotonic() - started, 3),
+            nulled=dict(sorted(nulled.items())),
+            keys=[destination.url(k) for k in keys],
             converted=dict(sorted(compat.converted.items())) if compat else {},
             compat=CompatResult(compat.output.era, list(compat.drift)) if compat else None,
             streams=len(ranges) if task.streams > 1 or task.streams_asked else None,
@@ -244,8 +304,14 @@ def extract_table(
     except Exception as exc:  # a bug of ours: report it, keep the other tables going
         logger.debug("table %s failed unexpectedly:\n%s", table, traceback.format_exc())
         detail = " ".join(str(exc).split())[:300]
-        return _failed(table, started, f"internal error {type(exc).__name__}: {detail}",
-                       Step.EXTRACT, type(exc).__name__, False)
+        return _failed(
+            table,
+            started,
+            f"internal error {type(exc).__name__}: {detail}",
+            Step.EXTRACT,
+            type(exc).__name__,
+            False,
+        )
     finally:
         lock.release()  # first: every change to the partition is over by now
         for writer in writers:
@@ -260,8 +326,11 @@ def extract_table(
             elif not destination.exists(journal):
                 destination.remove_tree(staging)
         except ExtractError:
-            logger.warning("%s: could not clean up after the attempt; its uploads or staging "
-                           "are left to the next run", table)
+            logger.warning(
+                "%s: could not clean up after the attempt; its uploads or staging "
+                "are left to the next run",
+                table,
+            )
         finally:
             if uploader is not None:
                 uploader.shutdown()
@@ -296,37 +365,48 @@ def _key_ranges(ctx: RunContext, task: TableTask) -> tuple[str | None, list[KeyR
         return None, [KeyRange()]
     found = split_key(task.columns, task.primary_key)
     if found.column is None:
-        logger.debug("%s: read on one stream, not %d: %s", task.table, task.streams,
-                     found.reason)
+        logger.debug("%s: read on one stream, not %d: %s", task.table, task.streams, found.reason)
         return None, [KeyRange()]
     mysql = ctx.settings.mysql
     with control_connection(mysql) as conn:
         lowest, highest = key_bounds(conn, mysql.database, task.table, found.column)
     ranges = plan_ranges(lowest, highest, task.streams)
     if len(ranges) == 1:
-        logger.debug("%s: read on one stream, not %d: %s", task.table, task.streams,
-                     "empty" if lowest is None else f"one value of {found.column}")
+        logger.debug(
+            "%s: read on one stream, not %d: %s",
+            task.table,
+            task.streams,
+            "empty" if lowest is None else f"one value of {found.column}",
+        )
         return None, ranges
-    logger.info("%s: read on %d streams by %s: %s", task.table, len(ranges), found.column,
-                ", ".join(r.describe() for r in ranges))
+    logger.info(
+        "%s: read on %d streams by %s: %s",
+        task.table,
+        len(ranges),
+        found.column,
+        ", ".join(r.describe() for r in ranges),
+    )
     return found.column, ranges
 
 
 def _run_streams(
     read: Callable[[int, RollingParquetWriter], tuple[int, Counter[str]]],
-    writers: Sequence[RollingParquetWriter], failed: threading.Event,
+    writers: Sequence[RollingParquetWriter],
+    failed: threading.Event,
 ) -> list[tuple[int, Counter[str]]]:
     """Run every stream in its own thread; the first failure stops the others at their next
     batch and is raised once they have all stopped (nothing is left running)."""
     with ThreadPoolExecutor(len(writers), thread_name_prefix="stream") as pool:
         futures: list[Future[tuple[int, Counter[str]]]] = [
-            pool.submit(read, i, w) for i, w in enumerate(writers)]
+            pool.submit(read, i, w) for i, w in enumerate(writers)
+        ]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         if any(f.exception() is not None for f in done):
             failed.set()
         wait(futures)
-    errors = [e for f in futures if (e := f.exception()) is not None
-              and not isinstance(e, _Cancelled)]
+    errors = [
+        e for f in futures if (e := f.exception()) is not None and not isinstance(e, _Cancelled)
+    ]
     if errors:
         raise errors[0]
     return [f.result() for f in futures]
@@ -344,10 +424,16 @@ def _by_number(path: str) -> tuple[int, str]:
     return len(name), name
 
 
-def _failed(table: str, started: float, error: str, step: Step | None,
-            kind: str, transient: bool) -> TableResult:
+def _failed(
+    table: str, started: float, error: str, step: Step | None, kind: str, transient: bool
+) -> TableResult:
     """A failed table publishes nothing, so its rows, files and bytes are zero."""
     return TableResult(
-        table=table, status="failed", seconds=round(time.monotonic() - started, 3),
-        error=error, error_step=step, error_type=kind, transient=transient,
+        table=table,
+        status="failed",
+        seconds=round(time.monotonic() - started, 3),
+        error=error,
+        error_step=step,
+        error_type=kind,
+        transient=transient,
     )

@@ -48,8 +48,10 @@ class CompatResult:
     @classmethod
     def from_dict(cls, data: Any) -> CompatResult:
         data = as_dict(data)
-        return cls(era=as_str(data["era"]),
-                   drift=[CompatDrift.from_dict(d) for d in as_list(data.get("drift", []))])
+        return cls(
+            era=as_str(data["era"]),
+            drift=[CompatDrift.from_dict(d) for d in as_list(data.get("drift", []))],
+        )
 
 
 @dataclass
@@ -84,12 +86,21 @@ class TableResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "table": self.table, "status": self.status, "rows": self.rows,
-            "files": self.files, "bytes": self.bytes, "seconds": self.seconds,
-            "nulled": dict(self.nulled), "keys": list(self.keys), "error": self.error,
-            "error_step": self.error_step, "error_type": self.error_type,
-            "transient": self.transient, "attempts": self.attempts,
-            "retry_note": self.retry_note, "drift": [d.to_dict() for d in self.drift],
+            "table": self.table,
+            "status": self.status,
+            "rows": self.rows,
+            "files": self.files,
+            "bytes": self.bytes,
+            "seconds": self.seconds,
+            "nulled": dict(self.nulled),
+            "keys": list(self.keys),
+            "error": self.error,
+            "error_step": self.error_step,
+            "error_type": self.error_type,
+            "transient": self.transient,
+            "attempts": self.attempts,
+            "retry_note": self.retry_note,
+            "drift": [d.to_dict() for d in self.drift],
             "compat": None if self.compat is None else self.compat.to_dict(),
             "converted": dict(sorted(self.converted.items())),
             **({} if self.streams is None else {"streams": self.streams}),
@@ -103,18 +114,22 @@ class TableResult:
         if status not in STATUSES:
             raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
         return cls(
-            table=as_str(data["table"]), status=status,
-            rows=as_int(data.get("rows", 0)), files=as_int(data.get("files", 0)),
-            bytes=as_int(data.get("bytes", 0)), seconds=as_float(data.get("seconds", 0.0)),
-            nulled=as_counts(data.get("nulled", {})), keys=as_strs(data.get("keys", [])),
-            error=as_opt_str(data.get("error")), error_step=_step(data.get("error_step")),
+            table=as_str(data["table"]),
+            status=status,
+            rows=as_int(data.get("rows", 0)),
+            files=as_int(data.get("files", 0)),
+            bytes=as_int(data.get("bytes", 0)),
+            seconds=as_float(data.get("seconds", 0.0)),
+            nulled=as_counts(data.get("nulled", {})),
+            keys=as_strs(data.get("keys", [])),
+            error=as_opt_str(data.get("error")),
+            error_step=_step(data.get("error_step")),
             error_type=as_opt_str(data.get("error_type")),
             transient=as_bool(data.get("transient", False)),
             attempts=as_int(data.get("attempts", 0)),
             retry_note=as_opt_str(data.get("retry_note")),
             drift=[DriftRecord.from_dict(d) for d in as_list(data.get("drift", []))],
-            compat=None if data.get("compat") is None else CompatResult.from_dict(
-                data["compat"]),
+            compat=None if data.get("compat") is None else CompatResult.from_dict(data["compat"]),
             converted=as_counts(data.get("converted", {})),
             streams=None if data.get("streams") is None else as_int(data["streams"]),
         )
@@ -141,10 +156,18 @@ class Totals:
     converted: int = 0  # values a compatible write's conversion changed
 
     def to_dict(self) -> dict[str, int]:
-        return {"tables": self.tables, "published": self.published, "failed": self.failed,
-                "skipped": self.skipped, "not_run": self.not_run, "rows": self.rows,
-                "files": self.files, "bytes": self.bytes, "nulled": self.nulled,
-                "converted": self.converted}
+        return {
+            "tables": self.tables,
+            "published": self.published,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "not_run": self.not_run,
+            "rows": self.rows,
+            "files": self.files,
+            "bytes": self.bytes,
+            "nulled": self.nulled,
+            "converted": self.converted,
+        }
 
 
 @dataclass
@@ -174,9 +197,13 @@ class RunReport:
             return sum(t.status == status for t in self.tables)
 
         return Totals(
-            tables=len(self.tables), published=count("published"), failed=count("failed"),
-            skipped=count("skipped"), not_run=count("not_run"),
-            rows=sum(t.rows for t in self.tables), files=sum(t.files for t in self.tables),
+            tables=len(self.tables),
+            published=count("published"),
+            failed=count("failed"),
+            skipped=count("skipped"),
+            not_run=count("not_run"),
+            rows=sum(t.rows for t in self.tables),
+            files=sum(t.files for t in self.tables),
             bytes=sum(t.bytes for t in self.tables),
             nulled=sum(sum(t.nulled.values()) for t in self.tables),
             converted=sum(sum(t.converted.values()) for t in self.tables),
@@ -192,8 +219,11 @@ class RunReport:
         """The four documented metrics; rows only for published tables (nothing else landed)."""
         return {
             "duration_s": self.seconds,
-            "rows_per_table": {t.table: t.rows for t in sorted(self.tables, key=lambda t: t.table)
-                               if t.status == "published"},
+            "rows_per_table": {
+                t.table: t.rows
+                for t in sorted(self.tables, key=lambda t: t.table)
+                if t.status == "published"
+            },
             "bytes_transferred": sum(t.bytes for t in self.tables),
             "error_rate": self.error_rate(),
         }
@@ -202,12 +232,19 @@ class RunReport:
         """The JSON's fields, with the derived `totals`, `status` and `metrics` that its
         readers (people, metric filters) want and that `from_dict` does not read back."""
         return {
-            "format": self.FORMAT, "run_id": self.run_id, "date": self.date,
-            "database": self.database, "destination": self.destination,
-            "started_at": self.started_at, "finished_at": self.finished_at,
-            "seconds": self.seconds, "tls": self.tls, "reader": self.reader,
+            "format": self.FORMAT,
+            "run_id": self.run_id,
+            "date": self.date,
+            "database": self.database,
+            "destination": self.destination,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "seconds": self.seconds,
+            "tls": self.tls,
+            "reader": self.reader,
             "tables": [t.to_dict() for t in sorted(self.tables, key=lambda t: t.table)],
-            "breaker": self.breaker, "shard": self.shard,
+            "breaker": self.breaker,
+            "shard": self.shard,
             "totals": self.totals().to_dict(),
             "status": "success" if self.ok else "failed",
             "metrics": self.metrics(),
@@ -232,13 +269,16 @@ class RunReport:
     @classmethod
     def _fields(cls, data: dict[str, Any]) -> dict[str, Any]:
         return {
-            "run_id": as_str(data["run_id"]), "date": as_str(data["date"]),
-            "database": as_str(data["database"]), "destination": as_str(data["destination"]),
+            "run_id": as_str(data["run_id"]),
+            "date": as_str(data["date"]),
+            "database": as_str(data["database"]),
+            "destination": as_str(data["destination"]),
             "started_at": as_str(data["started_at"]),
             "finished_at": as_str(data.get("finished_at", "")),
             "seconds": as_float(data.get("seconds", 0.0)),
             "tls": as_bool(data.get("tls", False)),
             "reader": as_str(data.get("reader", "connectorx")),
             "tables": [TableResult.from_dict(t) for t in as_list(data.get("tables", []))],
-            "breaker": as_opt_str(data.get("breaker")), "shard": as_opt_str(data.get("shard")),
+            "breaker": as_opt_str(data.get("breaker")),
+            "shard": as_opt_str(data.get("shard")),
         }

@@ -28,6 +28,7 @@ from extractor.run.watchdog import TableDeadline
 
 logger = logging.getLogger(__name__)
 
+
 def backoff_delay(retry: int, base_s: float, cap_s: float, rng: random.Random) -> float:
     """Seconds to wait before retry number `retry` (1 = the second attempt): full jitter,
     as in the AWS Architecture Blog's "Exponential Backoff And Jitter"."""
@@ -80,8 +81,15 @@ def run_table(
             if note is not None:
                 break
             delay = backoff_delay(attempt, settings.retry_base_s, settings.retry_cap_s, rng)
-            logger.warning("%s: attempt %d of %d failed at %s (transient), retrying in %.2f s: %s",
-                           task.table, attempt, limit, result.error_step, delay, result.error)
+            logger.warning(
+                "%s: attempt %d of %d failed at %s (transient), retrying in %.2f s: %s",
+                task.table,
+                attempt,
+                limit,
+                result.error_step,
+                delay,
+                result.error,
+            )
             if not deadline.wait(delay, stop):
                 if deadline.expired:
                     result = _timed_out(result, deadline)
@@ -90,7 +98,10 @@ def run_table(
                     note = f"attempt {attempt} of {limit}; not retried: the run was stopped"
                 break
     return dataclasses.replace(
-        result, attempts=attempt, retry_note=note, seconds=round(time.monotonic() - started, 3),
+        result,
+        attempts=attempt,
+        retry_note=note,
+        seconds=round(time.monotonic() - started, 3),
     )
 
 
@@ -113,5 +124,10 @@ def _final_note(
 
 
 def _timed_out(result: TableResult, deadline: TableDeadline) -> TableResult:
-    return dataclasses.replace(result, error=deadline.message(), error_step=Step.TIMEOUT,
-                               error_type="TableTimeout", transient=False)
+    return dataclasses.replace(
+        result,
+        error=deadline.message(),
+        error_step=Step.TIMEOUT,
+        error_type="TableTimeout",
+        transient=False,
+    )

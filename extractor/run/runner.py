@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+
 def partition_date(day: date | None = None) -> date:
     """The partition date of a run: the one given, or today's UTC date (fixed once, at the
     start: a run that crosses midnight keeps its date)."""
@@ -89,19 +90,36 @@ def run_extract(
         _log_result(run_id, result)
         if breaker.open and report.breaker is None:  # logged after the result that opened it
             report.breaker = breaker.reason
-            logger.error("%s: no new table starts, the running ones finish", breaker.reason,
-                         extra={"fields": {"event": "breaker", "run_id": run_id,
-                                           "reason": breaker.reason}})
+            logger.error(
+                "%s: no new table starts, the running ones finish",
+                breaker.reason,
+                extra={"fields": {"event": "breaker", "run_id": run_id, "reason": breaker.reason}},
+            )
         if on_result is not None:
             on_result(result)
     outcome = RunOutcome(day, report, late=_finish(run.destination, report, started))
     totals = report.totals()
-    logger.info("run %s: %s, %d/%d tables published, %d rows, %d bytes in %.1f s", run_id,
-                outcome.status, totals.published, totals.tables, totals.rows, totals.bytes,
-                report.seconds,
-                extra={"fields": {"event": "run", "run_id": run_id, "date": report.date,
-                                  "status": outcome.status, "seconds": report.seconds,
-                                  **totals.to_dict(), "error_rate": report.error_rate()}})
+    logger.info(
+        "run %s: %s, %d/%d tables published, %d rows, %d bytes in %.1f s",
+        run_id,
+        outcome.status,
+        totals.published,
+        totals.tables,
+        totals.rows,
+        totals.bytes,
+        report.seconds,
+        extra={
+            "fields": {
+                "event": "run",
+                "run_id": run_id,
+                "date": report.date,
+                "status": outcome.status,
+                "seconds": report.seconds,
+                **totals.to_dict(),
+                "error_rate": report.error_rate(),
+            }
+        },
+    )
     return outcome
 
 
@@ -115,8 +133,13 @@ class _Prepared:
 
 
 def _prepare(
-    settings: Settings, tables: Sequence[str], exclude: Sequence[str], day: str,
-    on_result: Callable[[TableResult], None] | None, shard: Shard | None, resume: bool,
+    settings: Settings,
+    tables: Sequence[str],
+    exclude: Sequence[str],
+    day: str,
+    on_result: Callable[[TableResult], None] | None,
+    shard: Shard | None,
+    resume: bool,
 ) -> _Prepared:
     """Everything before the first table: discovery, selection, drift, the destination's
     probe and recovery, the report's skeleton. Any ExtractError here stops the run."""
@@ -132,9 +155,20 @@ def _prepare(
 
         chosen = shard_tables(destination, catalog.tables, names, shard, day)
         names, gone = chosen.tables, chosen.gone
-        logger.info("shard %s: %d tables, from %s", shard, len(names), chosen.how,
-                    extra={"fields": {"event": "shard", "shard": str(shard), "tables": len(names),
-                                      "plan": "saved" if chosen.saved else "live"}})
+        logger.info(
+            "shard %s: %d tables, from %s",
+            shard,
+            len(names),
+            chosen.how,
+            extra={
+                "fields": {
+                    "event": "shard",
+                    "shard": str(shard),
+                    "tables": len(names),
+                    "plan": "saved" if chosen.saved else "live",
+                }
+            },
+        )
     # Before any read: a table whose drift the policy fails is never read nor published.
     # Stored tables that vanished count only when the run covers the whole database (shard 1
     # reports them for a sharded run).
@@ -150,16 +184,24 @@ def _prepare(
     for key in clean_uploads(destination, scope, run_id=run_id):
         logger.info("aborted the unpublished upload of a dead run: %s", destination.url(key))
     report = RunReport(
-        run_id=run_id, date=day, database=settings.mysql.database,
+        run_id=run_id,
+        date=day,
+        database=settings.mysql.database,
         destination=destination.url(destination.root),
-        started_at=started_at, tls=catalog.server.tls,
+        started_at=started_at,
+        tls=catalog.server.tls,
         reader=reader_name(catalog.server),
         tables=[TableResult(table=name, status="skipped") for name in sorted(set(exclude))],
         shard=None if shard is None else str(shard),
     )
-    logger.info("run %s: %d tables from %s to %s, %s", run_id, len(names),
-                settings.mysql.describe(), report.destination,
-                "TLS" if catalog.server.tls else "plaintext")
+    logger.info(
+        "run %s: %d tables from %s to %s, %s",
+        run_id,
+        len(names),
+        settings.mysql.describe(),
+        report.destination,
+        "TLS" if catalog.server.tls else "plaintext",
+    )
     drift.log()
     for blocked in _drift_results(drift, names):
         report.tables.append(blocked)
@@ -168,17 +210,27 @@ def _prepare(
         if on_result is not None:
             on_result(blocked)
     for name in gone:  # in the saved plan, dropped from the source since
-        report.tables.append(TableResult(
-            table=name, status="failed", error="planned for this shard but no longer a base "
-            "table of the database", error_step=Step.DISCOVER, error_type="UsageError"))
+        report.tables.append(
+            TableResult(
+                table=name,
+                status="failed",
+                error="planned for this shard but no longer a base table of the database",
+                error_step=Step.DISCOVER,
+                error_type="UsageError",
+            )
+        )
         _log_result(run_id, report.tables[-1])
     failed_drift = set(drift.failed)
-    tasks = [dataclasses.replace(catalog.tasks[n], drift=drift.tables[n].records())
-             for n in names if n not in failed_drift]
+    tasks = [
+        dataclasses.replace(catalog.tasks[n], drift=drift.tables[n].records())
+        for n in names
+        if n not in failed_drift
+    ]
     if resume:
         tasks = _resume(destination, tasks, day, report)
-    return _Prepared(destination, report, RunContext(settings, run_id, day, catalog.server),
-                     tasks, drift)
+    return _Prepared(
+        destination, report, RunContext(settings, run_id, day, catalog.server), tasks, drift
+    )
 
 
 def _finish(destination: Destination, report: RunReport, started: float) -> LateFailure | None:
@@ -204,8 +256,12 @@ def _remove_staging(destination: Destination, report: RunReport) -> None:
     the next run rolls that publish forward from the staged files (`recover`), and
     `clean_orphans` leaves a journaled run's staging alone."""
     staging = destination.keys.staging(report.run_id)
-    journaled = {t.table for t in report.tables if t.status != "published"
-                 and destination.exists(destination.keys.journal(t.table, report.date))}
+    journaled = {
+        t.table
+        for t in report.tables
+        if t.status != "published"
+        and destination.exists(destination.keys.journal(t.table, report.date))
+    }
     if not journaled:
         destination.remove_tree(staging)
         return
@@ -216,11 +272,23 @@ def _remove_staging(destination: Destination, report: RunReport) -> None:
 
 def _late(report: RunReport, late: LateFailure) -> LateFailure:
     published = sorted(t.table for t in report.tables if t.status == "published")
-    logger.error("run %s: %s, after publishing %d tables (%s)", report.run_id, late.line(),
-                 len(published), ", ".join(published) or "none",
-                 extra={"fields": {"event": "run_end_failed", "run_id": report.run_id,
-                                   "date": report.date, "step": late.error.step,
-                                   "error": str(late.error), "published": published}})
+    logger.error(
+        "run %s: %s, after publishing %d tables (%s)",
+        report.run_id,
+        late.line(),
+        len(published),
+        ", ".join(published) or "none",
+        extra={
+            "fields": {
+                "event": "run_end_failed",
+                "run_id": report.run_id,
+                "date": report.date,
+                "step": late.error.step,
+                "error": str(late.error),
+                "published": published,
+            }
+        },
+    )
     return late
 
 
@@ -231,17 +299,25 @@ def _drift_results(drift: DriftCheck, names: Sequence[str]) -> list[TableResult]
     out = []
     for name, table in sorted(drift.tables.items()):
         if table.action == "fail":
-            out.append(TableResult(
-                table=name, status="failed", error=table.error(), error_step=Step.DRIFT,
-                error_type=SchemaDrift.__name__, retry_note="not retried: the schema must be "
-                "reviewed", drift=table.records()))
+            out.append(
+                TableResult(
+                    table=name,
+                    status="failed",
+                    error=table.error(),
+                    error_step=Step.DRIFT,
+                    error_type=SchemaDrift.__name__,
+                    retry_note="not retried: the schema must be reviewed",
+                    drift=table.records(),
+                )
+            )
         elif name not in names:  # a removed table under warn or evolve
             out.append(TableResult(table=name, status="skipped", drift=table.records()))
     return out
 
 
-def _resume(destination: Destination, tasks: list[TableTask], day: str,
-            report: RunReport) -> list[TableTask]:
+def _resume(
+    destination: Destination, tasks: list[TableTask], day: str, report: RunReport
+) -> list[TableTask]:
     from extractor.run.shards import load_plan
 
     plan = load_plan(destination, day)
@@ -250,8 +326,19 @@ def _resume(destination: Destination, tasks: list[TableTask], day: str,
     for table, manifest in sorted(done.items()):
         note = f"already published for {day} by run {manifest.run_id} (--resume)"
         report.tables.append(TableResult(table=table, status="skipped", retry_note=note))
-        logger.info("%s: %s", table, note, extra={"fields": {
-            "event": "table", "run_id": report.run_id, "table": table, "status": "skipped"}})
+        logger.info(
+            "%s: %s",
+            table,
+            note,
+            extra={
+                "fields": {
+                    "event": "table",
+                    "run_id": report.run_id,
+                    "table": table,
+                    "status": "skipped",
+                }
+            },
+        )
     return [t for t in tasks if t.table not in done]
 
 
@@ -265,9 +352,14 @@ def plan_streams(settings: Settings, tasks: list[TableTask]) -> list[TableTask]:
         if wanted == "auto":
             wanted = auto_streams(sizes, settings.workers) if index == 0 else 1
             if wanted > 1:
-                logger.info("%s: auto: %d streams (%d of the run's %d estimated bytes, %d "
-                            "workers)", task.table, wanted, task.estimated_bytes, sum(sizes),
-                            settings.workers)
+                logger.info(
+                    "%s: auto: %d streams (%d of the run's %d estimated bytes, %d workers)",
+                    task.table,
+                    wanted,
+                    task.estimated_bytes,
+                    sum(sizes),
+                    settings.workers,
+                )
         planned.append(dataclasses.replace(task, streams=wanted, streams_asked=setting != 1))
     return planned
 
@@ -293,14 +385,30 @@ def _execute(
 
 def _log_result(run_id: str, r: TableResult) -> None:
     """One line per table; with --log-json its fields are JSON keys for metric filters."""
-    fields = {"event": "table", "run_id": run_id, "table": r.table, "status": r.status,
-              "rows": r.rows, "files": r.files, "bytes": r.bytes, "seconds": r.seconds,
-              "nulled": sum(r.nulled.values()), "attempts": r.attempts}
+    fields = {
+        "event": "table",
+        "run_id": run_id,
+        "table": r.table,
+        "status": r.status,
+        "rows": r.rows,
+        "files": r.files,
+        "bytes": r.bytes,
+        "seconds": r.seconds,
+        "nulled": sum(r.nulled.values()),
+        "attempts": r.attempts,
+    }
     if r.status == "published":
         again = f" on attempt {r.attempts}" if r.attempts > 1 else ""
-        logger.info("%s: published %d rows in %d files (%d bytes) in %.1f s%s",
-                    r.table, r.rows, r.files, r.bytes, r.seconds, again,
-                    extra={"fields": fields})
+        logger.info(
+            "%s: published %d rows in %d files (%d bytes) in %.1f s%s",
+            r.table,
+            r.rows,
+            r.files,
+            r.bytes,
+            r.seconds,
+            again,
+            extra={"fields": fields},
+        )
     elif r.status == "not_run":
         fields.update(error=r.error)
         logger.warning("%s: not run (circuit breaker open)", r.table, extra={"fields": fields})

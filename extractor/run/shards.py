@@ -60,8 +60,9 @@ class Shard:
 
     def __post_init__(self) -> None:
         if not 1 <= self.index <= self.count <= MAX_SHARDS:
-            raise UsageError(f"--shard {str(self)!r} must be I/N with 1 <= I <= N <= "
-                             f"{MAX_SHARDS} (e.g. 2/4)")
+            raise UsageError(
+                f"--shard {str(self)!r} must be I/N with 1 <= I <= N <= {MAX_SHARDS} (e.g. 2/4)"
+            )
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
@@ -72,8 +73,9 @@ class Shard:
         match = _SHARD.match(text)
         if match:
             return cls(int(match.group(1)), int(match.group(2)))
-        raise UsageError(f"--shard {text[:20]!r} must be I/N with 1 <= I <= N <= {MAX_SHARDS} "
-                         "(e.g. 2/4)")
+        raise UsageError(
+            f"--shard {text[:20]!r} must be I/N with 1 <= I <= N <= {MAX_SHARDS} (e.g. 2/4)"
+        )
 
 
 @dataclass
@@ -90,8 +92,12 @@ class ShardGroup:
         return f"{self.index}/{self.count}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"shard": self.shard, "tables": list(self.tables),
-                "estimated_bytes": self.estimated_bytes, "estimated_rows": self.estimated_rows}
+        return {
+            "shard": self.shard,
+            "tables": list(self.tables),
+            "estimated_bytes": self.estimated_bytes,
+            "estimated_rows": self.estimated_rows,
+        }
 
 
 @dataclass
@@ -109,8 +115,12 @@ class ShardPlan:
         return {t: g.shard for g in self.groups for t in g.tables}
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"format": PLAN_FORMAT, "date": self.date, "shards": self.shards,
-                                "groups": [g.to_dict() for g in self.groups]}
+        data: dict[str, Any] = {
+            "format": PLAN_FORMAT,
+            "date": self.date,
+            "shards": self.shards,
+            "groups": [g.to_dict() for g in self.groups],
+        }
         if self.saved_at is not None:
             data["saved_at"] = self.saved_at
         return data
@@ -127,9 +137,15 @@ class ShardPlan:
             count = as_int(data["shards"])
             groups = []
             for i, g in enumerate(map(as_dict, as_list(data["groups"])), start=1):
-                groups.append(ShardGroup(i, count, [as_str(t) for t in as_list(g["tables"])],
-                                         as_int(g.get("estimated_bytes", 0)),
-                                         as_int(g.get("estimated_rows", 0))))
+                groups.append(
+                    ShardGroup(
+                        i,
+                        count,
+                        [as_str(t) for t in as_list(g["tables"])],
+                        as_int(g.get("estimated_bytes", 0)),
+                        as_int(g.get("estimated_rows", 0)),
+                    )
+                )
             if len(groups) != count:
                 raise ValueError(f"{len(groups)} groups for {count} shards")
             return cls(as_str(data["date"]), count, groups, as_opt_str(data.get("saved_at")))
@@ -219,11 +235,13 @@ def shard_tables(
         # Tables of the group left out by --table/--exclude are simply not run by this shard.
         run = [name for name in selected if name in set(planned)]
         gone = sorted(t for t in planned if t not in known)
-        return ShardSelection(run, gone, True,
-                              f"the saved plan {destination.url(destination.keys.plan(date))}")
+        return ShardSelection(
+            run, gone, True, f"the saved plan {destination.url(destination.keys.plan(date))}"
+        )
     if saved is not None:
-        logger.warning("the saved plan of %s has %d shards, not %d: planning live",
-                       date, saved.shards, count)
+        logger.warning(
+            "the saved plan of %s has %d shards, not %d: planning live", date, saved.shards, count
+        )
     wanted = set(selected)
     infos = [t for t in catalog_tables if t.name in wanted]
     group = plan_shards(infos, count)[index - 1]

@@ -18,11 +18,14 @@ from extractor.sink.manifest import DriftRecord
 def summary_lines(report: RunReport) -> list[str]:
     """The summary of one run: the headline, then its tables' notes, failures and drift."""
     not_run = sorted(r.table for r in report.tables if r.status == "not_run")
-    lines = [headline(report, f"run {report.run_id}"), *nulled_lines(report.tables),
-             *compat_lines(report.tables), *failure_lines(report.tables)]
+    lines = [
+        headline(report, f"run {report.run_id}"),
+        *nulled_lines(report.tables),
+        *compat_lines(report.tables),
+        *failure_lines(report.tables),
+    ]
     if not_run:
-        lines.append(f"  not run, {report.breaker or 'the run was stopped'}: "
-                     f"{', '.join(not_run)}")
+        lines.append(f"  not run, {report.breaker or 'the run was stopped'}: {', '.join(not_run)}")
     return [*lines, *drift_lines(report.tables)]
 
 
@@ -38,16 +41,20 @@ def late_lines(outcome: RunOutcome) -> list[str]:
     if outcome.late is None:
         return []
     published = ", ".join(outcome.published) or "none"
-    return [f"  FAILED at the end of the run: {outcome.late.line()}",
-            f"  published before it ({len(outcome.published)}): {published}"]
+    return [
+        f"  FAILED at the end of the run: {outcome.late.line()}",
+        f"  published before it ({len(outcome.published)}): {published}",
+    ]
 
 
 def headline(report: RunReport, what: str) -> str:
     """`<what>: N/M tables published, rows, files, bytes in seconds to where (date)`."""
     t = report.totals()
-    return (f"{what}: {t.published}/{t.tables} tables published, {t.rows:,} rows, "
-            f"{t.files} files, {human_bytes(t.bytes)} in {report.seconds:.1f} s to "
-            f"{report.destination} (cog_dt_ingestion={report.date})")
+    return (
+        f"{what}: {t.published}/{t.tables} tables published, {t.rows:,} rows, "
+        f"{t.files} files, {human_bytes(t.bytes)} in {report.seconds:.1f} s to "
+        f"{report.destination} (cog_dt_ingestion={report.date})"
+    )
 
 
 def nulled_lines(tables: Sequence[TableResult]) -> list[str]:
@@ -67,10 +74,15 @@ def compat_lines(tables: Sequence[TableResult]) -> list[str]:
         if r.compat is None:
             continue
         changed = ", ".join(f"{c}={n}" for c, n in sorted(r.converted.items()))
-        lines.append(f"  {r.table}: written in its Airbyte output schema ({r.compat.era}); "
-                     f"values changed: {changed or 'none'}")
-        lines.extend(f"  compat drift {d.action}: {r.table}: {d.kind} {d.column} "
-                     f"({d.stored or '(none)'} → {d.live or '(none)'})" for d in r.compat.drift)
+        lines.append(
+            f"  {r.table}: written in its Airbyte output schema ({r.compat.era}); "
+            f"values changed: {changed or 'none'}"
+        )
+        lines.extend(
+            f"  compat drift {d.action}: {r.table}: {d.kind} {d.column} "
+            f"({d.stored or '(none)'} → {d.live or '(none)'})"
+            for d in r.compat.drift
+        )
     return lines
 
 
@@ -81,8 +93,7 @@ def failure_lines(tables: Sequence[TableResult]) -> list[str]:
 def error_line(result: TableResult) -> str:
     """One line naming the table, the step, whether it was retried, and the cause."""
     note = f" ({result.retry_note})" if result.retry_note else ""
-    return (f"{result.table}: failed at {result.error_step or 'unknown step'}{note}: "
-            f"{result.error}")
+    return f"{result.table}: failed at {result.error_step or 'unknown step'}{note}: {result.error}"
 
 
 def drift_lines(tables: Sequence[TableResult]) -> list[str]:
@@ -94,13 +105,18 @@ def drift_sentences(tables: Sequence[TableResult]) -> list[str]:
     """The drift warnings of a report, one sentence each. Failed tables already have their
     error line; `evolve` changes are in the JSON report only. Tables without a stored schema
     collapse into one sentence (a database never snapshotted would give one per table)."""
-    warned = [r for r in sorted(tables, key=lambda r: r.table) if r.status != "failed"
-              and any(d.action == "warn" for d in r.drift)]
+    warned = [
+        r
+        for r in sorted(tables, key=lambda r: r.table)
+        if r.status != "failed" and any(d.action == "warn" for d in r.drift)
+    ]
     new = [r.table for r in warned if [d.kind for d in r.drift] == ["table_added"]]
     out = []
     if len(new) > 3:
-        out.append(f"warning: {len(new)} tables have no stored schema (table_added); "
-                   "`radar-extract schemas snapshot` stores them")
+        out.append(
+            f"warning: {len(new)} tables have no stored schema (table_added); "
+            "`radar-extract schemas snapshot` stores them"
+        )
     elif new:
         out.append(f"warning: no stored schema for {', '.join(new)} (table_added)")
     for r in warned:

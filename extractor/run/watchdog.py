@@ -48,8 +48,12 @@ class _Watchdog:
         # resource tracker, one more interpreter to boot next to the first read.
         self.pipe, child_end = ctx.Pipe(duplex=True)
         self.swept = 0  # generation of the last table the watchdog swept after its deadline
-        self.process = ctx.Process(target=_serve, name="radar-extract-watchdog", daemon=True,
-                                   args=(child_end, worker_logging_config()))
+        self.process = ctx.Process(
+            target=_serve,
+            name="radar-extract-watchdog",
+            daemon=True,
+            args=(child_end, worker_logging_config()),
+        )
         with real_stderr_for_children():  # its log lines go to the terminal, not our pipe
             self.process.start()
         child_end.close()  # the child's copy stays open; ours would hide the child's exit
@@ -106,12 +110,14 @@ class TableDeadline:
         # CLOCK_MONOTONIC is one clock for every process of the host, so the watchdog can
         # use this deadline as is, however long it took to start.
         self._deadline = time.monotonic() + self.seconds
-        self._watchdog.send("start", self._generation, self.mysql, self.table, self._deadline,
-                            self.seconds)
+        self._watchdog.send(
+            "start", self._generation, self.mysql, self.table, self._deadline, self.seconds
+        )
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         watchdog = self._watchdog
         if watchdog is None:
             return
@@ -138,8 +144,10 @@ class TableDeadline:
         return f"radar-extract run={run_id} table={self.table} attempt={attempt} {token}"
 
     def message(self) -> str:
-        return (f"still running after {self.seconds:g} s (RADAR_TABLE_TIMEOUT_S): "
-                "its read was stopped and nothing was published")
+        return (
+            f"still running after {self.seconds:g} s (RADAR_TABLE_TIMEOUT_S): "
+            "its read was stopped and nothing was published"
+        )
 
     def check(self) -> None:
         """The pipeline's checkpoint: raises once the time is up."""
@@ -160,8 +168,9 @@ class TableDeadline:
 class _Table:
     """What the watchdog process knows of the table being run."""
 
-    def __init__(self, generation: int, mysql: MySQLSettings, table: str, deadline: float,
-                 seconds: float) -> None:
+    def __init__(
+        self, generation: int, mysql: MySQLSettings, table: str, deadline: float, seconds: float
+    ) -> None:
         self.generation, self.mysql, self.table = generation, mysql, table
         self.deadline, self.seconds = deadline, seconds
         self.token: str | None = None
@@ -197,8 +206,9 @@ def _serve(pipe: Any, log_config: dict[str, Any]) -> None:
         if current is not None and time.monotonic() >= current.deadline:
             if not current.expired:
                 current.expired = True
-                logger.warning("%s: %g s time limit reached, stopping its read", current.table,
-                               current.seconds)
+                logger.warning(
+                    "%s: %g s time limit reached, stopping its read", current.table, current.seconds
+                )
             conn = _sweep(current, conn)
             if not current.swept:  # once per table: the parent reads it only when it waits
                 current.swept = True
@@ -209,8 +219,9 @@ def _serve(pipe: Any, log_config: dict[str, Any]) -> None:
     _close(conn)
 
 
-def _handle(message: tuple[Any, ...], current: _Table | None, conn: Any) -> tuple[_Table | None,
-                                                                                   Any]:
+def _handle(
+    message: tuple[Any, ...], current: _Table | None, conn: Any
+) -> tuple[_Table | None, Any]:
     kind, generation = message[0], message[1]
     if kind == "start":
         _close(conn)
@@ -236,9 +247,11 @@ def _sweep(table: _Table, conn: Any) -> Any:
 
             conn = pymysql.connect(**connect_kwargs(table.mysql), autocommit=True)
         with conn.cursor() as cursor:
-            cursor.execute("SELECT ID FROM information_schema.PROCESSLIST"
-                           " WHERE ID <> CONNECTION_ID() AND LOCATE(%s, INFO) > 0",
-                           (table.token,))
+            cursor.execute(
+                "SELECT ID FROM information_schema.PROCESSLIST"
+                " WHERE ID <> CONNECTION_ID() AND LOCATE(%s, INFO) > 0",
+                (table.token,),
+            )
             for (process_id,) in cursor.fetchall():
                 try:
                     cursor.execute(f"KILL QUERY {int(process_id)}")
@@ -249,8 +262,11 @@ def _sweep(table: _Table, conn: Any) -> Any:
     except Exception as exc:  # the read fails on its own, or at its next checkpoint
         if not table.warned:  # once per table, though it is tried again every 0.2 s
             table.warned = True
-            logger.warning("%s: could not stop the read: %s", table.table,
-                           scrub(f"{type(exc).__name__}: {exc}", table.mysql))
+            logger.warning(
+                "%s: could not stop the read: %s",
+                table.table,
+                scrub(f"{type(exc).__name__}: {exc}", table.mysql),
+            )
         _close(conn)
         return None
 

@@ -68,7 +68,10 @@ def _stopped() -> bool:
 
 
 def run_in_pool(
-    ctx: RunContext, tasks: list[TableTask], workers: int, progress: Progress | None,
+    ctx: RunContext,
+    tasks: list[TableTask],
+    workers: int,
+    progress: Progress | None,
     breaker: CircuitBreaker,
 ) -> Iterator[TableResult]:
     """Extract `tasks` in `workers` processes, in the given order, yielding each result."""
@@ -78,8 +81,12 @@ def run_in_pool(
     relay = threading.Thread(target=_relay, args=(queue, progress), daemon=True)
     relay.start()
     try:
-        with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_init,
-                                 initargs=(worker_logging_config(), queue, stop)) as pool:
+        with ProcessPoolExecutor(
+            workers,
+            mp_context=spawn,
+            initializer=_init,
+            initargs=(worker_logging_config(), queue, stop),
+        ) as pool:
             waiting = list(tasks)  # largest first
             running: dict[Future[TableResult], TableTask] = {}
 
@@ -131,7 +138,9 @@ def _outcome(future: Future[TableResult], task: TableTask) -> TableResult:
 
 def _worker_failed(task: TableTask, exc: Exception) -> TableResult:
     return TableResult(
-        table=task.table, status="failed", error_step=Step.WORKER,
+        table=task.table,
+        status="failed",
+        error_step=Step.WORKER,
         error=f"worker process failed: {type(exc).__name__}: {exc}",
         error_type=type(exc).__name__,
     )

@@ -42,10 +42,11 @@ class Destination:
             # 2 attempts in total keeps one quick, jittered retry for an isolated 5xx or
             # throttle and hands a lasting fault to the table retry: at most 2 x 5 x 3.
             self.fs: Any = s3fs.S3FileSystem(
-                client_kwargs=client_kwargs, use_listings_cache=False,
+                client_kwargs=client_kwargs,
+                use_listings_cache=False,
                 config_kwargs={"retries": {"total_max_attempts": 2, "mode": "standard"}},
             )
-            self.root = settings.dest[len("s3://"):].rstrip("/")
+            self.root = settings.dest[len("s3://") :].rstrip("/")
         else:
             from fsspec.implementations.local import LocalFileSystem
 
@@ -135,8 +136,14 @@ class Destination:
         """Upload part `number` (1-based); returns its ETag."""
         bucket, key = path.split("/", 1)
         with self.errors(Step.UPLOAD, path):
-            response = self.fs.call_s3("upload_part", Bucket=bucket, Key=key, UploadId=upload_id,
-                                       PartNumber=number, Body=data)
+            response = self.fs.call_s3(
+                "upload_part",
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=data,
+            )
         return str(response["ETag"])
 
     def complete_upload(self, path: str, upload_id: str, parts: list[tuple[int, str]]) -> bool:
@@ -146,8 +153,13 @@ class Destination:
         body = {"Parts": [{"PartNumber": number, "ETag": etag} for number, etag in parts]}
         with self.errors(Step.PUBLISH, path):
             try:
-                self.fs.call_s3("complete_multipart_upload", Bucket=bucket, Key=key,
-                                UploadId=upload_id, MultipartUpload=body)
+                self.fs.call_s3(
+                    "complete_multipart_upload",
+                    Bucket=bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload=body,
+                )
             except OSError as exc:
                 if error_code(exc) == "NoSuchUpload":
                     return False
@@ -159,8 +171,9 @@ class Destination:
         bucket, key = path.split("/", 1)
         with self.errors(Step.CLEANUP, path):
             try:
-                self.fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key,
-                                UploadId=upload_id)
+                self.fs.call_s3(
+                    "abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id
+                )
             except OSError as exc:
                 if not isinstance(exc, FileNotFoundError) and error_code(exc) != "NoSuchUpload":
                     raise
@@ -173,14 +186,22 @@ class Destination:
         page: dict[str, str] = {}
         with self.errors(Step.LIST, directory):
             while True:
-                response = self.fs.call_s3("list_multipart_uploads", Bucket=bucket,
-                                           Prefix=f"{prefix}/" if prefix else "", **page)
-                found.extend((f"{bucket}/{u['Key']}", str(u["UploadId"]), u["Initiated"])
-                             for u in response.get("Uploads", []))
+                response = self.fs.call_s3(
+                    "list_multipart_uploads",
+                    Bucket=bucket,
+                    Prefix=f"{prefix}/" if prefix else "",
+                    **page,
+                )
+                found.extend(
+                    (f"{bucket}/{u['Key']}", str(u["UploadId"]), u["Initiated"])
+                    for u in response.get("Uploads", [])
+                )
                 if not response.get("IsTruncated"):
                     return found
-                page = {"KeyMarker": response["NextKeyMarker"],
-                        "UploadIdMarker": response["NextUploadIdMarker"]}
+                page = {
+                    "KeyMarker": response["NextKeyMarker"],
+                    "UploadIdMarker": response["NextUploadIdMarker"],
+                }
 
     def etag(self, path: str) -> tuple[str, int] | None:
         """(ETag, size) of an object; None if there is none."""
@@ -219,21 +240,33 @@ def error_code(exc: BaseException) -> str | None:
     return None
 
 
-_REFUSED = re.compile(r"access ?denied|forbidden|invalidaccesskeyid|signaturedoesnotmatch|"
-                      r"nosuchbucket|no credentials|unable to locate credentials|"
-                      r"expiredtoken|read-only file system|permission denied", re.I)
-_TRANSIENT = re.compile(r"slowdown|throttl|internalerror|serviceunavailable|timeout|timed out|"
-                        r"connection (reset|refused|aborted)|503|500|502|504", re.I)
+_REFUSED = re.compile(
+    r"access ?denied|forbidden|invalidaccesskeyid|signaturedoesnotmatch|"
+    r"nosuchbucket|no credentials|unable to locate credentials|"
+    r"expiredtoken|read-only file system|permission denied",
+    re.I,
+)
+_TRANSIENT = re.compile(
+    r"slowdown|throttl|internalerror|serviceunavailable|timeout|timed out|"
+    r"connection (reset|refused|aborted)|503|500|502|504",
+    re.I,
+)
 
 
 def translate(exc: BaseException, *, step: Step, where: str, table: str | None) -> ExtractError:
     detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:400]
     if isinstance(exc, PermissionError) or _REFUSED.search(detail):
-        return DestinationUnavailable(f"destination {where} refused {step}: {detail}",
-                                      table=table, step=step)
+        return DestinationUnavailable(
+            f"destination {where} refused {step}: {detail}", table=table, step=step
+        )
     transient = bool(_TRANSIENT.search(detail))
     if step in (Step.PROBE, Step.WRITE) and isinstance(exc, OSError) and not transient:
-        return DestinationUnavailable(f"destination {where} is not writable: {detail}",
-                                      table=table, step=step)
-    return DestinationError(f"destination {where} failed at {step}: {detail}",
-                            table=table, step=step, transient=transient)
+        return DestinationUnavailable(
+            f"destination {where} is not writable: {detail}", table=table, step=step
+        )
+    return DestinationError(
+        f"destination {where} failed at {step}: {detail}",
+        table=table,
+        step=step,
+        transient=transient,
+    )

@@ -49,11 +49,15 @@ def checked(data: Any, what: str, where: str, known: int) -> dict[str, Any]:
         raise FormatError(f"{what} {where} is not readable: not a JSON object")
     version = data.get("format", UNVERSIONED)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise FormatError(f"{what} {where} is not readable: format {version!r} is not a "
-                          "format radar-extract writes")
+        raise FormatError(
+            f"{what} {where} is not readable: format {version!r} is not a "
+            "format radar-extract writes"
+        )
     if version > known:
-        raise FormatError(f"{what} {where} has format {version}, newer than the {known} this "
-                          "radar-extract reads: a later release wrote it, upgrade to read it")
+        raise FormatError(
+            f"{what} {where} has format {version}, newer than the {known} this "
+            "radar-extract reads: a later release wrote it, upgrade to read it"
+        )
     return data
 
 
@@ -75,6 +79,7 @@ def _detail(exc: BaseException) -> str:
 
 
 # -- typed field access for the readers: a value of another type is a TypeError -------------
+
 
 def as_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):

@@ -42,9 +42,14 @@ class Journal:
     uploads: list[PendingUpload] = field(default_factory=list)  # S3: to complete, in order
 
     def to_dict(self) -> dict[str, Any]:
-        data = {"format": FORMAT if self.uploads else _STAGED_ONLY, "table": self.table,
-                "date": self.date, "staged": list(self.staged), "bytes": list(self.bytes),
-                "manifest": self.manifest.to_dict()}
+        data = {
+            "format": FORMAT if self.uploads else _STAGED_ONLY,
+            "table": self.table,
+            "date": self.date,
+            "staged": list(self.staged),
+            "bytes": list(self.bytes),
+            "manifest": self.manifest.to_dict(),
+        }
         if self.uploads:
             data["uploads"] = [_upload_dict(u) for u in self.uploads]
         return data
@@ -60,20 +65,30 @@ class Journal:
             sizes = [as_int(b) for b in as_list(data["bytes"])]
             if len(sizes) != len(staged):
                 raise ValueError(f"{len(staged)} staged files but {len(sizes)} sizes")
-            return cls(table=as_str(data["table"]), date=as_str(data["date"]),
-                       manifest=Manifest.from_dict(data["manifest"], where),
-                       staged=staged, bytes=sizes,
-                       uploads=[_upload(as_dict(u)) for u in as_list(data.get("uploads", []))])
+            return cls(
+                table=as_str(data["table"]),
+                date=as_str(data["date"]),
+                manifest=Manifest.from_dict(data["manifest"], where),
+                staged=staged,
+                bytes=sizes,
+                uploads=[_upload(as_dict(u)) for u in as_list(data.get("uploads", []))],
+            )
 
 
 def _upload_dict(upload: PendingUpload) -> dict[str, Any]:
-    return {"key": upload.key, "upload_id": upload.upload_id, "bytes": upload.bytes,
-            "parts": [{"number": p.number, "etag": p.etag, "bytes": p.bytes}
-                      for p in upload.parts]}
+    return {
+        "key": upload.key,
+        "upload_id": upload.upload_id,
+        "bytes": upload.bytes,
+        "parts": [{"number": p.number, "etag": p.etag, "bytes": p.bytes} for p in upload.parts],
+    }
 
 
 def _upload(data: dict[str, Any]) -> PendingUpload:
-    parts = tuple(Part(as_int(p["number"]), as_str(p["etag"]), as_int(p["bytes"]))
-                  for p in map(as_dict, as_list(data["parts"])))
-    return PendingUpload(as_str(data["key"]), as_str(data["upload_id"]), parts,
-                         as_int(data["bytes"]))
+    parts = tuple(
+        Part(as_int(p["number"]), as_str(p["etag"]), as_int(p["bytes"]))
+        for p in map(as_dict, as_list(data["parts"]))
+    )
+    return PendingUpload(
+        as_str(data["key"]), as_str(data["upload_id"]), parts, as_int(data["bytes"])
+    )

@@ -54,7 +54,7 @@ class Keys:
         root = self.data_root() + "/"
         if not key.startswith(root):
             return None
-        table, _, rest = key[len(root):].partition("/")
+        table, _, rest = key[len(root) :].partition("/")
         partition, slash, _ = rest.partition("/")
         name, _, date = partition.partition("=")
         return (table, date) if table and slash and name == PARTITION and date else None

@@ -79,13 +79,17 @@ class Holder:
         return now < self.lease_until
 
     def describe(self) -> str:
-        return (f"run {self.run_id} (since {_iso(self.since)}, "
-                f"lease until {_iso(self.lease_until)})")
+        return f"run {self.run_id} (since {_iso(self.since)}, lease until {_iso(self.lease_until)})"
 
     def to_json(self) -> str:
-        return dumps({"format": FORMAT, **dataclasses.asdict(self),
-                      "since": self.since.isoformat(),
-                      "lease_until": self.lease_until.isoformat()})
+        return dumps(
+            {
+                "format": FORMAT,
+                **dataclasses.asdict(self),
+                "since": self.since.isoformat(),
+                "lease_until": self.lease_until.isoformat(),
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str, where: str = "(in memory)") -> Holder | None:
@@ -102,10 +106,16 @@ class Holder:
         try:
             checked(data, WHAT, where, FORMAT)
             with reading(WHAT, where):
-                holder = cls(as_str(data["run_id"]), as_str(data["table"]),
-                             as_str(data["date"]), as_str(data["token"]), as_str(data["host"]),
-                             as_int(data["pid"]), datetime.fromisoformat(as_str(data["since"])),
-                             datetime.fromisoformat(as_str(data["lease_until"])))
+                holder = cls(
+                    as_str(data["run_id"]),
+                    as_str(data["table"]),
+                    as_str(data["date"]),
+                    as_str(data["token"]),
+                    as_str(data["host"]),
+                    as_int(data["pid"]),
+                    datetime.fromisoformat(as_str(data["since"])),
+                    datetime.fromisoformat(as_str(data["lease_until"])),
+                )
         except FormatError:
             return None
         return holder if holder.lease_until.tzinfo is not None else None
@@ -123,14 +133,23 @@ class _Store(Protocol):
 class TableLock:
     """The lock of one table and date, for one acquisition by one run."""
 
-    def __init__(self, destination: Destination, table: str, date: str, run_id: str, *,
-                 lease_s: float, clock: Callable[[], datetime] = _now,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        destination: Destination,
+        table: str,
+        date: str,
+        run_id: str,
+        *,
+        lease_s: float,
+        clock: Callable[[], datetime] = _now,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.path = destination.keys.lock(table, date)
         self._where = destination.url(self.path)
         self.table, self.date, self.run_id, self.lease_s = table, date, run_id, lease_s
-        self._store: _Store = _S3Store(destination) if destination.is_s3 else _LocalStore(
-            destination)
+        self._store: _Store = (
+            _S3Store(destination) if destination.is_s3 else _LocalStore(destination)
+        )
         self._clock, self._monotonic = clock, monotonic
         self._token = uuid.uuid4().hex
         self._mine: Holder | None = None
@@ -150,8 +169,16 @@ class TableLock:
         """Take the lock if it is free or its lease has run out; False if someone holds it."""
         for _ in range(_TAKE_LAPS):
             now, sent = self._clock(), self._monotonic()
-            mine = Holder(self.run_id, self.table, self.date, self._token, socket.gethostname(),
-                          os.getpid(), now, now + timedelta(seconds=self.lease_s))
+            mine = Holder(
+                self.run_id,
+                self.table,
+                self.date,
+                self._token,
+                socket.gethostname(),
+                os.getpid(),
+                now,
+                now + timedelta(seconds=self.lease_s),
+            )
             etag = self._store.create(self.path, mine.to_json())
             if etag is not None:
                 return self._hold(mine, etag, sent)
@@ -170,11 +197,18 @@ class TableLock:
                 return False
             taken = self._store.replace(self.path, mine.to_json(), etag)
             if taken is not None:
-                why = ("an earlier attempt of this run" if holder and holder.live(now)
-                       else "whose lease ran out")
-                logger.warning("%s: took over the lock of %s from %s, %s", self.table,
-                               self.partition, holder.describe() if holder else "an unreadable "
-                               "lock", why)
+                why = (
+                    "an earlier attempt of this run"
+                    if holder and holder.live(now)
+                    else "whose lease ran out"
+                )
+                logger.warning(
+                    "%s: took over the lock of %s from %s, %s",
+                    self.table,
+                    self.partition,
+                    holder.describe() if holder else "an unreadable lock",
+                    why,
+                )
                 return self._hold(mine, taken, sent)
         return False
 
@@ -194,8 +228,9 @@ class TableLock:
             if checkpoint is not None:
                 checkpoint()  # the wait counts towards the table's time limit
         self._stop.clear()
-        self._heartbeat = threading.Thread(target=self._beat, daemon=True,
-                                           name=f"lock-{self.table}")
+        self._heartbeat = threading.Thread(
+            target=self._beat, daemon=True, name=f"lock-{self.table}"
+        )
         self._heartbeat.start()
 
     def check(self) -> None:
@@ -211,11 +246,13 @@ class TableLock:
             if self._lost is not None:
                 raise PartitionLocked(self._lost, table=self.table)
             if self._mine is None:
-                raise PartitionLocked(f"{self.partition}: this run does not hold its lock",
-                                      table=self.table)
+                raise PartitionLocked(
+                    f"{self.partition}: this run does not hold its lock", table=self.table
+                )
             now, sent = self._clock(), self._monotonic()
-            mine = dataclasses.replace(self._mine, lease_until=now + timedelta(
-                seconds=self.lease_s))
+            mine = dataclasses.replace(
+                self._mine, lease_until=now + timedelta(seconds=self.lease_s)
+            )
             etag = self._store.replace(self.path, mine.to_json(), self._etag)
             if etag is None:
                 found = self._store.read(self.path)
@@ -225,8 +262,10 @@ class TableLock:
                 except FormatError:
                     holder, who = None, "a run of a later release"
                 if found is None or holder is None or holder.token != self._token:
-                    self._lost = (f"the lock of {self.partition} was lost after this run's "
-                                  f"lease ran out: {who} holds it now")
+                    self._lost = (
+                        f"the lock of {self.partition} was lost after this run's "
+                        f"lease ran out: {who} holds it now"
+                    )
                     raise PartitionLocked(self._lost, table=self.table)
                 mine, etag = holder, found[1]  # our write landed, its reply was lost
             self._mine, self._etag, self._renewed = mine, etag, sent
@@ -244,8 +283,13 @@ class TableLock:
             try:
                 self._store.delete(self.path, self._etag)
             except ExtractError as exc:
-                logger.warning("%s: could not release the lock of %s, it expires at %s: %s",
-                               self.table, self.partition, _iso(self._mine.lease_until), exc)
+                logger.warning(
+                    "%s: could not release the lock of %s, it expires at %s: %s",
+                    self.table,
+                    self.partition,
+                    _iso(self._mine.lease_until),
+                    exc,
+                )
             self._mine = None
 
     def _hold(self, mine: Holder, etag: str, sent: float) -> bool:
@@ -261,8 +305,9 @@ class TableLock:
                 logger.error("%s: %s", self.table, exc)
                 return
             except ExtractError as exc:  # transient: the next beat tries again
-                logger.warning("%s: could not renew the lock of %s: %s", self.table,
-                               self.partition, exc)
+                logger.warning(
+                    "%s: could not renew the lock of %s: %s", self.table, self.partition, exc
+                )
 
     def _busy(self, waited: float | None) -> str:
         who = self.blocker.describe() if self.blocker else "another run"
@@ -349,9 +394,14 @@ class _S3Store:
         bucket, key = path.split("/", 1)
         with self.destination.errors(Step.LOCK, path):
             try:
-                response = self.fs.call_s3("put_object", Bucket=bucket, Key=key,
-                                           Body=body.encode("utf-8"),
-                                           ContentType="application/json", **condition)
+                response = self.fs.call_s3(
+                    "put_object",
+                    Bucket=bucket,
+                    Key=key,
+                    Body=body.encode("utf-8"),
+                    ContentType="application/json",
+                    **condition,
+                )
             except OSError as exc:
                 if isinstance(exc, FileExistsError) or error_code(exc) in _NOT_MATCHED:
                     return None

@@ -62,9 +62,14 @@ class DriftRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "class": self.kind, "column": self.column, "stored": self.stored,
-            "live": self.live, "action": self.action, "policy_key": self.policy_key,
-            "note": self.note, "parquet_type_changed": self.parquet_type_changed,
+            "class": self.kind,
+            "column": self.column,
+            "stored": self.stored,
+            "live": self.live,
+            "action": self.action,
+            "policy_key": self.policy_key,
+            "note": self.note,
+            "parquet_type_changed": self.parquet_type_changed,
             "stored_arrow_type": self.stored_arrow_type,
             "live_arrow_type": self.live_arrow_type,
         }
@@ -73,9 +78,12 @@ class DriftRecord:
     def from_dict(cls, data: Any) -> DriftRecord:
         data = as_dict(data)
         return cls(
-            kind=as_str(data["class"]), action=_action(data["action"]),
-            column=as_opt_str(data.get("column")), stored=as_opt_str(data.get("stored")),
-            live=as_opt_str(data.get("live")), policy_key=as_opt_str(data.get("policy_key")),
+            kind=as_str(data["class"]),
+            action=_action(data["action"]),
+            column=as_opt_str(data.get("column")),
+            stored=as_opt_str(data.get("stored")),
+            live=as_opt_str(data.get("live")),
+            policy_key=as_opt_str(data.get("policy_key")),
             note=as_opt_str(data.get("note")),
             parquet_type_changed=as_bool(data.get("parquet_type_changed", False)),
             stored_arrow_type=as_opt_str(data.get("stored_arrow_type")),
@@ -97,18 +105,28 @@ class CompatDrift:
     against: str = "output_schema"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"class": self.kind, "column": self.column, "stored": self.stored,
-                "live": self.live, "action": self.action, "policy_key": self.policy_key,
-                "against": self.against}
+        return {
+            "class": self.kind,
+            "column": self.column,
+            "stored": self.stored,
+            "live": self.live,
+            "action": self.action,
+            "policy_key": self.policy_key,
+            "against": self.against,
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> CompatDrift:
         data = as_dict(data)
-        return cls(kind=as_str(data["class"]), column=as_str(data["column"]),
-                   action=_action(data["action"]), stored=as_opt_str(data.get("stored")),
-                   live=as_opt_str(data.get("live")),
-                   policy_key=as_opt_str(data.get("policy_key")),
-                   against=as_str(data.get("against", "output_schema")))
+        return cls(
+            kind=as_str(data["class"]),
+            column=as_str(data["column"]),
+            action=_action(data["action"]),
+            stored=as_opt_str(data.get("stored")),
+            live=as_opt_str(data.get("live")),
+            policy_key=as_opt_str(data.get("policy_key")),
+            against=as_str(data.get("against", "output_schema")),
+        )
 
 
 @dataclass(frozen=True)
@@ -123,15 +141,26 @@ class CompatColumn:
     source: str | None = None  # the MySQL column, None for metadata and NULLed columns
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "source": self.source, "role": self.role,
-                "arrow_type": self.arrow_type, "type": self.type, "write": self.write}
+        return {
+            "name": self.name,
+            "source": self.source,
+            "role": self.role,
+            "arrow_type": self.arrow_type,
+            "type": self.type,
+            "write": self.write,
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> CompatColumn:
         data = as_dict(data)
-        return cls(name=as_str(data["name"]), role=as_str(data["role"]),
-                   arrow_type=as_str(data["arrow_type"]), type=as_dict(data["type"]),
-                   write=as_str(data["write"]), source=as_opt_str(data.get("source")))
+        return cls(
+            name=as_str(data["name"]),
+            role=as_str(data["role"]),
+            arrow_type=as_str(data["arrow_type"]),
+            type=as_dict(data["type"]),
+            write=as_str(data["write"]),
+            source=as_opt_str(data.get("source")),
+        )
 
 
 @dataclass(frozen=True)
@@ -147,21 +176,28 @@ class CompatWrite:
     drift: list[CompatDrift] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "era": self.era, "output_schema": self.output_schema,
-                "found": dict(sorted(self.found.items())),
-                "columns": [c.to_dict() for c in self.columns],
-                "converted": dict(sorted(self.converted.items())),
-                "drift": [d.to_dict() for d in self.drift]}
+        return {
+            "mode": self.mode,
+            "era": self.era,
+            "output_schema": self.output_schema,
+            "found": dict(sorted(self.found.items())),
+            "columns": [c.to_dict() for c in self.columns],
+            "converted": dict(sorted(self.converted.items())),
+            "drift": [d.to_dict() for d in self.drift],
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> CompatWrite:
         data = as_dict(data)
-        return cls(era=as_str(data["era"]), output_schema=as_str(data["output_schema"]),
-                   mode=as_str(data.get("mode", "airbyte")),
-                   found={as_str(k): as_str(v) for k, v in as_dict(data.get("found", {})).items()},
-                   columns=[CompatColumn.from_dict(c) for c in as_list(data.get("columns", []))],
-                   converted=as_counts(data.get("converted", {})),
-                   drift=[CompatDrift.from_dict(d) for d in as_list(data.get("drift", []))])
+        return cls(
+            era=as_str(data["era"]),
+            output_schema=as_str(data["output_schema"]),
+            mode=as_str(data.get("mode", "airbyte")),
+            found={as_str(k): as_str(v) for k, v in as_dict(data.get("found", {})).items()},
+            columns=[CompatColumn.from_dict(c) for c in as_list(data.get("columns", []))],
+            converted=as_counts(data.get("converted", {})),
+            drift=[CompatDrift.from_dict(d) for d in as_list(data.get("drift", []))],
+        )
 
 
 @dataclass(frozen=True)
@@ -175,15 +211,24 @@ class MigratedColumn:
     classes: dict[str, int] = field(default_factory=dict)  # the other cells, by class
 
     def to_dict(self) -> dict[str, Any]:
-        return {"old": self.old, "old_type": self.old_type, "conversion": self.conversion,
-                "exact": self.exact, "classes": dict(self.classes)}
+        return {
+            "old": self.old,
+            "old_type": self.old_type,
+            "conversion": self.conversion,
+            "exact": self.exact,
+            "classes": dict(self.classes),
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> MigratedColumn:
         data = as_dict(data)
-        return cls(conversion=as_str(data["conversion"]), exact=as_int(data["exact"]),
-                   old=as_opt_str(data.get("old")), old_type=as_opt_str(data.get("old_type")),
-                   classes=as_counts(data.get("classes", {})))
+        return cls(
+            conversion=as_str(data["conversion"]),
+            exact=as_int(data["exact"]),
+            old=as_opt_str(data.get("old")),
+            old_type=as_opt_str(data.get("old_type")),
+            classes=as_counts(data.get("classes", {})),
+        )
 
 
 @dataclass(frozen=True)
@@ -199,21 +244,31 @@ class MigratedFrom:
     columns: dict[str, MigratedColumn] = field(default_factory=dict)  # by MySQL column
 
     def to_dict(self) -> dict[str, Any]:
-        return {"migration_id": self.migration_id, "from": self.written_by, "era": self.era,
-                "old_run_id": self.old_run_id, "old_files": list(self.old_files),
-                "dropped": list(self.dropped),
-                "columns": {n: c.to_dict() for n, c in self.columns.items()}}
+        return {
+            "migration_id": self.migration_id,
+            "from": self.written_by,
+            "era": self.era,
+            "old_run_id": self.old_run_id,
+            "old_files": list(self.old_files),
+            "dropped": list(self.dropped),
+            "columns": {n: c.to_dict() for n, c in self.columns.items()},
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> MigratedFrom:
         data = as_dict(data)
-        return cls(migration_id=as_str(data["migration_id"]), written_by=as_str(data["from"]),
-                   era=as_opt_str(data.get("era")),
-                   old_run_id=as_opt_str(data.get("old_run_id")),
-                   old_files=as_strs(data.get("old_files", [])),
-                   dropped=as_strs(data.get("dropped", [])),
-                   columns={as_str(n): MigratedColumn.from_dict(c)
-                            for n, c in as_dict(data.get("columns", {})).items()})
+        return cls(
+            migration_id=as_str(data["migration_id"]),
+            written_by=as_str(data["from"]),
+            era=as_opt_str(data.get("era")),
+            old_run_id=as_opt_str(data.get("old_run_id")),
+            old_files=as_strs(data.get("old_files", [])),
+            dropped=as_strs(data.get("dropped", [])),
+            columns={
+                as_str(n): MigratedColumn.from_dict(c)
+                for n, c in as_dict(data.get("columns", {})).items()
+            },
+        )
 
 
 def _action(value: Any) -> Action:
@@ -254,8 +309,11 @@ class StreamRange:
     def from_dict(cls, data: Any) -> StreamRange:
         data = as_dict(data)
         low, high = data.get("low"), data.get("high")
-        return cls(None if low is None else as_int(low), None if high is None else as_int(high),
-                   as_int(data["rows"]))
+        return cls(
+            None if low is None else as_int(low),
+            None if high is None else as_int(high),
+            as_int(data["rows"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -272,8 +330,9 @@ class StreamSplit:
     @classmethod
     def from_dict(cls, data: Any) -> StreamSplit:
         data = as_dict(data)
-        return cls(as_str(data["key"]),
-                   [StreamRange.from_dict(r) for r in as_list(data.get("ranges", []))])
+        return cls(
+            as_str(data["key"]), [StreamRange.from_dict(r) for r in as_list(data.get("ranges", []))]
+        )
 
 
 @dataclass(frozen=True)
@@ -285,16 +344,22 @@ class SourceRead:
 
     def to_dict(self) -> dict[str, Any]:
         streams = {} if self.streams is None else {"streams": self.streams.to_dict()}
-        return {"database": self.database, "rows_read": self.rows_read,
-                "estimated_rows": self.estimated_rows, **streams}
+        return {
+            "database": self.database,
+            "rows_read": self.rows_read,
+            "estimated_rows": self.estimated_rows,
+            **streams,
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> SourceRead:
         data = as_dict(data)
-        return cls(as_str(data["database"]), as_int(data["rows_read"]),
-                   as_int(data["estimated_rows"]),
-                   None if data.get("streams") is None else StreamSplit.from_dict(
-                       data["streams"]))
+        return cls(
+            as_str(data["database"]),
+            as_int(data["rows_read"]),
+            as_int(data["estimated_rows"]),
+            None if data.get("streams") is None else StreamSplit.from_dict(data["streams"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -319,13 +384,25 @@ class Manifest:
         compat = {} if self.compat is None else {"compat": self.compat.to_dict()}
         migrated = {} if self.migrated is None else {"migrated": self.migrated.to_dict()}
         return {
-            "format": FORMAT, "table": self.table, "date": self.date, "run_id": self.run_id,
-            "engine": self.engine, "published_at": self.published_at, "rows": self.rows,
+            "format": FORMAT,
+            "table": self.table,
+            "date": self.date,
+            "run_id": self.run_id,
+            "engine": self.engine,
+            "published_at": self.published_at,
+            "rows": self.rows,
             "bytes": self.bytes,
             "source": self.source.to_dict(),
             "files": [{"key": f.key, "rows": f.rows, "bytes": f.bytes} for f in self.files],
-            "schema": [{"name": c.name, "mysql_type": c.mysql_type, "nullable": c.nullable,
-                        "arrow_type": c.arrow_type} for c in self.schema],
+            "schema": [
+                {
+                    "name": c.name,
+                    "mysql_type": c.mysql_type,
+                    "nullable": c.nullable,
+                    "arrow_type": c.arrow_type,
+                }
+                for c in self.schema
+            ],
             "primary_key": list(self.primary_key),
             "drift": [d.to_dict() for d in self.drift],
             "nulled": dict(sorted(self.nulled.items())),
@@ -346,21 +423,34 @@ class Manifest:
         checked(data, WHAT, where, FORMAT)
         with reading(WHAT, where):
             return cls(
-                table=as_str(data["table"]), date=as_str(data["date"]),
-                run_id=as_str(data["run_id"]), engine=as_str(data["engine"]),
-                published_at=as_str(data["published_at"]), rows=as_int(data["rows"]),
+                table=as_str(data["table"]),
+                date=as_str(data["date"]),
+                run_id=as_str(data["run_id"]),
+                engine=as_str(data["engine"]),
+                published_at=as_str(data["published_at"]),
+                rows=as_int(data["rows"]),
                 bytes=as_int(data["bytes"]),
                 source=SourceRead.from_dict(data["source"]),
-                files=[ManifestFile(as_str(f["key"]), as_int(f["rows"]), as_int(f["bytes"]))
-                       for f in map(as_dict, as_list(data["files"]))],
-                schema=[ManifestColumn(as_str(c["name"]), as_str(c["mysql_type"]),
-                                       as_bool(c["nullable"]), as_str(c["arrow_type"]))
-                        for c in map(as_dict, as_list(data["schema"]))],
+                files=[
+                    ManifestFile(as_str(f["key"]), as_int(f["rows"]), as_int(f["bytes"]))
+                    for f in map(as_dict, as_list(data["files"]))
+                ],
+                schema=[
+                    ManifestColumn(
+                        as_str(c["name"]),
+                        as_str(c["mysql_type"]),
+                        as_bool(c["nullable"]),
+                        as_str(c["arrow_type"]),
+                    )
+                    for c in map(as_dict, as_list(data["schema"]))
+                ],
                 primary_key=as_strs(data.get("primary_key", [])),
                 drift=[DriftRecord.from_dict(d) for d in as_list(data.get("drift", []))],
                 nulled=as_counts(data.get("nulled", {})),
-                compat=None if data.get("compat") is None else CompatWrite.from_dict(
-                    data["compat"]),
-                migrated=None if data.get("migrated") is None else MigratedFrom.from_dict(
-                    data["migrated"]),
+                compat=None
+                if data.get("compat") is None
+                else CompatWrite.from_dict(data["compat"]),
+                migrated=None
+                if data.get("migrated") is None
+                else MigratedFrom.from_dict(data["migrated"]),
             )

@@ -77,7 +77,10 @@ def complete(destination: Destination, upload: PendingUpload, table: str) -> Non
         return
     raise VerificationError(
         f"cannot complete the upload of {destination.url(upload.key)}: it was aborted, and "
-        f"the key does not hold its object", table=table, step=Step.PUBLISH)
+        f"the key does not hold its object",
+        table=table,
+        step=Step.PUBLISH,
+    )
 
 
 def _made_by(upload: PendingUpload, etag: str, size: int) -> bool:
@@ -122,11 +125,13 @@ class MultipartUploader:
     that many parts in memory.
     """
 
-    def __init__(self, destination: Destination, data_dir: str, part_size: int, *,
-                 files_at_once: int = 2) -> None:
+    def __init__(
+        self, destination: Destination, data_dir: str, part_size: int, *, files_at_once: int = 2
+    ) -> None:
         self.destination, self.data_dir, self.part_size = destination, data_dir, part_size
-        self._pool = ThreadPoolExecutor(max_workers=max(2, files_at_once),
-                                        thread_name_prefix="upload")
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(2, files_at_once), thread_name_prefix="upload"
+        )
         self._files: dict[str, _File] = {}
         self._futures: list[tuple[_File, Future[PendingUpload]]] = []
         self._started: list[tuple[str, str]] = []  # (key, upload id): what `abort` aborts
@@ -162,8 +167,9 @@ class MultipartUploader:
             try:
                 self.destination.abort_upload(key, upload_id)
             except ExtractError as exc:
-                logger.warning("could not abort the upload of %s: %s",
-                               self.destination.url(key), exc)
+                logger.warning(
+                    "could not abort the upload of %s: %s", self.destination.url(key), exc
+                )
 
     def shutdown(self) -> None:
         self._cancelled.set()
@@ -185,7 +191,9 @@ class MultipartUploader:
                     if len(parts) == MAX_PARTS:
                         raise DestinationError(
                             f"{self.destination.url(item.key)} needs over {MAX_PARTS} parts "
-                            f"of {self.part_size // MIB} MiB", step=Step.UPLOAD)
+                            f"of {self.part_size // MIB} MiB",
+                            step=Step.UPLOAD,
+                        )
                     data = handle.read(min(self.part_size, size - sent))
                     number = len(parts) + 1
                     etag = self.destination.upload_part(item.key, upload_id, number, data)
@@ -194,5 +202,6 @@ class MultipartUploader:
                 if final is not None:
                     return PendingUpload(item.key, upload_id, tuple(parts), sent)
                 item.closed.wait(_POLL_S)
-        raise DestinationError(f"upload of {self.destination.url(item.key)} cancelled",
-                               step=Step.UPLOAD)
+        raise DestinationError(
+            f"upload of {self.destination.url(item.key)} cancelled", step=Step.UPLOAD
+        )

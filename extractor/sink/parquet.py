@@ -200,7 +200,9 @@ class RollingParquetWriter:
         self._rows_in_file = 0
         self._sink = pa.OSFile(self._path, "wb")
         self._writer = pq.ParquetWriter(
-            self._sink, self.schema, data_page_size=self.page_bytes,
+            self._sink,
+            self.schema,
+            data_page_size=self.page_bytes,
             use_dictionary=self._dictionary if self._dictionary is not None else True,
             **self._options,
         )

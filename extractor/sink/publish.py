@@ -70,23 +70,30 @@ def verify(staged: list[StagedFile], rows_read: int, destination: Destination, t
         except Exception as exc:
             raise VerificationError(
                 f"{posixpath.basename(item.local.path)} has no readable footer: {exc}",
-                table=table, step=Step.VERIFY,
+                table=table,
+                step=Step.VERIFY,
             ) from exc
         if item.upload is not None:
-            if item.upload.bytes != item.local.bytes or sum(
-                    p.bytes for p in item.upload.parts) != item.local.bytes:
+            if (
+                item.upload.bytes != item.local.bytes
+                or sum(p.bytes for p in item.upload.parts) != item.local.bytes
+            ):
                 raise VerificationError(
                     f"the upload of {destination.url(item.staged_path)} is incomplete",
-                    table=table, step=Step.VERIFY)
+                    table=table,
+                    step=Step.VERIFY,
+                )
         elif destination.size(item.staged_path) != item.local.bytes:
             raise VerificationError(
                 f"staged {destination.url(item.staged_path)} is incomplete",
-                table=table, step=Step.VERIFY,
+                table=table,
+                step=Step.VERIFY,
             )
     if footer_rows != rows_read:
         raise VerificationError(
             f"read {rows_read} rows but the Parquet footers hold {footer_rows}",
-            table=table, step=Step.VERIFY,
+            table=table,
+            step=Step.VERIFY,
         )
 
 
@@ -102,9 +109,14 @@ def publish(
     write the manifest last. The caller holds the partition's lock; `guard` raises once it
     does not."""
     moved = [s for s in staged if s.upload is None]
-    entry = Journal(table=table, date=date, manifest=manifest,
-                    staged=[s.staged_path for s in moved], bytes=[s.local.bytes for s in moved],
-                    uploads=[s.upload for s in staged if s.upload is not None])
+    entry = Journal(
+        table=table,
+        date=date,
+        manifest=manifest,
+        staged=[s.staged_path for s in moved],
+        bytes=[s.local.bytes for s in moved],
+        uploads=[s.upload for s in staged if s.upload is not None],
+    )
     guard()
     destination.write_text(destination.keys.journal(table, date), entry.to_json())
     return _apply(destination, entry, guard)
@@ -126,7 +138,10 @@ def _apply(destination: Destination, entry: Journal, guard: Guard) -> list[str]:
             # A local move already done leaves no source, only a target of the staged size.
             raise VerificationError(
                 f"cannot finish the interrupted publish of {date}: "
-                f"{destination.url(staged_path)} is gone", table=table, step=Step.RECOVER)
+                f"{destination.url(staged_path)} is gone",
+                table=table,
+                step=Step.RECOVER,
+            )
         published.append(target)
     for upload in entry.uploads:
         guard()
@@ -155,8 +170,9 @@ def _hold_for_test() -> None:
         time.sleep(0.05)
 
 
-def roll_forward(destination: Destination, table: str, date: str,
-                 guard: Guard = _unguarded) -> bool:
+def roll_forward(
+    destination: Destination, table: str, date: str, guard: Guard = _unguarded
+) -> bool:
     """Finish the publish that a journal entry of this table and date records, if any; the
     caller holds the partition's lock. True if there was one."""
     path = destination.keys.journal(table, date)
@@ -178,8 +194,9 @@ def _journal(destination: Destination, path: str, text: str, table: str) -> Jour
         raise FormatError(exc.message, table=table, step=Step.RECOVER) from exc
 
 
-def published_since(destination: Destination, tables: Collection[str], date: str,
-                    since: str | None) -> dict[str, Manifest]:
+def published_since(
+    destination: Destination, tables: Collection[str], date: str, since: str | None
+) -> dict[str, Manifest]:
     """table -> its manifest, for the tables whose partition of `date` was published at or after
     `since` (an ISO time; None: at any time). The manifest is written last, so one that
     exists stands for a whole publish. A manifest that cannot be read counts as not
@@ -201,8 +218,9 @@ def published_since(destination: Destination, tables: Collection[str], date: str
     return done
 
 
-def recover(destination: Destination, tables: Collection[str] | None = None, *,
-            run_id: str = "recover") -> list[str]:
+def recover(
+    destination: Destination, tables: Collection[str] | None = None, *, run_id: str = "recover"
+) -> list[str]:
     """Roll forward every publish a killed run left half-done; returns "table date" items.
 
     `tables` limits it to those tables: a shard must leave the others alone, since their
@@ -220,14 +238,20 @@ def recover(destination: Destination, tables: Collection[str] | None = None, *,
             continue
         entry = _journal(destination, path, text, destination.keys.table_of(path))
         table, date = entry.table, entry.date
-        lock = TableLock(destination, table, date, run_id,
-                         lease_s=destination.settings.lock_lease_s)
+        lock = TableLock(
+            destination, table, date, run_id, lease_s=destination.settings.lock_lease_s
+        )
         try:
             lock.acquire(0)
         except PartitionLocked:
             who = lock.blocker.describe() if lock.blocker else "another run"
-            logger.warning("%s: the half-done publish of cog_dt_ingestion=%s is left to %s, "
-                           "which holds its lock", table, date, who)
+            logger.warning(
+                "%s: the half-done publish of cog_dt_ingestion=%s is left to %s, "
+                "which holds its lock",
+                table,
+                date,
+                who,
+            )
             continue
         try:
             if roll_forward(destination, table, date, lock.check):
@@ -251,8 +275,13 @@ def clean_orphans(destination: Destination, *, older_than_hours: float = 24) -> 
     return removed
 
 
-def clean_uploads(destination: Destination, tables: Collection[str] | None = None, *,
-                  run_id: str = "clean", older_than_hours: float = 1) -> list[str]:
+def clean_uploads(
+    destination: Destination,
+    tables: Collection[str] | None = None,
+    *,
+    run_id: str = "clean",
+    older_than_hours: float = 1,
+) -> list[str]:
     """Abort the multipart uploads that dead runs left in the data locations without
     journaling them (they never reached the publish decision); returns their keys.
 
@@ -268,14 +297,14 @@ def clean_uploads(destination: Destination, tables: Collection[str] | None = Non
     cutoff = datetime.now(UTC) - timedelta(hours=older_than_hours)
     for path, upload_id, initiated in destination.list_uploads(destination.keys.data_root()):
         where = destination.keys.partition_of(path)
-        if (where is None or initiated >= cutoff
-                or (tables is not None and where[0] not in tables)):
+        if where is None or initiated >= cutoff or (tables is not None and where[0] not in tables):
             continue
         found.setdefault(where, []).append((path, upload_id))
     aborted = []
     for (table, date), uploads in sorted(found.items()):
-        lock = TableLock(destination, table, date, run_id,
-                         lease_s=destination.settings.lock_lease_s)
+        lock = TableLock(
+            destination, table, date, run_id, lease_s=destination.settings.lock_lease_s
+        )
         try:
             lock.acquire(0)
         except PartitionLocked:
@@ -284,8 +313,11 @@ def clean_uploads(destination: Destination, tables: Collection[str] | None = Non
             # Read under the lock: a journal written since the listing is a publish decision.
             path = destination.keys.journal(table, date)
             text = destination.read_text(path)
-            keep = ({u.upload_id for u in _journal(destination, path, text, table).uploads}
-                    if text else set())
+            keep = (
+                {u.upload_id for u in _journal(destination, path, text, table).uploads}
+                if text
+                else set()
+            )
             for key, upload_id in uploads:
                 if upload_id not in keep:
                     destination.abort_upload(key, upload_id)

@@ -24,11 +24,34 @@ _BYTES_PER_COLUMN = 8
 # The most one value of these types can hold (a LONGBLOB: 4 GiB), and what one row can
 # carry: MySQL sends no row past max_allowed_packet (16 MiB by default on MariaDB 10.11,
 # 64 MiB on MySQL 8 and RDS). Used only for a table the server has no estimate for.
-_DECLARED_MAX = {"tinyblob": 255, "tinytext": 255 * 4, "blob": 65_535, "text": 65_535,
-                 "mediumblob": 16 * 1024**2, "mediumtext": 16 * 1024**2}
+_DECLARED_MAX = {
+    "tinyblob": 255,
+    "tinytext": 255 * 4,
+    "blob": 65_535,
+    "text": 65_535,
+    "mediumblob": 16 * 1024**2,
+    "mediumtext": 16 * 1024**2,
+}
 _ROW_MAX = 64 * 1024**2
-_FIXED = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "bit", "decimal",
-          "numeric", "float", "double", "real", "date", "datetime", "timestamp", "time", "year"}
+_FIXED = {
+    "tinyint",
+    "smallint",
+    "mediumint",
+    "int",
+    "integer",
+    "bigint",
+    "bit",
+    "decimal",
+    "numeric",
+    "float",
+    "double",
+    "real",
+    "date",
+    "datetime",
+    "timestamp",
+    "time",
+    "year",
+}
 _CHARS = re.compile(r"\((\d+)\)")
 # From this width on, a table reads through the relay (tls_proxy.py), which holds the server's
 # bytes back while the consumer is behind: for rows this wide the Parquet writer is slower than
@@ -76,7 +99,10 @@ def declared_row_bytes(columns: list[Column]) -> int:
 
 
 def plan_batches(
-    columns: list[Column], estimated_rows: int, estimated_bytes: int, batch_bytes: int,
+    columns: list[Column],
+    estimated_rows: int,
+    estimated_bytes: int,
+    batch_bytes: int,
     max_rows: int,
 ) -> BatchPlan:
     """Rows per batch for `batch_bytes` of data, 1..max_rows, and whether to gate the read.

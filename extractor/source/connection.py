@@ -87,8 +87,9 @@ def query(conn: Any, sql: str, params: tuple[object, ...] = ()) -> list[dict[str
         return list(cursor.fetchall())
 
 
-def connectorx_url(mysql: MySQLSettings, *, host: str | None = None,
-                   port: int | None = None) -> str:
+def connectorx_url(
+    mysql: MySQLSettings, *, host: str | None = None, port: int | None = None
+) -> str:
     """The bulk reader's URL; `host`/`port` point it at the TLS proxy instead (see reader.py).
 
     prefer_socket=false: otherwise connectorx's driver, connected to a loopback address,
@@ -98,8 +99,7 @@ def connectorx_url(mysql: MySQLSettings, *, host: str | None = None,
     user = quote(mysql.user, safe="")
     password = quote(mysql.password.reveal(), safe="")
     where = f"{host or mysql.host}:{port or mysql.port}"
-    return (f"mysql://{user}:{password}@{where}/{quote(mysql.database)}"
-            "?prefer_socket=false")
+    return f"mysql://{user}:{password}@{where}/{quote(mysql.database)}?prefer_socket=false"
 
 
 def session_uses_tls(conn: Any) -> bool:
@@ -139,21 +139,27 @@ def classify(
     detail = scrub(" ".join(str(a) for a in exc.args) or type(exc).__name__, mysql)
     detail = " ".join(detail.split())[:500]
     # connectorx reports a connection cut mid-stream as an I/O or codec error.
-    lost = bool(re.search(r"lost connection|gone away|broken pipe|connection reset|"
-                          r"connection refused|unexpected eof|timed out|io error|"
-                          r"bytes remaining on stream", detail, re.I))
+    lost = bool(
+        re.search(
+            r"lost connection|gone away|broken pipe|connection reset|"
+            r"connection refused|unexpected eof|timed out|io error|"
+            r"bytes remaining on stream",
+            detail,
+            re.I,
+        )
+    )
     transient = number in _TRANSIENT or lost
     where = f"MySQL {mysql.host}:{mysql.port}"
     if _tls_refused(exc, step):
         # pymysql reports a failed TLS handshake as 2003 "can't connect": a wrong CA or
         # name is a configuration problem, never worth a retry.
-        return SourceUnavailable(f"{where} TLS handshake failed: {detail}", table=table,
-                                 step=step)
+        return SourceUnavailable(f"{where} TLS handshake failed: {detail}", table=table, step=step)
     if number in _REFUSED:
         return SourceUnavailable(f"{where} refused: {detail}", table=table, step=step)
     if step == Step.CONNECT and (number in _UNREACHABLE or lost or number is None):
-        return SourceUnavailable(f"{where} unreachable: {detail}", table=table, step=step,
-                                 transient=True)
+        return SourceUnavailable(
+            f"{where} unreachable: {detail}", table=table, step=step, transient=True
+        )
     return SourceError(f"{where}: {detail}", table=table, step=step, transient=transient)
 
 

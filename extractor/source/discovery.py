@@ -74,8 +74,11 @@ def neutral_type(data_type: str, column_type: str) -> tuple[str, str]:
     """(DATA_TYPE, COLUMN_TYPE) as MySQL 8 states them: no integer display width (but
     for a signed TINYINT(1) and ZEROFILL, which MySQL keeps), YEAR without its (4),
     GEOMCOLLECTION. MariaDB says int(11), year(4), geometrycollection."""
-    if _INTEGER_WIDTH.match(column_type) and column_type != "tinyint(1)" \
-            and "zerofill" not in column_type:
+    if (
+        _INTEGER_WIDTH.match(column_type)
+        and column_type != "tinyint(1)"
+        and "zerofill" not in column_type
+    ):
         column_type = _INTEGER_WIDTH.sub(r"\1", column_type)
     if column_type == "year(4)":
         column_type = "year"
@@ -92,9 +95,7 @@ def _text(value: object) -> str:
 def list_tables(conn: Any, database: str) -> list[TableInfo]:
     """Base tables of `database` (views excluded) with the server's size estimates."""
     rows = query(conn, _TABLES, (database,))
-    return [
-        TableInfo(_text(r["name"]), int(r["est_rows"]), int(r["est_bytes"])) for r in rows
-    ]
+    return [TableInfo(_text(r["name"]), int(r["est_rows"]), int(r["est_bytes"])) for r in rows]
 
 
 def table_columns(conn: Any, database: str) -> dict[str, list[Column]]:
@@ -125,16 +126,23 @@ def _mariadb_json_columns(conn: Any, database: str) -> set[tuple[str, str]]:
     """(table, column) of MariaDB's JSON columns; none on MySQL, whose JSON is a type."""
     if "mariadb" not in _text(query(conn, "SELECT VERSION() AS v")[0]["v"]).lower():
         return set()
-    return {(_text(r["tbl"]), _text(r["name"])) for r in query(conn, _MARIADB_JSON, (database,))
-            if _text(r["clause"]) == f"json_valid(`{_text(r['name'])}`)"}
+    return {
+        (_text(r["tbl"]), _text(r["name"]))
+        for r in query(conn, _MARIADB_JSON, (database,))
+        if _text(r["clause"]) == f"json_valid(`{_text(r['name'])}`)"
+    }
 
 
 def _has_default(r: dict[str, Any]) -> bool:
     # A nullable column defaults to NULL (MariaDB says 'NULL', MySQL 8 says nothing);
     # AUTO_INCREMENT and generated columns get a value without a DEFAULT clause.
     extra = _text(r["extra"] or "")
-    return (_text(r["nullable"]) == "YES" or bool(r["has_default"])
-            or "auto_increment" in extra or "generated" in extra)
+    return (
+        _text(r["nullable"]) == "YES"
+        or bool(r["has_default"])
+        or "auto_increment" in extra
+        or "generated" in extra
+    )
 
 
 def primary_keys(conn: Any, database: str) -> dict[str, list[str]]:

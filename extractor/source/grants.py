@@ -9,9 +9,23 @@ from typing import Any
 from extractor.source.connection import query
 
 # Privileges that let a user change data or schema; any of them on the database is a warning.
-WRITE_PRIVILEGES = ("ALL PRIVILEGES", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER",
-                    "INDEX", "TRIGGER", "CREATE ROUTINE", "ALTER ROUTINE", "EVENT", "SUPER",
-                    "FILE", "GRANT OPTION")
+WRITE_PRIVILEGES = (
+    "ALL PRIVILEGES",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "CREATE",
+    "DROP",
+    "ALTER",
+    "INDEX",
+    "TRIGGER",
+    "CREATE ROUTINE",
+    "ALTER ROUTINE",
+    "EVENT",
+    "SUPER",
+    "FILE",
+    "GRANT OPTION",
+)
 _GRANT = re.compile(r"^GRANT (?P<privileges>.+?) ON (?P<target>\S+) TO ", re.I)
 _SECRET = re.compile(r"(IDENTIFIED BY PASSWORD|IDENTIFIED BY|AS) '[^']*'", re.I)
 

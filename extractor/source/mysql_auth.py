@@ -54,7 +54,7 @@ def parse_response(payload: bytes) -> HandshakeResponse:
             size, at = payload[at], at + 1
         else:  # the oldest form, NUL-terminated
             size, terminated = payload.index(b"\x00", at) - at, True
-        auth = payload[at:at + size]
+        auth = payload[at : at + size]
         if len(auth) != size:
             raise ValueError("truncated auth response")
         at += size + terminated
@@ -76,7 +76,7 @@ def _lenenc(payload: bytes, at: int) -> tuple[int, int]:
     width = {0xFC: 2, 0xFD: 3, 0xFE: 8}.get(first)
     if width is None or len(payload) < at + 1 + width:
         raise ValueError("bad length-encoded integer")
-    return int.from_bytes(payload[at + 1:at + 1 + width], "little"), at + 1 + width
+    return int.from_bytes(payload[at + 1 : at + 1 + width], "little"), at + 1 + width
 
 
 def parse_switch(payload: bytes) -> tuple[str, bytes]:

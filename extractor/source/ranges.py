@@ -65,8 +65,9 @@ def split_key(columns: list[Column], primary_key: list[str]) -> SplitKey:
     if lead is None:  # discovery always has it; a hand-made task may not
         return SplitKey(None, f"primary key column {primary_key[0]!r} is not among the columns")
     if lead.data_type not in INTEGER_TYPES:
-        return SplitKey(None, f"leading primary key column {lead.name!r} is {lead.column_type}, "
-                              "not an integer")
+        return SplitKey(
+            None, f"leading primary key column {lead.name!r} is {lead.column_type}, not an integer"
+        )
     return SplitKey(lead.name)
 
 

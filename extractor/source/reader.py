@@ -83,8 +83,14 @@ _MYSQL_HINT = "/*+ SET_VAR(max_execution_time=0) */ "
 
 
 def select_sql(
-    database: str, table: str, plans: list[ColumnPlan], server: Server = Server(), tag: str = "",
-    *, key: str | None = None, key_range: KeyRange | None = None,
+    database: str,
+    table: str,
+    plans: list[ColumnPlan],
+    server: Server = Server(),
+    tag: str = "",
+    *,
+    key: str | None = None,
+    key_range: KeyRange | None = None,
 ) -> str:
     """The SELECT that reads a table, or one `key_range` of it on the column `key` (a stream,
     source/ranges.py); `tag` (a comment) lets an operator, and the watchdog, find it.
@@ -132,23 +138,34 @@ def probe(mysql: MySQLSettings, server: Server) -> None:
             pass
 
 
-def _stream(mysql: MySQLSettings, sql: str, batches: BatchPlan, *, tls: bool
-            ) -> Iterator[pa.RecordBatch]:
+def _stream(
+    mysql: MySQLSettings, sql: str, batches: BatchPlan, *, tls: bool
+) -> Iterator[pa.RecordBatch]:
     import connectorx as cx
 
     with ExitStack() as stack:
         proxy = None
         url = connectorx_url(mysql)
         if tls or batches.gated:
-            proxy = stack.enter_context(TlsProxy(
-                Upstream(mysql.host, mysql.port, mysql.ssl_mode if tls else "disabled",
-                         mysql.ssl_ca, user=mysql.user, password=mysql.password.reveal(),
-                         connect_timeout=CONNECT_TIMEOUT_S),
-                window_bytes=batches.window_bytes))
+            proxy = stack.enter_context(
+                TlsProxy(
+                    Upstream(
+                        mysql.host,
+                        mysql.port,
+                        mysql.ssl_mode if tls else "disabled",
+                        mysql.ssl_ca,
+                        user=mysql.user,
+                        password=mysql.password.reveal(),
+                        connect_timeout=CONNECT_TIMEOUT_S,
+                    ),
+                    window_bytes=batches.window_bytes,
+                )
+            )
             url = connectorx_url(mysql, host="127.0.0.1", port=proxy.port)
         try:
-            stream = iter(cx.read_sql(url, sql, return_type="arrow_stream",
-                                      batch_size=batches.rows))
+            stream = iter(
+                cx.read_sql(url, sql, return_type="arrow_stream", batch_size=batches.rows)
+            )
             taken = 0
             while True:
                 if proxy is not None:  # a gated read: the relay forwards while we wait

@@ -153,8 +153,8 @@ class Upstream:
 class TlsProxy:
     """The helper process and its listening port; a context manager.
 
-        with TlsProxy(upstream) as proxy:
-            read from 127.0.0.1:proxy.port ...   # on an error: proxy.failure()
+    with TlsProxy(upstream) as proxy:
+        read from 127.0.0.1:proxy.port ...   # on an error: proxy.failure()
     """
 
     def __init__(self, upstream: Upstream, *, window_bytes: int = 0) -> None:
@@ -178,8 +178,11 @@ class TlsProxy:
                 fds.append(gate_read)
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "extractor.source.tls_proxy"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                pass_fds=fds, close_fds=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=fds,
+                close_fds=True,
             )
             assert self._process.stdin is not None
             # Left open: its end tells the helper to stop waiting for a client.
@@ -226,8 +229,10 @@ class TlsProxy:
             report = {}
         if not report and process.returncode not in (0, -9):
             tail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            report = {"code": CR_SERVER_LOST,
-                      "error": f"TLS proxy exited with {process.returncode}: {tail[0]}"}
+            report = {
+                "code": CR_SERVER_LOST,
+                "error": f"TLS proxy exited with {process.returncode}: {tail[0]}",
+            }
         self._report = report
         return report
 
@@ -253,8 +258,9 @@ class _Failure(Exception):
     `told`: it already got the server's ERR; neither: it gets a TCP reset. Code 0:
     nothing to report (the client itself went away)."""
 
-    def __init__(self, code: int, message: str, *, client_error: bool = False,
-                 told: bool = False) -> None:
+    def __init__(
+        self, code: int, message: str, *, client_error: bool = False, told: bool = False
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -294,8 +300,9 @@ def _wait(sock: socket.socket | _TlsSocket, events: int, deadline: float | None)
     with selectors.DefaultSelector() as selector:
         selector.register(sock, events)
         if not selector.select(timeout):
-            raise _Failure(CR_SERVER_LOST, "timed out during the connection phase",
-                           client_error=True)
+            raise _Failure(
+                CR_SERVER_LOST, "timed out during the connection phase", client_error=True
+            )
 
 
 class _TlsSocket:
@@ -406,7 +413,7 @@ class _TlsSocket:
 
     def recv(self, size: int) -> bytes:
         buffer = bytearray(min(size, 64 * 1024))
-        return bytes(buffer[:self.recv_into(buffer)])
+        return bytes(buffer[: self.recv_into(buffer)])
 
     def send(self, data: bytes | memoryview) -> int:
         """Encrypt all of `data` (the BIO never refuses) once earlier ciphertext is out; the
@@ -470,13 +477,14 @@ class _Leg:
             return None
         size = int.from_bytes(self.inbox[:3], "little")
         if size >= _MAX_PACKET:  # connection-phase packets are small
-            raise _Failure(CR_MALFORMED_PACKET, f"oversized packet from the {self.name}",
-                           client_error=True)
+            raise _Failure(
+                CR_MALFORMED_PACKET, f"oversized packet from the {self.name}", client_error=True
+            )
         if len(self.inbox) < 4 + size:
             return None
         self.seq = (self.inbox[3] + 1) & 0xFF
-        payload = bytes(self.inbox[4:4 + size])
-        del self.inbox[:4 + size]
+        payload = bytes(self.inbox[4 : 4 + size])
+        del self.inbox[: 4 + size]
         return payload
 
     def send_packet(self, payload: bytes, deadline: float | None) -> None:
@@ -510,16 +518,20 @@ def _next_packet(legs: list[_Leg], deadline: float) -> tuple[_Leg, bytes]:
                 if payload is not None:
                     return leg, payload
                 if leg.eof and leg.name == "server":
-                    raise _Failure(CR_SERVER_LOST, "the server closed the connection during "
-                                   "authentication", client_error=True)
+                    raise _Failure(
+                        CR_SERVER_LOST,
+                        "the server closed the connection during authentication",
+                        client_error=True,
+                    )
                 if leg.eof:  # the client left: its own error says why, the proxy has none
                     raise _Failure(0, "the client left during authentication")
             ready = [leg for leg in legs if leg.pending()]
             if not ready:
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:
-                    raise _Failure(CR_SERVER_LOST, "timed out during authentication",
-                                   client_error=True)
+                    raise _Failure(
+                        CR_SERVER_LOST, "timed out during authentication", client_error=True
+                    )
                 ready = [key.data for key, _ in selector.select(timeout)]
             for leg in ready:
                 leg.read_into_inbox()
@@ -539,24 +551,25 @@ def _parse_greeting(payload: bytes) -> _Greeting:
         if payload[0] != 10:
             raise ValueError(f"protocol version {payload[0]}")
         at = payload.index(b"\x00", 1) + 1 + 4 + 8 + 1  # version, thread id, scramble, filler
-        caps = int.from_bytes(payload[at:at + 2], "little")
-        nonce = payload[at - 9:at - 1]
+        caps = int.from_bytes(payload[at : at + 2], "little")
+        nonce = payload[at - 9 : at - 1]
         if len(payload) >= at + 2 + 1 + 2 + 2 + 1 + 10:
-            caps |= int.from_bytes(payload[at + 5:at + 7], "little") << 16
+            caps |= int.from_bytes(payload[at + 5 : at + 7], "little") << 16
             rest = at + 8 + 10
-            nonce += payload[rest:rest + max(12, payload[at + 7] - 9)]  # without its NUL
+            nonce += payload[rest : rest + max(12, payload[at + 7] - 9)]  # without its NUL
         if len(nonce) != mysql_auth.NONCE_LENGTH:
             raise ValueError(f"a nonce of {len(nonce)} bytes")
     except (IndexError, ValueError) as exc:
-        raise _Failure(CR_MALFORMED_PACKET, f"unexpected server greeting ({exc})",
-                       client_error=True) from exc
+        raise _Failure(
+            CR_MALFORMED_PACKET, f"unexpected server greeting ({exc})", client_error=True
+        ) from exc
     return _Greeting(payload, at, caps, nonce)
 
 
 def _with_ssl_flag(payload: bytes, at: int, on: bool) -> bytes:
-    flags = int.from_bytes(payload[at:at + 2], "little")
+    flags = int.from_bytes(payload[at : at + 2], "little")
     flags = flags | CLIENT_SSL if on else flags & ~CLIENT_SSL
-    return payload[:at] + flags.to_bytes(2, "little") + payload[at + 2:]
+    return payload[:at] + flags.to_bytes(2, "little") + payload[at + 2 :]
 
 
 @dataclass
@@ -583,19 +596,24 @@ def _admit(client_sock: socket.socket, config: dict[str, Any]) -> _Admission:
     except _Failure as failure:
         admission.failure = failure
     except Exception as exc:  # a stranger's bytes must not end the gate, nor flood stderr
-        admission.failure = _Refused(f"the proxy could not handle its connection "
-                                     f"({type(exc).__name__}: {exc})")
+        admission.failure = _Refused(
+            f"the proxy could not handle its connection ({type(exc).__name__}: {exc})"
+        )
     return admission
 
 
 def _greet(admission: _Admission, config: dict[str, Any]) -> bytes:
     """Step 1: connect to the server and read its greeting; what the client is shown."""
     try:
-        server_sock = socket.create_connection((config["host"], config["port"]),
-                                              timeout=config["connect_timeout"])
+        server_sock = socket.create_connection(
+            (config["host"], config["port"]), timeout=config["connect_timeout"]
+        )
     except OSError as exc:
-        raise _Failure(CR_CONN_HOST_ERROR, f"Can't connect to MySQL server on "
-                       f"{config['host']!r} ({exc})", client_error=True) from exc
+        raise _Failure(
+            CR_CONN_HOST_ERROR,
+            f"Can't connect to MySQL server on {config['host']!r} ({exc})",
+            client_error=True,
+        ) from exc
     server_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     _keepalive(server_sock)
     server_sock.setblocking(False)
@@ -604,9 +622,12 @@ def _greet(admission: _Admission, config: dict[str, Any]) -> bytes:
     try:
         _, payload = _next_packet([server], deadline)
     except OSError as exc:
-        raise _Failure(CR_SERVER_LOST, f"Lost connection to MySQL server during the "
-                       f"connection phase ({type(exc).__name__}: {exc})",
-                       client_error=True) from exc
+        raise _Failure(
+            CR_SERVER_LOST,
+            f"Lost connection to MySQL server during the "
+            f"connection phase ({type(exc).__name__}: {exc})",
+            client_error=True,
+        ) from exc
     if payload[:1] == b"\xff":  # e.g. too many connections: the client shall see it
         with contextlib.suppress(OSError, _Failure):
             admission.client.send_packet(payload, deadline)
@@ -618,9 +639,12 @@ def _greet(admission: _Admission, config: dict[str, Any]) -> bytes:
     if greeting.capabilities & CLIENT_SSL:
         return _with_ssl_flag(payload, greeting.caps_offset, on=False)
     if tls_required(config["ssl_mode"]):
-        raise _Failure(CR_SSL_CONNECTION_ERROR,
-                       f"SSL connection error: the server offers no TLS and "
-                       f"ssl_mode={config['ssl_mode']} requires it", client_error=True)
+        raise _Failure(
+            CR_SSL_CONNECTION_ERROR,
+            f"SSL connection error: the server offers no TLS and "
+            f"ssl_mode={config['ssl_mode']} requires it",
+            client_error=True,
+        )
     return payload  # preferred: plaintext, as pymysql would
 
 
@@ -636,32 +660,43 @@ def _check(admission: _Admission, shown: bytes, config: dict[str, Any]) -> None:
     except _Failure as failure:
         if not failure.code:
             raise _Refused("it left before answering the greeting") from failure
-        raise _Refused(f"it did not answer the greeting ({failure.message})", failure.code,
-                       failure.message) from failure
+        raise _Refused(
+            f"it did not answer the greeting ({failure.message})", failure.code, failure.message
+        ) from failure
     except OSError as exc:
         raise _Refused(f"its connection failed ({type(exc).__name__})") from exc
     try:
         response = mysql_auth.parse_response(payload)
     except ValueError as exc:
-        raise _Refused(f"a malformed handshake response ({exc})", CR_MALFORMED_PACKET,
-                       "Malformed handshake response: refused by the TLS proxy") from exc
+        raise _Refused(
+            f"a malformed handshake response ({exc})",
+            CR_MALFORMED_PACKET,
+            "Malformed handshake response: refused by the TLS proxy",
+        ) from exc
     client.protocol_41 = True
     user = _shown(response.user)
-    denied = (f"Access denied for user {user} (using password: "
-              f"{'YES' if response.auth else 'NO'}): refused by the TLS proxy")
+    denied = (
+        f"Access denied for user {user} (using password: "
+        f"{'YES' if response.auth else 'NO'}): refused by the TLS proxy"
+    )
     if response.plugin not in mysql_auth.PLUGINS:
-        raise _Refused(f"user {user}: authentication plugin {response.plugin!r}, which the "
-                       f"proxy cannot verify", message=f"{denied}: authentication plugin "
-                       f"{response.plugin!r} cannot be verified, only "
-                       f"{' and '.join(mysql_auth.PLUGINS)}")
+        raise _Refused(
+            f"user {user}: authentication plugin {response.plugin!r}, which the "
+            f"proxy cannot verify",
+            message=f"{denied}: authentication plugin "
+            f"{response.plugin!r} cannot be verified, only "
+            f"{' and '.join(mysql_auth.PLUGINS)}",
+        )
     right_user = hmac.compare_digest(response.user, config["user"].encode())
-    proved = mysql_auth.proves_password(response.plugin, config["password"].encode(),
-                                        greeting.nonce, response.auth)
+    proved = mysql_auth.proves_password(
+        response.plugin, config["password"].encode(), greeting.nonce, response.auth
+    )
     if not right_user:
         raise _Refused(f"user {user} is not the configured user", message=denied)
     if not proved:
-        raise _Refused(f"user {user}: {'a wrong' if response.auth else 'no'} password",
-                       message=denied)
+        raise _Refused(
+            f"user {user}: {'a wrong' if response.auth else 'no'} password", message=denied
+        )
     admission.response, admission.plugin = payload, response.plugin
 
 
@@ -689,12 +724,19 @@ def _authenticate(admission: _Admission, config: dict[str, Any]) -> _Leg:
         leg, payload = _next_packet([client, server], deadline)
         if leg is client:
             if not answer_due:
-                raise _Failure(CR_MALFORMED_PACKET, "TLS proxy: unexpected packet from the "
-                               "client during authentication", client_error=True)
+                raise _Failure(
+                    CR_MALFORMED_PACKET,
+                    "TLS proxy: unexpected packet from the client during authentication",
+                    client_error=True,
+                )
             if not mysql_auth.proves_password(plugin, password, nonce, payload):
-                raise _Failure(ER_ACCESS_DENIED, f"TLS proxy: refused the client's answer "
-                               f"to the server's switch to {plugin} (it did not prove the "
-                               f"password)", client_error=True)
+                raise _Failure(
+                    ER_ACCESS_DENIED,
+                    f"TLS proxy: refused the client's answer "
+                    f"to the server's switch to {plugin} (it did not prove the "
+                    f"password)",
+                    client_error=True,
+                )
             answer_due = False
             server.send_packet(payload, deadline)
             continue
@@ -702,10 +744,13 @@ def _authenticate(admission: _Admission, config: dict[str, Any]) -> _Leg:
         if kind == b"\xfe":  # auth switch: another plugin, or a new nonce
             plugin, nonce = mysql_auth.parse_switch(payload)
             if plugin not in mysql_auth.PLUGINS:
-                raise _Failure(CR_AUTH_PLUGIN_CANNOT_LOAD, f"the server asked for "
-                               f"authentication plugin {plugin!r}, which the TLS proxy "
-                               f"cannot verify (only {' and '.join(mysql_auth.PLUGINS)})",
-                               client_error=True)
+                raise _Failure(
+                    CR_AUTH_PLUGIN_CANNOT_LOAD,
+                    f"the server asked for "
+                    f"authentication plugin {plugin!r}, which the TLS proxy "
+                    f"cannot verify (only {' and '.join(mysql_auth.PLUGINS)})",
+                    client_error=True,
+                )
             answer_due = True
         elif payload == b"\x01\x04" and plugin == mysql_auth.CACHING_SHA2:
             # Full authentication over TLS: the password in clear (see module docstring);
@@ -733,8 +778,9 @@ def _start_tls(server: _Leg, config: dict[str, Any], deadline: float) -> _Leg:
         except ssl.SSLWantWriteError:
             _wait(tls, selectors.EVENT_WRITE, deadline)
         except (ssl.SSLError, OSError) as exc:
-            raise _Failure(CR_SSL_CONNECTION_ERROR, f"SSL connection error: {exc}",
-                           client_error=True) from exc
+            raise _Failure(
+                CR_SSL_CONNECTION_ERROR, f"SSL connection error: {exc}", client_error=True
+            ) from exc
     leg = _Leg(tls, "server")
     leg.seq = server.seq
     return leg
@@ -750,7 +796,7 @@ class _Direction:
         self.view = memoryview(self.buffer)
         self.start = 0
         self.end = len(source.inbox)  # bytes read past the connection phase
-        self.buffer[:self.end] = source.inbox
+        self.buffer[: self.end] = source.inbox
 
     @property
     def idle(self) -> bool:
@@ -761,7 +807,7 @@ class _Direction:
         self.start = self.end = 0
         while self.end < CHUNK:
             try:
-                got = self.source.sock.recv_into(self.view[self.end:CHUNK])
+                got = self.source.sock.recv_into(self.view[self.end : CHUNK])
             except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
                 return
             except OSError as exc:
@@ -776,7 +822,7 @@ class _Direction:
         """Write what the target takes now (never blocks)."""
         while self.start < self.end:
             try:
-                self.start += self.target.sock.send(self.view[self.start:self.end])
+                self.start += self.target.sock.send(self.view[self.start : self.end])
             except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
                 return
             except OSError as exc:
@@ -817,7 +863,7 @@ class _Window:
             if not self._header:
                 self._header_at = self.forwarded + i
             take = min(4 - len(self._header), n - i)
-            self._header += data[i:i + take]
+            self._header += data[i : i + take]
             i += take
             if len(self._header) == 4:
                 self._skip = int.from_bytes(self._header[:3], "little")
@@ -841,7 +887,7 @@ class _Window:
             self._message += got
             whole = len(self._message) // 8 * 8
             if whole:
-                word = int.from_bytes(self._message[whole - 8:whole], "little")
+                word = int.from_bytes(self._message[whole - 8 : whole], "little")
                 self.taken, self.waiting = word >> 1, bool(word & 1)
                 del self._message[:whole]
         while self.starts and self.first < self.taken:
@@ -859,8 +905,10 @@ class _Window:
 def _broken(leg: _Leg, exc: OSError) -> None:
     """A leg failed: the server's is the proxy's failure; the client's just ends the relay."""
     if leg.name == "server":
-        raise _Failure(CR_SERVER_LOST, f"Lost connection to MySQL server during query "
-                       f"({type(exc).__name__}: {exc})") from exc
+        raise _Failure(
+            CR_SERVER_LOST,
+            f"Lost connection to MySQL server during query ({type(exc).__name__}: {exc})",
+        ) from exc
     leg.eof = True
 
 
@@ -879,7 +927,7 @@ def _relay(client: _Leg, server: _Leg, window: _Window | None = None) -> None:
     ready: dict[int, int] = {}
     lowat = False
     if window is not None:
-        window.count(down.view[:down.end])
+        window.count(down.view[: down.end])
         poller.register(window.fd, select.POLLIN)
     while True:
         downstream = True
@@ -891,18 +939,25 @@ def _relay(client: _Leg, server: _Leg, window: _Window | None = None) -> None:
             else:
                 downstream = window.open()
         # A source polled for input and not reported has none: no recv() bound to fail.
-        if up.start == up.end and not client.eof and (
-                client_fd in ready or not client_mask & select.POLLIN):
+        if (
+            up.start == up.end
+            and not client.eof
+            and (client_fd in ready or not client_mask & select.POLLIN)
+        ):
             up.fill()
             if up.end:
-                quit_sent = up.view[:up.end] == _COM_QUIT
+                quit_sent = up.view[: up.end] == _COM_QUIT
         up.flush()
         server.flush_backlog()
-        if downstream and down.start == down.end and not server.eof and (
-                server_fd in ready or not server_mask & select.POLLIN or server.pending()):
+        if (
+            downstream
+            and down.start == down.end
+            and not server.eof
+            and (server_fd in ready or not server_mask & select.POLLIN or server.pending())
+        ):
             down.fill()
             if window is not None:
-                window.count(down.view[:down.end])
+                window.count(down.view[: down.end])
             if not lowat and down.end >= _BURST:
                 lowat = _low_water(server, _LOWAT)
         down.flush()
@@ -912,16 +967,20 @@ def _relay(client: _Leg, server: _Leg, window: _Window | None = None) -> None:
         if server.eof and down_idle:
             if quit_sent:  # the server closes as told: the client will be gone too
                 raise _Failure(0, "closed after COM_QUIT")
-            raise _Failure(CR_SERVER_LOST, "Lost connection to MySQL server during "
-                           "query (the server closed the connection)")
+            raise _Failure(
+                CR_SERVER_LOST,
+                "Lost connection to MySQL server during query (the server closed the connection)",
+            )
         if down_idle and downstream and server.pending():
             continue  # decrypted bytes already waiting: no poll() would see them
         mask = (0 if down_idle else select.POLLOUT) | (
-            select.POLLIN if up_idle and not client.eof else 0)
+            select.POLLIN if up_idle and not client.eof else 0
+        )
         if mask != client_mask:
             client_mask = _poll_for(poller, client_fd, client_mask, mask)
         mask = (select.POLLOUT if not up_idle or server.backlog() else 0) | (
-            select.POLLIN if down_idle and downstream and not server.eof else 0)
+            select.POLLIN if down_idle and downstream and not server.eof else 0
+        )
         if mask != server_mask:
             server_mask = _poll_for(poller, server_fd, server_mask, mask)
         # A shut window wakes for the parent's word; a low-water mark, by the time out too.
@@ -971,9 +1030,10 @@ def _end(client: _Leg, server: _Leg | None, failure: _Failure) -> None:
     """Close both legs after a failure, the client's the way `failure` says it must learn."""
     if failure.client_error:  # the client awaits a packet: an ERR ends it properly
         with contextlib.suppress(OSError, _Failure):
-            client.send_packet(_err_payload(failure.code, failure.message,
-                                            protocol_41=client.protocol_41),
-                               time.monotonic() + 1)
+            client.send_packet(
+                _err_payload(failure.code, failure.message, protocol_41=client.protocol_41),
+                time.monotonic() + 1,
+            )
         client.sock.close()
     elif failure.told:
         client.sock.close()
@@ -1020,8 +1080,7 @@ class _Gate:
                     self._waker.send(b"\x00")
                 return
         # Closed meanwhile: another client was admitted, or the proxy ends.
-        failure = admission.failure or _Failure(ER_CON_COUNT_ERROR, _TOO_MANY,
-                                                client_error=True)
+        failure = admission.failure or _Failure(ER_CON_COUNT_ERROR, _TOO_MANY, client_error=True)
         _end(admission.client, admission.server, failure)
 
     def outcomes(self) -> list[_Admission]:
@@ -1044,10 +1103,11 @@ class _Gate:
 
 def _refusal_account(refusals: list[str]) -> str:
     if len(refusals) == 1:
-        return (f"TLS proxy: refused a local client that did not prove the password "
-                f"({refusals[0]})")
-    return (f"TLS proxy: refused {len(refusals)} local clients that did not prove the "
-            f"password (the last: {refusals[-1]})")
+        return f"TLS proxy: refused a local client that did not prove the password ({refusals[0]})"
+    return (
+        f"TLS proxy: refused {len(refusals)} local clients that did not prove the "
+        f"password (the last: {refusals[-1]})"
+    )
 
 
 def _report(refusals: list[str], code: int = 0, error: str = "") -> dict[str, Any]:
@@ -1057,8 +1117,9 @@ def _report(refusals: list[str], code: int = 0, error: str = "") -> dict[str, An
     return report
 
 
-def serve(listener: socket.socket, config: dict[str, Any], parent: int | None = None
-          ) -> dict[str, Any]:
+def serve(
+    listener: socket.socket, config: dict[str, Any], parent: int | None = None
+) -> dict[str, Any]:
     """Admit clients until one proves the password (or the `parent` pipe ends), relay that
     one to the server; the report (`{}` when all went well)."""
     deadline = time.monotonic() + _ACCEPT_TIMEOUT_S
@@ -1076,8 +1137,11 @@ def serve(listener: socket.socket, config: dict[str, Any], parent: int | None = 
                 for admission in gate.outcomes():
                     failure = admission.failure
                     if admitted is not None:  # a second client that proved it: unlikely
-                        _end(admission.client, admission.server, failure or _Failure(
-                            ER_CON_COUNT_ERROR, _TOO_MANY, client_error=True))
+                        _end(
+                            admission.client,
+                            admission.server,
+                            failure or _Failure(ER_CON_COUNT_ERROR, _TOO_MANY, client_error=True),
+                        )
                     elif isinstance(failure, _Refused):
                         refusals.append(failure.reason)
                         _end(admission.client, admission.server, failure)
@@ -1101,8 +1165,11 @@ def serve(listener: socket.socket, config: dict[str, Any], parent: int | None = 
     finally:
         listener.close()
         for admission in gate.close():
-            _end(admission.client, admission.server, admission.failure or _Failure(
-                ER_CON_COUNT_ERROR, _TOO_MANY, client_error=True))
+            _end(
+                admission.client,
+                admission.server,
+                admission.failure or _Failure(ER_CON_COUNT_ERROR, _TOO_MANY, client_error=True),
+            )
     return _session(admitted, config, refusals)
 
 
@@ -1118,8 +1185,7 @@ def _accept(listener: socket.socket, gate: _Gate, refusals: list[str]) -> None:
         refusals.append("too many clients at once")
         with contextlib.suppress(OSError):  # as a server at its max_connections does
             sock.settimeout(1)
-            sock.sendall(_packet(0, _err_payload(ER_CON_COUNT_ERROR, _TOO_MANY,
-                                                 protocol_41=False)))
+            sock.sendall(_packet(0, _err_payload(ER_CON_COUNT_ERROR, _TOO_MANY, protocol_41=False)))
         sock.close()
 
 
@@ -1127,24 +1193,27 @@ def _unadmitted(refusals: list[str], *, timed_out: bool) -> dict[str, Any]:
     """The report when no client proved the password: the refused ones, if any came. None
     came, and the parent stopped waiting: nothing to say, the reader's own error tells."""
     if refusals:
-        return _report(refusals, ER_ACCESS_DENIED,
-                       f"{_refusal_account(refusals)}, and none that did came")
+        return _report(
+            refusals, ER_ACCESS_DENIED, f"{_refusal_account(refusals)}, and none that did came"
+        )
     if timed_out:
         return _report(refusals, CR_CONN_HOST_ERROR, "TLS proxy: no client came (timed out)")
     return {}
 
 
-def _session(admission: _Admission, config: dict[str, Any], refusals: list[str]
-             ) -> dict[str, Any]:
+def _session(admission: _Admission, config: dict[str, Any], refusals: list[str]) -> dict[str, Any]:
     """Steps 4-7 for the admitted client; the report."""
     client = admission.client
     try:
         try:
             server = _authenticate(admission, config)
         except OSError as exc:  # ssl.SSLError included; a _Failure passes through
-            raise _Failure(CR_SERVER_LOST, f"Lost connection to MySQL server during the "
-                           f"connection phase ({type(exc).__name__}: {exc})",
-                           client_error=True) from exc
+            raise _Failure(
+                CR_SERVER_LOST,
+                f"Lost connection to MySQL server during the "
+                f"connection phase ({type(exc).__name__}: {exc})",
+                client_error=True,
+            ) from exc
         window = None
         if config.get("gate_fd") is not None:  # a gated read: bounded past admission
             window = _Window(int(config["gate_fd"]), int(config["window_bytes"]))

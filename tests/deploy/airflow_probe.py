@@ -31,15 +31,19 @@ def _render(dag: Any, task_id: str, conf: dict[str, Any], variables: dict[str, s
     try:
         task.render_template_fields({"dag_run": run, "var": var}, jinja_env=dag.get_template_env())
     except Exception as exc:
-        return {"error": f"{type(exc).__name__}: {exc}",
-                "fails_without_retry": isinstance(exc, AirflowFailException)}
+        return {
+            "error": f"{type(exc).__name__}: {exc}",
+            "fails_without_retry": isinstance(exc, AirflowFailException),
+        }
     return {"arguments": task.arguments, "image": task.image, "namespace": task.namespace}
 
 
 def main(folder: str, out_file: str) -> None:
     bag = DagBag(dag_folder=folder)
-    out: dict[str, Any] = {"import_errors": {k: str(v) for k, v in bag.import_errors.items()},
-                           "dag_ids": sorted(bag.dag_ids)}
+    out: dict[str, Any] = {
+        "import_errors": {k: str(v) for k, v in bag.import_errors.items()},
+        "dag_ids": sorted(bag.dag_ids),
+    }
     dag = bag.dags.get("radar_extract")
     if dag is None:
         Path(out_file).write_text(json.dumps(out), encoding="utf-8")
@@ -55,9 +59,11 @@ def main(folder: str, out_file: str) -> None:
             "retry_delay_s": task.retry_delay.total_seconds(),
             "retry_exponential_backoff": bool(task.retry_exponential_backoff),
             "max_retry_delay_s": task.max_retry_delay.total_seconds()
-            if task.max_retry_delay else None,
+            if task.max_retry_delay
+            else None,
             "execution_timeout_s": task.execution_timeout.total_seconds()
-            if task.execution_timeout else None,
+            if task.execution_timeout
+            else None,
             "mapped": type(task).__name__ == "MappedOperator",
         }
     extract = dag.get_task("extract")
@@ -65,7 +71,8 @@ def main(folder: str, out_file: str) -> None:
     partial = extract.partial_kwargs
     out["extract_pod"] = {
         "env_vars": {e.name: e.value for e in partial["env_vars"]}
-        if isinstance(partial["env_vars"], list) else partial["env_vars"],
+        if isinstance(partial["env_vars"], list)
+        else partial["env_vars"],
         "requests": partial["container_resources"].requests,
     }
     plan_task = dag.get_task("plan")
@@ -78,24 +85,32 @@ def main(folder: str, out_file: str) -> None:
     }
     deadline = dag.deadline[0]
     serialized = DagSerialization.to_dict(dag)  # what the DAG processor stores
-    out.update({
-        "tasks": tasks,
-        "timetable": type(dag.timetable).__name__,
-        "cron": dag.timetable.expression,
-        "timezone": str(dag.timetable.timezone),
-        "catchup": dag.catchup,
-        "deadline": {"reference": type(deadline.reference).__name__,
-                     "interval_s": deadline.interval.total_seconds(),
-                     "callback": deadline.callback.path},
-        "serialized_tasks": len(serialized["dag"]["tasks"]),
-    })
+    out.update(
+        {
+            "tasks": tasks,
+            "timetable": type(dag.timetable).__name__,
+            "cron": dag.timetable.expression,
+            "timezone": str(dag.timetable.timezone),
+            "catchup": dag.catchup,
+            "deadline": {
+                "reference": type(deadline.reference).__name__,
+                "interval_s": deadline.interval.total_seconds(),
+                "callback": deadline.callback.path,
+            },
+            "serialized_tasks": len(serialized["dag"]["tasks"]),
+        }
+    )
     conf = {"tables": ["a", "b"], "date": "2026-01-02"}
-    variables = {"radar_extract_shards": "3", "radar_extract_image": "registry/radar:1.2",
-                 "radar_extract_glue_crawler": "radar-bronze",
-                 "radar_extract_glue_database": "bronze_radar"}
-    out["rendered"] = {tid: _render(dag, tid, conf, variables)
-                       for tid in ("plan", "merge", "validate", "crawl", "catalog_sync",
-                                   "notify")}
+    variables = {
+        "radar_extract_shards": "3",
+        "radar_extract_image": "registry/radar:1.2",
+        "radar_extract_glue_crawler": "radar-bronze",
+        "radar_extract_glue_database": "bronze_radar",
+    }
+    out["rendered"] = {
+        tid: _render(dag, tid, conf, variables)
+        for tid in ("plan", "merge", "validate", "crawl", "catalog_sync", "notify")
+    }
     out["rendered_defaults"] = _render(dag, "plan", {}, {})
     out["rendered_bad"] = {
         "date": _render(dag, "plan", {"date": "2026-13-01"}, {}),
@@ -103,10 +118,15 @@ def main(folder: str, out_file: str) -> None:
         "key": _render(dag, "plan", {"table": ["store"]}, {}),
         "shards": _render(dag, "plan", {}, {"radar_extract_shards": "0"}),
     }
-    plan = {"date": "2026-01-02", "shards": 3, "groups": [
-        {"shard": "1/3", "tables": ["a"], "estimated_bytes": 2, "estimated_rows": 2},
-        {"shard": "2/3", "tables": ["b"], "estimated_bytes": 1, "estimated_rows": 1},
-        {"shard": "3/3", "tables": [], "estimated_bytes": 0, "estimated_rows": 0}]}
+    plan = {
+        "date": "2026-01-02",
+        "shards": 3,
+        "groups": [
+            {"shard": "1/3", "tables": ["a"], "estimated_bytes": 2, "estimated_rows": 2},
+            {"shard": "2/3", "tables": ["b"], "estimated_bytes": 1, "estimated_rows": 1},
+            {"shard": "3/3", "tables": [], "estimated_bytes": 0, "estimated_rows": 0},
+        ],
+    }
     run = SimpleNamespace(conf=conf)
     out["shard_arguments"] = dag.get_task("shard_arguments").python_callable(plan, dag_run=run)
     Path(out_file).write_text(json.dumps(out), encoding="utf-8")

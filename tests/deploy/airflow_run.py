@@ -29,16 +29,27 @@ calls: list[dict[str, Any]] = []
 def main(folder: str, out_file: str, scenario: str, logical_date: str, conf: str) -> None:
     def stand_in(self: KubernetesPodOperator, context: Any) -> Any:
         map_index = context["ti"].map_index
-        calls.append({"task": self.task_id, "map_index": map_index,
-                      "arguments": self.arguments, "image": self.image})
+        calls.append(
+            {
+                "task": self.task_id,
+                "map_index": map_index,
+                "arguments": self.arguments,
+                "image": self.image,
+            }
+        )
         if scenario == "engine":
             return run_engine(self.task_id, list(self.arguments))
         if self.task_id == "plan":  # what `radar-extract plan --json --output ...` returns
             day = self.arguments[self.arguments.index("--date") + 1]
-            return {"date": day, "shards": 3, "groups": [
-                {"shard": "1/3", "tables": ["a"], "estimated_bytes": 2, "estimated_rows": 2},
-                {"shard": "2/3", "tables": ["b"], "estimated_bytes": 1, "estimated_rows": 1},
-                {"shard": "3/3", "tables": [], "estimated_bytes": 0, "estimated_rows": 0}]}
+            return {
+                "date": day,
+                "shards": 3,
+                "groups": [
+                    {"shard": "1/3", "tables": ["a"], "estimated_bytes": 2, "estimated_rows": 2},
+                    {"shard": "2/3", "tables": ["b"], "estimated_bytes": 1, "estimated_rows": 1},
+                    {"shard": "3/3", "tables": [], "estimated_bytes": 0, "estimated_rows": 0},
+                ],
+            }
         if scenario == "shard_fails" and self.task_id == "extract" and map_index == 1:
             raise RuntimeError("pod exited with 1")
         return None
@@ -51,10 +62,13 @@ def main(folder: str, out_file: str, scenario: str, logical_date: str, conf: str
     for task in dag.tasks:
         task.retries = 0  # dag.test() would sleep through the real retry delays
     run = dag.test(logical_date=datetime.fromisoformat(logical_date), run_conf=json.loads(conf))
-    states = {f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else ti.task_id:
-              str(ti.state) for ti in run.get_task_instances()}
-    Path(out_file).write_text(json.dumps({"run": str(run.state), "states": states,
-                                          "calls": calls}), encoding="utf-8")
+    states = {
+        f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else ti.task_id: str(ti.state)
+        for ti in run.get_task_instances()
+    }
+    Path(out_file).write_text(
+        json.dumps({"run": str(run.state), "states": states, "calls": calls}), encoding="utf-8"
+    )
 
 
 def run_engine(task_id: str, arguments: list[str]) -> Any:
@@ -64,10 +78,14 @@ def run_engine(task_id: str, arguments: list[str]) -> Any:
         xcom = Path(os.environ["RADAR_XCOM_DIR"], f"{task_id}.json")
         arguments[arguments.index("--output") + 1] = str(xcom)
     command = json.loads(os.environ["RADAR_EXTRACT_COMMAND"])
-    proc = subprocess.run([*command, *arguments], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=600)
-    calls[-1].update(code=proc.returncode, stdout=proc.stdout[-3000:],
-                     stderr=proc.stderr[-3000:])
+    proc = subprocess.run(
+        [*command, *arguments],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=600,
+    )
+    calls[-1].update(code=proc.returncode, stdout=proc.stdout[-3000:], stderr=proc.stderr[-3000:])
     if proc.returncode != 0:
         raise RuntimeError(f"pod exited with {proc.returncode}")
     return json.loads(xcom.read_text(encoding="utf-8")) if xcom is not None else None

@@ -14,7 +14,8 @@ def test_two_stages_on_slim_python_311() -> None:
     copies = runtime.all("COPY")
     assert copies[0].startswith("--from=build /wheels ")
     assert [c for c in copies if not c.startswith("--from")] == [
-        "schemas /opt/radar-extract/schemas"]
+        "schemas /opt/radar-extract/schemas"
+    ]
 
 
 def test_runtime_is_non_root_with_the_cli_as_entrypoint() -> None:
@@ -32,8 +33,9 @@ def test_schemas_dir_points_at_the_copied_schemas() -> None:
 
 
 def test_no_secret_in_the_image() -> None:
-    text = " ".join(f"{name} {rest}" for stage in stages()
-                    for name, rest in stage.instructions).upper()
+    text = " ".join(
+        f"{name} {rest}" for stage in stages() for name, rest in stage.instructions
+    ).upper()
     assert "ENV" in text
     for word in ("PASSWORD", "SECRET", "WEBHOOK", "AWS_", "TOKEN", "MYSQL_URL"):
         assert word not in text
@@ -44,7 +46,9 @@ def test_no_secret_in_the_image() -> None:
 def test_dockerignore_lets_the_copied_sources_through() -> None:
     sources = [*build_sources(stages()[0]), "schemas"]
     assert sources == ["pyproject.toml", "README.md", "extractor", "schemas"]
-    allowed = [line[1:].rstrip("/") for line in
-               (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
-               if line.startswith("!")]
+    allowed = [
+        line[1:].rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.startswith("!")
+    ]
     assert sorted(allowed) == sorted(sources)

@@ -25,8 +25,14 @@ CLIENT_SSL = 0x800
 CLIENT_TRANSACTIONS = 0x2000
 CLIENT_SECURE_CONNECTION = 0x8000
 CLIENT_PLUGIN_AUTH = 0x80000
-CAPABILITIES = (CLIENT_LONG_PASSWORD | CLIENT_CONNECT_WITH_DB | CLIENT_PROTOCOL_41
-                | CLIENT_TRANSACTIONS | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH)
+CAPABILITIES = (
+    CLIENT_LONG_PASSWORD
+    | CLIENT_CONNECT_WITH_DB
+    | CLIENT_PROTOCOL_41
+    | CLIENT_TRANSACTIONS
+    | CLIENT_SECURE_CONNECTION
+    | CLIENT_PLUGIN_AUTH
+)
 OK = b"\x00\x00\x00\x02\x00\x00\x00"  # affected 0, insert id 0, autocommit, no warnings
 ROWS_BEFORE_CUT = 50
 
@@ -92,10 +98,22 @@ class FakeMySQL:
 
     def _greeting(self, nonce: bytes, plugin: bytes) -> bytes:
         caps = CAPABILITIES | (CLIENT_SSL if self.tls else 0)
-        return (b"\x0a8.0.36-fake\x00" + struct.pack("<I", 7) + nonce[:8] + b"\x00"
-                + struct.pack("<H", caps & 0xFFFF) + b"\x2d" + struct.pack("<H", 2)
-                + struct.pack("<H", caps >> 16) + bytes([21]) + b"\x00" * 10
-                + nonce[8:] + b"\x00" + plugin + b"\x00")
+        return (
+            b"\x0a8.0.36-fake\x00"
+            + struct.pack("<I", 7)
+            + nonce[:8]
+            + b"\x00"
+            + struct.pack("<H", caps & 0xFFFF)
+            + b"\x2d"
+            + struct.pack("<H", 2)
+            + struct.pack("<H", caps >> 16)
+            + bytes([21])
+            + b"\x00" * 10
+            + nonce[8:]
+            + b"\x00"
+            + plugin
+            + b"\x00"
+        )
 
     # ------------------------------------------------------------------ the conversation
 
@@ -119,8 +137,9 @@ class FakeMySQL:
 
     def _connection_phase(self, conn: socket.socket) -> socket.socket:
         nonce = os.urandom(20)
-        first = (b"caching_sha2_password" if self.script.startswith("sha2")
-                 else b"mysql_native_password")
+        first = (
+            b"caching_sha2_password" if self.script.startswith("sha2") else b"mysql_native_password"
+        )
         self._send(conn, 0, self._greeting(nonce, first))
         packet, seq, sock = self._read(conn, 1), 2, conn
         secure = False
@@ -176,12 +195,21 @@ class FakeMySQL:
 
     def _result_then_cut(self, sock: socket.socket) -> None:
         """A one-column result set, cut cleanly (FIN) after whole packets: no final EOF."""
+
         def lenenc(text: bytes) -> bytes:
             return bytes([len(text)]) + text
 
-        column = (lenenc(b"def") + lenenc(b"") + lenenc(b"") + lenenc(b"") + lenenc(b"v")
-                  + lenenc(b"v") + b"\x0c" + struct.pack("<HIBHB", 45, 64, 0xFD, 0, 0)
-                  + b"\x00\x00")
+        column = (
+            lenenc(b"def")
+            + lenenc(b"")
+            + lenenc(b"")
+            + lenenc(b"")
+            + lenenc(b"v")
+            + lenenc(b"v")
+            + b"\x0c"
+            + struct.pack("<HIBHB", 45, 64, 0xFD, 0, 0)
+            + b"\x00\x00"
+        )
         packets = [b"\x01", column, b"\xfe\x00\x00\x02\x00"]
         packets += [lenenc(f"row {i}".encode()) for i in range(ROWS_BEFORE_CUT)]
         for seq, payload in enumerate(packets, start=1):

@@ -35,18 +35,24 @@ def scramble(plugin: str, password: str, nonce: bytes) -> bytes:
 def greeting_nonce(greeting: bytes) -> bytes:
     """The 20-byte nonce of an Initial Handshake v10."""
     at = greeting.index(b"\x00", 1) + 1 + 4
-    first = greeting[at:at + 8]
+    first = greeting[at : at + 8]
     second_at = at + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 10
-    return first + greeting[second_at:second_at + 12]
+    return first + greeting[second_at : second_at + 12]
 
 
-def handshake_response(user: str, plugin: str, auth: bytes, database: str | None = None
-                       ) -> bytes:
+def handshake_response(user: str, plugin: str, auth: bytes, database: str | None = None) -> bytes:
     caps = CAPABILITIES | (CONNECT_WITH_DB if database else 0)
-    return (struct.pack("<IIB", caps, 1 << 24, 45) + b"\x00" * 23 + user.encode() + b"\x00"
-            + bytes([len(auth)]) + auth
-            + (database.encode() + b"\x00" if database else b"")
-            + plugin.encode() + b"\x00")
+    return (
+        struct.pack("<IIB", caps, 1 << 24, 45)
+        + b"\x00" * 23
+        + user.encode()
+        + b"\x00"
+        + bytes([len(auth)])
+        + auth
+        + (database.encode() + b"\x00" if database else b"")
+        + plugin.encode()
+        + b"\x00"
+    )
 
 
 def error_code(payload: bytes) -> int:
@@ -102,9 +108,16 @@ class RawClient:
             data += chunk
         return data
 
-    def login(self, user: str, password: str, plugin: str = "caching_sha2_password", *,
-              switch_password: str | None = None, auth: bytes | None = None,
-              database: str | None = None) -> bytes:
+    def login(
+        self,
+        user: str,
+        password: str,
+        plugin: str = "caching_sha2_password",
+        *,
+        switch_password: str | None = None,
+        auth: bytes | None = None,
+        database: str | None = None,
+    ) -> bytes:
         """Log in, answering a switch with `switch_password` (default: `password`); `auth`
         replaces the first answer. The last packet: OK (0x00) or ERR (0xFF)."""
         nonce = greeting_nonce(self.read())

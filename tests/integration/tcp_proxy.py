@@ -16,8 +16,16 @@ class StallingProxy:
     is cut instead; with `repeat=True`, so is every later one (a lasting fault); `delay`
     seconds pass before every chunk that contains the marker."""
 
-    def __init__(self, target: tuple[str, int], marker: bytes, stall_at: int = 0,
-                 *, cut: bool = False, repeat: bool = False, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        target: tuple[str, int],
+        marker: bytes,
+        stall_at: int = 0,
+        *,
+        cut: bool = False,
+        repeat: bool = False,
+        delay: float = 0.0,
+    ) -> None:
         self.target, self.marker, self.stall_at = target, marker, stall_at
         self.cut, self.repeat, self.delay = cut, repeat, delay
         self.seen = 0
@@ -31,8 +39,12 @@ class StallingProxy:
     def __enter__(self) -> StallingProxy:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self._closed = True
         self._server.close()
 
@@ -53,7 +65,8 @@ class StallingProxy:
                     with self._lock:
                         self.seen += 1
                         hold = self.seen == self.stall_at or (
-                            self.repeat and 0 < self.stall_at <= self.seen)
+                            self.repeat and 0 < self.stall_at <= self.seen
+                        )
                     time.sleep(self.delay)
                     if hold:
                         self.stalled.set()

@@ -32,14 +32,19 @@ def _writer(server: Server, database: str, stop: threading.Event, done: list[int
             a, b = 1 + (step * 7919) % ACCOUNTS, 1 + (step * 104729) % ACCOUNTS
             if a == b:
                 continue
-            cur.execute("UPDATE accounts SET balance = balance - 5, twin = twin - 5 WHERE id = %s",
-                        (a,))
-            cur.execute("UPDATE accounts SET balance = balance + 5, twin = twin + 5 WHERE id = %s",
-                        (b,))
+            cur.execute(
+                "UPDATE accounts SET balance = balance - 5, twin = twin - 5 WHERE id = %s", (a,)
+            )
+            cur.execute(
+                "UPDATE accounts SET balance = balance + 5, twin = twin + 5 WHERE id = %s", (b,)
+            )
             if step % 3 == 0:  # move a whole account: delete it and insert it under a new id
                 new_id = ACCOUNTS + step
-                cur.execute("INSERT INTO accounts (id, balance, twin)"
-                            " SELECT %s, balance, twin FROM accounts WHERE id = %s", (new_id, b))
+                cur.execute(
+                    "INSERT INTO accounts (id, balance, twin)"
+                    " SELECT %s, balance, twin FROM accounts WHERE id = %s",
+                    (new_id, b),
+                )
                 cur.execute("DELETE FROM accounts WHERE id = %s", (b,))
                 cur.execute("INSERT INTO accounts (id, balance, twin) VALUES (%s, 0, 0)", (b,))
             conn.commit()
@@ -53,8 +58,11 @@ def test_concurrent_writes_give_one_consistent_read(
     database = make_database(
         "CREATE TABLE accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL,"
         " twin BIGINT NOT NULL, pad CHAR(100) NOT NULL DEFAULT 'x') ENGINE=InnoDB",
-        *[f"INSERT INTO accounts (id, balance, twin) SELECT seq + {k * 100_000}, 100, 100"
-          f" FROM ({NUMBERS_TO_100K}) AS numbers" for k in range(ACCOUNTS // 100_000)],
+        *[
+            f"INSERT INTO accounts (id, balance, twin) SELECT seq + {k * 100_000}, 100, 100"
+            f" FROM ({NUMBERS_TO_100K}) AS numbers"
+            for k in range(ACCOUNTS // 100_000)
+        ],
     )
     stop = threading.Event()
     done: list[int] = []
@@ -62,8 +70,13 @@ def test_concurrent_writes_give_one_consistent_read(
     writer.start()
     time.sleep(0.3)  # writes are flowing before and during the read
     try:
-        settings = load_settings(env={"RADAR_MYSQL_URL": server.url(database),
-                                      "RADAR_DEST": str(tmp_path), "RADAR_BATCH_ROWS": "2000"})
+        settings = load_settings(
+            env={
+                "RADAR_MYSQL_URL": server.url(database),
+                "RADAR_DEST": str(tmp_path),
+                "RADAR_BATCH_ROWS": "2000",
+            }
+        )
         report = report_of(run_extract(settings, run_date=date(2024, 5, 1)))
     finally:
         stop.set()
@@ -72,7 +85,8 @@ def test_concurrent_writes_give_one_consistent_read(
     files = f"{tmp_path}/origin=airbyte/database=bronze_radar/accounts/*/*.parquet"
     ((rows, distinct, total, torn),) = query(
         f"SELECT count(*), count(DISTINCT id), sum(balance), count(*) FILTER (balance <> twin)"
-        f" FROM read_parquet('{files}', hive_partitioning = false)").fetchall()
+        f" FROM read_parquet('{files}', hive_partitioning = false)"
+    ).fetchall()
     assert torn == 0  # no row mixes two versions
     assert rows == distinct  # no duplicates, even of moved accounts
     assert total == TOTAL  # the money adds up: one snapshot, not a smear across commits

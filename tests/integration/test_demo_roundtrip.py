@@ -98,8 +98,16 @@ def _geometry(c: Col, v: bytes) -> bytes:
 
 _TEXT = ("char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json")
 _BYTES = ("binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob")
-_SPATIAL = ("geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
-            "multipolygon", "geometrycollection")
+_SPATIAL = (
+    "geometry",
+    "point",
+    "linestring",
+    "polygon",
+    "multipoint",
+    "multilinestring",
+    "multipolygon",
+    "geometrycollection",
+)
 NORMALISE: dict[str, Callable[[Col, Any], Any]] = {
     **dict.fromkeys(("tinyint", "smallint", "mediumint", "int", "year"), _same),
     "bigint": _unsigned,
@@ -119,8 +127,10 @@ NORMALISE: dict[str, Callable[[Col, Any], Any]] = {
 def _types(columns: list[str], rows: list[tuple[Any, ...]]) -> dict[str, set[str]]:
     """Python types of each column's non-NULL values: 1 == True == Decimal(1) must not pass."""
     values = zip(*rows, strict=True) if rows else [()] * len(columns)
-    return {c: {type(v).__name__ for v in col if v is not None}
-            for c, col in zip(columns, values, strict=True)}
+    return {
+        c: {type(v).__name__ for v in col if v is not None}
+        for c, col in zip(columns, values, strict=True)
+    }
 
 
 @dataclass(frozen=True)
@@ -153,8 +163,12 @@ def demo_db(server: Server) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module", params=["local", "s3"])
-def extracted(request: pytest.FixtureRequest, server: Server, demo_db: str,
-              tmp_path_factory: pytest.TempPathFactory) -> Extracted:
+def extracted(
+    request: pytest.FixtureRequest,
+    server: Server,
+    demo_db: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Extracted:
     local = tmp_path_factory.mktemp(f"demo_{request.param}")
     env = {"RADAR_MYSQL_URL": server.url(demo_db), "RADAR_DEST": str(local)}
     if request.param == "s3":
@@ -163,8 +177,9 @@ def extracted(request: pytest.FixtureRequest, server: Server, demo_db: str,
         env.update(RADAR_DEST=f"s3://{bucket}/bronze", RADAR_S3_ENDPOINT_URL=s3.endpoint)
     report = report_of(run_extract(load_settings(env=env), run_date=date.fromisoformat(RUN_DATE)))
     if request.param == "s3":
-        fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3.endpoint}, key="testing",
-                               secret="testing")
+        fs = s3fs.S3FileSystem(
+            client_kwargs={"endpoint_url": s3.endpoint}, key="testing", secret="testing"
+        )
         fs.get(f"{bucket}/bronze/", f"{local}/", recursive=True)
     return Extracted(report, local)
 
@@ -185,17 +200,25 @@ def expected(server: Server, demo_db: str) -> Iterator[Callable[[str], Expected]
                 "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION, "
                 "DATETIME_PRECISION FROM information_schema.COLUMNS "
                 "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
-                (table,))
+                (table,),
+            )
             cols = [Col(n, d.lower(), t.lower(), p, f) for n, d, t, p, f in cur.fetchall()]
             cur.execute(f"SELECT * FROM `{table}`")
             source = cur.fetchall()
         normalisers = [NORMALISE[c.data_type] for c in cols]
-        rows = [tuple(None if v is None else f(c, v) for f, c, v in zip(normalisers, cols, raw,
-                                                                        strict=True))
-                for raw in source]
-        nulled = Counter(c.name for raw, row in zip(source, rows, strict=True)
-                         for c, v, w in zip(cols, raw, row, strict=True)
-                         if v is not None and w is None)
+        rows = [
+            tuple(
+                None if v is None else f(c, v)
+                for f, c, v in zip(normalisers, cols, raw, strict=True)
+            )
+            for raw in source
+        ]
+        nulled = Counter(
+            c.name
+            for raw, row in zip(source, rows, strict=True)
+            for c, v, w in zip(cols, raw, row, strict=True)
+            if v is not None and w is None
+        )
         names = [c.name for c in cols]
         cache[table] = Expected(names, _types(names, rows), Counter(rows), dict(nulled))
         return cache[table]
@@ -212,15 +235,17 @@ def test_run_publishes_every_table(extracted: Extracted) -> None:
 
 
 @pytest.mark.parametrize("table", TABLES)
-def test_table_round_trips(extracted: Extracted, expected: Callable[[str], Expected],
-                           table: str) -> None:
+def test_table_round_trips(
+    extracted: Extracted, expected: Callable[[str], Expected], table: str
+) -> None:
     want = expected(table)
     files = sorted((extracted.root / PARTITION.format(table=table)).glob("*.parquet"))
     assert [f.name for f in files][:1] == [f"file_{table}_001.parquet"]
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    relation = con.sql(f"SELECT * FROM read_parquet({[str(f) for f in files]!r}, "
-                       "hive_partitioning=false)")
+    relation = con.sql(
+        f"SELECT * FROM read_parquet({[str(f) for f in files]!r}, hive_partitioning=false)"
+    )
     assert relation.columns == want.columns
     rows = relation.fetchall()
     assert _types(want.columns, rows) == want.types
@@ -228,7 +253,8 @@ def test_table_round_trips(extracted: Extracted, expected: Callable[[str], Expec
     missing, extra = want.rows - got, got - want.rows
     assert not missing and not extra, (
         f"{table}: {sum(missing.values())} source rows missing, {sum(extra.values())} "
-        f"unexpected; first missing {list(missing)[:2]}, first unexpected {list(extra)[:2]}")
+        f"unexpected; first missing {list(missing)[:2]}, first unexpected {list(extra)[:2]}"
+    )
     result = next(t for t in extracted.report.tables if t.table == table)
     assert result.rows == sum(want.rows.values())
     assert {c: n for c, n in result.nulled.items() if n} == want.nulled
@@ -245,7 +271,11 @@ def test_the_committed_schemas_match_the_demo_on_either_server(
         schema = json.loads(stored.read_text(encoding="utf-8"))
         schema["database"] = demo_db
         (folder / stored.name).write_text(json.dumps(schema), encoding="utf-8")
-    diff = cli("schemas", "diff", env={"RADAR_MYSQL_URL": server.url(demo_db),
-                                       "RADAR_SCHEMAS_DIR": str(tmp_path)})
-    assert (diff.code, diff.stdout) == (0, f"no drift: {len(TABLES)} tables match {folder}\n"), \
+    diff = cli(
+        "schemas",
+        "diff",
+        env={"RADAR_MYSQL_URL": server.url(demo_db), "RADAR_SCHEMAS_DIR": str(tmp_path)},
+    )
+    assert (diff.code, diff.stdout) == (0, f"no drift: {len(TABLES)} tables match {folder}\n"), (
         diff.output
+    )

@@ -33,8 +33,10 @@ def test_table_dropped_after_discovery_fails_alone(
     database = make_database(
         "CREATE TABLE big (id INT PRIMARY KEY, v VARCHAR(40))",
         f"INSERT INTO big SELECT seq, {hex32('seq')} FROM ({NUMBERS_TO_100K}) AS numbers",
-        "CREATE TABLE doomed (id INT PRIMARY KEY)", "INSERT INTO doomed VALUES (1)",
-        "CREATE TABLE tiny (id INT PRIMARY KEY)", "INSERT INTO tiny VALUES (7)",
+        "CREATE TABLE doomed (id INT PRIMARY KEY)",
+        "INSERT INTO doomed VALUES (1)",
+        "CREATE TABLE tiny (id INT PRIMARY KEY)",
+        "INSERT INTO tiny VALUES (7)",
     )
 
     def drop_doomed(result: TableResult) -> None:  # `big` goes first: it is the largest
@@ -44,8 +46,13 @@ def test_table_dropped_after_discovery_fails_alone(
                 cur.execute("DROP TABLE doomed")
             conn.close()
 
-    settings = load_settings(env={"RADAR_MYSQL_URL": server.url(database),
-                                  "RADAR_DEST": str(tmp_path), "RADAR_WORKERS": "1"})
+    settings = load_settings(
+        env={
+            "RADAR_MYSQL_URL": server.url(database),
+            "RADAR_DEST": str(tmp_path),
+            "RADAR_WORKERS": "1",
+        }
+    )
     report = report_of(run_extract(settings, run_date=date(2024, 5, 1), on_result=drop_doomed))
     status = {t.table: (t.status, t.error_step) for t in report.tables}
     assert status["doomed"] == ("failed", "read")
@@ -57,13 +64,23 @@ def test_table_dropped_after_discovery_fails_alone(
 def _run(server: Server, database: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
     full.update(RADAR_MYSQL_URL=server.url(database), **env)
-    return subprocess.run([sys.executable, "-m", "extractor", "extract", "--date", "2024-05-01"],
-                          env=full, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "extractor", "extract", "--date", "2024-05-01"],
+        env=full,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def _fs(s3: S3) -> s3fs.S3FileSystem:
-    return s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3.endpoint}, key="testing",
-                             secret="testing", use_listings_cache=False)
+    return s3fs.S3FileSystem(
+        client_kwargs={"endpoint_url": s3.endpoint},
+        key="testing",
+        secret="testing",
+        use_listings_cache=False,
+    )
 
 
 def _partition(bucket: str, table: str) -> str:
@@ -88,8 +105,13 @@ def _objects(s3: S3, bucket: str, table: str) -> dict[str, str]:
 def _uploads_in_progress(s3: S3, bucket: str) -> list[str]:
     import boto3
 
-    client = boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     return [u["Key"] for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
 
 
@@ -99,13 +121,19 @@ UPLOAD_PART, COMPLETE = b"&partNumber=", b"<CompleteMultipartUpload"
 SMALL_FILES = {"RADAR_FILE_MAX_MB": "1", "RADAR_ROW_GROUP_MB": "1"}  # several files, 1 part each
 
 
-@pytest.mark.parametrize(("marker", "options"), [
-    pytest.param(UPLOAD_PART, {"stall_at": 1, "cut": True}, id="part-cut-once"),
-    pytest.param(COMPLETE, {"stall_at": 1, "cut": True}, id="complete-cut-once"),
-    pytest.param(UPLOAD_PART, {"delay": 1.5}, id="slow-destination"),
-])
+@pytest.mark.parametrize(
+    ("marker", "options"),
+    [
+        pytest.param(UPLOAD_PART, {"stall_at": 1, "cut": True}, id="part-cut-once"),
+        pytest.param(COMPLETE, {"stall_at": 1, "cut": True}, id="complete-cut-once"),
+        pytest.param(UPLOAD_PART, {"delay": 1.5}, id="slow-destination"),
+    ],
+)
 def test_s3_faults_that_a_retry_cures(
-    make_database: Callable[..., str], server: Server, s3: S3, marker: bytes,
+    make_database: Callable[..., str],
+    server: Server,
+    s3: S3,
+    marker: bytes,
     options: dict[str, Any],
 ) -> None:
     database = make_database(
@@ -121,9 +149,16 @@ def test_s3_faults_that_a_retry_cures(
         cur.execute("SET GLOBAL net_write_timeout = 1")  # a reader that stalls is cut at once
     try:
         with StallingProxy((host, int(port)), marker, **options) as proxy:
-            result = _run(server, database, {
-                **s3.env, "RADAR_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
-                "RADAR_DEST": f"s3://{bucket}", **SMALL_FILES})
+            result = _run(
+                server,
+                database,
+                {
+                    **s3.env,
+                    "RADAR_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
+                    "RADAR_DEST": f"s3://{bucket}",
+                    **SMALL_FILES,
+                },
+            )
             assert proxy.seen >= 2
     finally:
         with conn.cursor() as cur:
@@ -134,9 +169,14 @@ def test_s3_faults_that_a_retry_cures(
     assert _uploads_in_progress(s3, bucket) == []
 
 
-@pytest.mark.parametrize(("fault", "marker"), [
-    ("every-part-cut", UPLOAD_PART), ("every-complete-cut", COMPLETE),
-], ids=["every-part-cut", "every-complete-cut"])
+@pytest.mark.parametrize(
+    ("fault", "marker"),
+    [
+        ("every-part-cut", UPLOAD_PART),
+        ("every-complete-cut", COMPLETE),
+    ],
+    ids=["every-part-cut", "every-complete-cut"],
+)
 def test_s3_lasting_faults_fail_the_table_with_nothing_half_published(
     make_database: Callable[..., str], server: Server, s3: S3, fault: str, marker: bytes
 ) -> None:
@@ -156,8 +196,9 @@ def test_s3_lasting_faults_fail_the_table_with_nothing_half_published(
 
     host, port = s3.endpoint.split("//")[1].split(":")
     with StallingProxy((host, int(port)), marker, stall_at=1, cut=True, repeat=True) as proxy:
-        result = _run(server, database, {
-            **env, "RADAR_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}"})
+        result = _run(
+            server, database, {**env, "RADAR_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}"}
+        )
         assert proxy.seen >= 1
     assert result.returncode == 1, result.stderr
     assert _objects(s3, bucket, "events") == before  # not one key changed
@@ -170,8 +211,7 @@ def test_s3_lasting_faults_fail_the_table_with_nothing_half_published(
     # Decided, not one completion done: the journal keeps the uploads for the next run.
     assert "failed at publish" in result.stderr
     entry = json.loads(_fs(s3).cat(journal))
-    assert _uploads_in_progress(s3, bucket) == [
-        u["key"].split("/", 1)[1] for u in entry["uploads"]]
+    assert _uploads_in_progress(s3, bucket) == [u["key"].split("/", 1)[1] for u in entry["uploads"]]
     after = _run(server, database, env)
     assert after.returncode == 0, after.stderr
     assert "left half-done" in after.stderr
@@ -180,7 +220,9 @@ def test_s3_lasting_faults_fail_the_table_with_nothing_half_published(
 
 
 def test_a_publish_failing_after_its_journal_keeps_its_staging_for_the_next_run(
-    make_database: Callable[..., str], server: Server, tmp_path: Path,
+    make_database: Callable[..., str],
+    server: Server,
+    tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A local publish that fails once its journal is written (the partition folder is a
@@ -190,8 +232,12 @@ def test_a_publish_failing_after_its_journal_keeps_its_staging_for_the_next_run(
         "CREATE TABLE store (id INT PRIMARY KEY, v VARCHAR(40))",
         "INSERT INTO store VALUES (1, 'one'), (2, 'two')",
     )
-    env = {"RADAR_MYSQL_URL": server.url(database), "RADAR_DEST": str(tmp_path),
-           "RADAR_WORKERS": "1", "RADAR_RETRY_ATTEMPTS": "1"}
+    env = {
+        "RADAR_MYSQL_URL": server.url(database),
+        "RADAR_DEST": str(tmp_path),
+        "RADAR_WORKERS": "1",
+        "RADAR_RETRY_ATTEMPTS": "1",
+    }
     partition = tmp_path / PREFIX / "store" / "cog_dt_ingestion=2024-05-01"
     partition.parent.mkdir(parents=True)
     partition.write_text("not a folder")

@@ -41,8 +41,12 @@ TABLES = [
     "CREATE TABLE t_gone (id INT PRIMARY KEY)",
 ]
 ROWS = [f"INSERT INTO {s.split()[2]} (id) VALUES (1), (2)" for s in TABLES]
-UPDATES = ["UPDATE t_changed SET code = CAST(id AS CHAR)", "UPDATE t_same SET name = 'x'",
-           "UPDATE t_nullability SET name = 'y'", "UPDATE t_decimal SET price = 12.34"]
+UPDATES = [
+    "UPDATE t_changed SET code = CAST(id AS CHAR)",
+    "UPDATE t_same SET name = 'x'",
+    "UPDATE t_nullability SET name = 'y'",
+    "UPDATE t_decimal SET price = 12.34",
+]
 ALTERS = [
     "ALTER TABLE t_added ADD COLUMN note VARCHAR(20) NULL",
     "ALTER TABLE t_added_required ADD COLUMN qty INT NOT NULL",
@@ -95,15 +99,24 @@ def _run(*args: str, env: dict[str, str], timeout: float = 120) -> Result:
     """`radar-extract` as a real process with a clean RADAR_* environment (module scope)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
     base.update(env)
-    proc = subprocess.run([sys.executable, "-m", "extractor", *args], capture_output=True,
-                          text=True, env=base, timeout=timeout, cwd=ROOT,
-                          stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [sys.executable, "-m", "extractor", *args],
+        capture_output=True,
+        text=True,
+        env=base,
+        timeout=timeout,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+    )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and "/runs/" not in str(p)}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "/runs/" not in str(p)
+    }
 
 
 @dataclass
@@ -127,14 +140,20 @@ class Scenario:
 
 
 @pytest.fixture(scope="module")
-def scenario(make_module_database: Callable[..., str], server: Server,
-             tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+def scenario(
+    make_module_database: Callable[..., str],
+    server: Server,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Scenario:
     database = make_module_database(*TABLES, *ROWS, *UPDATES, sql_mode="")
     tmp = tmp_path_factory.mktemp("drift")
     schemas, dest, config = tmp / "schemas", tmp / "out", tmp / "radar.toml"
     config.write_text(POLICY, encoding="utf-8")
-    env = {"RADAR_MYSQL_URL": server.url(database), "RADAR_SCHEMAS_DIR": str(schemas),
-           "RADAR_WORKERS": "2"}
+    env = {
+        "RADAR_MYSQL_URL": server.url(database),
+        "RADAR_SCHEMAS_DIR": str(schemas),
+        "RADAR_WORKERS": "2",
+    }
     first = _run("schemas", "snapshot", env=env)
     assert first.code == 0, first.output
     first_files = _files(schemas)
@@ -152,12 +171,31 @@ def scenario(make_module_database: Callable[..., str], server: Server,
     finally:
         conn.close()
     report_file = tmp / "report.json"
-    run = _run("extract", "--config", str(config), "--dest", str(dest), "--date", DAY,
-               "--report", str(report_file), env=env)
+    run = _run(
+        "extract",
+        "--config",
+        str(config),
+        "--dest",
+        str(dest),
+        "--date",
+        DAY,
+        "--report",
+        str(report_file),
+        env=env,
+    )
     return Scenario(
-        database, env, schemas, config, first_files, _files(schemas), unchanged, dest,
-        before, _run("schemas", "diff", "--config", str(config), env=env),
-        _run("schemas", "diff", "--json", "--config", str(config), env=env), run,
+        database,
+        env,
+        schemas,
+        config,
+        first_files,
+        _files(schemas),
+        unchanged,
+        dest,
+        before,
+        _run("schemas", "diff", "--config", str(config), env=env),
+        _run("schemas", "diff", "--json", "--config", str(config), env=env),
+        run,
         json.loads(report_file.read_text(encoding="utf-8")),
     )
 
@@ -165,21 +203,23 @@ def scenario(make_module_database: Callable[..., str], server: Server,
 def test_snapshot_is_byte_stable_and_matches_the_database(scenario: Scenario) -> None:
     assert scenario.first_snapshot == scenario.second_snapshot
     assert sorted(scenario.first_snapshot) == sorted(
-        f"{scenario.database}/{s.split()[2]}.json" for s in TABLES)
+        f"{scenario.database}/{s.split()[2]}.json" for s in TABLES
+    )
     stored = json.loads(scenario.first_snapshot[f"{scenario.database}/t_decimal.json"])
     assert stored["primary_key"] == ["id"] and stored["format"] == 1
-    assert [(c["name"], c["mysql_type"], c["nullable"], c["arrow_type"])
-            for c in stored["columns"]] == [("id", "int", False, "int32"),
-                                            ("price", "decimal(10,2)", True,
-                                             "decimal128(10, 2)")]
+    assert [
+        (c["name"], c["mysql_type"], c["nullable"], c["arrow_type"]) for c in stored["columns"]
+    ] == [("id", "int", False, "int32"), ("price", "decimal(10,2)", True, "decimal128(10, 2)")]
     text = scenario.first_snapshot[f"{scenario.database}/t_decimal.json"].decode()
     assert text == json.dumps(stored, indent=2, sort_keys=True) + "\n"
 
 
 def test_diff_on_an_unchanged_database_prints_no_drift(scenario: Scenario) -> None:
     assert scenario.unchanged_diff.code == 0, scenario.unchanged_diff.output
-    assert scenario.unchanged_diff.stdout == \
-        f"no drift: 13 tables match {scenario.schemas / scenario.database}\n"
+    assert (
+        scenario.unchanged_diff.stdout
+        == f"no drift: 13 tables match {scenario.schemas / scenario.database}\n"
+    )
 
 
 @pytest.mark.parametrize("table", sorted(EXPECTED))
@@ -207,16 +247,26 @@ def test_each_change_is_classified_and_acted_on(scenario: Scenario, table: str) 
 def test_drift_details_say_what_changed(scenario: Scenario) -> None:
     (widened,) = scenario.result("t_widened_parquet")["drift"]
     assert widened == {
-        "class": "type_widened", "column": "n", "stored": "int", "live": "bigint",
-        "action": "fail", "policy_key": "parquet_type_changed", "note": None,
-        "parquet_type_changed": True, "stored_arrow_type": "int32", "live_arrow_type": "int64",
+        "class": "type_widened",
+        "column": "n",
+        "stored": "int",
+        "live": "bigint",
+        "action": "fail",
+        "policy_key": "parquet_type_changed",
+        "note": None,
+        "parquet_type_changed": True,
+        "stored_arrow_type": "int32",
+        "live_arrow_type": "int64",
     }
     error = scenario.result("t_widened_parquet")["error"]
     assert "HIVE_PARTITION_SCHEMA_MISMATCH" in error
     assert "update the Glue table's column type" in error and "rewrite the old partitions" in error
     (varchar,) = scenario.result("t_widened")["drift"]
     assert (varchar["stored"], varchar["live"], varchar["parquet_type_changed"]) == (
-        "varchar(50)", "varchar(100)", False)
+        "varchar(50)",
+        "varchar(100)",
+        False,
+    )
     (renamed,) = scenario.result("t_renamed")["drift"]
     assert (renamed["stored"], renamed["live"]) == ("b", "c")
     assert "looks like a rename" in renamed["note"]
@@ -224,19 +274,24 @@ def test_drift_details_say_what_changed(scenario: Scenario) -> None:
     assert (required["column"], required["live"]) == ("qty", "int NOT NULL")
     (decimal,) = scenario.result("t_decimal")["drift"]
     assert (decimal["stored_arrow_type"], decimal["live_arrow_type"], decimal["action"]) == (
-        "decimal128(10, 2)", "decimal128(12, 2)", "warn")
+        "decimal128(10, 2)",
+        "decimal128(12, 2)",
+        "warn",
+    )
 
 
 def test_run_exit_code_and_summary(scenario: Scenario) -> None:
     run = scenario.run
     assert run.code == 1, run.output
-    assert "t_removed: failed at drift (not retried: the schema must be reviewed): schema " \
-           "drift: fail: column_removed b: varchar(10) → (none)" in run.stderr
-    assert "drift warning: t_widened: type_widened name: varchar(50) → varchar(100)" in \
-        run.stderr
+    assert (
+        "t_removed: failed at drift (not retried: the schema must be reviewed): schema "
+        "drift: fail: column_removed b: varchar(10) → (none)" in run.stderr
+    )
+    assert "drift warning: t_widened: type_widened name: varchar(50) → varchar(100)" in run.stderr
     assert "drift warning: no stored schema for t_new (table_added)" in run.stderr
     assert "t_evolve" not in "\n".join(
-        line for line in run.stderr.splitlines() if "drift warning" in line)
+        line for line in run.stderr.splitlines() if "drift warning" in line
+    )
     assert scenario.report["totals"]["published"] == 9
     assert scenario.report["totals"]["failed"] == 5
 
@@ -255,12 +310,13 @@ def test_diff_groups_changes_per_table_and_exits_1(scenario: Scenario) -> None:
     diff = scenario.diff
     assert diff.code == 1, diff.output
     lines = diff.stdout.splitlines()
-    assert lines[0] == "note: the drift policy has overrides for tables not in the database: " \
-        "t_typo"
+    assert lines[0] == "note: the drift policy has overrides for tables not in the database: t_typo"
     at = lines.index("t_removed: fail")
     assert lines[at + 1] == "  fail: column_removed b: varchar(10) → (none)"
-    assert "  fail [parquet_type_changed]: type_widened n: int → bigint (Parquet " \
-           "int32 → int64)" in lines
+    assert (
+        "  fail [parquet_type_changed]: type_widened n: int → bigint (Parquet "
+        "int32 → int64)" in lines
+    )
     assert any(line.startswith("note: a changed Parquet type:") for line in lines)
     assert lines[-1] == f"13 of 14 tables drifted from {scenario.schemas / scenario.database}"
     data = json.loads(scenario.diff_json.stdout)
@@ -271,14 +327,18 @@ def test_diff_groups_changes_per_table_and_exits_1(scenario: Scenario) -> None:
 def test_diff_of_one_table_and_unknown_tables(scenario: Scenario) -> None:
     same = _run("schemas", "diff", "--table", "t_same", env=scenario.env)
     assert (same.code, same.stdout) == (
-        0, f"no drift: 1 tables match {scenario.schemas / scenario.database}\n")
+        0,
+        f"no drift: 1 tables match {scenario.schemas / scenario.database}\n",
+    )
     one = _run("schemas", "diff", "--table", "t_added", "--json", env=scenario.env)
     assert one.code == 1 and [t["table"] for t in json.loads(one.stdout)["tables"]] == [
-        "t_added"]  # no table_removed for t_gone when tables are named
+        "t_added"
+    ]  # no table_removed for t_gone when tables are named
     unknown = _run("schemas", "diff", "--table", "nope", env=scenario.env)
     assert unknown.code == 2
     assert unknown.stderr.endswith(
-        "radar-extract: error: not a base table of the database: 'nope'\n"), unknown.stderr
+        "radar-extract: error: not a base table of the database: 'nope'\n"
+    ), unknown.stderr
 
 
 @pytest.mark.parametrize(
@@ -293,15 +353,27 @@ def test_diff_of_one_table_and_unknown_tables(scenario: Scenario) -> None:
     ],
     ids=["flag-evolve", "env-fail", "flag-over-env"],
 )
-def test_on_drift_sets_every_class(scenario: Scenario, tmp_path: Path, flag: str | None,
-                                   env_action: str | None, code: int,
-                                   expected: dict[str, str]) -> None:
+def test_on_drift_sets_every_class(
+    scenario: Scenario,
+    tmp_path: Path,
+    flag: str | None,
+    env_action: str | None,
+    code: int,
+    expected: dict[str, str],
+) -> None:
     env = dict(scenario.env)
     if env_action:
         env["RADAR_ON_DRIFT"] = env_action
     report_file = tmp_path / "report.json"
-    args = ["extract", "--config", str(scenario.config), "--dest", str(tmp_path / "out"),
-            "--report", str(report_file)] + (["--on-drift", flag] if flag else [])
+    args = [
+        "extract",
+        "--config",
+        str(scenario.config),
+        "--dest",
+        str(tmp_path / "out"),
+        "--report",
+        str(report_file),
+    ] + (["--on-drift", flag] if flag else [])
     run = _run(*args, env=env)
     assert run.code == code, run.output
     assert "unknown step" not in run.stderr and "Traceback" not in run.stderr
@@ -329,17 +401,21 @@ def test_snapshot_after_review_clears_the_drift(scenario: Scenario, tmp_path: Pa
     assert again.code == 0 and again.stdout.startswith("no drift: 13 tables"), again.output
 
 
-def test_no_stored_schemas_is_one_line_not_one_per_table(scenario: Scenario,
-                                                         tmp_path: Path) -> None:
+def test_no_stored_schemas_is_one_line_not_one_per_table(
+    scenario: Scenario, tmp_path: Path
+) -> None:
     env = {**scenario.env, "RADAR_SCHEMAS_DIR": str(tmp_path / "none")}
     diff = _run("schemas", "diff", env=env)
     assert diff.code == 1
-    assert diff.stdout == f"no stored schemas in {tmp_path / 'none' / scenario.database}: " \
+    assert (
+        diff.stdout == f"no stored schemas in {tmp_path / 'none' / scenario.database}: "
         "all 13 tables are new (table_added); `radar-extract schemas snapshot` stores them\n"
+    )
     data = json.loads(_run("schemas", "diff", "--json", env=env).stdout)
     assert data["stored_schemas_found"] is False and len(data["tables"]) == 13
     run = _run("extract", "--dest", str(tmp_path / "out"), env=env)
     assert run.code == 0, run.output
     assert [line for line in run.stderr.splitlines() if "drift warning" in line] == [
         "  drift warning: 13 tables have no stored schema (table_added); "
-        "`radar-extract schemas snapshot` stores them"]
+        "`radar-extract schemas snapshot` stores them"
+    ]

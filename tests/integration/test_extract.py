@@ -60,8 +60,16 @@ def test_extract_all_tables_to_local_layout(
     cli: Callable[..., Result], server: Server, radar: str, tmp_path: Path
 ) -> None:
     report_file = tmp_path / "report.json"
-    result = cli("extract", "--dest", str(tmp_path / "out"), "--date", "2024-03-01",
-                 "--report", str(report_file), env=_env(server, radar))
+    result = cli(
+        "extract",
+        "--dest",
+        str(tmp_path / "out"),
+        "--date",
+        "2024-03-01",
+        "--report",
+        str(report_file),
+        env=_env(server, radar),
+    )
     assert result.code == 0, result.output
     root = tmp_path / "out"
     tables = sorted(p.name for p in (root / PREFIX).iterdir())
@@ -75,9 +83,13 @@ def test_extract_all_tables_to_local_layout(
         (3, "Loja 3", None),
     ]
     assert _rows(_partition(root, "no_pk", "2024-03-01") + "/*.parquet", "a NULLS LAST") == [
-        (1, "x"), (1, "x"), (None, None)]
-    empty = pq.read_table(_partition(root, "empty_table", "2024-03-01") + "/file_empty_table_001"
-                          ".parquet")
+        (1, "x"),
+        (1, "x"),
+        (None, None),
+    ]
+    empty = pq.read_table(
+        _partition(root, "empty_table", "2024-03-01") + "/file_empty_table_001.parquet"
+    )
     assert empty.num_rows == 0 and empty.column_names == ["id", "note"]
     report = json.loads(report_file.read_text())
     assert report["status"] == "success" and report["date"] == "2024-03-01"
@@ -105,15 +117,30 @@ def test_table_selection_and_rerun_replaces_partition(
     result = cli("extract", "--table", "store", "--date", "2024-03-01", env=env)
     assert result.code == 0, result.output
     assert sorted(os.listdir(_partition(tmp_path, "store", "2024-03-01"))) == [
-        "file_store_001.parquet"]
+        "file_store_001.parquet"
+    ]
     assert [r[0] for r in _rows(_partition(tmp_path, "store", "2024-03-01") + "/*")] == [1, 3]
     report_file = tmp_path / "report.json"
-    result = cli("extract", "--exclude", "store", "--exclude", "no_pk", "--date", "2024-03-02",
-                 "--report", str(report_file), env=env)
+    result = cli(
+        "extract",
+        "--exclude",
+        "store",
+        "--exclude",
+        "no_pk",
+        "--date",
+        "2024-03-02",
+        "--report",
+        str(report_file),
+        env=env,
+    )
     assert result.code == 0, result.output
     statuses = {t["table"]: t["status"] for t in json.loads(report_file.read_text())["tables"]}
-    assert statuses == {"empty_table": "published", "product": "published",
-                        "no_pk": "skipped", "store": "skipped"}
+    assert statuses == {
+        "empty_table": "published",
+        "product": "published",
+        "no_pk": "skipped",
+        "store": "skipped",
+    }
     assert sorted(os.listdir(tmp_path / PREFIX / "product")) == ["cog_dt_ingestion=2024-03-02"]
     assert not os.path.exists(tmp_path / PREFIX / "store" / "cog_dt_ingestion=2024-03-02")
 
@@ -129,14 +156,22 @@ def test_file_rollover_and_parquet_settings(
         " '2024-01-01 00:00:00' + INTERVAL seq SECOND, ELT(1 + seq % 3, 'a', 'b', 'c')"
         f" FROM ({NUMBERS_TO_100K}) AS numbers",
     )
-    settings = load_settings(env=_env(server, database, RADAR_DEST=str(tmp_path),
-                                      RADAR_ROW_GROUP_MB="2", RADAR_FILE_MAX_MB="3",
-                                      RADAR_BATCH_ROWS="5000"))
+    settings = load_settings(
+        env=_env(
+            server,
+            database,
+            RADAR_DEST=str(tmp_path),
+            RADAR_ROW_GROUP_MB="2",
+            RADAR_FILE_MAX_MB="3",
+            RADAR_BATCH_ROWS="5000",
+        )
+    )
     report = report_of(run_extract(settings, run_date=date(2024, 3, 1)))
     assert report.ok, summary_lines(report)
     files = sorted(glob.glob(_partition(tmp_path, "big", "2024-03-01") + "/*"))
     assert [os.path.basename(f) for f in files] == [
-        f"file_big_{n:03d}.parquet" for n in range(1, len(files) + 1)]
+        f"file_big_{n:03d}.parquet" for n in range(1, len(files) + 1)
+    ]
     assert len(files) >= 2  # rolled over at the configured size
     total = 0
     for path in files:
@@ -172,8 +207,14 @@ def test_failed_table_keeps_previous_partition_and_others_publish(
     try:
         url = f"mysql+pymysql://{user}:{CANARY}@{server.host}:{server.port}/{radar}"
         report_file = tmp_path / "r.json"
-        result = cli("extract", "--date", "2024-03-01", "--report", str(report_file),
-                     env={"RADAR_MYSQL_URL": url, "RADAR_DEST": str(tmp_path)})
+        result = cli(
+            "extract",
+            "--date",
+            "2024-03-01",
+            "--report",
+            str(report_file),
+            env={"RADAR_MYSQL_URL": url, "RADAR_DEST": str(tmp_path)},
+        )
         assert result.code == 1, result.output
         assert "product: failed at read" in result.stderr
         assert before.read_bytes() == before_bytes  # the previous partition is untouched
@@ -205,24 +246,57 @@ def test_failed_table_keeps_previous_partition_and_others_publish(
         (["extract", "--table", "st\u043ere"], {}, 2, "not a base table"),  # a Cyrillic o
         (["extract", "--table", "../store"], {}, 2, "is not valid"),
         (["extract", "--table", "s" * 300], {}, 2, "is not valid"),
-        (["extract"], {"RADAR_MYSQL_DATABASE": "radar`; DROP DATABASE x"}, 2,
-         "is not a valid database name"),
+        (
+            ["extract"],
+            {"RADAR_MYSQL_DATABASE": "radar`; DROP DATABASE x"},
+            2,
+            "is not a valid database name",
+        ),
         (["extract"], {"RADAR_PREFIX": "../../etc"}, 2, "prefix"),
-        (["extract"], {"RADAR_WORKERS": "many", "RADAR_MYSQL_PORT": "99999"}, 2,
-         "workers must be an integer"),
-        (["extract"], {"RADAR_MYSQL_URL": f"mysql+pymysql://root:{CANARY}@127.0.0.1:1/x"}, 3,
-         "unreachable"),
-        (["check"], {"RADAR_MYSQL_URL": f"mysql+pymysql://root:{CANARY}@127.0.0.1:1/x"}, 3,
-         "unreachable"),
+        (
+            ["extract"],
+            {"RADAR_WORKERS": "many", "RADAR_MYSQL_PORT": "99999"},
+            2,
+            "workers must be an integer",
+        ),
+        (
+            ["extract"],
+            {"RADAR_MYSQL_URL": f"mysql+pymysql://root:{CANARY}@127.0.0.1:1/x"},
+            3,
+            "unreachable",
+        ),
+        (
+            ["check"],
+            {"RADAR_MYSQL_URL": f"mysql+pymysql://root:{CANARY}@127.0.0.1:1/x"},
+            3,
+            "unreachable",
+        ),
         (["extract", "--dest", "/proc/version/out"], {}, 3, "not writable"),
     ],
-    ids=["bad-date", "unknown-table", "view", "hostile-name", "look-alike", "dot-dot",
-         "very-long", "hostile-database", "hostile-prefix", "bad-config", "unreachable",
-         "check-unreachable", "unwritable-dest"],
+    ids=[
+        "bad-date",
+        "unknown-table",
+        "view",
+        "hostile-name",
+        "look-alike",
+        "dot-dot",
+        "very-long",
+        "hostile-database",
+        "hostile-prefix",
+        "bad-config",
+        "unreachable",
+        "check-unreachable",
+        "unwritable-dest",
+    ],
 )
 def test_bad_input_one_line_and_exit_code(
-    cli: Callable[..., Result], server: Server, radar: str, args: list[str],
-    env: dict[str, str], code: int, message: str,
+    cli: Callable[..., Result],
+    server: Server,
+    radar: str,
+    args: list[str],
+    env: dict[str, str],
+    code: int,
+    message: str,
 ) -> None:
     result = cli(*args, env={**_env(server, radar), **env})
     assert result.code == code, result.output
@@ -232,11 +306,22 @@ def test_bad_input_one_line_and_exit_code(
 
 
 def test_bad_config_lists_every_problem(cli: Callable[..., Result]) -> None:
-    result = cli("tables", env={"RADAR_WORKERS": "0", "RADAR_MYSQL_PORT": "x",
-                                "RADAR_MYSQL_SSL_MODE": "sometimes", "RADAR_DEST": "ftp://x"})
+    result = cli(
+        "tables",
+        env={
+            "RADAR_WORKERS": "0",
+            "RADAR_MYSQL_PORT": "x",
+            "RADAR_MYSQL_SSL_MODE": "sometimes",
+            "RADAR_DEST": "ftp://x",
+        },
+    )
     assert result.code == 2
-    for problem in ("workers must be between 1 and 64", "mysql_port must be an integer",
-                    "mysql_ssl_mode 'sometimes'", "dest 'ftp://x'"):
+    for problem in (
+        "workers must be between 1 and 64",
+        "mysql_port must be an integer",
+        "mysql_ssl_mode 'sometimes'",
+        "dest 'ftp://x'",
+    ):
         assert problem in result.stderr
 
 
@@ -254,7 +339,11 @@ def test_check_and_tables(
     listing = cli("tables", "--json", env=_env(server, radar))
     assert listing.code == 0
     assert sorted(t["table"] for t in json.loads(listing.stdout)) == [
-        "empty_table", "no_pk", "product", "store"]
+        "empty_table",
+        "no_pk",
+        "product",
+        "store",
+    ]
 
 
 @pytest.fixture
@@ -268,12 +357,18 @@ def test_extract_to_s3_round_trips_and_reruns(
     env = {**_env(server, radar, RADAR_DEST=f"s3://{bucket}/bronze"), **s3.env}
     result = cli("extract", "--date", "2024-03-01", env=env)
     assert result.code == 0, result.output
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3.endpoint}, key="testing",
-                           secret="testing", use_listings_cache=False)
+    fs = s3fs.S3FileSystem(
+        client_kwargs={"endpoint_url": s3.endpoint},
+        key="testing",
+        secret="testing",
+        use_listings_cache=False,
+    )
     keys = sorted(fs.find(f"{bucket}/bronze"))
     data = [k for k in keys if "/_radar_extract/" not in k]
-    assert data == [f"{bucket}/bronze/{PREFIX}/{t}/cog_dt_ingestion=2024-03-01/file_{t}_001.parquet"
-                    for t in ("empty_table", "no_pk", "product", "store")]
+    assert data == [
+        f"{bucket}/bronze/{PREFIX}/{t}/cog_dt_ingestion=2024-03-01/file_{t}_001.parquet"
+        for t in ("empty_table", "no_pk", "product", "store")
+    ]
     assert not [k for k in keys if "/staging/" in k or k.endswith(".probe")]
     with fs.open(data[2], "rb") as handle:
         table = pq.read_table(handle)
@@ -281,8 +376,9 @@ def test_extract_to_s3_round_trips_and_reruns(
         {"sku": "A-1", "price": __import__("decimal").Decimal("10.50"), "stock": 4294967295},
         {"sku": "B-2", "price": None, "stock": 0},
     ]
-    manifest = json.loads(fs.cat(
-        f"{bucket}/bronze/_radar_extract/manifests/product/cog_dt_ingestion=2024-03-01.json"))
+    manifest = json.loads(
+        fs.cat(f"{bucket}/bronze/_radar_extract/manifests/product/cog_dt_ingestion=2024-03-01.json")
+    )
     assert manifest["rows"] == 2 and manifest["files"][0]["rows"] == 2
     # Rerun of one table: same keys, nothing duplicated.
     assert cli("extract", "--table", "product", "--date", "2024-03-01", env=env).code == 0
@@ -304,9 +400,15 @@ def test_json_logs_and_shared_log_file(
     """--log-json gives one parseable line per table and per run; worker processes share
     one rotating log file."""
     log_file = tmp_path / "radar.log"
-    result = cli("extract", "--log-json", "--workers", "2", "--date", "2024-03-01",
-                 env=_env(server, radar, RADAR_DEST=str(tmp_path / "out"),
-                          RADAR_LOG_FILE=str(log_file)))
+    result = cli(
+        "extract",
+        "--log-json",
+        "--workers",
+        "2",
+        "--date",
+        "2024-03-01",
+        env=_env(server, radar, RADAR_DEST=str(tmp_path / "out"), RADAR_LOG_FILE=str(log_file)),
+    )
     assert result.code == 0, result.output
     events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     tables = {e["table"]: e for e in events if e.get("event") == "table"}

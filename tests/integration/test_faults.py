@@ -31,9 +31,11 @@ ROWS = 300_000
 def database(make_module_database: Callable[..., str]) -> str:
     return make_module_database(
         "CREATE TABLE metrics (id INT PRIMARY KEY, v DECIMAL(14,2), note VARCHAR(64), at DATETIME)",
-        *numbered_rows("metrics", f"seq, seq / 100, {hex32('seq')},"
-                       " '2024-01-01' + INTERVAL seq MINUTE", ROWS),
-        "CREATE TABLE small (id INT PRIMARY KEY)", "INSERT INTO small VALUES (1), (2)",
+        *numbered_rows(
+            "metrics", f"seq, seq / 100, {hex32('seq')}, '2024-01-01' + INTERVAL seq MINUTE", ROWS
+        ),
+        "CREATE TABLE small (id INT PRIMARY KEY)",
+        "INSERT INTO small VALUES (1), (2)",
     )
 
 
@@ -43,8 +45,9 @@ def _kill_when_streaming(server: Server, database: str, how: str, found: list[in
     deadline = time.monotonic() + 30
     with conn.cursor() as cur:
         while time.monotonic() < deadline and not found:
-            for process_id in running_statements(cur, server, database,
-                                                 "%radar-extract%`metrics`%"):
+            for process_id in running_statements(
+                cur, server, database, "%radar-extract%`metrics`%"
+            ):
                 cur.execute(f"KILL {how} {int(process_id)}")
                 found.append(int(process_id))
             time.sleep(0.01)
@@ -56,12 +59,22 @@ def _extract(
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
     # One attempt: the kill must fail the table, not be cured by a retry (test_retries.py).
-    env.update(RADAR_MYSQL_URL=server.url(database), RADAR_DEST=str(dest), RADAR_WORKERS="1",
-               RADAR_BATCH_ROWS="5000", RADAR_RETRY_ATTEMPTS="1")
+    env.update(
+        RADAR_MYSQL_URL=server.url(database),
+        RADAR_DEST=str(dest),
+        RADAR_WORKERS="1",
+        RADAR_BATCH_ROWS="5000",
+        RADAR_RETRY_ATTEMPTS="1",
+    )
     report = dest.parent / f"report-{dest.name}-{day}.json"
-    proc = subprocess.run([sys.executable, "-m", "extractor", "extract", "--date", day,
-                           "--report", str(report)],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "extractor", "extract", "--date", day, "--report", str(report)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     tables = json.loads(report.read_text())["tables"] if report.exists() else []
     return proc, {t["table"]: t for t in tables}
 
@@ -72,16 +85,18 @@ def test_killed_read_fails_the_table_and_publishes_nothing(
 ) -> None:
     first, _ = _extract(server, database, tmp_path / "out", "2024-05-01")
     assert first.returncode == 0, first.stderr
-    partition = (tmp_path / "out/origin=airbyte/database=bronze_radar/metrics"
-                 / "cog_dt_ingestion=2024-05-01")
+    partition = (
+        tmp_path
+        / "out/origin=airbyte/database=bronze_radar/metrics"
+        / "cog_dt_ingestion=2024-05-01"
+    )
     before = {p.name: p.read_bytes() for p in partition.iterdir()}
     assert pq.read_table(partition).num_rows == ROWS
 
     killed: list[int] = []
     for day in ("2024-05-01", "2024-05-02"):  # a rerun over a partition, and a new partition
         killed.clear()
-        killer = threading.Thread(target=_kill_when_streaming,
-                                  args=(server, database, how, killed))
+        killer = threading.Thread(target=_kill_when_streaming, args=(server, database, how, killed))
         killer.start()
         result, tables = _extract(server, database, tmp_path / "out", day)
         killer.join()
@@ -130,8 +145,11 @@ def test_server_statement_limits_do_not_cut_a_long_read(
     with _global_limits(server):
         result, _ = _extract(server, database, tmp_path / "out", "2024-05-03")
     assert result.returncode == 0, result.stderr
-    partition = (tmp_path / "out/origin=airbyte/database=bronze_radar/metrics"
-                 / "cog_dt_ingestion=2024-05-03")
+    partition = (
+        tmp_path
+        / "out/origin=airbyte/database=bronze_radar/metrics"
+        / "cog_dt_ingestion=2024-05-03"
+    )
     assert pq.read_table(partition).num_rows == ROWS
 
 
@@ -144,8 +162,10 @@ def test_a_statement_time_limit_is_permanent_and_a_kill_transient(
     import connectorx as cx
 
     settings = load_settings(env={"RADAR_MYSQL_URL": server.url(database)}).mysql
-    heavy = (f"SELECT SUM(CRC32(CONCAT(m.note, d.d))) FROM metrics m CROSS JOIN"
-             f" ({' UNION ALL '.join(f'SELECT {i} AS d' for i in range(10))}) d")
+    heavy = (
+        f"SELECT SUM(CRC32(CONCAT(m.note, d.d))) FROM metrics m CROSS JOIN"
+        f" ({' UNION ALL '.join(f'SELECT {i} AS d' for i in range(10))}) d"
+    )
 
     def pymysql_error(sql: str) -> BaseException:
         conn = server.connect(database)
@@ -166,8 +186,9 @@ def test_a_statement_time_limit_is_permanent_and_a_kill_transient(
         for error in (pymysql_error(heavy), connectorx_error(heavy)):
             cut = classify(error, settings, table="metrics", step=Step.READ)
             assert isinstance(cut, SourceError) and not cut.transient, cut
-            assert "maximum statement execution time exceeded" in str(cut) or \
-                "max_statement_time exceeded" in str(cut), cut
+            assert "maximum statement execution time exceeded" in str(
+                cut
+            ) or "max_statement_time exceeded" in str(cut), cut
     # KILL QUERY of a running SELECT, from a second session.
     conn = server.connect(database)
     with conn.cursor() as cur:
@@ -177,8 +198,10 @@ def test_a_statement_time_limit_is_permanent_and_a_kill_transient(
     killer.start()
     try:
         with conn.cursor() as cur, pytest.raises(pymysql.MySQLError) as caught:
-            cur.execute(heavy.replace("SUM(", "/* killme */ SUM(") + " CROSS JOIN"
-                        f" ({' UNION ALL '.join(f'SELECT {i} AS e' for i in range(10))}) e")
+            cur.execute(
+                heavy.replace("SUM(", "/* killme */ SUM(") + " CROSS JOIN"
+                f" ({' UNION ALL '.join(f'SELECT {i} AS e' for i in range(10))}) e"
+            )
     finally:
         killer.join()
         conn.close()

@@ -28,36 +28,53 @@ PREFIX = "origin=airbyte/database=bronze_radar"
 
 @pytest.fixture(scope="module")
 def database(make_module_database: Callable[..., str]) -> str:
-    return make_module_database("CREATE TABLE metrics (id INT PRIMARY KEY, v VARCHAR(64))",
-                                *numbered_rows("metrics", f"seq, {hex32('seq')}", ROWS))
+    return make_module_database(
+        "CREATE TABLE metrics (id INT PRIMARY KEY, v VARCHAR(64))",
+        *numbered_rows("metrics", f"seq, {hex32('seq')}", ROWS),
+    )
 
 
 def _start(server: Server, database: str, **env: str) -> subprocess.Popen[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
     # A killed run's lock blocks the next run for one lease: seconds here, not minutes.
-    full.update(RADAR_MYSQL_URL=server.url(database), RADAR_WORKERS="1",
-                RADAR_LOCK_LEASE_S="2", **env)
-    return subprocess.Popen([sys.executable, "-m", "extractor", "extract", "--date", "2024-05-01"],
-                            env=full, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    full.update(
+        RADAR_MYSQL_URL=server.url(database), RADAR_WORKERS="1", RADAR_LOCK_LEASE_S="2", **env
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "extractor", "extract", "--date", "2024-05-01"],
+        env=full,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _uploads(s3: S3, bucket: str) -> list[str]:
     """bucket/key of every multipart upload in progress: invisible to every listing."""
     import boto3
 
-    client = boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    return [f"{bucket}/{u['Key']}"
-            for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return [
+        f"{bucket}/{u['Key']}"
+        for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    ]
 
 
 def _streaming(server: Server, database: str) -> bool:
     conn = server.connect()
     with conn.cursor() as cur:
-        cur.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = %s AND"
-                    " INFO LIKE '%%radar-extract%%' AND INFO NOT LIKE '%%PROCESSLIST%%'",
-                    (database,))
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = %s AND"
+            " INFO LIKE '%%radar-extract%%' AND INFO NOT LIKE '%%PROCESSLIST%%'",
+            (database,),
+        )
         (count,) = cur.fetchone()
     conn.close()
     return bool(count)
@@ -94,12 +111,20 @@ def test_sigkill_while_publishing_is_rolled_forward_by_the_next_run(
 ) -> None:
     bucket = s3.new_bucket()
     endpoint = s3.endpoint.rsplit(":", 1)
-    files_env = {"RADAR_FILE_MAX_MB": "1", "RADAR_ROW_GROUP_MB": "1", **s3.env,
-                 "RADAR_DEST": f"s3://{bucket}"}
+    files_env = {
+        "RADAR_FILE_MAX_MB": "1",
+        "RADAR_ROW_GROUP_MB": "1",
+        **s3.env,
+        "RADAR_DEST": f"s3://{bucket}",
+    }
     first = _start(server, database, **files_env)
     assert first.wait(120) == 0, first.stderr.read() if first.stderr else ""
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3.endpoint}, key="testing",
-                           secret="testing", use_listings_cache=False)
+    fs = s3fs.S3FileSystem(
+        client_kwargs={"endpoint_url": s3.endpoint},
+        key="testing",
+        secret="testing",
+        use_listings_cache=False,
+    )
     partition = f"{bucket}/{PREFIX}/metrics/cog_dt_ingestion=2024-05-01"
     old = sorted(fs.ls(partition))
     assert len(old) >= 3
@@ -109,10 +134,14 @@ def test_sigkill_while_publishing_is_rolled_forward_by_the_next_run(
         cur.execute("DELETE FROM metrics WHERE id > %s", (ROWS // 2,))  # the new version is smaller
     conn.close()
     # The publish completes one multipart upload per file: hold the second completion.
-    with StallingProxy((endpoint[0].split("//")[1], int(endpoint[1])),
-                       b"<CompleteMultipartUpload", stall_at=2) as proxy:
-        proc = _start(server, database, **{**files_env,
-                                           "RADAR_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}"})
+    with StallingProxy(
+        (endpoint[0].split("//")[1], int(endpoint[1])), b"<CompleteMultipartUpload", stall_at=2
+    ) as proxy:
+        proc = _start(
+            server,
+            database,
+            **{**files_env, "RADAR_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}"},
+        )
         assert proxy.stalled.wait(60), "the publish never reached its second completion"
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -129,8 +158,9 @@ def test_sigkill_while_publishing_is_rolled_forward_by_the_next_run(
     assert not fs.exists(journal)
     assert _uploads(s3, bucket) == []
     new = sorted(fs.ls(partition))
-    manifest = json.loads(fs.cat(
-        f"{bucket}/_radar_extract/manifests/metrics/cog_dt_ingestion=2024-05-01.json"))
+    manifest = json.loads(
+        fs.cat(f"{bucket}/_radar_extract/manifests/metrics/cog_dt_ingestion=2024-05-01.json")
+    )
     assert [f"{partition}/{f['key']}" for f in manifest["files"]] == new
     with fs.open(new[0], "rb"):
         pass
@@ -142,10 +172,18 @@ def test_sigkill_before_the_journal_leaves_uploads_that_the_next_run_aborts(
     server: Server, database: str, s3: S3
 ) -> None:
     bucket = s3.new_bucket()
-    files_env = {"RADAR_FILE_MAX_MB": "1", "RADAR_ROW_GROUP_MB": "1", **s3.env,
-                 "RADAR_DEST": f"s3://{bucket}"}
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3.endpoint}, key="testing",
-                           secret="testing", use_listings_cache=False)
+    files_env = {
+        "RADAR_FILE_MAX_MB": "1",
+        "RADAR_ROW_GROUP_MB": "1",
+        **s3.env,
+        "RADAR_DEST": f"s3://{bucket}",
+    }
+    fs = s3fs.S3FileSystem(
+        client_kwargs={"endpoint_url": s3.endpoint},
+        key="testing",
+        secret="testing",
+        use_listings_cache=False,
+    )
     partition = f"{bucket}/{PREFIX}/metrics/cog_dt_ingestion=2024-05-01"
     proc = _start(server, database, RADAR_BATCH_ROWS="2000", **files_env)
     _wait(lambda: len(_uploads(s3, bucket)) >= 2, 60)  # two files opened: still reading

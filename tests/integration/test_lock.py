@@ -81,19 +81,26 @@ class Dest:
 @pytest.fixture(params=["local", "s3"])
 def dest(request: pytest.FixtureRequest, tmp_path: Path) -> Dest:
     if request.param == "local":
-        return Dest(fsspec.filesystem("file"), str(tmp_path / "out"),
-                    {"RADAR_DEST": str(tmp_path / "out")})
+        return Dest(
+            fsspec.filesystem("file"), str(tmp_path / "out"), {"RADAR_DEST": str(tmp_path / "out")}
+        )
     s3: S3 = request.getfixturevalue("s3")
     bucket = s3.new_bucket()
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3.endpoint}, key="testing",
-                           secret="testing", use_listings_cache=False)
+    fs = s3fs.S3FileSystem(
+        client_kwargs={"endpoint_url": s3.endpoint},
+        key="testing",
+        secret="testing",
+        use_listings_cache=False,
+    )
     return Dest(fs, bucket, {**s3.env, "RADAR_DEST": f"s3://{bucket}"})
 
 
 @pytest.fixture
 def database(make_database: Callable[..., str]) -> str:
-    return make_database("CREATE TABLE store (id INT PRIMARY KEY, v VARCHAR(64))",
-                         *numbered_rows("store", "seq, LEFT(SHA2(seq, 256), 32)", FEW))
+    return make_database(
+        "CREATE TABLE store (id INT PRIMARY KEY, v VARCHAR(64))",
+        *numbered_rows("store", "seq, LEFT(SHA2(seq, 256), 32)", FEW),
+    )
 
 
 def _grow(server: Server, database: str) -> None:
@@ -107,21 +114,50 @@ def _grow(server: Server, database: str) -> None:
 class Run:
     """One `radar-extract extract` process, its log file and, optionally, its publish gate."""
 
-    def __init__(self, server: Server, database: str, dest: Dest, work: Path, name: str,
-                 *, hold: bool = False, **env: str) -> None:
+    def __init__(
+        self,
+        server: Server,
+        database: str,
+        dest: Dest,
+        work: Path,
+        name: str,
+        *,
+        hold: bool = False,
+        **env: str,
+    ) -> None:
         self.log = work / f"{name}.log"
         self.report = work / f"{name}.json"
         self.gate = work / f"{name}.gate"
         full = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
-        full.update(RADAR_MYSQL_URL=server.url(database), RADAR_WORKERS="1",
-                    RADAR_FILE_MAX_MB="1", RADAR_ROW_GROUP_MB="1", RADAR_LOG_FILE=str(self.log),
-                    **dest.env, **env)
+        full.update(
+            RADAR_MYSQL_URL=server.url(database),
+            RADAR_WORKERS="1",
+            RADAR_FILE_MAX_MB="1",
+            RADAR_ROW_GROUP_MB="1",
+            RADAR_LOG_FILE=str(self.log),
+            **dest.env,
+            **env,
+        )
         if hold:
             full["RADAR_TEST_HOLD_PUBLISH"] = str(self.gate)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "extractor", "extract", "--date", DAY,
-             "--report", str(self.report)], env=full, cwd=ROOT, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "extractor",
+                "extract",
+                "--date",
+                DAY,
+                "--report",
+                str(self.report),
+            ],
+            env=full,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def held(self) -> bool:
         return Path(f"{self.gate}.held").exists()
@@ -167,8 +203,16 @@ def test_the_second_run_waits_for_the_first_then_publishes_alone(
     first_id = dest.json(dest.lock)["run_id"]
     _grow(server, database)
 
-    second = Run(server, database, dest, tmp_path, "second", hold=True,
-                 RADAR_LOCK_LEASE_S="2", RADAR_LOCK_WAIT_S="120")
+    second = Run(
+        server,
+        database,
+        dest,
+        tmp_path,
+        "second",
+        hold=True,
+        RADAR_LOCK_LEASE_S="2",
+        RADAR_LOCK_WAIT_S="120",
+    )
     runs.append(second)
     _wait(lambda: second.logged(f"is being written by run {first_id}"))
     time.sleep(5)  # two and a half leases: only the first run's heartbeat keeps its lock
@@ -203,13 +247,19 @@ def test_the_second_run_refuses_with_one_line_and_reads_nothing(
     assert code == 1, stderr
     since = datetime.fromisoformat(lock["since"]).strftime("%Y-%m-%dT%H:%M:%SZ")
     until = datetime.fromisoformat(lock["lease_until"]).strftime("%Y-%m-%dT%H:%M:%SZ")
-    line = (f"store: failed at lock (not retried: the error is not transient): "
-            f"cog_dt_ingestion={DAY} is being written by run {lock['run_id']} "
-            f"(since {since}, lease until {until}); waited 1 s (RADAR_LOCK_WAIT_S)")
+    line = (
+        f"store: failed at lock (not retried: the error is not transient): "
+        f"cog_dt_ingestion={DAY} is being written by run {lock['run_id']} "
+        f"(since {since}, lease until {until}); waited 1 s (RADAR_LOCK_WAIT_S)"
+    )
     assert line in stderr
     table = json.loads(second.report.read_text())["tables"][0]
     assert (table["status"], table["error_step"], table["error_type"], table["rows"]) == (
-        "failed", "lock", "PartitionLocked", 0)
+        "failed",
+        "lock",
+        "PartitionLocked",
+        0,
+    )
 
     first.release()
     code, stderr = first.finish()
@@ -237,7 +287,8 @@ def test_the_lock_of_a_killed_run_expires_and_the_next_run_proceeds(
     dest.assert_one_run(after.run_id, MANY)
     manifest = dest.json(dest.internal("manifests", "store", f"cog_dt_ingestion={DAY}.json"))
     assert datetime.fromisoformat(manifest["published_at"]) >= datetime.fromisoformat(
-        lock["lease_until"])
+        lock["lease_until"]
+    )
     assert not dest.fs.exists(dest.lock)
     assert not dest.fs.exists(dest.internal("journal", "store", f"cog_dt_ingestion={DAY}.json"))
     # The killed run's publish was rolled forward and its staging removed.

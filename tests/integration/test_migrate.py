@@ -37,8 +37,14 @@ from tests.type_matrix import CASES
 
 pytestmark = pytest.mark.integration
 PREFIX = "origin=airbyte/database=bronze_radar"
-OLDER, OLD, COMPAT, EXACT, REF, NEXT = ("2024-03-31", "2024-04-30", "2024-05-02", "2024-05-03",
-                                        "2024-06-01", "2024-06-02")
+OLDER, OLD, COMPAT, EXACT, REF, NEXT = (
+    "2024-03-31",
+    "2024-04-30",
+    "2024-05-02",
+    "2024-05-03",
+    "2024-06-01",
+    "2024-06-02",
+)
 _SKIP = {"float", "double"}  # the text protocol rounds these; own columns below
 MATRIX = [c for c in CASES if c.id not in _SKIP]
 TABLES = ("store", "store_metrics", "matrix", "drifted")
@@ -66,8 +72,13 @@ SOURCE = [
     "INSERT INTO drifted VALUES (1, 'x', 10), (2, 'y', 20)",
 ]
 # The 1.x partition of the matrix with other widths readers may hold.
-MATRIX_1X = {"c_int": pa.int32(), "c_bigint": pa.float64(), "c_int_unsigned": pa.float64(),
-             "c_datetime_6": pa.timestamp("ms", tz="UTC"), "c_time_6": pa.time32("ms")}
+MATRIX_1X = {
+    "c_int": pa.int32(),
+    "c_bigint": pa.float64(),
+    "c_int_unsigned": pa.float64(),
+    "c_datetime_6": pa.timestamp("ms", tz="UTC"),
+    "c_time_6": pa.time32("ms"),
+}
 
 
 def _matrix_ddl() -> list[str]:
@@ -86,9 +97,15 @@ def _matrix_ddl() -> list[str]:
 def _run(env: dict[str, str], *args: str, timeout: float = 300) -> Result:
     full = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
     full.update(env)
-    done = subprocess.run([sys.executable, "-m", "extractor", *args], env=full, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "-m", "extractor", *args],
+        env=full,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     return Result(done.returncode, done.stdout, done.stderr)
 
 
@@ -98,8 +115,9 @@ def _ok(result: Result) -> Result:
 
 
 @pytest.fixture(scope="module")
-def world(server: Server, make_module_database: Any, tmp_path_factory: pytest.TempPathFactory
-          ) -> dict[str, Any]:
+def world(
+    server: Server, make_module_database: Any, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     """The bucket before any migrate (kept pristine: tests copy it), and a reference."""
     database = make_module_database(*SOURCE, *_matrix_ddl(), sql_mode="")
     root = tmp_path_factory.mktemp("world")
@@ -109,8 +127,9 @@ def world(server: Server, make_module_database: Any, tmp_path_factory: pytest.Te
         cur.execute("SET time_zone = '+00:00'")
 
     def partition(table: str, date: str, era: str, **kw: Any) -> None:
-        airbyte.write_partition(conn, table, dest / PREFIX / table / f"cog_dt_ingestion={date}",
-                                era, **kw)
+        airbyte.write_partition(
+            conn, table, dest / PREFIX / table / f"cog_dt_ingestion={date}", era, **kw
+        )
 
     partition("store", OLDER, "1.x")
     partition("store", OLD, "legacy")
@@ -121,8 +140,12 @@ def world(server: Server, make_module_database: Any, tmp_path_factory: pytest.Te
     with conn.cursor() as cur:  # drifted since Airbyte's last sync
         cur.execute("ALTER TABLE drifted DROP COLUMN old_col, ADD COLUMN new_col INT")
         cur.execute("UPDATE drifted SET new_col = id * 100")
-    env = {"RADAR_MYSQL_URL": server.url(database), "RADAR_DEST": str(dest),
-           "RADAR_SCHEMAS_DIR": str(schemas), "RADAR_WORKERS": "2"}
+    env = {
+        "RADAR_MYSQL_URL": server.url(database),
+        "RADAR_DEST": str(dest),
+        "RADAR_SCHEMAS_DIR": str(schemas),
+        "RADAR_WORKERS": "2",
+    }
     config = root / "radar.toml"
     config.write_text('[drift.tables.drifted]\ncolumn_removed = "warn"\n', encoding="utf-8")
     _ok(_run(env, "compat", "inspect", "--save"))
@@ -130,8 +153,15 @@ def world(server: Server, make_module_database: Any, tmp_path_factory: pytest.Te
     _ok(_run(env, "extract", "--date", EXACT, "--table", "store"))
     _ok(_run(env, "schemas", "snapshot"))
     _ok(_run({**env, "RADAR_DEST": str(ref)}, "extract", "--date", REF))
-    return {"database": database, "env": env, "dest": dest, "schemas": schemas, "ref": ref,
-            "conn": conn, "config": config}
+    return {
+        "database": database,
+        "env": env,
+        "dest": dest,
+        "schemas": schemas,
+        "ref": ref,
+        "conn": conn,
+        "config": config,
+    }
 
 
 @pytest.fixture
@@ -140,8 +170,13 @@ def bucket(world: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     dest, schemas = tmp_path / "bucket", tmp_path / "schemas"
     shutil.copytree(world["dest"], dest)
     shutil.copytree(world["schemas"], schemas)
-    env = {**world["env"], "RADAR_DEST": str(dest), "RADAR_SCHEMAS_DIR": str(schemas),
-           "RADAR_LOCK_LEASE_S": "2", "RADAR_LOCK_WAIT_S": "30"}
+    env = {
+        **world["env"],
+        "RADAR_DEST": str(dest),
+        "RADAR_SCHEMAS_DIR": str(schemas),
+        "RADAR_LOCK_LEASE_S": "2",
+        "RADAR_LOCK_WAIT_S": "30",
+    }
     return {**world, "dest": dest, "schemas": schemas, "env": env}
 
 
@@ -168,8 +203,11 @@ def _schema(path: Path) -> list[tuple[str, str]]:
 
 
 def _bytes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _migrate(env: dict[str, str], *args: str) -> tuple[Result, list[dict[str, Any]]]:
@@ -183,10 +221,13 @@ def _quoted(name: str) -> str:
 
 def _differences(new: Path, ref: Path, columns: list[str]) -> dict[str, int]:
     """Per column, the rows whose value differs from the reference (joined on id)."""
-    counts = ", ".join(f"count(*) FILTER (WHERE a.{_quoted(c)} IS DISTINCT FROM "
-                       f"b.{_quoted(c)})" for c in columns)
-    row = query(f"SELECT count(*), {counts} FROM read_parquet('{new}/*.parquet') a "
-                     f"FULL JOIN read_parquet('{ref}/*.parquet') b USING (id)").fetchall()[0]
+    counts = ", ".join(
+        f"count(*) FILTER (WHERE a.{_quoted(c)} IS DISTINCT FROM b.{_quoted(c)})" for c in columns
+    )
+    row = query(
+        f"SELECT count(*), {counts} FROM read_parquet('{new}/*.parquet') a "
+        f"FULL JOIN read_parquet('{ref}/*.parquet') b USING (id)"
+    ).fetchall()[0]
     assert row is not None
     return dict(zip(["(rows)", *columns], row, strict=True))
 
@@ -197,13 +238,21 @@ def _by_partition(reports: list[dict[str, Any]]) -> dict[tuple[str, str], dict[s
 
 # What differs from the source where the old files lost it, and is counted so.
 DIFFER = {
-    ("store", OLD, "active"): 1, ("store", OLDER, "active"): 1, ("store", COMPAT, "active"): 1,
-    ("store", OLD, "big_revenue"): 1, ("store", COMPAT, "big_revenue"): 1,
-    ("store_metrics", OLD, "big"): 1, ("store_metrics", OLD, "at"): 1,
-    ("store_metrics", COMPAT, "big"): 1, ("store_metrics", COMPAT, "at"): 1,
-    ("drifted", OLD, "new_col"): 2, ("matrix", OLDER, "c_tinyint_1"): 3,
-    ("matrix", OLDER, "c_time"): 2, ("matrix", OLD, "c_datetime_6"): 2,
-    ("matrix", OLD, "c_bigint"): 1, ("matrix", COMPAT, "c_decimal_30_20"): 1,
+    ("store", OLD, "active"): 1,
+    ("store", OLDER, "active"): 1,
+    ("store", COMPAT, "active"): 1,
+    ("store", OLD, "big_revenue"): 1,
+    ("store", COMPAT, "big_revenue"): 1,
+    ("store_metrics", OLD, "big"): 1,
+    ("store_metrics", OLD, "at"): 1,
+    ("store_metrics", COMPAT, "big"): 1,
+    ("store_metrics", COMPAT, "at"): 1,
+    ("drifted", OLD, "new_col"): 2,
+    ("matrix", OLDER, "c_tinyint_1"): 3,
+    ("matrix", OLDER, "c_time"): 2,
+    ("matrix", OLD, "c_datetime_6"): 2,
+    ("matrix", OLD, "c_bigint"): 1,
+    ("matrix", COMPAT, "c_decimal_30_20"): 1,
 }
 
 
@@ -215,8 +264,9 @@ def _check_values(bucket: dict[str, Any], reports: list[dict[str, Any]]) -> None
         if part["status"] != "migrated":
             continue
         columns = {c["name"]: c for c in part["columns"]}
-        differ = _differences(_data(bucket["dest"], table, date),
-                              _data(bucket["ref"], table, REF), list(columns))
+        differ = _differences(
+            _data(bucket["dest"], table, date), _data(bucket["ref"], table, REF), list(columns)
+        )
         rows = differ.pop("(rows)")
         assert rows == part["rows"], (table, date)
         for name, count in differ.items():
@@ -229,8 +279,10 @@ def _check_values(bucket: dict[str, Any], reports: list[dict[str, Any]]) -> None
 def test_dry_run_writes_nothing_and_says_what_would_be_exact(bucket: dict[str, Any]) -> None:
     # Before: a reader that refuses mismatched columns fails on the mixed history.
     with pytest.raises(duckdb.Error, match="schema mismatch"):
-        query(f"SELECT * FROM read_parquet('{bucket['dest'] / PREFIX}/store/*/*."
-                   "parquet', union_by_name=false)").fetchall()
+        query(
+            f"SELECT * FROM read_parquet('{bucket['dest'] / PREFIX}/store/*/*."
+            "parquet', union_by_name=false)"
+        ).fetchall()
     before = {**_bytes(bucket["dest"]), **_bytes(bucket["schemas"])}
     result, reports = _migrate(bucket["env"], "--dry-run")
     assert result.code == 0, result.output
@@ -238,18 +290,26 @@ def test_dry_run_writes_nothing_and_says_what_would_be_exact(bucket: dict[str, A
     parts = _by_partition(reports)
     assert parts[("store", EXACT)]["status"] == "skipped"
     assert {k: p["status"] for k, p in parts.items() if k != ("store", EXACT)} == dict.fromkeys(
-        [k for k in parts if k != ("store", EXACT)], "would_migrate")
+        [k for k in parts if k != ("store", EXACT)], "would_migrate"
+    )
     store = {c["name"]: c for c in parts[("store", OLD)]["columns"]}
     assert (store["active"]["conversion"], store["active"]["counts"]["possibly_lost"]) == (
-        "possibly_lost", 2)  # 1 and 2 were both true
+        "possibly_lost",
+        2,
+    )  # 1 and 2 were both true
     assert store["revenue"]["conversion"] == "exact"
     assert store["big_revenue"]["counts"]["not_guaranteed"] == 1
     assert (store["store name"]["old"], store["2nd score"]["old"], store["preço"]["old"]) == (
-        "store_name", "_2nd_score", "preco")
+        "store_name",
+        "_2nd_score",
+        "preco",
+    )
     compat = {c["name"]: c for c in parts[("store", COMPAT)]["columns"]}
     # The compatible write counted what it changed: 2 became true, one decimal rounded.
     assert {n: c["counts"]["lost"] for n, c in compat.items() if c["counts"]["lost"]} == {
-        "active": 1, "big_revenue": 1}
+        "active": 1,
+        "big_revenue": 1,
+    }
     metrics = {c["name"]: c for c in parts[("store_metrics", OLD)]["columns"]}
     # 1.x recorded the values it NULLed: the unsigned beyond a long, the TIME beyond a day.
     assert (metrics["big"]["counts"]["lost"], metrics["at"]["counts"]["lost"]) == (1, 1)
@@ -257,8 +317,7 @@ def test_dry_run_writes_nothing_and_says_what_would_be_exact(bucket: dict[str, A
     drifted = parts[("drifted", OLD)]
     assert drifted["dropped"] == ["old_col"]
     assert {c["name"]: c["counts"]["absent"] for c in drifted["columns"]}["new_col"] == 2
-    assert "would rewrite" in _run(bucket["env"], "migrate", "--table", "store",
-                                   "--dry-run").stdout
+    assert "would rewrite" in _run(bucket["env"], "migrate", "--table", "store", "--dry-run").stdout
 
 
 def test_migrate_makes_every_partition_exact(bucket: dict[str, Any]) -> None:
@@ -283,10 +342,13 @@ def test_migrate_makes_every_partition_exact(bucket: dict[str, Any]) -> None:
         # A reader that refuses mismatched column sets (DuckDB without union_by_name, as
         # Athena) reads every partition at once; it casts types, so the footers are compared
         # above, column by column.
-        rows = query(f"SELECT * FROM read_parquet('{dest / PREFIX / table}/*/*."
-                          "parquet', union_by_name=false)").fetchall()  # every column read
+        rows = query(
+            f"SELECT * FROM read_parquet('{dest / PREFIX / table}/*/*."
+            "parquet', union_by_name=false)"
+        ).fetchall()  # every column read
         assert len(rows) == sum(p["rows"] for (t, _), p in parts.items() if t == table) + (
-            3 if table == "store" else 0)  # store's exact partition was skipped
+            3 if table == "store" else 0
+        )  # store's exact partition was skipped
     _check_values(bucket, reports)
     lines = _run(bucket["env"], "validate", "--date", OLD).stdout
     assert "validation of cog_dt_ingestion=2024-04-30: 4 tables, 0 invalid: valid" in lines
@@ -301,20 +363,32 @@ def test_migrate_makes_every_partition_exact(bucket: dict[str, Any]) -> None:
     # A rerun finds nothing to do and changes no partition.
     data = _bytes(dest / PREFIX)
     again, second = _migrate(bucket["env"])
-    assert again.code == 0 and all(p["status"] == "skipped" for r in second
-                                   for p in r["partitions"])
+    assert again.code == 0 and all(
+        p["status"] == "skipped" for r in second for p in r["partitions"]
+    )
     assert _bytes(dest / PREFIX) == data
 
 
 def test_the_next_extract_writes_exact_even_with_the_output_schema_back(
-        bucket: dict[str, Any]) -> None:
+    bucket: dict[str, Any],
+) -> None:
     output = bucket["schemas"] / bucket["database"] / "output"
     kept = {p.name: p.read_bytes() for p in output.glob("*.json")}
     _ok(_migrate(bucket["env"])[0])
     for name, text in kept.items():  # the deletion is not committed yet: the nightly has them
         (output / name).write_bytes(text)
-    done = _ok(_run(bucket["env"], "extract", "--date", NEXT, "--compat", "airbyte",
-                    "--config", str(bucket["config"])))
+    done = _ok(
+        _run(
+            bucket["env"],
+            "extract",
+            "--date",
+            NEXT,
+            "--compat",
+            "airbyte",
+            "--config",
+            str(bucket["config"]),
+        )
+    )
     assert "written exact, not in its output schema" in done.stderr
     for table in TABLES:
         for path in _data(bucket["dest"], table, NEXT).glob("*.parquet"):
@@ -322,26 +396,42 @@ def test_the_next_extract_writes_exact_even_with_the_output_schema_back(
         assert "compat" not in (_manifest(bucket["dest"], table, NEXT) or {"compat": 1})
 
 
-def test_a_range_migrates_only_its_dates_and_keeps_the_switch_off(
-        bucket: dict[str, Any]) -> None:
-    result = _ok(_run(bucket["env"], "migrate", "--table", "store", "--from", OLD, "--to", OLD,
-                      "--json"))
+def test_a_range_migrates_only_its_dates_and_keeps_the_switch_off(bucket: dict[str, Any]) -> None:
+    result = _ok(
+        _run(bucket["env"], "migrate", "--table", "store", "--from", OLD, "--to", OLD, "--json")
+    )
     (report,) = json.loads(result.stdout)
     assert [p["date"] for p in report["partitions"]] == [OLD]
     assert not report["exact"] and "not exact yet" in " ".join(report["notes"])
     assert (bucket["schemas"] / bucket["database"] / "output" / "store.json").is_file()
     assert _manifest(bucket["dest"], "store", OLDER) is None  # still Airbyte's
-    assert _schema(next(_data(bucket["dest"], "store", OLD).glob("*.parquet"))) == \
-        _stored_schema(bucket, "store")
+    assert _schema(next(_data(bucket["dest"], "store", OLD).glob("*.parquet"))) == _stored_schema(
+        bucket, "store"
+    )
 
 
 # -- SIGKILL ------------------------------------------------------------------------------------
 def _start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
     full.update(env)
-    return subprocess.Popen([sys.executable, "-m", "extractor", "migrate", "--table", "store",
-                             "--table", "matrix", *args], env=full, cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "extractor",
+            "migrate",
+            "--table",
+            "store",
+            "--table",
+            "matrix",
+            *args,
+        ],
+        env=full,
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _wait(condition: Callable[[], bool], seconds: float = 60) -> None:
@@ -376,7 +466,8 @@ def _old_or_new(bucket: dict[str, Any], pristine: Path) -> dict[tuple[str, str],
 
 
 def test_sigkill_in_the_publish_leaves_each_partition_old_or_new(
-        bucket: dict[str, Any], world: dict[str, Any], tmp_path: Path) -> None:
+    bucket: dict[str, Any], world: dict[str, Any], tmp_path: Path
+) -> None:
     gate = tmp_path / "gate"
     proc = _start({**bucket["env"], "RADAR_TEST_HOLD_PUBLISH": str(gate)})
     try:
@@ -401,7 +492,8 @@ def test_sigkill_in_the_publish_leaves_each_partition_old_or_new(
 
 
 def test_sigkill_between_partitions_and_a_rerun_finishes(
-        bucket: dict[str, Any], world: dict[str, Any]) -> None:
+    bucket: dict[str, Any], world: dict[str, Any]
+) -> None:
     from extractor.config import load_settings
     from extractor.sink.destination import Destination
     from extractor.sink.lock import TableLock
@@ -412,8 +504,9 @@ def test_sigkill_between_partitions_and_a_rerun_finishes(
     lock.acquire(0)
     proc = _start({**bucket["env"], "RADAR_LOCK_WAIT_S": "120"})
     try:
-        _wait(lambda: _manifest(bucket["dest"], "matrix", OLD) is not None
-              or proc.poll() is not None)
+        _wait(
+            lambda: _manifest(bucket["dest"], "matrix", OLD) is not None or proc.poll() is not None
+        )
         assert proc.poll() is None, proc.communicate()
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -425,8 +518,10 @@ def test_sigkill_between_partitions_and_a_rerun_finishes(
     assert states[("matrix", COMPAT)] == "old"
     assert states[("store", OLD)] == states[("matrix", OLD)] == "new"
     # store was done before the kill: its partitions already read as one schema.
-    query(f"SELECT * FROM read_parquet('{bucket['dest'] / PREFIX}/store/*/*."
-               "parquet', union_by_name=false)").fetchall()
+    query(
+        f"SELECT * FROM read_parquet('{bucket['dest'] / PREFIX}/store/*/*."
+        "parquet', union_by_name=false)"
+    ).fetchall()
     result, reports = _migrate(bucket["env"])
     assert result.code == 0, result.output
     parts = _by_partition(reports)
@@ -438,7 +533,8 @@ def test_sigkill_between_partitions_and_a_rerun_finishes(
 
 # -- on S3, then Glue ----------------------------------------------------------------------------
 def test_on_s3_then_catalog_sync_points_glue_at_the_exact_types(
-        world: dict[str, Any], s3: S3, tmp_path: Path) -> None:
+    world: dict[str, Any], s3: S3, tmp_path: Path
+) -> None:
     import boto3
     import s3fs
 
@@ -450,35 +546,79 @@ def test_on_s3_then_catalog_sync_points_glue_at_the_exact_types(
     for date in (OLDER, OLD):
         for path in _data(world["dest"], "store", date).glob("*.parquet"):
             fs.put_file(str(path), f"{bucket}/{PREFIX}/store/cog_dt_ingestion={date}/{path.name}")
-    glue = boto3.client("glue", endpoint_url=s3.endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    glue = boto3.client(
+        "glue",
+        endpoint_url=s3.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     glue_db = f"bronze_{bucket[-8:]}"
     glue.create_database(DatabaseInput={"Name": glue_db})
-    crawled = [{"Name": f.name, "Type": t} for f, t in zip(
-        pq.read_schema(next(_data(world["dest"], "store", OLD).glob("*.parquet"))),
-        ["string", "timestamp", "bigint", "string", "boolean", "double", "double",
-         "struct<member0:date,member1:string>", "struct<member0:timestamp,member1:string>",
-         "struct<member0:timestamp,member1:string>", "bigint", "string",
-         "map<string,string>"], strict=True)]
-    sd = {"Columns": crawled, "Location": f"s3://{bucket}/{PREFIX}/store/",
-          "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-          "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-          "SerdeInfo": {"SerializationLibrary":
-                        "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"}}
-    glue.create_table(DatabaseName=glue_db, TableInput={
-        "Name": "store", "TableType": "EXTERNAL_TABLE", "StorageDescriptor": sd,
-        "PartitionKeys": [{"Name": "cog_dt_ingestion", "Type": "string"}]})
+    crawled = [
+        {"Name": f.name, "Type": t}
+        for f, t in zip(
+            pq.read_schema(next(_data(world["dest"], "store", OLD).glob("*.parquet"))),
+            [
+                "string",
+                "timestamp",
+                "bigint",
+                "string",
+                "boolean",
+                "double",
+                "double",
+                "struct<member0:date,member1:string>",
+                "struct<member0:timestamp,member1:string>",
+                "struct<member0:timestamp,member1:string>",
+                "bigint",
+                "string",
+                "map<string,string>",
+            ],
+            strict=True,
+        )
+    ]
+    sd = {
+        "Columns": crawled,
+        "Location": f"s3://{bucket}/{PREFIX}/store/",
+        "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+        "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+        "SerdeInfo": {
+            "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+        },
+    }
+    glue.create_table(
+        DatabaseName=glue_db,
+        TableInput={
+            "Name": "store",
+            "TableType": "EXTERNAL_TABLE",
+            "StorageDescriptor": sd,
+            "PartitionKeys": [{"Name": "cog_dt_ingestion", "Type": "string"}],
+        },
+    )
     for date in (OLDER, OLD):
-        glue.create_partition(DatabaseName=glue_db, TableName="store", PartitionInput={
-            "Values": [date], "StorageDescriptor": {
-                **sd, "Location": f"s3://{bucket}/{PREFIX}/store/cog_dt_ingestion={date}/"}})
-    env = {**world["env"], "RADAR_DEST": f"s3://{bucket}", "RADAR_SCHEMAS_DIR": str(schemas),
-           **s3.env, "AWS_ENDPOINT_URL": s3.endpoint, "RADAR_GLUE_DATABASE": glue_db}
+        glue.create_partition(
+            DatabaseName=glue_db,
+            TableName="store",
+            PartitionInput={
+                "Values": [date],
+                "StorageDescriptor": {
+                    **sd,
+                    "Location": f"s3://{bucket}/{PREFIX}/store/cog_dt_ingestion={date}/",
+                },
+            },
+        )
+    env = {
+        **world["env"],
+        "RADAR_DEST": f"s3://{bucket}",
+        "RADAR_SCHEMAS_DIR": str(schemas),
+        **s3.env,
+        "AWS_ENDPOINT_URL": s3.endpoint,
+        "RADAR_GLUE_DATABASE": glue_db,
+    }
     result = _ok(_run(env, "migrate", "--table", "store", "--json"))
     (report,) = json.loads(result.stdout)
     assert [p["status"] for p in report["partitions"]] == ["migrated", "migrated"]
-    assert report["exact"] and not (schemas / world["database"] / "output" / "store.json"
-                                    ).exists()
+    assert report["exact"] and not (schemas / world["database"] / "output" / "store.json").exists()
     mirror = tmp_path / "mirror"
     for date in (OLDER, OLD):
         (key,) = fs.ls(f"{bucket}/{PREFIX}/store/cog_dt_ingestion={date}")
@@ -489,41 +629,66 @@ def test_on_s3_then_catalog_sync_points_glue_at_the_exact_types(
     _check_values({"dest": mirror, "ref": world["ref"]}, [report])
     assert not fs.find(f"{bucket}/_radar_extract/staging")
     # Written as extract writes on S3: multipart uploads to the final keys, all completed.
-    client = boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
-    manifest = json.loads(fs.cat_file(
-        f"{bucket}/_radar_extract/manifests/store/cog_dt_ingestion={OLD}.json"))
+    manifest = json.loads(
+        fs.cat_file(f"{bucket}/_radar_extract/manifests/store/cog_dt_ingestion={OLD}.json")
+    )
     assert manifest["migrated"]["from"] == "airbyte" and manifest["files"] == [
         {"key": posixpath.basename(k), "rows": 3, "bytes": fs.size(k)}
-        for k in fs.ls(f"{bucket}/{PREFIX}/store/cog_dt_ingestion={OLD}")]
-    synced = _ok(_run(env, "catalog", "sync", "--date", OLD, "--table", "store",
-                      "--update-columns"))
+        for k in fs.ls(f"{bucket}/{PREFIX}/store/cog_dt_ingestion={OLD}")
+    ]
+    synced = _ok(
+        _run(env, "catalog", "sync", "--date", OLD, "--table", "store", "--update-columns")
+    )
     assert "columns updated" in synced.stdout
     table = glue.get_table(DatabaseName=glue_db, Name="store")["Table"]
     columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
-    assert columns[:4] == [("id", "int"), ("store name", "string"), ("active", "tinyint"),
-                           ("revenue", "decimal(14,2)")]
+    assert columns[:4] == [
+        ("id", "int"),
+        ("store name", "string"),
+        ("active", "tinyint"),
+        ("revenue", "decimal(14,2)"),
+    ]
     for partition in glue.get_partitions(DatabaseName=glue_db, TableName="store")["Partitions"]:
-        assert [(c["Name"], c["Type"]) for c in partition["StorageDescriptor"]["Columns"]] == \
-            columns  # every partition, the older one too: no mixed schemas in Athena
+        assert [
+            (c["Name"], c["Type"]) for c in partition["StorageDescriptor"]["Columns"]
+        ] == columns  # every partition, the older one too: no mixed schemas in Athena
 
 
-def test_a_destination_without_the_table_switches_nothing(bucket: dict[str, Any],
-                                                          tmp_path: Path) -> None:
+def test_a_destination_without_the_table_switches_nothing(
+    bucket: dict[str, Any], tmp_path: Path
+) -> None:
     # A mistyped --dest finds no partition: that is no history made exact.
-    result = _ok(_run(bucket["env"], "migrate", "--table", "store", "--json", "--dest",
-                      str(tmp_path / "elsewhere")))
+    result = _ok(
+        _run(
+            bucket["env"],
+            "migrate",
+            "--table",
+            "store",
+            "--json",
+            "--dest",
+            str(tmp_path / "elsewhere"),
+        )
+    )
     (report,) = json.loads(result.stdout)
     assert report["partitions"] == [] and not report["exact"]
     assert "nothing switched" in " ".join(report["notes"])
     assert (bucket["schemas"] / bucket["database"] / "output" / "store.json").is_file()
-    assert not (tmp_path / "elsewhere" / "_radar_extract" / "migrations" / "store" /
-                "exact.json").exists()
+    assert not (
+        tmp_path / "elsewhere" / "_radar_extract" / "migrations" / "store" / "exact.json"
+    ).exists()
 
 
 def test_on_s3_a_kill_in_the_publish_leaves_its_uploads_to_the_next_run(
-        world: dict[str, Any], s3: S3, tmp_path: Path) -> None:
+    world: dict[str, Any], s3: S3, tmp_path: Path
+) -> None:
     import boto3
     import s3fs
 
@@ -536,16 +701,32 @@ def test_on_s3_a_kill_in_the_publish_leaves_its_uploads_to_the_next_run(
         key = f"{bucket}/{PREFIX}/store/cog_dt_ingestion={OLD}/{path.name}"
         fs.put_file(str(path), key)
         old[key] = path.read_bytes()
-    client = boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    env = {**world["env"], "RADAR_DEST": f"s3://{bucket}", "RADAR_SCHEMAS_DIR": str(schemas),
-           **s3.env, "AWS_ENDPOINT_URL": s3.endpoint, "RADAR_LOCK_LEASE_S": "2"}
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    env = {
+        **world["env"],
+        "RADAR_DEST": f"s3://{bucket}",
+        "RADAR_SCHEMAS_DIR": str(schemas),
+        **s3.env,
+        "AWS_ENDPOINT_URL": s3.endpoint,
+        "RADAR_LOCK_LEASE_S": "2",
+    }
     gate = tmp_path / "gate"
     full = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
     full.update({**env, "RADAR_TEST_HOLD_PUBLISH": str(gate)})
-    proc = subprocess.Popen([sys.executable, "-m", "extractor", "migrate", "--table", "store"],
-                            env=full, cwd=ROOT, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "extractor", "migrate", "--table", "store"],
+        env=full,
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         _wait(lambda: Path(f"{gate}.held").exists() or proc.poll() is not None)
         assert proc.poll() is None, proc.communicate()
@@ -563,8 +744,9 @@ def test_on_s3_a_kill_in_the_publish_leaves_its_uploads_to_the_next_run(
     (report,) = json.loads(result.stdout)
     # The killed run's publish is rolled forward under the lock: then the partition is exact.
     assert [p["status"] for p in report["partitions"]] == ["skipped"] and report["exact"]
-    manifest = json.loads(fs.cat_file(
-        f"{bucket}/_radar_extract/manifests/store/cog_dt_ingestion={OLD}.json"))
+    manifest = json.loads(
+        fs.cat_file(f"{bucket}/_radar_extract/manifests/store/cog_dt_ingestion={OLD}.json")
+    )
     assert manifest["migrated"]["from"] == "airbyte"
     assert manifest["migrated"]["migration_id"] != report["migration_id"]
     assert not fs.exists(journal)

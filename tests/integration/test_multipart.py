@@ -43,13 +43,22 @@ SMALL_FILES = {"RADAR_FILE_MAX_MB": "1", "RADAR_ROW_GROUP_MB": "1"}  # several f
 
 
 def _fs(s3: S3) -> s3fs.S3FileSystem:
-    return s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3.endpoint}, key="testing",
-                             secret="testing", use_listings_cache=False)
+    return s3fs.S3FileSystem(
+        client_kwargs={"endpoint_url": s3.endpoint},
+        key="testing",
+        secret="testing",
+        use_listings_cache=False,
+    )
 
 
 def _client(s3: S3) -> Any:
-    return boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def _uploads(s3: S3, bucket: str) -> list[str]:
@@ -86,20 +95,25 @@ def _published(s3: S3, partition: str) -> list[tuple[Any, ...]]:
 def events(make_database: Callable[..., str]) -> str:
     return make_database(
         "CREATE TABLE events (id INT PRIMARY KEY, v VARCHAR(64), amount DECIMAL(12,2) NULL)",
-        *numbered_rows("events", f"seq, {hex32('seq')}, IF(seq % 7 = 0, NULL, seq / 100)",
-                       120_000),
+        *numbered_rows("events", f"seq, {hex32('seq')}, IF(seq % 7 = 0, NULL, seq / 100)", 120_000),
     )
 
 
-def _held_run(server: Server, database: str, env: dict[str, str], gate: Path,
-              while_held: Callable[[], None]) -> None:
+def _held_run(
+    server: Server, database: str, env: dict[str, str], gate: Path, while_held: Callable[[], None]
+) -> None:
     """One run, held inside its publish (after its journal, before its first completion)
     while `while_held` looks at the bucket."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("RADAR_")}
     full.update(RADAR_MYSQL_URL=server.url(database), RADAR_TEST_HOLD_PUBLISH=str(gate), **env)
-    proc = subprocess.Popen([sys.executable, "-m", "extractor", "extract", "--date", DAY],
-                            env=full, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "extractor", "extract", "--date", DAY],
+        env=full,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not Path(f"{gate}.held").exists():
@@ -152,8 +166,9 @@ def test_the_partition_shows_nothing_new_until_the_publish_completes_the_uploads
     rows = _rows(server, events)
     assert rows[2] == (3, f"new-{rows[2][1][4:]}", Decimal("1.25"))
     assert _published(s3, partition) == rows
-    manifest = json.loads(fs.cat(f"{bucket}/_radar_extract/manifests/events/"
-                                 f"cog_dt_ingestion={DAY}.json"))
+    manifest = json.loads(
+        fs.cat(f"{bucket}/_radar_extract/manifests/events/cog_dt_ingestion={DAY}.json")
+    )
     assert sorted(fs.ls(partition)) == [f"{partition}/{f['key']}" for f in manifest["files"]]
     assert _uploads(s3, bucket) == []
 
@@ -162,9 +177,15 @@ def test_a_table_failing_at_verify_leaves_no_upload_and_the_old_partition(
     server: Server, events: str, s3: S3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bucket = s3.new_bucket()
-    settings = load_settings(env={**s3.env, "RADAR_MYSQL_URL": server.url(events),
-                                  "RADAR_DEST": f"s3://{bucket}", "RADAR_WORKERS": "1",
-                                  **SMALL_FILES})
+    settings = load_settings(
+        env={
+            **s3.env,
+            "RADAR_MYSQL_URL": server.url(events),
+            "RADAR_DEST": f"s3://{bucket}",
+            "RADAR_WORKERS": "1",
+            **SMALL_FILES,
+        }
+    )
     assert run_extract(settings, run_date=date(2024, 5, 1)).ok
     partition = f"{bucket}/{PREFIX}/events/cog_dt_ingestion={DAY}"
     before = _objects(s3, partition)
@@ -201,15 +222,16 @@ def test_parts_are_sent_while_the_file_grows_and_stay_invisible_until_completed(
     with open(path, "wb") as handle:
         uploader.open(str(path))
         for start in range(0, len(body), MIB):
-            handle.write(body[start:start + MIB])
+            handle.write(body[start : start + MIB])
             handle.flush()
             if start == 11 * MIB:  # the file is not finished: two full parts are due
                 deadline = time.monotonic() + 30
                 client = _client(s3)
                 while not sent_early.is_set() and time.monotonic() < deadline:
                     for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
-                        parts = client.list_parts(Bucket=bucket, Key=upload["Key"],
-                                                  UploadId=upload["UploadId"])
+                        parts = client.list_parts(
+                            Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
                         if len(parts.get("Parts", [])) == 2:
                             sent_early.set()
                     time.sleep(0.05)
@@ -268,12 +290,24 @@ def test_dead_runs_uploads_are_aborted_unless_a_journal_or_a_live_lock_claims_th
     other = start("outside", "2024-04-30")  # a table this run does not cover (another shard)
     holder = TableLock(dest, "store", DAY, "run-alive", lease_s=300)
     assert holder.try_acquire()
-    manifest = Manifest(table="orders", date="2024-04-30", run_id="run-dead", engine="t",
-                        published_at="2024-04-30T00:00:00+00:00", rows=0, bytes=0,
-                        source=SourceRead("radar", rows_read=0, estimated_rows=0), files=[],
-                        schema=[], primary_key=[], drift=[], nulled={})
-    entry = Journal("orders", "2024-04-30", manifest,
-                    uploads=[PendingUpload(journaled[0], journaled[1], (), 0)])
+    manifest = Manifest(
+        table="orders",
+        date="2024-04-30",
+        run_id="run-dead",
+        engine="t",
+        published_at="2024-04-30T00:00:00+00:00",
+        rows=0,
+        bytes=0,
+        source=SourceRead("radar", rows_read=0, estimated_rows=0),
+        files=[],
+        schema=[],
+        primary_key=[],
+        drift=[],
+        nulled={},
+    )
+    entry = Journal(
+        "orders", "2024-04-30", manifest, uploads=[PendingUpload(journaled[0], journaled[1], (), 0)]
+    )
     dest.write_text(dest.keys.journal("orders", "2024-04-30"), entry.to_json())
     every = [dead[0], locked[0], journaled[0], other[0]]
 

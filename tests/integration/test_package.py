@@ -31,19 +31,30 @@ class Installed:
     bin: Path
     seconds: dict[str, float]
 
-    def run(self, *args: str,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        base = {k: v for k, v in os.environ.items()
-                if not k.startswith(("RADAR_", "PYTHON", "VIRTUAL_ENV"))}
+    def run(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("RADAR_", "PYTHON", "VIRTUAL_ENV"))
+        }
         base.update(env or {})
-        return subprocess.run([str(self.bin / args[0]), *args[1:]], capture_output=True,
-                              text=True, env=base, timeout=300, stdin=subprocess.DEVNULL,
-                              cwd=self.bin.parent)
+        return subprocess.run(
+            [str(self.bin / args[0]), *args[1:]],
+            capture_output=True,
+            text=True,
+            env=base,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+            cwd=self.bin.parent,
+        )
 
 
 def _run(*cmd: str | Path) -> None:
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=900,
-                          stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [str(c) for c in cmd], capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL
+    )
     assert proc.returncode == 0, f"{cmd}: {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
 
 
@@ -55,14 +66,24 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     src.mkdir()
     for name in build_sources(stages()[0]):
         if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, src / name,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(
+                ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
         else:
             shutil.copy2(ROOT / name, src / name)
     seconds: dict[str, float] = {}
     start = time.monotonic()
-    _run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir",
-         tmp / "wheels", src)
+    _run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--quiet",
+        "--no-deps",
+        "--wheel-dir",
+        tmp / "wheels",
+        src,
+    )
     seconds["wheel"] = time.monotonic() - start
     (wheel,) = (tmp / "wheels").glob("radar_extract-*.whl")
     # Stage 2: a fresh venv with the wheel and its runtime dependencies only (from pip's cache).
@@ -79,24 +100,30 @@ def test_wheel_holds_only_the_package(installed: Installed) -> None:
         names = wheel.namelist()
     tops = {name.split("/", 1)[0] for name in names}
     assert tops == {"extractor", "radar_extract-0.1.0.dist-info"}
-    assert not [n for n in names if "test" in n.split("/")[-1] or n.startswith(("tests/",
-                                                                                 "bench/"))]
+    assert not [
+        n for n in names if "test" in n.split("/")[-1] or n.startswith(("tests/", "bench/"))
+    ]
     assert "extractor/cli.py" in names
 
 
 def test_installed_venv_has_no_dev_tools(installed: Installed) -> None:
-    proc = installed.run("python", "-c",
-                         "import importlib.util as u, sys; "
-                         f"print([m for m in {DEV_TOOLS!r} if u.find_spec(m)])")
+    proc = installed.run(
+        "python",
+        "-c",
+        f"import importlib.util as u, sys; print([m for m in {DEV_TOOLS!r} if u.find_spec(m)])",
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
     # Every module of the package imports with the runtime dependencies alone.
-    proc = installed.run("python", "-c",
-                         "import importlib, pkgutil, extractor; "
-                         "names = [m.name for m in pkgutil.walk_packages(extractor.__path__, "
-                         "'extractor.') if not m.name.endswith('__main__')]; "
-                         "[importlib.import_module(n) for n in names]; "
-                         "print(len(names), extractor.__file__)")
+    proc = installed.run(
+        "python",
+        "-c",
+        "import importlib, pkgutil, extractor; "
+        "names = [m.name for m in pkgutil.walk_packages(extractor.__path__, "
+        "'extractor.') if not m.name.endswith('__main__')]; "
+        "[importlib.import_module(n) for n in names]; "
+        "print(len(names), extractor.__file__)",
+    )
     assert proc.returncode == 0, proc.stderr
     count, location = proc.stdout.split()
     assert int(count) >= 20
@@ -111,16 +138,19 @@ def test_help(installed: Installed) -> None:
         assert f"  {command} " in proc.stdout
 
 
-def test_check_against_the_test_server(installed: Installed, server: Server,
-                                       make_database: Callable[..., str],
-                                       tmp_path: Path) -> None:
+def test_check_against_the_test_server(
+    installed: Installed, server: Server, make_database: Callable[..., str], tmp_path: Path
+) -> None:
     database = make_database(
         "CREATE TABLE store (id INT PRIMARY KEY, name VARCHAR(20))",
         "INSERT INTO store VALUES (1, 'one'), (2, 'two')",
     )
     dest = tmp_path / "dest"
-    proc = installed.run("radar-extract", "check",
-                         env={"RADAR_MYSQL_URL": server.url(database), "RADAR_DEST": str(dest)})
+    proc = installed.run(
+        "radar-extract",
+        "check",
+        env={"RADAR_MYSQL_URL": server.url(database), "RADAR_DEST": str(dest)},
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     assert not [line for line in lines if line.startswith("FAIL")]

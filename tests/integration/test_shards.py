@@ -47,8 +47,12 @@ def bucket(s3: S3) -> Iterator[str]:
 
 
 def _env(server: Server, database: str, dest: Path | str, **extra: str) -> dict[str, str]:
-    return {"RADAR_MYSQL_URL": server.url(database), "RADAR_DEST": str(dest),
-            "RADAR_WORKERS": "1", **extra}
+    return {
+        "RADAR_MYSQL_URL": server.url(database),
+        "RADAR_DEST": str(dest),
+        "RADAR_WORKERS": "1",
+        **extra,
+    }
 
 
 def _partitions(fs: Any, root: str, day: str = DAY) -> dict[str, dict[str, list[dict[str, Any]]]]:
@@ -65,8 +69,9 @@ def _partitions(fs: Any, root: str, day: str = DAY) -> dict[str, dict[str, list[
 def _shards(cli: Callable[..., Result], env: dict[str, str], *shards: str) -> list[Result]:
     """Each shard as its own process, all at once, as the orchestrator's mapped tasks run."""
     with ThreadPoolExecutor(len(shards)) as pool:
-        return list(pool.map(
-            lambda s: cli("extract", "--shard", s, "--date", DAY, env=env), shards))
+        return list(
+            pool.map(lambda s: cli("extract", "--shard", s, "--date", DAY, env=env), shards)
+        )
 
 
 def _reports(root: Path) -> list[dict[str, Any]]:
@@ -79,8 +84,9 @@ def test_plan_output_json_save_and_xcom_file(
 ) -> None:
     env = _env(server, radar, tmp_path / "out")
     xcom = tmp_path / "airflow" / "xcom" / "return.json"
-    result = cli("plan", "--shards", "2", "--date", DAY, "--json", "--save",
-                 "--output", str(xcom), env=env)
+    result = cli(
+        "plan", "--shards", "2", "--date", DAY, "--json", "--save", "--output", str(xcom), env=env
+    )
     assert result.code == 0, result.output
     plan = json.loads(result.stdout)
     assert plan["date"] == DAY and plan["shards"] == 2
@@ -151,8 +157,12 @@ def test_two_shards_to_s3_with_a_live_plan(
         assert "a live plan over 5 tables" in result.stderr
     single = tmp_path / "single"
     assert cli("extract", "--date", DAY, env=_env(server, radar, single)).code == 0
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3.endpoint}, key="testing",
-                           secret="testing", use_listings_cache=False)
+    fs = s3fs.S3FileSystem(
+        client_kwargs={"endpoint_url": s3.endpoint},
+        key="testing",
+        secret="testing",
+        use_listings_cache=False,
+    )
     assert _partitions(fs, f"{bucket}/bronze") == _partitions(LocalFileSystem(), str(single))
     merge = cli("report", "merge", "--date", DAY, env=env)
     assert merge.code == 0, merge.output
@@ -168,8 +178,9 @@ def test_merge_shows_a_missing_shard_and_a_rerun_replaces_a_failure(
 ) -> None:
     dest = tmp_path / "out"
     env = _env(server, radar, dest)
-    plan = json.loads(cli("plan", "--shards", "3", "--date", DAY, "--save", "--json",
-                          env=env).stdout)
+    plan = json.loads(
+        cli("plan", "--shards", "3", "--date", DAY, "--save", "--json", env=env).stdout
+    )
     groups = {g["shard"]: g["tables"] for g in plan["groups"]}
     assert all(groups.values()), groups
     victim = groups["2/3"][-1]
@@ -183,8 +194,9 @@ def test_merge_shows_a_missing_shard_and_a_rerun_replaces_a_failure(
             cur.execute(f"GRANT {grant} ON `{radar}`.`{table}` TO '{user}'@'%'")
     try:
         url = f"mysql+pymysql://{user}:{password}@{server.host}:{server.port}/{radar}"
-        failed = cli("extract", "--shard", "2/3", "--date", DAY,
-                     env={**env, "RADAR_MYSQL_URL": url})
+        failed = cli(
+            "extract", "--shard", "2/3", "--date", DAY, env={**env, "RADAR_MYSQL_URL": url}
+        )
         assert failed.code == 1 and f"{victim}: failed at read" in failed.stderr
     finally:
         with conn.cursor() as cur:
@@ -209,14 +221,20 @@ def test_merge_shows_a_missing_shard_and_a_rerun_replaces_a_failure(
     merge = cli("report", "merge", "--date", DAY, "--json", "--log-json", env=env)
     assert merge.code == 0, merge.output
     merged = json.loads(merge.stdout)
-    assert {t["table"]: t["status"] for t in merged["tables"]} == dict.fromkeys(
-        TABLES, "published")
+    assert {t["table"]: t["status"] for t in merged["tables"]} == dict.fromkeys(TABLES, "published")
     assert merged["totals"]["rows"] == 3000 + 3 + 2 + 3 and len(merged["runs"]) == 4
     assert merged["shards"] == ["1/3", "2/3", "3/3"]
-    (event,) = [json.loads(line) for line in merge.stderr.splitlines()
-                if json.loads(line).get("event") == "merge"]
+    (event,) = [
+        json.loads(line)
+        for line in merge.stderr.splitlines()
+        if json.loads(line).get("event") == "merge"
+    ]
     assert (event["status"], event["runs"], event["published"], event["rows"]) == (
-        "success", 4, 5, 3008)
+        "success",
+        4,
+        5,
+        3008,
+    )
 
 
 def test_merge_without_any_report_is_one_clear_line(
@@ -226,18 +244,31 @@ def test_merge_without_any_report_is_one_clear_line(
     assert result.code == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.endswith(
-        f"radar-extract: error: no run report for 1999-01-01 under {tmp_path}/_radar_extract/runs")
+        f"radar-extract: error: no run report for 1999-01-01 under {tmp_path}/_radar_extract/runs"
+    )
 
 
 def _store_schemas(dest: Path, schemas_dir: Path, database: str) -> None:
     """Stored schemas as `schemas snapshot` writes them, built here from the manifests."""
     for manifest_path in sorted((dest / "_radar_extract" / "manifests").glob(f"*/*{DAY}.json")):
         manifest = json.loads(manifest_path.read_text())
-        columns = [{"arrow_type": c["arrow_type"], "data_type": c["mysql_type"].split("(")[0],
-                    "mysql_type": c["mysql_type"], "name": c["name"], "nullable": c["nullable"]}
-                   for c in manifest["schema"]]
-        stored = {"columns": columns, "database": database, "format": 1,
-                  "primary_key": manifest["primary_key"], "table": manifest["table"]}
+        columns = [
+            {
+                "arrow_type": c["arrow_type"],
+                "data_type": c["mysql_type"].split("(")[0],
+                "mysql_type": c["mysql_type"],
+                "name": c["name"],
+                "nullable": c["nullable"],
+            }
+            for c in manifest["schema"]
+        ]
+        stored = {
+            "columns": columns,
+            "database": database,
+            "format": 1,
+            "primary_key": manifest["primary_key"],
+            "table": manifest["table"],
+        }
         path = schemas_dir / database / f"{manifest['table']}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
@@ -273,18 +304,26 @@ def test_validate_catches_damage_and_accepts_an_empty_table(
     assert json.loads(stored.read_text()) == result
 
     # The source moves on after the extraction.
-    _execute(server, radar, "INSERT INTO store VALUES (4, 'Nova', NULL), (5, 'Outra', NULL)",
-             "INSERT INTO empty_table VALUES (1, 'first')")
+    _execute(
+        server,
+        radar,
+        "INSERT INTO store VALUES (4, 'Nova', NULL), (5, 'Outra', NULL)",
+        "INSERT INTO empty_table VALUES (1, 'first')",
+    )
     counted = cli("validate", "--date", DAY, "--against-source", env=env)
     assert counted.code == 1, counted.output
-    assert ("note store: the source has 5 rows, the partition 3 (difference +2); the source "
-            "may have changed since the extraction (fails with --strict)") in counted.stdout
-    assert ("FAIL empty_table: the source has 1 rows, the partition 0 (difference +1): the "
-            "partition is empty but the source is not") in counted.stdout
-    assert cli("validate", "--date", DAY, "--against-source", "--table", "store",
-               env=env).code == 0
-    strict = cli("validate", "--date", DAY, "--against-source", "--strict", "--table", "store",
-                 env=env)
+    assert (
+        "note store: the source has 5 rows, the partition 3 (difference +2); the source "
+        "may have changed since the extraction (fails with --strict)"
+    ) in counted.stdout
+    assert (
+        "FAIL empty_table: the source has 1 rows, the partition 0 (difference +1): the "
+        "partition is empty but the source is not"
+    ) in counted.stdout
+    assert cli("validate", "--date", DAY, "--against-source", "--table", "store", env=env).code == 0
+    strict = cli(
+        "validate", "--date", DAY, "--against-source", "--strict", "--table", "store", env=env
+    )
     assert strict.code == 1 and "FAIL store: the source has 5 rows" in strict.stdout
     alone = cli("validate", "--date", DAY, "--strict", env=env)
     assert alone.code == 2 and "--strict compares counts with the source" in alone.stderr
@@ -294,29 +333,40 @@ def test_validate_catches_damage_and_accepts_an_empty_table(
     product = Path(dest, PREFIX, "product", f"cog_dt_ingestion={DAY}", "file_product_001.parquet")
     product.write_bytes(product.read_bytes()[: product.stat().st_size // 2])
     no_pk = product.parents[1].parent / "no_pk" / f"cog_dt_ingestion={DAY}"
-    (no_pk / "file_no_pk_002.parquet").write_bytes((no_pk / "file_no_pk_001.parquet")
-                                                    .read_bytes())
+    (no_pk / "file_no_pk_002.parquet").write_bytes((no_pk / "file_no_pk_001.parquet").read_bytes())
     store_schema = schemas / radar / "store.json"
     data = json.loads(store_schema.read_text())
     data["columns"][0]["arrow_type"] = "int64"
-    data["columns"].append({"arrow_type": "string", "data_type": "varchar",
-                            "mysql_type": "varchar(9)", "name": "city", "nullable": True})
+    data["columns"].append(
+        {
+            "arrow_type": "string",
+            "data_type": "varchar",
+            "mysql_type": "varchar(9)",
+            "name": "city",
+            "nullable": True,
+        }
+    )
     store_schema.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     damaged = cli("validate", "--date", DAY, "--json", env=env)
     assert damaged.code == 1
     problems = json.loads(damaged.stdout)["tables"]
     by_table = {t["table"]: t for t in problems}
     assert [t for t, c in sorted(by_table.items()) if not c["valid"]] == [
-        "no_pk", "product", "store"]
+        "no_pk",
+        "product",
+        "store",
+    ]
     (truncated,) = by_table["product"]["problems"]
     assert truncated.startswith("product: file_product_001.parquet (")
     assert "has no readable Parquet footer" in truncated
     assert by_table["no_pk"]["problems"] == [
-        "no_pk: file_no_pk_002.parquet is in the partition but not in the manifest"]
+        "no_pk: file_no_pk_002.parquet is in the partition but not in the manifest"
+    ]
     assert by_table["store"]["schema"] == "mismatch"
     assert by_table["store"]["problems"] == [
         "store: column 'id' is int32 in the partition but int64 in the stored schema",
-        "store: column 'city' (string) of the stored schema is not in the partition"]
+        "store: column 'city' (string) of the stored schema is not in the partition",
+    ]
     human = cli("validate", "--date", DAY, env=env)
     assert human.code == 1
     assert "FAIL no_pk: file_no_pk_002.parquet is in the partition but not" in human.stdout
@@ -325,14 +375,19 @@ def test_validate_catches_damage_and_accepts_an_empty_table(
 
     # A date where a table of the stored schemas was never published (the stored schema of
     # `store` was altered above: its drift must not stop this extraction).
-    assert cli("extract", "--date", "2024-03-02", "--exclude", "no_pk", "--on-drift", "warn",
-               env=env).code == 0
+    assert (
+        cli(
+            "extract", "--date", "2024-03-02", "--exclude", "no_pk", "--on-drift", "warn", env=env
+        ).code
+        == 0
+    )
     missing = cli("validate", "--date", "2024-03-02", env=env)
     assert missing.code == 1
     assert "FAIL no_pk: no published partition for 2024-03-02 (no manifest)" in missing.stdout
     # Without stored schemas: the tables with a manifest for the date, and it says so.
-    fallback = cli("validate", "--date", "2024-03-02",
-                   env={**env, "RADAR_SCHEMAS_DIR": str(tmp_path / "none")})
+    fallback = cli(
+        "validate", "--date", "2024-03-02", env={**env, "RADAR_SCHEMAS_DIR": str(tmp_path / "none")}
+    )
     assert fallback.code == 0, fallback.output
     assert "note no stored schemas in" in fallback.stdout
     assert "checking the 4 tables with a manifest for 2024-03-02" in fallback.stdout
@@ -347,8 +402,10 @@ def test_a_partition_with_no_manifest_left_by_hand_is_reported(
     os.remove(manifest)
     result = cli("validate", "--date", DAY, "--table", "store", env=env)
     assert result.code == 1
-    assert (f"FAIL store: no published partition for {DAY} (no manifest) (1 files without one)"
-            in result.stdout)
+    assert (
+        f"FAIL store: no published partition for {DAY} (no manifest) (1 files without one)"
+        in result.stdout
+    )
 
 
 def test_a_shard_reports_a_planned_table_dropped_since_and_other_n_plans_live(
@@ -358,8 +415,7 @@ def test_a_shard_reports_a_planned_table_dropped_since_and_other_n_plans_live(
     assert cli("plan", "--shards", "2", "--date", DAY, "--save", env=env).code == 0
     _execute(server, radar, "DROP TABLE no_pk")
     report_file = tmp_path / "shard.json"
-    result = cli("extract", "--shard", "2/2", "--date", DAY, "--report", str(report_file),
-                 env=env)
+    result = cli("extract", "--shard", "2/2", "--date", DAY, "--report", str(report_file), env=env)
     assert result.code == 1, result.output
     report = json.loads(report_file.read_text())
     assert report["shard"] == "2/2"
@@ -367,7 +423,8 @@ def test_a_shard_reports_a_planned_table_dropped_since_and_other_n_plans_live(
     assert sorted(by_table) == ["empty_table", "no_pk", "product", "store"]
     assert by_table["no_pk"]["status"] == "failed"
     assert by_table["no_pk"]["error"] == (
-        "planned for this shard but no longer a base table of the database")
+        "planned for this shard but no longer a base table of the database"
+    )
     assert {by_table[t]["status"] for t in ("empty_table", "product", "store")} == {"published"}
     other = cli("extract", "--shard", "1/3", "--date", DAY, env=env)
     assert other.code == 0, other.output
@@ -376,7 +433,10 @@ def test_a_shard_reports_a_planned_table_dropped_since_and_other_n_plans_live(
 
 
 def test_resume_redoes_only_what_is_not_published_since_the_plan(
-    cli: Callable[..., Result], server: Server, radar: str, tmp_path: Path,
+    cli: Callable[..., Result],
+    server: Server,
+    radar: str,
+    tmp_path: Path,
 ) -> None:
     """An orchestrator's retry of a shard (`--resume`): the tables its first attempt
     published are skipped and their files left untouched; a new plan of the date (a rerun
@@ -384,23 +444,49 @@ def test_resume_redoes_only_what_is_not_published_since_the_plan(
     dest = tmp_path / "out"
     env = _env(server, radar, dest)
     assert cli("plan", "--shards", "1", "--date", DAY, "--save", env=env).code == 0
-    first = cli("extract", "--shard", "1/1", "--date", DAY, "--resume", "--exclude", "events",
-                "--exclude", "no_pk", env=env)  # as if the pod died before these two
+    first = cli(
+        "extract",
+        "--shard",
+        "1/1",
+        "--date",
+        DAY,
+        "--resume",
+        "--exclude",
+        "events",
+        "--exclude",
+        "no_pk",
+        env=env,
+    )  # as if the pod died before these two
     assert first.code == 0, first.output
     store = next((dest / PREFIX / "store" / f"cog_dt_ingestion={DAY}").glob("*.parquet"))
     written = store.stat().st_mtime_ns
     (first_report,) = (dest / "_radar_extract" / "runs").glob("*.json")
     first_run = json.loads(first_report.read_text())
     report_file = tmp_path / "retry.json"
-    retry = cli("extract", "--shard", "1/1", "--date", DAY, "--resume", "--report",
-                str(report_file), env=env)
+    retry = cli(
+        "extract",
+        "--shard",
+        "1/1",
+        "--date",
+        DAY,
+        "--resume",
+        "--report",
+        str(report_file),
+        env=env,
+    )
     assert retry.code == 0, retry.output
-    statuses = {t["table"]: (t["status"], t["retry_note"])
-                for t in json.loads(report_file.read_text())["tables"]}
+    statuses = {
+        t["table"]: (t["status"], t["retry_note"])
+        for t in json.loads(report_file.read_text())["tables"]
+    }
     done = f"already published for {DAY} by run {first_run['run_id']} (--resume)"
-    assert statuses == {"empty_table": ("skipped", done), "product": ("skipped", done),
-                        "store": ("skipped", done), "events": ("published", None),
-                        "no_pk": ("published", None)}
+    assert statuses == {
+        "empty_table": ("skipped", done),
+        "product": ("skipped", done),
+        "store": ("skipped", done),
+        "events": ("published", None),
+        "no_pk": ("published", None),
+    }
     assert store.stat().st_mtime_ns == written
     merged = cli("report", "merge", "--date", DAY, "--json", env=env)
     assert merged.code == 0, merged.output
@@ -415,19 +501,32 @@ def test_resume_redoes_only_what_is_not_published_since_the_plan(
     assert {t: r["status"] for t, r in tables.items()} == dict.fromkeys(TABLES, "published")
     assert (tables["store"]["rows"], tables["store"]["files"]) == (3, 1)
     assert tables["store"]["retry_note"] == (
-        f"published by run {first_run['run_id']}, from its manifest")
+        f"published by run {first_run['run_id']}, from its manifest"
+    )
     assert json.loads(merged.stdout)["totals"]["rows"] == 3 + 2 + 3 + 3000
     # The night is run again: a new plan, so nothing counts as done.
     assert cli("plan", "--shards", "1", "--date", DAY, "--save", env=env).code == 0
-    again = cli("extract", "--shard", "1/1", "--date", DAY, "--resume", "--report",
-                str(report_file), env=env)
+    again = cli(
+        "extract",
+        "--shard",
+        "1/1",
+        "--date",
+        DAY,
+        "--resume",
+        "--report",
+        str(report_file),
+        env=env,
+    )
     assert again.code == 0, again.output
     assert {t["status"] for t in json.loads(report_file.read_text())["tables"]} == {"published"}
     assert store.stat().st_mtime_ns != written
 
 
 def test_validate_accepts_the_drift_the_policy_let_through(
-    cli: Callable[..., Result], server: Server, radar: str, tmp_path: Path,
+    cli: Callable[..., Result],
+    server: Server,
+    radar: str,
+    tmp_path: Path,
 ) -> None:
     """A column added at the source (drift `warn`) is published with it; validating the
     partition against the not yet refreshed stored schema notes the difference, as the
@@ -443,5 +542,7 @@ def test_validate_accepts_the_drift_the_policy_let_through(
     assert checked.code == 0, checked.output
     store = {t["table"]: t for t in json.loads(checked.stdout)["tables"]}["store"]
     assert (store["valid"], store["schema"], store["problems"]) == (True, "drift accepted", [])
-    assert store["notes"] == ["column 'city' (string) is in the partition but not in the stored "
-                              "schema (drift accepted at extraction: column_added city)"]
+    assert store["notes"] == [
+        "column 'city' (string) is in the partition but not in the stored "
+        "schema (drift accepted at extraction: column_added city)"
+    ]

@@ -40,8 +40,12 @@ DAY = "2024-06-01"
 ROWS = 150_000
 # Small batches and files: each stream writes several files, so the numbering across
 # streams is exercised, not just one file each.
-SMALL = {"RADAR_BATCH_ROWS": "1000", "RADAR_ROW_GROUP_MB": "1", "RADAR_FILE_MAX_MB": "1",
-         "RADAR_WORKERS": "1"}
+SMALL = {
+    "RADAR_BATCH_ROWS": "1000",
+    "RADAR_ROW_GROUP_MB": "1",
+    "RADAR_FILE_MAX_MB": "1",
+    "RADAR_WORKERS": "1",
+}
 
 
 @pytest.fixture(scope="module")
@@ -52,15 +56,20 @@ def database(make_module_database: Callable[..., str]) -> str:
         "CREATE TABLE orders (id BIGINT PRIMARY KEY, store_id INT NOT NULL,"
         " amount DECIMAL(14,2), note VARCHAR(64) NULL, created DATETIME NOT NULL,"
         " seen TIMESTAMP NULL, score DOUBLE, raw VARBINARY(16))",
-        *numbered_rows("orders", "seq - 75000, seq % 97, seq / 100,"
-                       f" IF(seq % 7 = 0, NULL, {hex32('seq')}),"
-                       " TIMESTAMP '2020-01-01 00:00:00' + INTERVAL seq MINUTE,"
-                       " IF(seq % 5 = 0, NULL, FROM_UNIXTIME(1600000000 + seq)), seq / 7e0,"
-                       " UNHEX(LEFT(SHA2(seq, 256), 8))", ROWS),
+        *numbered_rows(
+            "orders",
+            "seq - 75000, seq % 97, seq / 100,"
+            f" IF(seq % 7 = 0, NULL, {hex32('seq')}),"
+            " TIMESTAMP '2020-01-01 00:00:00' + INTERVAL seq MINUTE,"
+            " IF(seq % 5 = 0, NULL, FROM_UNIXTIME(1600000000 + seq)), seq / 7e0,"
+            " UNHEX(LEFT(SHA2(seq, 256), 8))",
+            ROWS,
+        ),
         "CREATE TABLE composite (store_id INT UNSIGNED, day DATE, v INT,"
         " PRIMARY KEY (store_id, day))",
-        *numbered_rows("composite", "seq % 300, DATE '2020-01-01' + INTERVAL (seq DIV 300) DAY,"
-                       " seq", 30_000),
+        *numbered_rows(
+            "composite", "seq % 300, DATE '2020-01-01' + INTERVAL (seq DIV 300) DAY, seq", 30_000
+        ),
         "CREATE TABLE no_pk (a INT, b VARCHAR(8))",
         *numbered_rows("no_pk", "seq % 1000, LEFT(SHA2(seq, 256), 8)", 20_000),
         "CREATE TABLE by_name (name VARCHAR(40) PRIMARY KEY, v INT)",
@@ -72,8 +81,9 @@ def database(make_module_database: Callable[..., str]) -> str:
 
 
 def _settings(server: Server, database: str, dest: str, **env: str) -> Any:
-    return load_settings(env={"RADAR_MYSQL_URL": server.url(database), "RADAR_DEST": dest,
-                              **SMALL, **env})
+    return load_settings(
+        env={"RADAR_MYSQL_URL": server.url(database), "RADAR_DEST": dest, **SMALL, **env}
+    )
 
 
 def _partition(root: str, table: str) -> str:
@@ -89,17 +99,27 @@ def _numbered(names: list[str], table: str) -> None:
     assert sorted(names) == [f"file_{table}_{n:03d}.parquet" for n in range(1, len(names) + 1)]
 
 
-def _extract(server: Server, database: str, dest: str, streams: str, *tables: str,
-             **env: str) -> dict[str, dict[str, Any]]:
-    outcome = run_extract(_settings(server, database, dest, RADAR_STREAMS=streams, **env),
-                          tables=tables, run_date=__import__("datetime").date.fromisoformat(DAY))
+def _extract(
+    server: Server, database: str, dest: str, streams: str, *tables: str, **env: str
+) -> dict[str, dict[str, Any]]:
+    outcome = run_extract(
+        _settings(server, database, dest, RADAR_STREAMS=streams, **env),
+        tables=tables,
+        run_date=__import__("datetime").date.fromisoformat(DAY),
+    )
     report = report_of(outcome)
     assert outcome.exit_code == 0, [t.error for t in report.tables]
     return {t.table: t.to_dict() for t in report.tables}
 
 
-ORDER = {"orders": "id", "composite": "store_id, day", "no_pk": "a, b", "by_name": "name",
-         "no_rows": "id", "one_row": "id"}
+ORDER = {
+    "orders": "id",
+    "composite": "store_id, day",
+    "no_pk": "a, b",
+    "by_name": "name",
+    "no_rows": "id",
+    "one_row": "id",
+}
 
 
 def test_three_streams_read_what_one_stream_reads(
@@ -132,8 +152,9 @@ def test_three_streams_read_what_one_stream_reads(
 
 def test_streams_in_the_worker_pool(server: Server, database: str, tmp_path: Path) -> None:
     one = _extract(server, database, str(tmp_path / "one"), "1", "orders", "composite")
-    two = _extract(server, database, str(tmp_path / "two"), "2", "orders", "composite",
-                   RADAR_WORKERS="2")  # two tables, two worker processes, two streams each
+    two = _extract(
+        server, database, str(tmp_path / "two"), "2", "orders", "composite", RADAR_WORKERS="2"
+    )  # two tables, two worker processes, two streams each
     for table in ("orders", "composite"):
         a, b = _partition(str(tmp_path / "one"), table), _partition(str(tmp_path / "two"), table)
         assert _rows(b, ORDER[table]) == _rows(a, ORDER[table]), table
@@ -213,8 +234,10 @@ class Writer:
                 gone = [2 * (round_ * 257 % 100_000 + 1), 2 * (round_ * 163 % 100_000 + 1)]
                 fresh = [i for i in beyond + middle if i not in self.inserted]
                 if fresh:
-                    cur.execute("INSERT INTO live (id, note, n) VALUES " + ", ".join(
-                        f"({i}, LEFT(SHA2({i}, 256), 32), {7 * i})" for i in fresh))
+                    cur.execute(
+                        "INSERT INTO live (id, note, n) VALUES "
+                        + ", ".join(f"({i}, LEFT(SHA2({i}, 256), 32), {7 * i})" for i in fresh)
+                    )
                 cur.execute(f"DELETE FROM live WHERE id IN ({', '.join(map(str, gone))})")
                 self.inserted.update(fresh)
                 self.deleted.update(gone)
@@ -232,10 +255,21 @@ def test_every_row_is_read_once_under_concurrent_inserts_and_deletes(
     # The run in a process of its own: its streams' threads would starve a writer thread of
     # this process of the GIL (connectorx holds it while it builds a batch).
     with Writer(server, live_database) as writer:
-        result = cli("extract", "--streams", "3", "--date", DAY, "--report", str(report_file),
-                     env={"RADAR_MYSQL_URL": server.url(live_database),
-                          "RADAR_DEST": str(tmp_path), "RADAR_WORKERS": "1",
-                          "RADAR_BATCH_ROWS": "1000"})
+        result = cli(
+            "extract",
+            "--streams",
+            "3",
+            "--date",
+            DAY,
+            "--report",
+            str(report_file),
+            env={
+                "RADAR_MYSQL_URL": server.url(live_database),
+                "RADAR_DEST": str(tmp_path),
+                "RADAR_WORKERS": "1",
+                "RADAR_BATCH_ROWS": "1000",
+            },
+        )
     assert result.code == 0, result.output
     assert json.loads(report_file.read_text())["tables"][0]["streams"] == 3
     assert writer.during_read >= 20, "the writes did not overlap the read"
@@ -279,10 +313,22 @@ def test_a_table_timeout_kills_every_stream(
     cli: Callable[..., Result], server: Server, slow_database: str, tmp_path: Path
 ) -> None:
     report_file = tmp_path / "report.json"
-    result = cli("extract", "--streams", "3", "--date", DAY, "--report", str(report_file),
-                 env={"RADAR_MYSQL_URL": server.url(slow_database), "RADAR_DEST": str(tmp_path),
-                      "RADAR_TABLE_TIMEOUT_S": "1", "RADAR_WORKERS": "1",
-                      "RADAR_BATCH_ROWS": "100000"})
+    result = cli(
+        "extract",
+        "--streams",
+        "3",
+        "--date",
+        DAY,
+        "--report",
+        str(report_file),
+        env={
+            "RADAR_MYSQL_URL": server.url(slow_database),
+            "RADAR_DEST": str(tmp_path),
+            "RADAR_TABLE_TIMEOUT_S": "1",
+            "RADAR_WORKERS": "1",
+            "RADAR_BATCH_ROWS": "100000",
+        },
+    )
     assert result.code == 1, result.output
     slow = json.loads(report_file.read_text())["tables"][0]
     assert slow["status"] == "failed" and slow["error_step"] == "timeout", slow
@@ -293,7 +339,10 @@ def test_a_table_timeout_kills_every_stream(
     assert not (tmp_path / PREFIX / "slow" / f"cog_dt_ingestion={DAY}").exists()
     conn = server.connect()
     with conn.cursor() as cur:  # no stream is left computing its read
-        cur.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = %s"
-                    " AND INFO LIKE '%%radar-extract%%'", (slow_database,))
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = %s"
+            " AND INFO LIKE '%%radar-extract%%'",
+            (slow_database,),
+        )
         assert cur.fetchone() == (0,)
     conn.close()

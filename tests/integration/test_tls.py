@@ -48,8 +48,9 @@ DAY = "2024-05-01"
 PREFIX = "origin=airbyte/database=bronze_radar"
 
 
-def _env(url: str, dest: Path, mode: str | None = None, ca: Path | None = None,
-         **extra: str) -> dict[str, str]:
+def _env(
+    url: str, dest: Path, mode: str | None = None, ca: Path | None = None, **extra: str
+) -> dict[str, str]:
     env = {"RADAR_MYSQL_URL": url, "RADAR_DEST": str(dest), "RADAR_WORKERS": "1", **extra}
     if mode is not None:
         env["RADAR_MYSQL_SSL_MODE"] = mode
@@ -58,8 +59,9 @@ def _env(url: str, dest: Path, mode: str | None = None, ca: Path | None = None,
     return env
 
 
-def _extract(cli: Callable[..., Result], env: dict[str, str], tmp_path: Path
-             ) -> tuple[Result, dict[str, Any]]:
+def _extract(
+    cli: Callable[..., Result], env: dict[str, str], tmp_path: Path
+) -> tuple[Result, dict[str, Any]]:
     report_file = tmp_path / "report.json"
     result = cli("extract", "--date", DAY, "--report", str(report_file), env=env)
     report = json.loads(report_file.read_text()) if report_file.exists() else {}
@@ -99,15 +101,15 @@ def test_preferred_uses_tls_when_the_server_offers_it(
 def test_disabled_stays_plaintext_even_when_tls_is_offered(
     cli: Callable[..., Result], tls_server: TlsMariaDB, tmp_path: Path
 ) -> None:
-    result, report = _extract(cli, _env(tls_server.url(), tmp_path / "out", "disabled"),
-                              tmp_path)
+    result, report = _extract(cli, _env(tls_server.url(), tmp_path / "out", "disabled"), tmp_path)
     assert result.code == 0, result.output
     assert report["tls"] is False
     check = cli("check", env=_env(tls_server.url(), tmp_path / "out", "disabled"))
     assert "ok   tls: TLS disabled by configuration" in check.stdout
     # ...and plaintext it is: the TLS-only account is refused.
-    refused = cli("check", env=_env(tls_server.url(user=TLS_ONLY_USER), tmp_path / "out",
-                                    "disabled"))
+    refused = cli(
+        "check", env=_env(tls_server.url(user=TLS_ONLY_USER), tmp_path / "out", "disabled")
+    )
     assert refused.code == 3
     _one_line_error(refused, "refused", "1045")
 
@@ -129,8 +131,7 @@ def test_tls_modes_read_over_tls(
     cli: Callable[..., Result], tls_server: TlsMariaDB, tmp_path: Path, mode: str
 ) -> None:
     url = tls_server.url(user=TLS_ONLY_USER)
-    result, report = _extract(cli, _env(url, tmp_path / "out", mode, tls_server.certs.ca),
-                              tmp_path)
+    result, report = _extract(cli, _env(url, tmp_path / "out", mode, tls_server.certs.ca), tmp_path)
     assert result.code == 0, result.output
     assert report["tls"] is True
 
@@ -145,8 +146,11 @@ def test_verify_ca_with_another_ca_is_refused(
             assert result.code == 3, result.output
             _one_line_error(result, "TLS handshake failed", "CERTIFICATE_VERIFY_FAILED")
     # `required` does not check the certificate at all (as MySQL's client does).
-    result, report = _extract(cli, _env(tls_server.url(), tmp_path / "out", "required",
-                                        tls_server.certs.other_ca), tmp_path)
+    result, report = _extract(
+        cli,
+        _env(tls_server.url(), tmp_path / "out", "required", tls_server.certs.other_ca),
+        tmp_path,
+    )
     assert result.code == 0, result.output
     assert report["tls"] is True
 
@@ -167,18 +171,17 @@ def test_verify_identity_checks_the_name_as_dialled(
         assert result.code == 0, result.output
         assert report["tls"] is True
         # ...and verify_ca does not look at names.
-        result, _ = _extract(cli, _env(tls_server.url(), tmp_path / "c", "verify_ca", ca),
-                             tmp_path)
+        result, _ = _extract(cli, _env(tls_server.url(), tmp_path / "c", "verify_ca", ca), tmp_path)
         assert result.code == 0, result.output
     # The default certificate also names 127.0.0.1.
-    result, _ = _extract(cli, _env(tls_server.url(), tmp_path / "d", "verify_identity", ca),
-                         tmp_path)
+    result, _ = _extract(
+        cli, _env(tls_server.url(), tmp_path / "d", "verify_identity", ca), tmp_path
+    )
     assert result.code == 0, result.output
 
 
 def test_preferred_against_a_server_without_tls_warns_and_reads_plaintext(
-    cli: Callable[..., Result], server: Server, make_database: Callable[..., str],
-    tmp_path: Path
+    cli: Callable[..., Result], server: Server, make_database: Callable[..., str], tmp_path: Path
 ) -> None:
     if server.tls:
         pytest.skip("the server under test offers TLS (the MySQL cases below cover it)")
@@ -198,8 +201,9 @@ def test_values_over_tls_equal_values_over_plaintext(
     tables = {}
     for mode in ("verify_identity", "disabled"):
         dest = tmp_path / mode
-        result, report = _extract(cli, _env(tls_server.url(), dest, mode, tls_server.certs.ca),
-                                  tmp_path)
+        result, report = _extract(
+            cli, _env(tls_server.url(), dest, mode, tls_server.certs.ca), tmp_path
+        )
         assert result.code == 0, result.output
         assert report["tls"] is (mode != "disabled")
         tables[mode] = _table(dest)
@@ -219,33 +223,47 @@ class MySQLTls:
     tls_user: str  # REQUIRE SSL: a read that works with it proves the server's leg is TLS
     password: str
 
-    def url(self, user: str | None = None, *, host: str | None = None,
-            password: str | None = None) -> str:
+    def url(
+        self, user: str | None = None, *, host: str | None = None, password: str | None = None
+    ) -> str:
         """The server fixture's user by default, else `user` (the TLS-only user's password
         unless `password` is given)."""
         if user is None:
             user, password = self.server.user, self.server.password
-        return f"mysql+pymysql://{user}:{password or self.password}@" \
-               f"{host or self.server.host}:{self.server.port}/{self.database}"
+        return (
+            f"mysql+pymysql://{user}:{password or self.password}@"
+            f"{host or self.server.host}:{self.server.port}/{self.database}"
+        )
 
     def connect(self) -> pymysql.Connection:
         return self.server.connect(self.database)
 
 
 @pytest.fixture(scope="module")
-def mysql_tls(server: Server, make_module_database: Callable[..., str],
-              tmp_path_factory: pytest.TempPathFactory) -> Iterator[MySQLTls]:
+def mysql_tls(
+    server: Server,
+    make_module_database: Callable[..., str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[MySQLTls]:
     if server.flavor != "mysql":
-        pytest.skip("MySQL's own TLS and caching_sha2_password: run against MySQL "
-                    "(make test-mysql)")
+        pytest.skip(
+            "MySQL's own TLS and caching_sha2_password: run against MySQL (make test-mysql)"
+        )
     ca = mysql_ca(server)
     database = make_module_database(*_SMALL_TABLE, sql_mode="")  # a zero date in it
-    found = MySQLTls(server, database, ca, make_certificates(tmp_path_factory.mktemp("pki"))
-                     .other_ca, f"rt_{uuid.uuid4().hex[:8]}", f"Pw-tls-{uuid.uuid4().hex[:8]}")
+    found = MySQLTls(
+        server,
+        database,
+        ca,
+        make_certificates(tmp_path_factory.mktemp("pki")).other_ca,
+        f"rt_{uuid.uuid4().hex[:8]}",
+        f"Pw-tls-{uuid.uuid4().hex[:8]}",
+    )
     conn = found.connect()
     with conn.cursor() as cur:
-        cur.execute(f"CREATE USER '{found.tls_user}'@'%' IDENTIFIED BY '{found.password}'"
-                    " REQUIRE SSL")
+        cur.execute(
+            f"CREATE USER '{found.tls_user}'@'%' IDENTIFIED BY '{found.password}' REQUIRE SSL"
+        )
         cur.execute(f"GRANT SELECT ON `{database}`.* TO '{found.tls_user}'@'%'")
     try:
         yield found
@@ -266,7 +284,10 @@ def test_mysql_preferred_encrypts_the_bulk_read_too(
     assert report["tls"] is True
     assert report["tables"][0]["status"] == "published"
     assert _table(tmp_path / "out").column("name").to_pylist() == [
-        "Farmácia Central 😀", "Drogaria Sul", "Loja 3"]
+        "Farmácia Central 😀",
+        "Drogaria Sul",
+        "Loja 3",
+    ]
     check = cli("check", env=_env(url, tmp_path / "out"))
     assert check.code == 0, check.output
     assert "ok   tls: TLS in use (ssl_mode=preferred)" in check.stdout
@@ -294,8 +315,12 @@ def test_mysql_verify_identity_refuses_a_certificate_that_names_no_host(
         for command in ("extract", "check"):
             result = cli(command, env=env)
             assert result.code == 3, result.output
-            _one_line_error(result, "TLS handshake failed", "CERTIFICATE_VERIFY_FAILED",
-                            f"not valid for '{host}'")
+            _one_line_error(
+                result,
+                "TLS handshake failed",
+                "CERTIFICATE_VERIFY_FAILED",
+                f"not valid for '{host}'",
+            )
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.parquet"))
 
 
@@ -312,12 +337,12 @@ def test_mysql_verify_ca_with_another_ca_is_refused(
 def test_mysql_disabled_stays_plaintext(
     cli: Callable[..., Result], mysql_tls: MySQLTls, tmp_path: Path
 ) -> None:
-    result, report = _extract(cli, _env(mysql_tls.url(), tmp_path / "out", "disabled"),
-                              tmp_path)
+    result, report = _extract(cli, _env(mysql_tls.url(), tmp_path / "out", "disabled"), tmp_path)
     assert result.code == 0, result.output
     assert report["tls"] is False
-    refused = cli("check", env=_env(mysql_tls.url(mysql_tls.tls_user), tmp_path / "out",
-                                    "disabled"))
+    refused = cli(
+        "check", env=_env(mysql_tls.url(mysql_tls.tls_user), tmp_path / "out", "disabled")
+    )
     assert refused.code == 3
     _one_line_error(refused, "refused", "1045")
 
@@ -346,18 +371,28 @@ def test_mysql_caching_sha2_full_and_fast_authentication_through_the_proxy(
     user, password = f"rs2_{uuid.uuid4().hex[:8]}", f"Pw-sha2-{uuid.uuid4().hex[:8]}"
     conn = mysql_tls.connect()
     with conn.cursor() as cur:
-        cur.execute(f"CREATE USER '{user}'@'%' IDENTIFIED WITH caching_sha2_password"
-                    f" BY '{password}'")
+        cur.execute(
+            f"CREATE USER '{user}'@'%' IDENTIFIED WITH caching_sha2_password BY '{password}'"
+        )
         cur.execute(f"GRANT SELECT ON `{mysql_tls.database}`.* TO '{user}'@'%'")
-    plans = [plan_column(c) for c in discover(load_settings(env={
-        "RADAR_MYSQL_URL": mysql_tls.url()})).tasks["store"].columns]
-    mysql = load_settings(env={"RADAR_MYSQL_URL": mysql_tls.url(user, password=password),
-                               "RADAR_MYSQL_SSL_MODE": "verify_ca",
-                               "RADAR_MYSQL_SSL_CA": str(mysql_tls.ca)}).mysql
+    plans = [
+        plan_column(c)
+        for c in discover(load_settings(env={"RADAR_MYSQL_URL": mysql_tls.url()}))
+        .tasks["store"]
+        .columns
+    ]
+    mysql = load_settings(
+        env={
+            "RADAR_MYSQL_URL": mysql_tls.url(user, password=password),
+            "RADAR_MYSQL_SSL_MODE": "verify_ca",
+            "RADAR_MYSQL_SSL_CA": str(mysql_tls.ca),
+        }
+    ).mysql
 
     def names() -> list[str]:
-        batches = read_batches(mysql, "store", plans, BatchPlan(1000, 8),
-                               server=ReadServer("mysql", tls=True))
+        batches = read_batches(
+            mysql, "store", plans, BatchPlan(1000, 8), server=ReadServer("mysql", tls=True)
+        )
         return [str(n) for n in pa.Table.from_batches(list(batches)).column("name").to_pylist()]
 
     expected = ["Farmácia Central 😀", "Drogaria Sul", "Loja 3"]
@@ -372,11 +407,18 @@ def test_mysql_caching_sha2_full_and_fast_authentication_through_the_proxy(
         assert names() == expected  # full again
         assert _cache_is_warm(mysql_tls, user, password)
         # A wrong password: refused, with MySQL's own account of it, never the password.
-        wrong = load_settings(env={"RADAR_MYSQL_URL": mysql_tls.url(user, password="Not-the-pw-1"),
-                                   "RADAR_MYSQL_SSL_MODE": "required"}).mysql
+        wrong = load_settings(
+            env={
+                "RADAR_MYSQL_URL": mysql_tls.url(user, password="Not-the-pw-1"),
+                "RADAR_MYSQL_SSL_MODE": "required",
+            }
+        ).mysql
         with pytest.raises(SourceUnavailable) as caught:
-            list(read_batches(wrong, "store", plans, BatchPlan(1000, 8),
-                              server=ReadServer("mysql", tls=True)))
+            list(
+                read_batches(
+                    wrong, "store", plans, BatchPlan(1000, 8), server=ReadServer("mysql", tls=True)
+                )
+            )
         assert "refused" in str(caught.value) and "1045" in str(caught.value)
         assert "Not-the-pw-1" not in str(caught.value) and "\n" not in str(caught.value)
     finally:

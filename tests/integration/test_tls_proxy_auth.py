@@ -65,13 +65,17 @@ class Account:
 
     def env(self) -> dict[str, str]:
         url = f"mysql+pymysql://{self.user}@{self.host}:{self.port}/{self.database}"
-        env = {"RADAR_MYSQL_URL": url, "RADAR_MYSQL_PASSWORD": self.password,
-               "RADAR_MYSQL_SSL_MODE": self.ssl_mode}
+        env = {
+            "RADAR_MYSQL_URL": url,
+            "RADAR_MYSQL_PASSWORD": self.password,
+            "RADAR_MYSQL_SSL_MODE": self.ssl_mode,
+        }
         return env | ({"RADAR_MYSQL_SSL_CA": self.ssl_ca} if self.ssl_ca else {})
 
     def upstream(self) -> Upstream:
-        return Upstream(self.host, self.port, self.ssl_mode, self.ssl_ca, self.user,
-                        self.password, 5.0)
+        return Upstream(
+            self.host, self.port, self.ssl_mode, self.ssl_ca, self.user, self.password, 5.0
+        )
 
 
 def _read(account: Account) -> list[str]:
@@ -79,8 +83,13 @@ def _read(account: Account) -> list[str]:
     catalog = discover(load_settings(env={"RADAR_MYSQL_URL": account.admin_url}))
     plans = [plan_column(c) for c in catalog.tasks["store"].columns]
     settings = load_settings(env=account.env())
-    batches = reader.read_batches(settings.mysql, "store", plans, BatchPlan(1000, 8),
-                                  server=reader.Server(account.flavor, tls=True))
+    batches = reader.read_batches(
+        settings.mysql,
+        "store",
+        plans,
+        BatchPlan(1000, 8),
+        server=reader.Server(account.flavor, tls=True),
+    )
     table = pa.Table.from_batches(list(batches)).sort_by("id")
     return [str(name) for name in table.column("name").to_pylist()]
 
@@ -112,9 +121,17 @@ def _assert_refused(client: RawClient, final: bytes, code: int = 1045) -> str:
 @pytest.fixture
 def mariadb(tls_server: TlsMariaDB) -> Account:
     """The REQUIRE SSL account: a read that works with it had a TLS leg to the server."""
-    return Account("mariadb", "127.0.0.1", tls_server.port, TLS_ONLY_USER, tls_server.password,
-                   tls_server.database, "verify_identity", str(tls_server.certs.ca),
-                   tls_server.url())
+    return Account(
+        "mariadb",
+        "127.0.0.1",
+        tls_server.port,
+        TLS_ONLY_USER,
+        tls_server.password,
+        tls_server.database,
+        "verify_identity",
+        str(tls_server.certs.ca),
+        tls_server.url(),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -129,13 +146,14 @@ def mysql_database(server: Server, make_module_database: Callable[..., str]) -> 
     conn = server.connect(ssl=client_context("required", None))
     with conn.cursor() as cur:
         cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
-        (_, cipher), = cur.fetchall()
+        ((_, cipher),) = cur.fetchall()
     conn.close()
     if not cipher:
         pytest.skip("the MySQL test server offers no TLS")
     return make_module_database(
         "CREATE TABLE store (id INT PRIMARY KEY, name VARCHAR(20))",
-        "INSERT INTO store VALUES " + ", ".join(f"({i}, '{n}')" for i, n in enumerate(NAMES)))
+        "INSERT INTO store VALUES " + ", ".join(f"({i}, '{n}')" for i, n in enumerate(NAMES)),
+    )
 
 
 @contextmanager
@@ -147,8 +165,17 @@ def _mysql_account(server: Server, database: str, plugin: str = SHA2) -> Iterato
         cur.execute(f"CREATE USER %s@'%%' IDENTIFIED WITH {plugin} BY %s", (user, password))
         cur.execute(f"GRANT SELECT ON `{database}`.* TO %s@'%%'", (user,))
     try:
-        yield Account("mysql", server.host, server.port, user, password, database, "required",
-                      None, server.url(database))
+        yield Account(
+            "mysql",
+            server.host,
+            server.port,
+            user,
+            password,
+            database,
+            "required",
+            None,
+            server.url(database),
+        )
     finally:
         with conn.cursor() as cur:
             cur.execute("DROP USER %s@'%%'", (user,))
@@ -181,14 +208,15 @@ STRANGERS: dict[str, Callable[[RawClient, Account], bytes]] = {
     "wrong_password_sha2": lambda c, a: c.login(a.user, "not-the-password", SHA2),
     "wrong_user": lambda c, a: c.login("root", a.password, NATIVE),
     "empty_answer": lambda c, a: c.login(a.user, "", NATIVE),
-    "unknown_plugin": lambda c, a: c.login(a.user, "", "mysql_clear_password",
-                                           auth=b"guess\x00"),
+    "unknown_plugin": lambda c, a: c.login(a.user, "", "mysql_clear_password", auth=b"guess\x00"),
 }
 
 
 @pytest.mark.parametrize("how", list(STRANGERS))
 def test_a_stranger_first_is_refused_and_the_read_goes_on_mariadb(
-    mariadb: Account, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    mariadb: Account,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
     how: str,
 ) -> None:
     refusals: list[str] = []
@@ -237,8 +265,13 @@ def test_a_stranger_first_is_refused_and_the_read_goes_on_mysql(
     """The measured flaw: with an empty cache the server asks for full authentication, and
     the proxy used to answer it with the password for whoever had connected."""
     if cache == "warm":
-        pymysql.connect(host=mysql.host, port=mysql.port, user=mysql.user,
-                        password=mysql.password, ssl=client_context("required", None)).close()
+        pymysql.connect(
+            host=mysql.host,
+            port=mysql.port,
+            user=mysql.user,
+            password=mysql.password,
+            ssl=client_context("required", None),
+        ).close()
     assert _sha2_cache_is_warm(mysql) is (cache == "warm")
     refusals: list[str] = []
 
@@ -264,7 +297,8 @@ def test_the_refused_stranger_is_the_failure_when_no_one_else_came(mariadb: Acco
     assert failure is not None and failure.code == 1045
     assert failure.message == (
         f"TLS proxy: refused a local client that did not prove the password (user "
-        f"'{TLS_ONLY_USER}': a wrong password), and none that did came")
+        f"'{TLS_ONLY_USER}': a wrong password), and none that did came"
+    )
     assert proxy.refused() is not None
 
 
@@ -295,8 +329,12 @@ def test_auth_switch_on_mysql(mysql: Account, answer: str) -> None:
     caching_sha2_password (a new account: full authentication, answered by the proxy)."""
     with TlsProxy(mysql.upstream()) as proxy:
         client = RawClient(proxy.port)
-        final = client.login(mysql.user, mysql.password, NATIVE,
-                             switch_password=mysql.password if answer == "right" else "wrong")
+        final = client.login(
+            mysql.user,
+            mysql.password,
+            NATIVE,
+            switch_password=mysql.password if answer == "right" else "wrong",
+        )
         assert client.received[1].startswith(b"\xfe" + SHA2.encode() + b"\x00")
         if answer == "right":
             assert final[:1] == b"\x00"
@@ -320,8 +358,13 @@ def test_a_switch_to_a_plugin_the_proxy_cannot_check_is_refused(
     with _mysql_account(server, mysql_database, plugin="sha256_password") as account:
         with TlsProxy(account.upstream()) as proxy:
             with pytest.raises(pymysql.OperationalError) as caught:
-                pymysql.connect(host="127.0.0.1", port=proxy.port, user=account.user,
-                                password=account.password, ssl_disabled=True)
+                pymysql.connect(
+                    host="127.0.0.1",
+                    port=proxy.port,
+                    user=account.user,
+                    password=account.password,
+                    ssl_disabled=True,
+                )
             failure = proxy.failure()
         assert caught.value.args[0] == 2059
         assert "'sha256_password', which the TLS proxy cannot verify" in caught.value.args[1]
@@ -338,8 +381,9 @@ def test_a_stranger_reaches_nothing_of_the_server(
     context, ca = server_tls_context
     fake = FakeMySQL(script, "s3cret-pw", tls=context)
     try:
-        with TlsProxy(Upstream("127.0.0.1", fake.port, "verify_ca", str(ca), "fake",
-                               "s3cret-pw", 5.0)) as proxy:
+        with TlsProxy(
+            Upstream("127.0.0.1", fake.port, "verify_ca", str(ca), "fake", "s3cret-pw", 5.0)
+        ) as proxy:
             client = RawClient(proxy.port)
             _assert_refused(client, client.login("fake", "guess", SHA2))
             failure = proxy.failure()
@@ -359,8 +403,9 @@ def test_what_follows_a_switch_is_checked_before_the_server_sees_it(
     context, ca = server_tls_context
     fake = FakeMySQL(script, "s3cret-pw", tls=context)
     try:
-        with TlsProxy(Upstream("127.0.0.1", fake.port, "verify_ca", str(ca), "fake",
-                               "s3cret-pw", 5.0)) as proxy:
+        with TlsProxy(
+            Upstream("127.0.0.1", fake.port, "verify_ca", str(ca), "fake", "s3cret-pw", 5.0)
+        ) as proxy:
             client = RawClient(proxy.port)
             final = client.login("fake", "s3cret-pw", NATIVE, switch_password="guess")
             failure = proxy.failure()

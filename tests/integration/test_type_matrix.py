@@ -47,8 +47,9 @@ def extracted(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Any:
             for statement in _ddl(case, server.flavor):
                 cur.execute(statement)
     dest = tmp_path_factory.mktemp("dest")
-    settings = load_settings(env={"RADAR_MYSQL_URL": server.url(name), "RADAR_DEST": str(dest),
-                                  "RADAR_WORKERS": "2"})
+    settings = load_settings(
+        env={"RADAR_MYSQL_URL": server.url(name), "RADAR_DEST": str(dest), "RADAR_WORKERS": "2"}
+    )
     try:
         report = run_extract(settings, run_date=date.fromisoformat(DATE)).report
         yield dest, report, discover(settings)
@@ -80,8 +81,7 @@ def test_values_round_trip_exactly(extracted: Any, server: Server, case: Case) -
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_discovery_describes_each_type_alike_on_both_servers(extracted: Any, case: Case
-                                                              ) -> None:
+def test_discovery_describes_each_type_alike_on_both_servers(extracted: Any, case: Case) -> None:
     """MySQL 8 drops integer display widths (but TINYINT(1)'s) and has a JSON type; MariaDB
     says int(11) and keeps JSON as a checked LONGTEXT. Discovery, and so the type contract
     and the stored schemas, see one form on both."""

@@ -47,8 +47,10 @@ def wide_db(make_database: Callable[..., str], server: Server) -> str:
     conn = server.connect(name)
     with conn.cursor() as cur:
         for n in SIZES:
-            cur.execute("INSERT INTO document VALUES (%s, %s, %s, %s)",
-                        (n, f"doc-{n}.pdf", _content(n), _body(n)))
+            cur.execute(
+                "INSERT INTO document VALUES (%s, %s, %s, %s)",
+                (n, f"doc-{n}.pdf", _content(n), _body(n)),
+            )
         cur.execute("ANALYZE TABLE document, store")  # the estimates batches are sized by
         cur.fetchall()
     conn.close()
@@ -62,20 +64,27 @@ def _files(root: Path, table: str) -> list[str]:
 def test_values_of_mibs_round_trip_exactly_in_the_contract_types(
     cli: Callable[..., Result], server: Server, wide_db: str, tmp_path: Path
 ) -> None:
-    result = cli("extract", "--workers", "1", env={
-        "RADAR_MYSQL_URL": server.url(wide_db), "RADAR_DEST": str(tmp_path)})
+    result = cli(
+        "extract",
+        "--workers",
+        "1",
+        env={"RADAR_MYSQL_URL": server.url(wide_db), "RADAR_DEST": str(tmp_path)},
+    )
     assert result.code == 0, result.output
     files = _files(tmp_path, "document")
     table = pa.concat_tables(pq.read_table(f) for f in files).sort_by("id")
     assert table.column("id").to_pylist() == sorted(SIZES)
-    got = dict(zip(table.column("id").to_pylist(), table.column("content").to_pylist(),
-                   strict=True))
+    got = dict(
+        zip(table.column("id").to_pylist(), table.column("content").to_pylist(), strict=True)
+    )
     for n in SIZES:
         want = _content(n)
         assert (got[n] is None) == (want is None), n
         if want is not None and got[n] is not None:
-            assert len(got[n]) == len(want) and hashlib.sha256(got[n]).digest() == \
-                hashlib.sha256(want).digest(), n
+            assert (
+                len(got[n]) == len(want)
+                and hashlib.sha256(got[n]).digest() == hashlib.sha256(want).digest()
+            ), n
     assert table.column("body").to_pylist() == [_body(n) for n in sorted(SIZES)]
     # The contract's types, unchanged for readers: binary / string (32-bit offsets), which
     # Parquet stores as BYTE_ARRAY, the text with the STRING logical type.
@@ -93,12 +102,23 @@ def test_batches_and_row_groups_follow_bytes_not_rows(
 ) -> None:
     # Row groups of 1 MiB hold whole read batches: one row each shows that a batch of these
     # MiB rows held one row (50,000 a batch, the old fixed count, made one row group of all).
-    result = cli("extract", "--workers", "1", env={
-        "RADAR_MYSQL_URL": server.url(wide_db), "RADAR_DEST": str(tmp_path),
-        "RADAR_BATCH_MB": "1", "RADAR_ROW_GROUP_MB": "1"})
+    result = cli(
+        "extract",
+        "--workers",
+        "1",
+        env={
+            "RADAR_MYSQL_URL": server.url(wide_db),
+            "RADAR_DEST": str(tmp_path),
+            "RADAR_BATCH_MB": "1",
+            "RADAR_ROW_GROUP_MB": "1",
+        },
+    )
     assert result.code == 0, result.output
-    groups = [pq.ParquetFile(f).metadata.row_group(i) for f in _files(tmp_path, "document")
-              for i in range(pq.ParquetFile(f).metadata.num_row_groups)]
+    groups = [
+        pq.ParquetFile(f).metadata.row_group(i)
+        for f in _files(tmp_path, "document")
+        for i in range(pq.ParquetFile(f).metadata.num_row_groups)
+    ]
     expected, held, rows = [], 0, 0  # the writer's rule: cut once 1 MiB is buffered
     for n in sorted(SIZES):
         held += len(_content(n) or b"") + len(_body(n).encode())

@@ -95,45 +95,68 @@ def make_certificates(directory: Path) -> Certificates:
     def ca(common: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
         private = key()
         cert = (
-            x509.CertificateBuilder().subject_name(name(common)).issuer_name(name(common))
-            .public_key(private.public_key()).serial_number(x509.random_serial_number())
+            x509.CertificateBuilder()
+            .subject_name(name(common))
+            .issuer_name(name(common))
+            .public_key(private.public_key())
+            .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(days=1))
             .not_valid_after(now + dt.timedelta(days=30))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(private.public_key()),
-                           critical=False)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(private.public_key()), critical=False
+            )
             .sign(private, hashes.SHA256())
         )
         return cert, private
 
     def leaf(
         issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey],
-        names: list[x509.GeneralName], stem: str,
+        names: list[x509.GeneralName],
+        stem: str,
     ) -> tuple[Path, Path]:
         private = key()
         cert = (
-            x509.CertificateBuilder().subject_name(name("localhost"))
-            .issuer_name(issuer[0].subject).public_key(private.public_key())
+            x509.CertificateBuilder()
+            .subject_name(name("localhost"))
+            .issuer_name(issuer[0].subject)
+            .public_key(private.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(days=1))
             .not_valid_after(now + dt.timedelta(days=30))
             .add_extension(x509.SubjectAlternativeName(names), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                issuer[1].public_key()), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer[1].public_key()),
+                critical=False,
+            )
             .sign(issuer[1], hashes.SHA256())
         )
         return (
             write(directory / f"{stem}.crt", cert.public_bytes(serialization.Encoding.PEM)),
-            write(directory / f"{stem}.key", private.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption())),
+            write(
+                directory / f"{stem}.key",
+                private.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                ),
+            ),
         )
 
     root = ca("radar test CA")
@@ -149,9 +172,12 @@ def make_certificates(directory: Path) -> Certificates:
     shutil.copyfile(variants["localhost_and_ip"][1], key_path)
     return Certificates(
         ca=write(directory / "ca.crt", root[0].public_bytes(serialization.Encoding.PEM)),
-        other_ca=write(directory / "other-ca.crt",
-                       other[0].public_bytes(serialization.Encoding.PEM)),
-        server_cert=cert_path, server_key=key_path, variants=variants,
+        other_ca=write(
+            directory / "other-ca.crt", other[0].public_bytes(serialization.Encoding.PEM)
+        ),
+        server_cert=cert_path,
+        server_key=key_path,
+        variants=variants,
     )
 
 
@@ -169,18 +195,29 @@ class TlsMariaDB:
     password: str = PASSWORD
     database: str = DATABASE
 
-    def url(self, database: str | None = None, *, host: str | None = None,
-            user: str | None = None, password: str | None = None) -> str:
+    def url(
+        self,
+        database: str | None = None,
+        *,
+        host: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+    ) -> str:
         user = self.user if user is None else user
         password = self.password if password is None else password
         auth = f"{quote(user, safe='')}:{quote(password, safe='')}" if password else quote(user)
-        return (f"mysql+pymysql://{auth}@{host or self.host}:{self.port}/"
-                f"{database or self.database}")
+        return f"mysql+pymysql://{auth}@{host or self.host}:{self.port}/{database or self.database}"
 
     def admin(self, database: str | None = None) -> pymysql.Connection:
         """root over the private unix socket (root has no TCP account here)."""
-        return pymysql.connect(unix_socket=str(self.socket_path), user="root", password="",
-                               database=database, charset="utf8mb4", autocommit=True)
+        return pymysql.connect(
+            unix_socket=str(self.socket_path),
+            user="root",
+            password="",
+            database=database,
+            charset="utf8mb4",
+            autocommit=True,
+        )
 
     def execute(self, *statements: str, database: str | None = None) -> None:
         conn = self.admin(database)
@@ -232,22 +269,44 @@ def running_tls_mariadb(base: Path | None = None) -> Iterator[TlsMariaDB]:
         certs = make_certificates(directory)
         datadir = directory / "data"
         install = subprocess.run(
-            [INSTALL_DB, "--no-defaults", "--auth-root-authentication-method=normal",
-             f"--datadir={datadir}", "--user=root", "--skip-test-db",
-             *_SERVER_OPTIONS],
-            capture_output=True, text=True, timeout=120)
+            [
+                INSTALL_DB,
+                "--no-defaults",
+                "--auth-root-authentication-method=normal",
+                f"--datadir={datadir}",
+                "--user=root",
+                "--skip-test-db",
+                *_SERVER_OPTIONS,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if install.returncode != 0:
             raise RuntimeError(f"mariadb-install-db failed: {install.stderr[-2000:]}")
         port = _free_port()
         socket_path = directory / "mysqld.sock"
         log = directory / "error.log"
         process = subprocess.Popen(
-            [MARIADBD, "--no-defaults", f"--datadir={datadir}", f"--port={port}",
-             f"--socket={socket_path}", f"--pid-file={directory / 'mysqld.pid'}",
-             "--bind-address=127.0.0.1", f"--log-error={log}", "--user=root",
-             f"--ssl-ca={certs.ca}", f"--ssl-cert={certs.server_cert}",
-             f"--ssl-key={certs.server_key}", *_SERVER_OPTIONS],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                MARIADBD,
+                "--no-defaults",
+                f"--datadir={datadir}",
+                f"--port={port}",
+                f"--socket={socket_path}",
+                f"--pid-file={directory / 'mysqld.pid'}",
+                "--bind-address=127.0.0.1",
+                f"--log-error={log}",
+                "--user=root",
+                f"--ssl-ca={certs.ca}",
+                f"--ssl-cert={certs.server_cert}",
+                f"--ssl-key={certs.server_key}",
+                *_SERVER_OPTIONS,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         server = TlsMariaDB(directory, port, socket_path, certs, process)
         try:
             _wait_ready(server, log)
@@ -273,15 +332,15 @@ def _wait_ready(server: TlsMariaDB, log: Path) -> None:
     deadline = time.monotonic() + _START_TIMEOUT_S
     while True:
         if server.process.poll() is not None:
-            raise RuntimeError(f"mariadbd exited ({server.process.returncode}): "
-                               f"{_tail(log)}")
+            raise RuntimeError(f"mariadbd exited ({server.process.returncode}): {_tail(log)}")
         try:
             server.admin().close()
             return
         except pymysql.MySQLError:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"mariadbd not ready after {_START_TIMEOUT_S} s: "
-                                   f"{_tail(log)}") from None
+                raise RuntimeError(
+                    f"mariadbd not ready after {_START_TIMEOUT_S} s: {_tail(log)}"
+                ) from None
             time.sleep(0.05)
 
 

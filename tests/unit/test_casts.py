@@ -42,24 +42,40 @@ def test_leap_days_that_exist() -> None:
 def test_datetime_digits() -> None:
     values = [20240229235959, 10000101000000, 99991231235959, 0, 20240231100000, None]
     assert convert_array(pa.array(values, pa.int64()), DATETIME).to_pylist() == [
-        datetime(2024, 2, 29, 23, 59, 59), datetime(1000, 1, 1), datetime(9999, 12, 31, 23, 59, 59),
-        None, None, None]
+        datetime(2024, 2, 29, 23, 59, 59),
+        datetime(1000, 1, 1),
+        datetime(9999, 12, 31, 23, 59, 59),
+        None,
+        None,
+        None,
+    ]
 
 
 def test_datetime_text_keeps_microseconds_and_nulls_invalid() -> None:
-    text = ["2024-02-29 23:59:59.999999", "0000-00-00 00:00:00.000000",
-            "2024-02-31 10:00:00.500000", "0000-01-01 00:00:00.000000", None,
-            "0001-01-01 00:00:00.000001"]
+    text = [
+        "2024-02-29 23:59:59.999999",
+        "0000-00-00 00:00:00.000000",
+        "2024-02-31 10:00:00.500000",
+        "0000-01-01 00:00:00.000000",
+        None,
+        "0001-01-01 00:00:00.000001",
+    ]
     assert convert_array(pa.array(text), DATETIME6).to_pylist() == [
-        datetime(2024, 2, 29, 23, 59, 59, 999999), None, None, None, None,
-        datetime(1, 1, 1, 0, 0, 0, 1)]
+        datetime(2024, 2, 29, 23, 59, 59, 999999),
+        None,
+        None,
+        None,
+        None,
+        datetime(1, 1, 1, 0, 0, 0, 1),
+    ]
 
 
 def test_batch_counts_the_nulled_values_per_column() -> None:
     plans = [DATE, plan_column(Column("n", "int", "int(11)"))]
     raw = pa.RecordBatch.from_arrays(
         [pa.array([0, 20240101, None, 20240015], pa.int64()), pa.array([1, 2, 3, 4], pa.int32())],
-        names=["d", "n"])
+        names=["d", "n"],
+    )
     batch, nulled = convert_batch(raw, plans, arrow_schema(plans), "t")
     assert nulled == {"d": 2}
     assert batch.column(0).to_pylist() == [None, date(2024, 1, 1), None, None]

@@ -43,8 +43,10 @@ HIVE = [
     (pa.large_list(pa.string()), "array<string>"),
     (pa.list_(pa.decimal128(5, 2), 3), "array<decimal(5,2)>"),
     (pa.map_(pa.string(), pa.float64()), "map<string,double>"),
-    (pa.struct([("a", pa.int64()), ("b", pa.list_(pa.string()))]),
-     "struct<a:bigint,b:array<string>>"),
+    (
+        pa.struct([("a", pa.int64()), ("b", pa.list_(pa.string()))]),
+        "struct<a:bigint,b:array<string>>",
+    ),
     (pa.list_(pa.struct([("x", pa.bool_())])), "array<struct<x:boolean>>"),
     (pa.dictionary(pa.int32(), pa.string()), "string"),
 ]
@@ -55,9 +57,20 @@ def test_hive_type(arrow: pa.DataType, hive: str) -> None:
     assert hive_type(arrow) == hive
 
 
-@pytest.mark.parametrize("arrow", [pa.uint8(), pa.uint64(), pa.time64("us"), pa.null(),
-                                   pa.decimal256(40, 2), pa.float16(), pa.duration("s"),
-                                   pa.list_(pa.uint32())], ids=str)
+@pytest.mark.parametrize(
+    "arrow",
+    [
+        pa.uint8(),
+        pa.uint64(),
+        pa.time64("us"),
+        pa.null(),
+        pa.decimal256(40, 2),
+        pa.float16(),
+        pa.duration("s"),
+        pa.list_(pa.uint32()),
+    ],
+    ids=str,
+)
 def test_a_type_without_a_hive_type_never_passes(arrow: pa.DataType) -> None:
     with pytest.raises(GlueError, match="has no Hive type"):
         hive_type(arrow)
@@ -66,8 +79,9 @@ def test_a_type_without_a_hive_type_never_passes(arrow: pa.DataType) -> None:
 def test_every_type_the_contract_writes_has_a_hive_type() -> None:
     """The type matrix's cases, planned by the contract: each Arrow type it yields maps."""
     for case in CASES:
-        column = Column("c", case.data_type, case.column_type, precision=case.precision,
-                        scale=case.scale)
+        column = Column(
+            "c", case.data_type, case.column_type, precision=case.precision, scale=case.scale
+        )
         assert hive_type(plan_column(column).arrow_type), case.id
 
 
@@ -81,28 +95,46 @@ def test_columns_are_lower_case_and_name_the_column_without_a_type() -> None:
     assert hive_columns(schema) == [("id", "int"), ("price", "decimal(14,2)")]
     with pytest.raises(GlueError) as caught:
         hive_columns(pa.schema([("ok", pa.int8()), ("Elapsed", pa.time64("us"))]), "t")
-    assert caught.value.message == ("column 'Elapsed': Parquet type time64[us] has no Hive type: "
-                                    "the Glue table's columns are not changed")
+    assert caught.value.message == (
+        "column 'Elapsed': Parquet type time64[us] has no Hive type: "
+        "the Glue table's columns are not changed"
+    )
     assert caught.value.table == "t"
 
 
 def test_settings_database_prefix_and_sync() -> None:
-    settings = load_settings(env={"RADAR_GLUE_DATABASE": "Bronze_Radar",
-                                  "RADAR_GLUE_TABLE_PREFIX": "Radar_", "RADAR_DEST": "s3://bucket",
-                                  "RADAR_CATALOG_SYNC": "yes"})
+    settings = load_settings(
+        env={
+            "RADAR_GLUE_DATABASE": "Bronze_Radar",
+            "RADAR_GLUE_TABLE_PREFIX": "Radar_",
+            "RADAR_DEST": "s3://bucket",
+            "RADAR_CATALOG_SYNC": "yes",
+        }
+    )
     assert (settings.glue_database, settings.glue_table_prefix, settings.catalog_sync) == (
-        "bronze_radar", "radar_", True)
+        "bronze_radar",
+        "radar_",
+        True,
+    )
     assert glue_table_name(settings, "StoreItems") == "radar_storeitems"
     defaults = load_settings(env={})
     assert (defaults.glue_database, defaults.glue_table_prefix, defaults.catalog_sync) == (
-        None, "", False)
+        None,
+        "",
+        False,
+    )
     assert glue_table_name(defaults, "Store") == "store"
 
 
 def test_bad_catalog_settings_are_listed_at_once() -> None:
     with pytest.raises(ConfigError) as caught:
-        load_settings(env={"RADAR_GLUE_DATABASE": "bronze radar", "RADAR_CATALOG_SYNC": "maybe",
-                           "RADAR_GLUE_TABLE_PREFIX": "a/b"})
+        load_settings(
+            env={
+                "RADAR_GLUE_DATABASE": "bronze radar",
+                "RADAR_CATALOG_SYNC": "maybe",
+                "RADAR_GLUE_TABLE_PREFIX": "a/b",
+            }
+        )
     assert caught.value.problems == [
         "glue_database 'bronze radar' must be 1-255 letters, digits, _ or -",
         "glue_table_prefix 'a/b' must be 1-255 letters, digits, _ or -",
@@ -112,26 +144,44 @@ def test_bad_catalog_settings_are_listed_at_once() -> None:
         load_settings(env={"RADAR_CATALOG_SYNC": "1"})
     assert needs.value.problems == [
         "catalog_sync needs glue_database (RADAR_GLUE_DATABASE)",
-        "catalog_sync needs an s3:// dest: Glue locations are S3 URLs"]
+        "catalog_sync needs an s3:// dest: Glue locations are S3 URLs",
+    ]
 
 
 def test_catalog_sync_bad_date_is_a_usage_error() -> None:
     result = CliRunner().invoke(main, ["catalog", "sync", "--date", "2024-02-30"])
     assert result.exit_code == 2
     assert result.output.strip() == (
-        "radar-extract: error: --date '2024-02-30' is not a valid date (YYYY-MM-DD)")
+        "radar-extract: error: --date '2024-02-30' is not a valid date (YYYY-MM-DD)"
+    )
 
 
-@pytest.mark.parametrize(("env", "tables", "line"), [
-    ({"RADAR_DEST": "s3://bucket"}, None,
-     "no Glue database: give --database NAME or set RADAR_GLUE_DATABASE"),
-    ({"RADAR_GLUE_DATABASE": "bronze", "RADAR_DEST": "/tmp/x"}, None,
-     "catalog sync needs an s3:// destination, not '/tmp/x': Glue locations are S3 URLs"),
-    ({"RADAR_GLUE_DATABASE": "bronze", "RADAR_DEST": "s3://bucket"}, ["a/b"],
-     "table name 'a/b' is not valid"),
-], ids=["database", "local-dest", "table"])
+@pytest.mark.parametrize(
+    ("env", "tables", "line"),
+    [
+        (
+            {"RADAR_DEST": "s3://bucket"},
+            None,
+            "no Glue database: give --database NAME or set RADAR_GLUE_DATABASE",
+        ),
+        (
+            {"RADAR_GLUE_DATABASE": "bronze", "RADAR_DEST": "/tmp/x"},
+            None,
+            "catalog sync needs an s3:// destination, not '/tmp/x': Glue locations are S3 URLs",
+        ),
+        (
+            {"RADAR_GLUE_DATABASE": "bronze", "RADAR_DEST": "s3://bucket"},
+            ["a/b"],
+            "table name 'a/b' is not valid",
+        ),
+    ],
+    ids=["database", "local-dest", "table"],
+)
 def test_catalog_sync_usage_errors_come_before_any_io(
-    env: dict[str, str], tables: list[str] | None, line: str, monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    tables: list[str] | None,
+    line: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Glue at a closed port: a call would be exit 3, not a usage error.
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")

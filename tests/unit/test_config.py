@@ -22,28 +22,48 @@ def test_precedence_file_then_environment_then_flags(tmp_path: Path) -> None:
 
 
 def test_url_and_parts() -> None:
-    s = load_settings(env={"RADAR_MYSQL_URL": "mysql+pymysql://ro%40x:p%3Ass@db.local:3307/radar",
-                           "RADAR_MYSQL_SSL_MODE": "REQUIRED"})
+    s = load_settings(
+        env={
+            "RADAR_MYSQL_URL": "mysql+pymysql://ro%40x:p%3Ass@db.local:3307/radar",
+            "RADAR_MYSQL_SSL_MODE": "REQUIRED",
+        }
+    )
     assert (s.mysql.user, s.mysql.host, s.mysql.port, s.mysql.database) == (
-        "ro@x", "db.local", 3307, "radar")
+        "ro@x",
+        "db.local",
+        3307,
+        "radar",
+    )
     assert s.mysql.password.reveal() == "p:ss" and s.mysql.ssl_mode == "required"
-    parts = load_settings(env={"RADAR_MYSQL_URL": "mysql+pymysql://u:old@h/db",
-                               "RADAR_MYSQL_PASSWORD": "new"})
+    parts = load_settings(
+        env={"RADAR_MYSQL_URL": "mysql+pymysql://u:old@h/db", "RADAR_MYSQL_PASSWORD": "new"}
+    )
     assert parts.mysql.password.reveal() == "new"
 
 
 def test_defaults() -> None:
     s = load_settings(env={})
     assert (s.dest, s.prefix, s.mysql.port, s.mysql.database, s.mysql.ssl_mode) == (
-        "./data", "origin=airbyte/database=bronze_radar", 3306, "radar", "preferred")
+        "./data",
+        "origin=airbyte/database=bronze_radar",
+        3306,
+        "radar",
+        "preferred",
+    )
     assert s.row_group_bytes == 96 * 2**20 and s.page_bytes == 2**20
 
 
 def test_every_problem_reported_at_once(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
-        load_settings(env={"RADAR_WORKERS": "0", "RADAR_MYSQL_PORT": "http",
-                           "RADAR_DEST": "s3://Bad_Bucket", "RADAR_PREFIX": "../escape",
-                           "RADAR_MYSQL_SSL_CA": str(tmp_path / "missing.pem")})
+        load_settings(
+            env={
+                "RADAR_WORKERS": "0",
+                "RADAR_MYSQL_PORT": "http",
+                "RADAR_DEST": "s3://Bad_Bucket",
+                "RADAR_PREFIX": "../escape",
+                "RADAR_MYSQL_SSL_CA": str(tmp_path / "missing.pem"),
+            }
+        )
     problems = info.value.problems
     assert len(problems) == 5, problems
     assert info.value.exit_code == 2

@@ -25,7 +25,8 @@ from extractor.source.discovery import neutral_type
         (("float", "float(7,3)"), ("float", "float(7,3)")),
     ],
 )
-def test_mariadb_types_read_as_mysql_states_them(mariadb: tuple[str, str],
-                                                 mysql: tuple[str, str]) -> None:
+def test_mariadb_types_read_as_mysql_states_them(
+    mariadb: tuple[str, str], mysql: tuple[str, str]
+) -> None:
     assert neutral_type(*mariadb) == mysql
     assert neutral_type(*mysql) == mysql  # MySQL's own form is left as it is

@@ -62,78 +62,170 @@ RUN = "2024-05-01_20261201T212802Z_0ba22e7b"
 SHARD_RUN = "2024-05-01_20261201T212802Z_4f23dd90"
 KILLED_RUN = "2024-05-02_20261201T212804Z_83756887"
 
-WIDENED = DriftRecord("type_widened", "warn", column="label", stored="varchar(20)",
-                      live="varchar(40)", policy_key="type_widened",
-                      stored_arrow_type="string", live_arrow_type="string")
-ADDED = DriftRecord("column_added", "fail", column="note", live="varchar(10)",
-                    policy_key="column_added", live_arrow_type="string")
-PRODUCT_COLUMNS = [ManifestColumn("id", "int", False, "int32"),
-                   ManifestColumn("label", "varchar(40)", True, "string")]
+WIDENED = DriftRecord(
+    "type_widened",
+    "warn",
+    column="label",
+    stored="varchar(20)",
+    live="varchar(40)",
+    policy_key="type_widened",
+    stored_arrow_type="string",
+    live_arrow_type="string",
+)
+ADDED = DriftRecord(
+    "column_added",
+    "fail",
+    column="note",
+    live="varchar(10)",
+    policy_key="column_added",
+    live_arrow_type="string",
+)
+PRODUCT_COLUMNS = [
+    ManifestColumn("id", "int", False, "int32"),
+    ManifestColumn("label", "varchar(40)", True, "string"),
+]
 
 
 def _manifest(date: str, run_id: str, published_at: str) -> Manifest:
     return Manifest(
-        table="product", date=date, run_id=run_id, engine="radar-extract 0.1.0",
-        published_at=published_at, rows=2, bytes=628,
+        table="product",
+        date=date,
+        run_id=run_id,
+        engine="radar-extract 0.1.0",
+        published_at=published_at,
+        rows=2,
+        bytes=628,
         source=SourceRead("radar_golden", rows_read=2, estimated_rows=2),
-        files=[ManifestFile("file_product_001.parquet", 2, 628)], schema=PRODUCT_COLUMNS,
-        primary_key=["id"], drift=[WIDENED], nulled={})
+        files=[ManifestFile("file_product_001.parquet", 2, 628)],
+        schema=PRODUCT_COLUMNS,
+        primary_key=["id"],
+        drift=[WIDENED],
+        nulled={},
+    )
 
 
 MANIFEST = _manifest("2024-05-01", RUN, "2026-12-01T21:28:02.083007+00:00")
 JOURNAL = Journal(
-    "product", "2024-05-02",
+    "product",
+    "2024-05-02",
     _manifest("2024-05-02", KILLED_RUN, "2026-12-01T21:28:04.025565+00:00"),
     staged=[f"{DEST}/_radar_extract/staging/{KILLED_RUN}/product/file_product_001.parquet"],
-    bytes=[628])
-PLAN = ShardPlan("2024-05-01", 2, [
-    ShardGroup(1, 2, ["audit", "orders"], estimated_bytes=32768, estimated_rows=3),
-    ShardGroup(2, 2, ["customer", "product"], estimated_bytes=32768, estimated_rows=5),
-], saved_at="2026-12-01T21:28:01.543499+00:00")
+    bytes=[628],
+)
+PLAN = ShardPlan(
+    "2024-05-01",
+    2,
+    [
+        ShardGroup(1, 2, ["audit", "orders"], estimated_bytes=32768, estimated_rows=3),
+        ShardGroup(2, 2, ["customer", "product"], estimated_bytes=32768, estimated_rows=5),
+    ],
+    saved_at="2026-12-01T21:28:01.543499+00:00",
+)
 
 CUSTOMER = TableResult(
-    "customer", "published", rows=3, files=1, bytes=867, seconds=0.024, nulled={"born": 1},
+    "customer",
+    "published",
+    rows=3,
+    files=1,
+    bytes=867,
+    seconds=0.024,
+    nulled={"born": 1},
     keys=[f"{DATA}/customer/cog_dt_ingestion=2024-05-01/file_customer_001.parquet"],
-    attempts=1)
+    attempts=1,
+)
 ORDERS = TableResult(
-    "orders", "failed",
+    "orders",
+    "failed",
     error="schema drift: fail: column_added note: (none) → varchar(10). Review it, then "
-          "`radar-extract schemas snapshot --table orders` and commit, or set the drift policy",
-    error_step=Step.DRIFT, error_type="SchemaDrift",
-    retry_note="not retried: the schema must be reviewed", drift=[ADDED])
+    "`radar-extract schemas snapshot --table orders` and commit, or set the drift policy",
+    error_step=Step.DRIFT,
+    error_type="SchemaDrift",
+    retry_note="not retried: the schema must be reviewed",
+    drift=[ADDED],
+)
 PRODUCT = TableResult(
-    "product", "published", rows=2, files=1, bytes=628, seconds=0.006,
+    "product",
+    "published",
+    rows=2,
+    files=1,
+    bytes=628,
+    seconds=0.006,
     keys=[f"{DATA}/product/cog_dt_ingestion=2024-05-01/file_product_001.parquet"],
-    attempts=1, drift=[WIDENED])
+    attempts=1,
+    drift=[WIDENED],
+)
 RUN_REPORT = RunReport(
-    run_id=RUN, date="2024-05-01", database="radar_golden", destination=DEST,
+    run_id=RUN,
+    date="2024-05-01",
+    database="radar_golden",
+    destination=DEST,
     started_at="2026-12-01T21:28:01+00:00",
-    finished_at="2026-12-01T21:28:02+00:00", seconds=0.195, tls=False, reader="connectorx",
-    tables=[CUSTOMER, ORDERS, PRODUCT])
+    finished_at="2026-12-01T21:28:02+00:00",
+    seconds=0.195,
+    tls=False,
+    reader="connectorx",
+    tables=[CUSTOMER, ORDERS, PRODUCT],
+)
 MERGED = MergedReport(
-    run_id="2024-05-01_merged", date="2024-05-01", database="radar_golden", destination=DEST,
-    started_at="2026-12-01T21:28:01+00:00", finished_at="2026-12-01T21:28:02+00:00",
-    seconds=1.0, reader="connectorx",
-    tables=[TableResult("audit", "not_run", error="shard 1/2 wrote no report"),
-            CUSTOMER, ORDERS, PRODUCT],
-    runs=[RUN, SHARD_RUN], shards=["2/2"])
-VALIDATION = Validation(
-    date="2024-05-01", database="radar_golden", destination=DEST, expected_from="schemas",
-    against_source=False, strict=False, checked_at="2026-12-01T21:28:03+00:00",
+    run_id="2024-05-01_merged",
+    date="2024-05-01",
+    database="radar_golden",
+    destination=DEST,
+    started_at="2026-12-01T21:28:01+00:00",
+    finished_at="2026-12-01T21:28:02+00:00",
+    seconds=1.0,
+    reader="connectorx",
     tables=[
-        TableCheck("audit", valid=False,
-                   problems=["audit: no published partition for 2024-05-01 (no manifest)"]),
-        TableCheck("customer", partition=True, files=1, manifest_rows=3, footer_rows=3,
-                   schema="match"),
-        TableCheck("orders", valid=False,
-                   problems=["orders: no published partition for 2024-05-01 (no manifest)"]),
-        TableCheck("product", partition=True, files=1, manifest_rows=2, footer_rows=2,
-                   schema="match", accepted_drift=["type_widened label"]),
-    ])
-STORED = StoredSchema("radar_golden", "product", [
-    StoredColumn("id", "int", "int", False, "int32", has_default=False),
-    StoredColumn("label", "varchar", "varchar(20)", True, "string", has_default=True),
-], primary_key=["id"])
+        TableResult("audit", "not_run", error="shard 1/2 wrote no report"),
+        CUSTOMER,
+        ORDERS,
+        PRODUCT,
+    ],
+    runs=[RUN, SHARD_RUN],
+    shards=["2/2"],
+)
+VALIDATION = Validation(
+    date="2024-05-01",
+    database="radar_golden",
+    destination=DEST,
+    expected_from="schemas",
+    against_source=False,
+    strict=False,
+    checked_at="2026-12-01T21:28:03+00:00",
+    tables=[
+        TableCheck(
+            "audit",
+            valid=False,
+            problems=["audit: no published partition for 2024-05-01 (no manifest)"],
+        ),
+        TableCheck(
+            "customer", partition=True, files=1, manifest_rows=3, footer_rows=3, schema="match"
+        ),
+        TableCheck(
+            "orders",
+            valid=False,
+            problems=["orders: no published partition for 2024-05-01 (no manifest)"],
+        ),
+        TableCheck(
+            "product",
+            partition=True,
+            files=1,
+            manifest_rows=2,
+            footer_rows=2,
+            schema="match",
+            accepted_drift=["type_widened label"],
+        ),
+    ],
+)
+STORED = StoredSchema(
+    "radar_golden",
+    "product",
+    [
+        StoredColumn("id", "int", "int", False, "int32", has_default=False),
+        StoredColumn("label", "varchar", "varchar(20)", True, "string", has_default=True),
+    ],
+    primary_key=["id"],
+)
 
 # A compatible write (extractor/compat/): `legacy_store`, written in the output schema found in
 # its Airbyte partition, after a column was dropped (`gone`, NULL) and one added (`added`).
@@ -143,52 +235,100 @@ COMPAT_DRIFT = [
     CompatDrift("column_added", "added", "warn", live="int", policy_key="column_added"),
 ]
 STRING, MS = {"type": "string"}, {"type": "timestamp", "tz": "UTC", "unit": "ms"}
-UNION = {"type": "struct", "fields": [
-    {"name": "member0", "nullable": True,
-     "type": {"type": "timestamp", "tz": "UTC", "unit": "us"}},
-    {"name": "member1", "nullable": True, "type": STRING}]}
-PROPERTIES = {"type": "map", "key": {"name": "key", "nullable": False, "type": STRING},
-              "value": {"name": "value", "nullable": True, "type": STRING}}
+UNION = {
+    "type": "struct",
+    "fields": [
+        {
+            "name": "member0",
+            "nullable": True,
+            "type": {"type": "timestamp", "tz": "UTC", "unit": "us"},
+        },
+        {"name": "member1", "nullable": True, "type": STRING},
+    ],
+}
+PROPERTIES = {
+    "type": "map",
+    "key": {"name": "key", "nullable": False, "type": STRING},
+    "value": {"name": "value", "nullable": True, "type": STRING},
+}
 COMPAT_MANIFEST = Manifest(
-    table="legacy_store", date="2024-05-03", run_id=COMPAT_RUN, engine="radar-extract 0.1.0",
-    published_at="2026-12-01T22:14:34.898264+00:00", rows=2, bytes=2996,
+    table="legacy_store",
+    date="2024-05-03",
+    run_id=COMPAT_RUN,
+    engine="radar-extract 0.1.0",
+    published_at="2026-12-01T22:14:34.898264+00:00",
+    rows=2,
+    bytes=2996,
     source=SourceRead("radar_golden", rows_read=2, estimated_rows=2),
     files=[ManifestFile("file_legacy_store_001.parquet", 2, 2996)],
-    schema=[ManifestColumn("id", "int", False, "int32"),
-            ManifestColumn("active", "tinyint(1)", False, "int8"),
-            ManifestColumn("opened", "datetime", True, "timestamp[us]"),
-            ManifestColumn("added", "int", True, "int32")],
+    schema=[
+        ManifestColumn("id", "int", False, "int32"),
+        ManifestColumn("active", "tinyint(1)", False, "int8"),
+        ManifestColumn("opened", "datetime", True, "timestamp[us]"),
+        ManifestColumn("added", "int", True, "int32"),
+    ],
     primary_key=["id"],
     compat=CompatWrite(
-        era="legacy", output_schema="/tmp/radar-golden/schemas/radar_golden/output/"
-                                    "legacy_store.json",
-        found={"created_by": "parquet-cpp-arrow version 26.0.1",
-               "file": "file_legacy_store_001.parquet", "partition": "2024-04-30"},
+        era="legacy",
+        output_schema="/tmp/radar-golden/schemas/radar_golden/output/legacy_store.json",
+        found={
+            "created_by": "parquet-cpp-arrow version 26.0.1",
+            "file": "file_legacy_store_001.parquet",
+            "partition": "2024-04-30",
+        },
         columns=[
             CompatColumn("_airbyte_ab_id", "ab_id", "string", STRING, "metadata"),
-            CompatColumn("_airbyte_emitted_at", "emitted_at", "timestamp[ms, tz=UTC]", MS,
-                         "metadata"),
+            CompatColumn(
+                "_airbyte_emitted_at", "emitted_at", "timestamp[ms, tz=UTC]", MS, "metadata"
+            ),
             CompatColumn("id", "data", "int64", {"type": "int64"}, "lossless", source="id"),
-            CompatColumn("active", "data", "bool", {"type": "boolean"}, "lossy",
-                         source="active"),
-            CompatColumn("opened", "data",
-                         "struct<member0: timestamp[us, tz=UTC], member1: string>", UNION,
-                         "lossless", source="opened"),
+            CompatColumn("active", "data", "bool", {"type": "boolean"}, "lossy", source="active"),
+            CompatColumn(
+                "opened",
+                "data",
+                "struct<member0: timestamp[us, tz=UTC], member1: string>",
+                UNION,
+                "lossless",
+                source="opened",
+            ),
             CompatColumn("gone", "data", "string", STRING, "null"),
-            CompatColumn("_airbyte_additional_properties", "additional_properties",
-                         "map<string, string>", PROPERTIES, "metadata"),
-            CompatColumn("added", "data", "int32", {"type": "int32"}, "identical",
-                         source="added"),
+            CompatColumn(
+                "_airbyte_additional_properties",
+                "additional_properties",
+                "map<string, string>",
+                PROPERTIES,
+                "metadata",
+            ),
+            CompatColumn("added", "data", "int32", {"type": "int32"}, "identical", source="added"),
         ],
-        converted={"active": 1}, drift=COMPAT_DRIFT))
+        converted={"active": 1},
+        drift=COMPAT_DRIFT,
+    ),
+)
 COMPAT_REPORT = RunReport(
-    run_id=COMPAT_RUN, date="2024-05-03", database="radar_golden", destination=DEST,
-    started_at="2026-12-01T22:14:34+00:00", finished_at="2026-12-01T22:14:34+00:00",
-    seconds=0.804, reader="connectorx",
-    tables=[TableResult(
-        "legacy_store", "published", rows=2, files=1, bytes=2996, seconds=0.121,
-        keys=[f"{DATA}/legacy_store/cog_dt_ingestion=2024-05-03/file_legacy_store_001.parquet"],
-        attempts=1, compat=CompatResult("legacy", COMPAT_DRIFT), converted={"active": 1})])
+    run_id=COMPAT_RUN,
+    date="2024-05-03",
+    database="radar_golden",
+    destination=DEST,
+    started_at="2026-12-01T22:14:34+00:00",
+    finished_at="2026-12-01T22:14:34+00:00",
+    seconds=0.804,
+    reader="connectorx",
+    tables=[
+        TableResult(
+            "legacy_store",
+            "published",
+            rows=2,
+            files=1,
+            bytes=2996,
+            seconds=0.121,
+            keys=[f"{DATA}/legacy_store/cog_dt_ingestion=2024-05-03/file_legacy_store_001.parquet"],
+            attempts=1,
+            compat=CompatResult("legacy", COMPAT_DRIFT),
+            converted={"active": 1},
+        )
+    ],
+)
 
 # `migrate --table legacy_store` after that compatible write (a later run of make_samples.sh:
 # its own run ids): both partitions, Airbyte's and the compatible one, rewritten exact.
@@ -196,67 +336,155 @@ MIGRATION = "migrate_20261202T044506Z_1e202f28"
 MIGRATED_COMPAT_RUN = "2024-05-03_20261202T044505Z_c9be1565"
 OUTPUT_SCHEMA = "/tmp/radar-golden/schemas/radar_golden/output/legacy_store.json"
 OPENED_UNION = "struct<member0: timestamp[us, tz=UTC], member1: string>"
-OPENED_HOW = ("member0 timestamp[us, tz=UTC] to timestamp[us], the wall clock Airbyte took as "
-              "UTC; member1's text parsed where member0 is NULL")
+OPENED_HOW = (
+    "member0 timestamp[us, tz=UTC] to timestamp[us], the wall clock Airbyte took as "
+    "UTC; member1's text parsed where member0 is NULL"
+)
 BY_COMPAT = "the values the compatible write changed (its manifest's count)"
 TRUE_VALUES = "true values: a value 2..127 was written as true too"
-LEGACY_STORE = [ManifestColumn("id", "int", False, "int32"),
-                ManifestColumn("active", "tinyint(1)", False, "int8"),
-                ManifestColumn("opened", "datetime", True, "timestamp[us]"),
-                ManifestColumn("added", "int", True, "int32")]
+LEGACY_STORE = [
+    ManifestColumn("id", "int", False, "int32"),
+    ManifestColumn("active", "tinyint(1)", False, "int8"),
+    ManifestColumn("opened", "datetime", True, "timestamp[us]"),
+    ManifestColumn("added", "int", True, "int32"),
+]
 
 
-def _migrated_columns(counted: str | None, active: ColumnCounts, added: ColumnResult
-                      ) -> list[ColumnResult]:
+def _migrated_columns(
+    counted: str | None, active: ColumnCounts, added: ColumnResult
+) -> list[ColumnResult]:
     return [
-        ColumnResult("id", "id", "int64", "int32", "exact", "int64 to int32", counted,
-                     ColumnCounts(rows=2, exact=2)),
-        ColumnResult("active", "active", "bool", "int8", "possibly_lost", "true 1, false 0",
-                     counted or TRUE_VALUES, active),
-        ColumnResult("opened", "opened", OPENED_UNION, "timestamp[us]", "exact", OPENED_HOW,
-                     counted, ColumnCounts(rows=2, exact=2)),
+        ColumnResult(
+            "id",
+            "id",
+            "int64",
+            "int32",
+            "exact",
+            "int64 to int32",
+            counted,
+            ColumnCounts(rows=2, exact=2),
+        ),
+        ColumnResult(
+            "active",
+            "active",
+            "bool",
+            "int8",
+            "possibly_lost",
+            "true 1, false 0",
+            counted or TRUE_VALUES,
+            active,
+        ),
+        ColumnResult(
+            "opened",
+            "opened",
+            OPENED_UNION,
+            "timestamp[us]",
+            "exact",
+            OPENED_HOW,
+            counted,
+            ColumnCounts(rows=2, exact=2),
+        ),
         added,
     ]
 
 
 MIGRATION_REPORT = MigrationReport(
-    migration_id=MIGRATION, table="legacy_store", database="radar_golden", destination=DEST,
-    started_at="2026-12-02T04:45:06+00:00", finished_at="2026-12-02T04:45:06+00:00",
-    seconds=0.055, exact=True, output_schema=f"removed {OUTPUT_SCHEMA}",
-    notes=[f"every partition is exact: removed {OUTPUT_SCHEMA}; commit its deletion (the next "
-           "extract writes the table exact)"],
+    migration_id=MIGRATION,
+    table="legacy_store",
+    database="radar_golden",
+    destination=DEST,
+    started_at="2026-12-02T04:45:06+00:00",
+    finished_at="2026-12-02T04:45:06+00:00",
+    seconds=0.055,
+    exact=True,
+    output_schema=f"removed {OUTPUT_SCHEMA}",
+    notes=[
+        f"every partition is exact: removed {OUTPUT_SCHEMA}; commit its deletion (the next "
+        "extract writes the table exact)"
+    ],
     partitions=[
         PartitionResult(
-            "2024-04-30", "migrated", "airbyte", "legacy", rows=2, files=1, bytes=1153,
-            old_files=1, seconds=0.025, dropped=["gone"],
-            columns=_migrated_columns(None, ColumnCounts(rows=2, possibly_lost=2), ColumnResult(
-                "added", None, None, "int32", "absent",
-                "the old partition has no such column: NULL", None,
-                ColumnCounts(rows=2, absent=2)))),
+            "2024-04-30",
+            "migrated",
+            "airbyte",
+            "legacy",
+            rows=2,
+            files=1,
+            bytes=1153,
+            old_files=1,
+            seconds=0.025,
+            dropped=["gone"],
+            columns=_migrated_columns(
+                None,
+                ColumnCounts(rows=2, possibly_lost=2),
+                ColumnResult(
+                    "added",
+                    None,
+                    None,
+                    "int32",
+                    "absent",
+                    "the old partition has no such column: NULL",
+                    None,
+                    ColumnCounts(rows=2, absent=2),
+                ),
+            ),
+        ),
         PartitionResult(
-            "2024-05-03", "migrated", "compat", "legacy", rows=2, files=1, bytes=1153,
-            old_files=1, seconds=0.028, dropped=["gone"],
-            columns=_migrated_columns(BY_COMPAT, ColumnCounts(rows=2, exact=1, lost=1),
-                                      ColumnResult("added", "added", "int32", "int32",
-                                                   "identical", "as it is", BY_COMPAT,
-                                                   ColumnCounts(rows=2, exact=2)))),
-    ])
+            "2024-05-03",
+            "migrated",
+            "compat",
+            "legacy",
+            rows=2,
+            files=1,
+            bytes=1153,
+            old_files=1,
+            seconds=0.028,
+            dropped=["gone"],
+            columns=_migrated_columns(
+                BY_COMPAT,
+                ColumnCounts(rows=2, exact=1, lost=1),
+                ColumnResult(
+                    "added",
+                    "added",
+                    "int32",
+                    "int32",
+                    "identical",
+                    "as it is",
+                    BY_COMPAT,
+                    ColumnCounts(rows=2, exact=2),
+                ),
+            ),
+        ),
+    ],
+)
 MIGRATION_STATE = ExactState("legacy_store", "2026-12-02T04:45:06+00:00", MIGRATION, 2)
 MIGRATED_MANIFEST = Manifest(
-    table="legacy_store", date="2024-05-03", run_id="2024-05-03_20261202T044506Z_1e202f28",
-    engine="radar-extract 0.1.0", published_at="2026-12-02T04:45:06.530278+00:00", rows=2,
-    bytes=1153, source=SourceRead("radar_golden", rows_read=2, estimated_rows=2),
-    files=[ManifestFile("file_legacy_store_001.parquet", 2, 1153)], schema=LEGACY_STORE,
+    table="legacy_store",
+    date="2024-05-03",
+    run_id="2024-05-03_20261202T044506Z_1e202f28",
+    engine="radar-extract 0.1.0",
+    published_at="2026-12-02T04:45:06.530278+00:00",
+    rows=2,
+    bytes=1153,
+    source=SourceRead("radar_golden", rows_read=2, estimated_rows=2),
+    files=[ManifestFile("file_legacy_store_001.parquet", 2, 1153)],
+    schema=LEGACY_STORE,
     primary_key=["id"],
     migrated=MigratedFrom(
-        migration_id=MIGRATION, written_by="compat", era="legacy",
-        old_run_id=MIGRATED_COMPAT_RUN, old_files=["file_legacy_store_001.parquet"],
-        dropped=["gone"], columns={
+        migration_id=MIGRATION,
+        written_by="compat",
+        era="legacy",
+        old_run_id=MIGRATED_COMPAT_RUN,
+        old_files=["file_legacy_store_001.parquet"],
+        dropped=["gone"],
+        columns={
             "id": MigratedColumn("exact", 2, "id", "int64"),
             "active": MigratedColumn("possibly_lost", 1, "active", "bool", {"lost": 1}),
             "opened": MigratedColumn("exact", 2, "opened", OPENED_UNION),
             "added": MigratedColumn("identical", 2, "added", "int32"),
-        }))
+        },
+    ),
+)
 
 Reader = Callable[[str, str], Any]
 # file, its reader, the one reader's name for it in messages, the values it holds
@@ -285,22 +513,25 @@ def _text(path: Path) -> str:
 
 
 @pytest.mark.parametrize(("name", "read", "what", "expected"), CASES, ids=IDS)
-def test_the_reader_reads_the_golden_file_to_its_values(name: str, read: Reader, what: str,
-                                                        expected: Any) -> None:
+def test_the_reader_reads_the_golden_file_to_its_values(
+    name: str, read: Reader, what: str, expected: Any
+) -> None:
     got = read(_text(GOLDEN / name), name)
     assert type(got) is type(expected)
     assert got == expected
 
 
 @pytest.mark.parametrize(("name", "read", "what", "expected"), CASES, ids=IDS)
-def test_the_writer_writes_the_golden_file_byte_for_byte(name: str, read: Reader, what: str,
-                                                         expected: Any) -> None:
+def test_the_writer_writes_the_golden_file_byte_for_byte(
+    name: str, read: Reader, what: str, expected: Any
+) -> None:
     assert expected.to_json() == _text(GOLDEN / name)
 
 
 @pytest.mark.parametrize(("name", "read", "what", "expected"), CASES, ids=IDS)
-def test_a_newer_format_is_refused_in_one_line(name: str, read: Reader, what: str,
-                                               expected: Any) -> None:
+def test_a_newer_format_is_refused_in_one_line(
+    name: str, read: Reader, what: str, expected: Any
+) -> None:
     data = json.loads(_text(GOLDEN / name))
     data["format"] = 99
     known = 2 if name == "journal.json" else 1  # the journal's format 2 added S3 uploads
@@ -308,18 +539,24 @@ def test_a_newer_format_is_refused_in_one_line(name: str, read: Reader, what: st
         read(json.dumps(data), f"s3://bronze/{name}")
     assert str(caught.value) == (
         f"{what} s3://bronze/{name} has format 99, newer than the {known} this radar-extract "
-        "reads: a later release wrote it, upgrade to read it")
+        "reads: a later release wrote it, upgrade to read it"
+    )
 
 
 @pytest.mark.parametrize(("name", "read", "what", "expected"), CASES, ids=IDS)
-@pytest.mark.parametrize(("text", "why"), [
-    ("{", "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
-    ("[]", "not a JSON object"),
-    ('{"format": "one"}', "format 'one' is not a format radar-extract writes"),
-    ('{"format": 1}', None),  # a key missing: named by the reader
-], ids=["not-json", "not-an-object", "bad-format", "missing-key"])
-def test_a_damaged_file_is_one_line_naming_it(name: str, read: Reader, what: str,
-                                              expected: Any, text: str, why: str | None) -> None:
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("{", "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+        ("[]", "not a JSON object"),
+        ('{"format": "one"}', "format 'one' is not a format radar-extract writes"),
+        ('{"format": 1}', None),  # a key missing: named by the reader
+    ],
+    ids=["not-json", "not-an-object", "bad-format", "missing-key"],
+)
+def test_a_damaged_file_is_one_line_naming_it(
+    name: str, read: Reader, what: str, expected: Any, text: str, why: str | None
+) -> None:
     with pytest.raises(FormatError) as caught:
         read(text, "/d/x.json")
     message = str(caught.value)
@@ -331,17 +568,30 @@ def test_a_damaged_file_is_one_line_naming_it(name: str, read: Reader, what: str
 
 
 def test_a_journal_of_an_s3_publish_is_format_2_and_keeps_its_uploads() -> None:
-    parts = (Part(1, '"0cc175b9c0f1b6a831c399e269772661"', 8 * 1024 * 1024),
-             Part(2, '"92eb5ffee6ae2fec3ad71c777531578f"', 628))
-    upload = PendingUpload(f"{DATA}/product/cog_dt_ingestion=2024-05-02/file_product_001.parquet",
-                           "upload-1", parts, 8 * 1024 * 1024 + 628)
+    parts = (
+        Part(1, '"0cc175b9c0f1b6a831c399e269772661"', 8 * 1024 * 1024),
+        Part(2, '"92eb5ffee6ae2fec3ad71c777531578f"', 628),
+    )
+    upload = PendingUpload(
+        f"{DATA}/product/cog_dt_ingestion=2024-05-02/file_product_001.parquet",
+        "upload-1",
+        parts,
+        8 * 1024 * 1024 + 628,
+    )
     entry = dataclasses.replace(JOURNAL, staged=[], bytes=[], uploads=[upload])
     data = json.loads(entry.to_json())
     assert data["format"] == 2 and data["staged"] == []
-    assert data["uploads"] == [{
-        "key": upload.key, "upload_id": "upload-1", "bytes": 8 * 1024 * 1024 + 628,
-        "parts": [{"number": 1, "etag": parts[0].etag, "bytes": 8 * 1024 * 1024},
-                  {"number": 2, "etag": parts[1].etag, "bytes": 628}]}]
+    assert data["uploads"] == [
+        {
+            "key": upload.key,
+            "upload_id": "upload-1",
+            "bytes": 8 * 1024 * 1024 + 628,
+            "parts": [
+                {"number": 1, "etag": parts[0].etag, "bytes": 8 * 1024 * 1024},
+                {"number": 2, "etag": parts[1].etag, "bytes": 628},
+            ],
+        }
+    ]
     assert Journal.from_json(entry.to_json(), "j.json") == entry
     # A release that reads only format 1 would complete none of the uploads: it must refuse.
     assert json.loads(JOURNAL.to_json())["format"] == 1 and "uploads" not in JOURNAL.to_json()
@@ -368,7 +618,8 @@ def test_a_stored_schema_of_a_newer_format_stops_the_check(tmp_path: Path) -> No
     assert str(caught.value) == (
         f"stored schema {path} has format 2, newer than the 1 this radar-extract reads: a "
         "later release wrote it, upgrade to read it; rewrite it with `radar-extract schemas "
-        "snapshot --table product`")
+        "snapshot --table product`"
+    )
 
 
 # -- the release before: the same keys, no `format` ----------------------------------------
@@ -376,10 +627,14 @@ def test_a_stored_schema_of_a_newer_format_stops_the_check(tmp_path: Path) -> No
 PREVIOUS_RUN = "2024-05-01_20261201T212759Z_15a8ef65"
 
 
-@pytest.mark.parametrize(("name", "read", "what", "expected"), PREVIOUS_CASES,
-                         ids=[name.removesuffix(".json") for name, *_ in PREVIOUS_CASES])
-def test_the_previous_release_s_file_reads_and_loses_nothing(name: str, read: Reader,
-                                                             what: str, expected: Any) -> None:
+@pytest.mark.parametrize(
+    ("name", "read", "what", "expected"),
+    PREVIOUS_CASES,
+    ids=[name.removesuffix(".json") for name, *_ in PREVIOUS_CASES],
+)
+def test_the_previous_release_s_file_reads_and_loses_nothing(
+    name: str, read: Reader, what: str, expected: Any
+) -> None:
     text = _text(PREVIOUS / name)
     got = read(text, name)
     assert type(got) is type(expected)
@@ -400,18 +655,24 @@ def test_the_previous_release_s_file_reads_and_loses_nothing(name: str, read: Re
 def test_the_previous_release_s_values() -> None:
     manifest = Manifest.from_json(_text(PREVIOUS / "manifest.json"), "m")
     assert (manifest.run_id, manifest.rows, manifest.drift[0].kind, manifest.files[0].key) == (
-        PREVIOUS_RUN, 2, "type_widened", "file_product_001.parquet")
+        PREVIOUS_RUN,
+        2,
+        "type_widened",
+        "file_product_001.parquet",
+    )
     journal = Journal.from_json(_text(PREVIOUS / "journal.json"), "j")
     assert journal.manifest.run_id == "2024-05-02_20261201T212800Z_7c5dd48c"
     assert journal.bytes == [628] and journal.staged[0].endswith("/file_product_001.parquet")
     plan = ShardPlan.from_json(_text(PREVIOUS / "plan.json"), "p")
-    assert plan.shard_of() == {"audit": "1/2", "orders": "1/2", "customer": "2/2",
-                               "product": "2/2"}
+    assert plan.shard_of() == {"audit": "1/2", "orders": "1/2", "customer": "2/2", "product": "2/2"}
     assert plan.saved_at == "2026-12-01T21:27:58.520990+00:00"
     report = RunReport.from_json(_text(PREVIOUS / "run_report.json"), "r")
     assert report.run_id == PREVIOUS_RUN and report.seconds == 0.376
     assert [(t.table, t.status) for t in report.tables] == [
-        ("customer", "published"), ("orders", "failed"), ("product", "published")]
+        ("customer", "published"),
+        ("orders", "failed"),
+        ("product", "published"),
+    ]
     assert report.tables[1].drift[0] == ADDED
     merged = MergedReport.from_json(_text(PREVIOUS / "merged_report.json"), "m")
     assert merged.runs == [PREVIOUS_RUN, "2024-05-01_20261201T212759Z_760f56b8"]
@@ -419,7 +680,8 @@ def test_the_previous_release_s_values() -> None:
     validation = Validation.from_json(_text(PREVIOUS / "validation.json"), "v")
     assert not validation.valid and validation.all_problems() == [
         "audit: no published partition for 2024-05-01 (no manifest)",
-        "orders: no published partition for 2024-05-01 (no manifest)"]
+        "orders: no published partition for 2024-05-01 (no manifest)",
+    ]
     # That release named column types with display widths (extractor/source/discovery.py)
     widths = dataclasses.replace(STORED.columns[0], mysql_type="int(11)")
     previous = dataclasses.replace(STORED, columns=[widths, *STORED.columns[1:]])
@@ -428,6 +690,7 @@ def test_the_previous_release_s_values() -> None:
 
 # -- what each reader's caller does with a file of a newer format --------------------------
 
+
 def _newer(name: str) -> str:
     data = json.loads(_text(GOLDEN / name))
     data["format"] = 99  # newer than any reader's
@@ -435,8 +698,14 @@ def _newer(name: str) -> str:
 
 
 def _destination(tmp_path: Path) -> Destination:
-    return Destination(load_settings(env={"RADAR_DEST": str(tmp_path / "dest"),
-                                          "RADAR_SCHEMAS_DIR": str(tmp_path / "schemas")}))
+    return Destination(
+        load_settings(
+            env={
+                "RADAR_DEST": str(tmp_path / "dest"),
+                "RADAR_SCHEMAS_DIR": str(tmp_path / "schemas"),
+            }
+        )
+    )
 
 
 def test_callers_of_the_readers_with_a_newer_format(
@@ -453,7 +722,8 @@ def test_callers_of_the_readers_with_a_newer_format(
     (check,) = result.tables
     assert not check.valid and check.problems == [
         f"product: manifest {keys.manifest('product', day)} has format 99, newer than the 1 "
-        "this radar-extract reads: a later release wrote it, upgrade to read it"]
+        "this radar-extract reads: a later release wrote it, upgrade to read it"
+    ]
     # merge: a run report it cannot read is left out, with a warning
     dest.write_text(keys.run_report(RUN), _newer("run_report.json"))
     assert run_reports(dest, day) == []
@@ -492,7 +762,8 @@ def test_a_switch_of_a_newer_format_still_counts_as_set(
     path = dest.keys.migration_state("legacy_store")
     dest.write_text(path, _newer("migration_state.json"))
     assert read_state(dest, "legacy_store") is not None
-    assert (f"migration switch {path} has format 99, newer than the 1 this radar-extract "
-            "reads") in caplog.text and "it counts as set" in caplog.text
+    assert (
+        f"migration switch {path} has format 99, newer than the 1 this radar-extract reads"
+    ) in caplog.text and "it counts as set" in caplog.text
     dest.write_text(path, _text(GOLDEN / "migration_state.json"))
     assert read_state(dest, "legacy_store") == MIGRATION_STATE

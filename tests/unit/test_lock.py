@@ -42,8 +42,15 @@ def dest(tmp_path: Path) -> Destination:
 
 
 def _lock(dest: Destination, run_id: str, clock: Clock, lease_s: float = 300) -> TableLock:
-    return TableLock(dest, "store", "2026-12-01", run_id, lease_s=lease_s, clock=clock.now,
-                     monotonic=clock.monotonic)
+    return TableLock(
+        dest,
+        "store",
+        "2026-12-01",
+        run_id,
+        lease_s=lease_s,
+        clock=clock.now,
+        monotonic=clock.monotonic,
+    )
 
 
 def _holder(dest: Destination) -> Holder:
@@ -53,14 +60,22 @@ def _holder(dest: Destination) -> Holder:
 
 
 def test_the_lock_body_has_a_format_and_reads_back_as_written() -> None:
-    holder = Holder("2026-12-01_20261201T021003Z_aaaa", "store", "2026-12-01", "t0k", "pod-1",
-                    42, START, START + timedelta(seconds=300))
+    holder = Holder(
+        "2026-12-01_20261201T021003Z_aaaa",
+        "store",
+        "2026-12-01",
+        "t0k",
+        "pod-1",
+        42,
+        START,
+        START + timedelta(seconds=300),
+    )
     golden = (
         '{\n  "date": "2026-12-01",\n  "format": 1,\n  "host": "pod-1",\n'
         '  "lease_until": "2026-12-01T02:15:03+00:00",\n  "pid": 42,\n'
         '  "run_id": "2026-12-01_20261201T021003Z_aaaa",\n'
         '  "since": "2026-12-01T02:10:03+00:00",\n  "table": "store",\n  "token": "t0k"\n'
-        '}\n'
+        "}\n"
     )
     assert holder.to_json() == golden
     assert Holder.from_json(golden) == holder
@@ -77,13 +92,19 @@ def test_the_lock_body_has_a_format_and_reads_back_as_written() -> None:
         Holder.from_json(json.dumps({**json.loads(golden), "format": 2}), "s3://b/lock.json")
     assert str(caught.value) == (
         "lock s3://b/lock.json has format 2, newer than the 1 this radar-extract reads: a "
-        "later release wrote it, upgrade to read it")
+        "later release wrote it, upgrade to read it"
+    )
 
 
 def test_a_lock_of_a_later_release_fails_the_table_at_step_lock(dest: Destination) -> None:
     path = dest.keys.lock("store", "2026-12-01")
-    newer = Holder("run-new", "store", "2026-12-01", "t", "pod", 1, START,
-                   START + timedelta(seconds=300)).to_json().replace('"format": 1', '"format": 2')
+    newer = (
+        Holder(
+            "run-new", "store", "2026-12-01", "t", "pod", 1, START, START + timedelta(seconds=300)
+        )
+        .to_json()
+        .replace('"format": 1', '"format": 2')
+    )
     dest.write_text(path, newer)
     with pytest.raises(PartitionLocked) as caught:
         _lock(dest, "run-a", Clock()).acquire(0)
@@ -101,7 +122,8 @@ def test_a_second_run_fails_with_one_line_naming_the_holder(dest: Destination) -
     assert caught.value.step == "lock" and not caught.value.transient
     assert str(caught.value) == (
         "cog_dt_ingestion=2026-12-01 is being written by run run-a (since 2026-12-01T02:10:03Z,"
-        " lease until 2026-12-01T02:15:03Z); waited 0 s (RADAR_LOCK_WAIT_S)")
+        " lease until 2026-12-01T02:15:03Z); waited 0 s (RADAR_LOCK_WAIT_S)"
+    )
     first.release()
     assert not os.path.exists(dest.keys.lock("store", "2026-12-01"))
     second.acquire(0)  # free again
@@ -139,8 +161,9 @@ def test_an_expired_lock_is_taken_over_and_its_old_holder_stops(dest: Destinatio
     taker = _lock(dest, "run-b", clock)
     assert taker.try_acquire()
     assert _holder(dest).run_id == "run-b"
-    with pytest.raises(PartitionLocked, match="was lost after this run's lease ran out: run "
-                       "run-b "):
+    with pytest.raises(
+        PartitionLocked, match="was lost after this run's lease ran out: run run-b "
+    ):
         dead.renew()
     with pytest.raises(PartitionLocked):
         dead.check()

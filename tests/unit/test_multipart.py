@@ -17,10 +17,13 @@ from extractor.sink.multipart import (
 
 
 def _upload(*sizes: int) -> PendingUpload:
-    parts = tuple(Part(n, f'"{hashlib.md5(bytes([n])).hexdigest()}"', size)
-                  for n, size in enumerate(sizes, start=1))
-    return PendingUpload("bucket/p/t/cog_dt_ingestion=2024-05-01/file_t_001.parquet", "id-1",
-                         parts, sum(sizes))
+    parts = tuple(
+        Part(n, f'"{hashlib.md5(bytes([n])).hexdigest()}"', size)
+        for n, size in enumerate(sizes, start=1)
+    )
+    return PendingUpload(
+        "bucket/p/t/cog_dt_ingestion=2024-05-01/file_t_001.parquet", "id-1", parts, sum(sizes)
+    )
 
 
 def test_parts_are_8_mib_unless_the_largest_file_needs_more_than_9000() -> None:
@@ -43,7 +46,10 @@ def test_an_object_is_the_uploads_only_with_its_etag_and_size() -> None:
     assert not _made_by(upload, "0" * 32 + "-2", upload.bytes)  # another multipart object
     assert not _made_by(upload, "0" * 32, upload.bytes)  # a plain PUT
     # SSE-KMS: part ETags are no MD5s, so neither is the object's; the part count must match.
-    kms = PendingUpload(upload.key, upload.upload_id,
-                        tuple(Part(p.number, "kms-" + p.etag, p.bytes) for p in upload.parts),
-                        upload.bytes)
+    kms = PendingUpload(
+        upload.key,
+        upload.upload_id,
+        tuple(Part(p.number, "kms-" + p.etag, p.bytes) for p in upload.parts),
+        upload.bytes,
+    )
     assert _made_by(kms, "anything-2", kms.bytes) and not _made_by(kms, "anything-3", kms.bytes)

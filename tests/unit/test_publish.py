@@ -35,8 +35,7 @@ def _stage(dest: Destination, run_id: str, values: list[list[int]]) -> list[Stag
 
 
 def _ids(dest: Destination) -> list[int]:
-    return sorted(pq.read_table(dest.keys.data_dir("store", "2024-05-01")).column("id")
-                  .to_pylist())
+    return sorted(pq.read_table(dest.keys.data_dir("store", "2024-05-01")).column("id").to_pylist())
 
 
 def test_crash_in_the_middle_of_a_move_is_rolled_forward(
@@ -44,8 +43,13 @@ def test_crash_in_the_middle_of_a_move_is_rolled_forward(
 ) -> None:
     dest = Destination(load_settings(env={"RADAR_DEST": str(tmp_path)}))
     first_run = "2024-05-01_20240501T020000Z_a"
-    publish(dest, "store", "2024-05-01", _stage(dest, first_run, [[1], [2], [3]]),
-            manifest(first_run, 3))
+    publish(
+        dest,
+        "store",
+        "2024-05-01",
+        _stage(dest, first_run, [[1], [2], [3]]),
+        manifest(first_run, 3),
+    )
     assert _ids(dest) == [1, 2, 3]
 
     new_run = "2024-05-02_20240502T020000Z_b"
@@ -69,7 +73,8 @@ def test_crash_in_the_middle_of_a_move_is_rolled_forward(
     assert recover(dest) == ["store 2024-05-01"]
     assert _ids(dest) == [10, 11]
     assert sorted(os.listdir(dest.keys.data_dir("store", "2024-05-01"))) == [
-        "file_store_001.parquet"]
+        "file_store_001.parquet"
+    ]
     path = dest.keys.manifest("store", "2024-05-01")
     assert Manifest.from_json(Path(path).read_text(), path) == manifest(new_run, 2)
     assert not os.path.exists(dest.keys.journal("store", "2024-05-01"))
@@ -92,4 +97,5 @@ def test_a_destination_that_cannot_be_written_fails_at_the_probe(tmp_path: Path)
         dest.probe("run")
     assert caught.value.step is Step.PROBE and caught.value.exit_code == 3
     assert f"destination {tmp_path}/_radar_extract/probes/run.probe is not writable" in str(
-        caught.value)
+        caught.value
+    )

@@ -27,9 +27,14 @@ def _rule_of(column: Column) -> Rule:
 
 
 def _column(case: Case) -> Column:
-    return Column("c", case.data_type, case.column_type, precision=case.precision,
-                  scale=case.scale,
-                  datetime_precision=6 if case.column_type.endswith("(6)") else 0)
+    return Column(
+        "c",
+        case.data_type,
+        case.column_type,
+        precision=case.precision,
+        scale=case.scale,
+        datetime_precision=6 if case.column_type.endswith("(6)") else 0,
+    )
 
 
 def _documented(arrow: pa.DataType, rule: Rule) -> str:

@@ -94,8 +94,9 @@ def test_largest_first_into_the_lightest_group() -> None:
     assert [g.tables for g in groups] == [["a", "d", "e"], ["b", "c", "f"]]
 
 
-@pytest.mark.parametrize("text", ["0/2", "3/2", "1/0", "1/257", "a/b", "1", "1/2/3", "", "-1/2",
-                                  "1 / 2x"])
+@pytest.mark.parametrize(
+    "text", ["0/2", "3/2", "1/0", "1/257", "a/b", "1", "1/2/3", "", "-1/2", "1 / 2x"]
+)
 def test_bad_shard_is_a_usage_error(text: str) -> None:
     with pytest.raises(UsageError, match="must be I/N"):
         Shard.parse(text)
@@ -112,8 +113,12 @@ def test_good_shards_parse() -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["extract", "--shard", "3/2"], ["plan", "--shards", "0"], ["plan", "--shards", "many"],
-     ["extract", "--shard", "1/2", "--date", "2024-02-30"]],
+    [
+        ["extract", "--shard", "3/2"],
+        ["plan", "--shards", "0"],
+        ["plan", "--shards", "many"],
+        ["extract", "--shard", "1/2", "--date", "2024-02-30"],
+    ],
     ids=["shard-past-n", "zero-shards", "not-a-number", "bad-date"],
 )
 def test_cli_rejects_bad_shards_before_any_io(args: list[str]) -> None:
@@ -132,8 +137,11 @@ def test_plan_saved_and_loaded_through_the_destination(tmp_path: Path) -> None:
     assert path == f"{tmp_path}/_radar_extract/plans/2024-05-01.json"
     data = json.loads(Path(path).read_text())
     assert sorted(data) == ["date", "format", "groups", "saved_at", "shards"]
-    assert data["saved_at"] == plan.saved_at and plan.saved_at is not None \
+    assert (
+        data["saved_at"] == plan.saved_at
+        and plan.saved_at is not None
         and plan.saved_at.endswith("+00:00")
+    )
     assert sorted(data["groups"][0]) == ["estimated_bytes", "estimated_rows", "shard", "tables"]
     loaded = load_plan(dest, "2024-05-01")
     assert loaded is not None and loaded.to_dict() == plan.to_dict()
@@ -142,20 +150,53 @@ def test_plan_saved_and_loaded_through_the_destination(tmp_path: Path) -> None:
         load_plan(dest, "2024-05-01")
 
 
-def _report(run_id: str, started: str, finished: str, *results: TableResult,
-            shard: str | None = None, seconds: float = 1.0) -> RunReport:
-    return RunReport(run_id=run_id, date="2024-05-01", database="radar", destination="/d",
-                     started_at=started, finished_at=finished, seconds=seconds,
-                     tables=list(results), shard=shard)
+def _report(
+    run_id: str,
+    started: str,
+    finished: str,
+    *results: TableResult,
+    shard: str | None = None,
+    seconds: float = 1.0,
+) -> RunReport:
+    return RunReport(
+        run_id=run_id,
+        date="2024-05-01",
+        database="radar",
+        destination="/d",
+        started_at=started,
+        finished_at=finished,
+        seconds=seconds,
+        tables=list(results),
+        shard=shard,
+    )
 
 
 def test_run_report_round_trips_through_json() -> None:
-    report = _report("2024-05-01_a", "2024-05-01T02:00:00+00:00", "2024-05-01T02:01:00+00:00",
-                     TableResult("product", "failed", error="boom", error_step=Step.READ,
-                                 error_type="SourceError", transient=True, attempts=3),
-                     TableResult("store", "published", rows=3, files=1, bytes=10,
-                                 nulled={"opened": 1}, keys=["k"], attempts=1),
-                     shard="1/2")  # tables by name, as to_dict() writes them
+    report = _report(
+        "2024-05-01_a",
+        "2024-05-01T02:00:00+00:00",
+        "2024-05-01T02:01:00+00:00",
+        TableResult(
+            "product",
+            "failed",
+            error="boom",
+            error_step=Step.READ,
+            error_type="SourceError",
+            transient=True,
+            attempts=3,
+        ),
+        TableResult(
+            "store",
+            "published",
+            rows=3,
+            files=1,
+            bytes=10,
+            nulled={"opened": 1},
+            keys=["k"],
+            attempts=1,
+        ),
+        shard="1/2",
+    )  # tables by name, as to_dict() writes them
     data = json.loads(report.to_json())
     data["some_future_key"] = {"x": 1}
     data["tables"][0]["another_future_key"] = []
@@ -165,19 +206,38 @@ def test_run_report_round_trips_through_json() -> None:
 
 
 def test_merge_takes_the_latest_result_and_never_a_skip_over_a_publish() -> None:
-    first = _report("2024-05-01_1", "2024-05-01T02:00:00+00:00", "2024-05-01T02:10:00+00:00",
-                    TableResult("a", "published", rows=5, files=1, bytes=50),
-                    TableResult("b", "failed", error="lost connection", error_step=Step.READ),
-                    shard="1/2", seconds=600)
-    second = _report("2024-05-01_2", "2024-05-01T02:00:05+00:00", "2024-05-01T02:20:00+00:00",
-                     TableResult("c", "published", rows=7, files=2, bytes=70),
-                     TableResult("a", "skipped"), shard="2/2", seconds=1195)
-    rerun = _report("2024-05-01_3", "2024-05-01T04:00:00+00:00", "2024-05-01T04:01:00+00:00",
-                    TableResult("b", "published", rows=1, files=1, bytes=9), seconds=60)
+    first = _report(
+        "2024-05-01_1",
+        "2024-05-01T02:00:00+00:00",
+        "2024-05-01T02:10:00+00:00",
+        TableResult("a", "published", rows=5, files=1, bytes=50),
+        TableResult("b", "failed", error="lost connection", error_step=Step.READ),
+        shard="1/2",
+        seconds=600,
+    )
+    second = _report(
+        "2024-05-01_2",
+        "2024-05-01T02:00:05+00:00",
+        "2024-05-01T02:20:00+00:00",
+        TableResult("c", "published", rows=7, files=2, bytes=70),
+        TableResult("a", "skipped"),
+        shard="2/2",
+        seconds=1195,
+    )
+    rerun = _report(
+        "2024-05-01_3",
+        "2024-05-01T04:00:00+00:00",
+        "2024-05-01T04:01:00+00:00",
+        TableResult("b", "published", rows=1, files=1, bytes=9),
+        seconds=60,
+    )
     merged = combine([first, second, rerun], "2024-05-01", "/d")
     assert isinstance(merged, MergedReport)
     assert {t.table: t.status for t in merged.tables} == {
-        "a": "published", "b": "published", "c": "published"}
+        "a": "published",
+        "b": "published",
+        "c": "published",
+    }
     assert merged.ok and merged.runs == ["2024-05-01_1", "2024-05-01_2", "2024-05-01_3"]
     assert merged.shards == ["1/2", "2/2"]
     assert merged.totals().rows == 5 + 7 + 1

@@ -24,8 +24,11 @@ U64_MAX = 2**64 - 1
 
 def _owner(ranges: list[KeyRange], key: int) -> list[int]:
     """The indexes of the ranges that hold `key`: exactly one, always."""
-    return [i for i, r in enumerate(ranges)
-            if (r.low is None or key >= r.low) and (r.high is None or key < r.high)]
+    return [
+        i
+        for i, r in enumerate(ranges)
+        if (r.low is None or key >= r.low) and (r.high is None or key < r.high)
+    ]
 
 
 def _check_cover(ranges: list[KeyRange], lowest: int, highest: int) -> None:
@@ -50,8 +53,11 @@ def test_empty_table_one_row_and_a_single_value_are_one_unbounded_range() -> Non
 
 def test_even_ranges_cover_every_key() -> None:
     ranges = plan_ranges(1, 3_000_000, 3)
-    assert ranges == [KeyRange(None, 1_000_001), KeyRange(1_000_001, 2_000_001),
-                      KeyRange(2_000_001, None)]
+    assert ranges == [
+        KeyRange(None, 1_000_001),
+        KeyRange(1_000_001, 2_000_001),
+        KeyRange(2_000_001, None),
+    ]
     _check_cover(ranges, 1, 3_000_000)
 
 
@@ -80,7 +86,7 @@ def test_more_streams_than_keys_gives_one_range_per_key() -> None:
 
 
 def test_ranges_are_never_empty_of_keys_and_always_cover() -> None:
-    for lowest, highest in [(0, 1), (1, 100), (-2**63, 2**63 - 1), (3, 1_000_003)]:
+    for lowest, highest in [(0, 1), (1, 100), (-(2**63), 2**63 - 1), (3, 1_000_003)]:
         for n in (2, 3, 7, 64):
             ranges = plan_ranges(lowest, highest, n)
             assert len(ranges) == min(n, highest - lowest + 1)
@@ -90,8 +96,12 @@ def test_ranges_are_never_empty_of_keys_and_always_cover() -> None:
 
 
 def test_split_key_is_the_leading_integer_column_of_the_primary_key() -> None:
-    columns = [Column("store_id", "int", "int"), Column("day", "date", "date"),
-               Column("sku", "varchar", "varchar(20)"), Column("n", "bigint", "bigint unsigned")]
+    columns = [
+        Column("store_id", "int", "int"),
+        Column("day", "date", "date"),
+        Column("sku", "varchar", "varchar(20)"),
+        Column("n", "bigint", "bigint unsigned"),
+    ]
     assert split_key(columns, ["store_id", "day"]).column == "store_id"  # composite
     assert split_key(columns, ["n"]).column == "n"
     refused = split_key(columns, ["sku", "store_id"])
@@ -106,22 +116,27 @@ def test_split_key_is_the_leading_integer_column_of_the_primary_key() -> None:
 
 
 def test_a_range_select_keeps_prefix_hint_tag_and_quotes_the_key() -> None:
-    plans = [plan_column(Column("we`ird", "int", "int"), "t"),
-             plan_column(Column("v", "varchar", "varchar(5)"), "t")]
+    plans = [
+        plan_column(Column("we`ird", "int", "int"), "t"),
+        plan_column(Column("v", "varchar", "varchar(5)"), "t"),
+    ]
     tag = "radar-extract run=r table=t attempt=1 q=abc stream=2:3"
     key_range = KeyRange(10, 20)
-    maria = select_sql("db", "t", plans, Server("mariadb"), tag, key="we`ird",
-                       key_range=key_range)
-    assert maria.startswith("SET STATEMENT net_write_timeout=600, max_statement_time=0 FOR "
-                            "SELECT /* radar-extract_run=r_table=t_attempt=1_q=abc_stream=2:3 */")
+    maria = select_sql("db", "t", plans, Server("mariadb"), tag, key="we`ird", key_range=key_range)
+    assert maria.startswith(
+        "SET STATEMENT net_write_timeout=600, max_statement_time=0 FOR "
+        "SELECT /* radar-extract_run=r_table=t_attempt=1_q=abc_stream=2:3 */"
+    )
     assert maria.endswith("FROM `db`.`t` WHERE `we``ird` >= 10 AND `we``ird` < 20")
     mysql = select_sql("db", "t", plans, Server("mysql"), tag, key="we`ird", key_range=key_range)
     assert mysql.startswith("SELECT /*+ SET_VAR(max_execution_time=0) */ /* radar-extract")
     assert mysql.endswith("WHERE `we``ird` >= 10 AND `we``ird` < 20")
     whole = select_sql("db", "t", plans, Server("mysql"), tag)
     assert whole.endswith("FROM `db`.`t`")  # one stream: the SELECT of before
-    assert select_sql("db", "t", plans, Server("mysql"), tag, key="we`ird",
-                      key_range=KeyRange()) == whole
+    assert (
+        select_sql("db", "t", plans, Server("mysql"), tag, key="we`ird", key_range=KeyRange())
+        == whole
+    )
 
 
 def test_parse_streams() -> None:
@@ -143,8 +158,9 @@ def test_streams_flag_is_one_line_and_exit_2() -> None:
 def test_streams_setting_file_env_flag(tmp_path: Path) -> None:
     assert load_settings(env={}).streams.streams_for("t") == 1  # the default: as before
     config = tmp_path / "radar.toml"
-    config.write_text('[streams]\ndefault = "auto"\n[streams.tables.big]\nstreams = 4\n',
-                      encoding="utf-8")
+    config.write_text(
+        '[streams]\ndefault = "auto"\n[streams.tables.big]\nstreams = 4\n', encoding="utf-8"
+    )
     settings = load_settings(config, env={})
     assert (settings.streams.streams_for("big"), settings.streams.streams_for("u")) == (4, "auto")
     forced = load_settings(config, env={"RADAR_STREAMS": "2"})
@@ -157,13 +173,21 @@ def test_streams_setting_file_env_flag(tmp_path: Path) -> None:
 
 def test_bad_streams_settings_are_reported_together(tmp_path: Path) -> None:
     config = tmp_path / "radar.toml"
-    config.write_text('[streams]\ndefault = 0\nextra = 1\n[streams.tables.t]\nstreams = "x"\n'
-                      '[streams.tables.u]\nmode = 2\n', encoding="utf-8")
+    config.write_text(
+        '[streams]\ndefault = 0\nextra = 1\n[streams.tables.t]\nstreams = "x"\n'
+        "[streams.tables.u]\nmode = 2\n",
+        encoding="utf-8",
+    )
     with pytest.raises(ConfigError) as caught:
         load_settings(config, env={"RADAR_STREAMS": "many"})
     message = str(caught.value)
-    for part in ("[streams] default 0", "unknown keys: extra", "[streams.tables.t] streams 'x'",
-                 "[streams.tables.u] must be streams =", "streams 'many' must be"):
+    for part in (
+        "[streams] default 0",
+        "unknown keys: extra",
+        "[streams.tables.t] streams 'x'",
+        "[streams.tables.u] must be streams =",
+        "streams 'many' must be",
+    ):
         assert part in message, part
 
 
@@ -203,16 +227,35 @@ def test_file_numbers_are_shared_without_gaps_or_clashes() -> None:
 
 def test_manifest_records_the_streams_only_when_there_were_several() -> None:
     split = StreamSplit("id", [StreamRange(None, 2**63, 5), StreamRange(2**63, None, 7)])
-    manifest = Manifest(table="t", date="2024-05-01", run_id="r", engine="radar-extract 0",
-                        published_at="2024-05-01T00:00:00+00:00", rows=12, bytes=1,
-                        source=SourceRead("db", rows_read=12, estimated_rows=10, streams=split))
+    manifest = Manifest(
+        table="t",
+        date="2024-05-01",
+        run_id="r",
+        engine="radar-extract 0",
+        published_at="2024-05-01T00:00:00+00:00",
+        rows=12,
+        bytes=1,
+        source=SourceRead("db", rows_read=12, estimated_rows=10, streams=split),
+    )
     data = json.loads(manifest.to_json())
-    assert data["source"]["streams"] == {"key": "id", "ranges": [
-        {"low": None, "high": 2**63, "rows": 5}, {"low": 2**63, "high": None, "rows": 7}]}
+    assert data["source"]["streams"] == {
+        "key": "id",
+        "ranges": [
+            {"low": None, "high": 2**63, "rows": 5},
+            {"low": 2**63, "high": None, "rows": 7},
+        ],
+    }
     assert Manifest.from_json(manifest.to_json(), "m").source.streams == split
-    one = Manifest(table="t", date="2024-05-01", run_id="r", engine="radar-extract 0",
-                   published_at="2024-05-01T00:00:00+00:00", rows=1, bytes=1,
-                   source=SourceRead("db", rows_read=1, estimated_rows=1))
+    one = Manifest(
+        table="t",
+        date="2024-05-01",
+        run_id="r",
+        engine="radar-extract 0",
+        published_at="2024-05-01T00:00:00+00:00",
+        rows=1,
+        bytes=1,
+        source=SourceRead("db", rows_read=1, estimated_rows=1),
+    )
     assert "streams" not in json.loads(one.to_json())["source"]
 
 
@@ -221,8 +264,11 @@ def test_the_run_plans_auto_for_its_largest_table_only() -> None:
     from extractor.run.runner import plan_streams
 
     big, small = 4 * AUTO_MIN_BYTES, AUTO_MIN_BYTES // 8
-    tasks = [TableTask("big", [], estimated_bytes=big), TableTask("a", [], estimated_bytes=small),
-             TableTask("b", [], estimated_bytes=small)]
+    tasks = [
+        TableTask("big", [], estimated_bytes=big),
+        TableTask("a", [], estimated_bytes=small),
+        TableTask("b", [], estimated_bytes=small),
+    ]
     auto = load_settings(env={"RADAR_STREAMS": "auto", "RADAR_WORKERS": "2"})
     planned = {t.table: (t.streams, t.streams_asked) for t in plan_streams(auto, tasks)}
     assert planned == {"big": (2, True), "a": (1, True), "b": (1, True)}

@@ -11,9 +11,14 @@ from tests.type_matrix import CASES, Case
 
 
 def _column(case: Case) -> Column:
-    return Column("v", case.data_type, case.column_type, precision=case.precision,
-                  scale=case.scale, datetime_precision=6 if case.column_type.endswith("(6)")
-                  else 0)
+    return Column(
+        "v",
+        case.data_type,
+        case.column_type,
+        precision=case.precision,
+        scale=case.scale,
+        datetime_precision=6 if case.column_type.endswith("(6)") else 0,
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -30,22 +35,39 @@ def test_unsigned_never_maps_to_unsigned_arrow_types() -> None:
 @pytest.mark.parametrize(
     ("column", "sql"),
     [
-        (Column("amount", "decimal", "decimal(14,2)", precision=14, scale=2),
-         "CAST(`amount` * 100 AS SIGNED) AS `amount`"),
-        (Column("big", "decimal", "decimal(30,4)", precision=30, scale=4),
-         "CAST(`big` AS CHAR) AS `big`"),
+        (
+            Column("amount", "decimal", "decimal(14,2)", precision=14, scale=2),
+            "CAST(`amount` * 100 AS SIGNED) AS `amount`",
+        ),
+        (
+            Column("big", "decimal", "decimal(30,4)", precision=30, scale=4),
+            "CAST(`big` AS CHAR) AS `big`",
+        ),
         (Column("day", "date", "date"), "`day` + 0 AS `day`"),
         (Column("at", "datetime", "datetime", datetime_precision=0), "`at` + 0 AS `at`"),
-        (Column("at6", "datetime", "datetime(6)", datetime_precision=6),
-         "CAST(`at6` AS CHAR) AS `at6`"),
-        (Column("ts", "timestamp", "timestamp"),
-         "CAST(UNIX_TIMESTAMP(`ts`) * 1000000 AS SIGNED) AS `ts`"),
+        (
+            Column("at6", "datetime", "datetime(6)", datetime_precision=6),
+            "CAST(`at6` AS CHAR) AS `at6`",
+        ),
+        (
+            Column("ts", "timestamp", "timestamp"),
+            "CAST(UNIX_TIMESTAMP(`ts`) * 1000000 AS SIGNED) AS `ts`",
+        ),
         (Column("g", "point", "point"), "ST_AsBinary(`g`) AS `g`"),
         (Column("flags", "bit", "bit(8)", precision=8), "CAST(`flags` AS UNSIGNED) AS `flags`"),
         (Column("we`ird", "int", "int(11)"), "`we``ird` AS `we``ird`"),
     ],
-    ids=["decimal-unscaled", "decimal-text", "date", "datetime", "datetime6", "timestamp",
-         "geometry", "bit", "quoted-name"],
+    ids=[
+        "decimal-unscaled",
+        "decimal-text",
+        "date",
+        "datetime",
+        "datetime6",
+        "timestamp",
+        "geometry",
+        "bit",
+        "quoted-name",
+    ],
 )
 def test_projections(column: Column, sql: str) -> None:
     assert plan_column(column).select_sql("mariadb") == sql
