@@ -13,6 +13,7 @@ CPU and peak RSS are those of the migrate process alone (wait4). Not a test.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pymysql
@@ -28,6 +30,14 @@ from compat import PREFIX, airbyte_schema  # bench/ is on sys.path when run as a
 
 TABLE = "store_metrics"
 OLD, DAY = "2024-01-01", "2024-02-01"
+
+
+def run_json(env: dict[str, str], *args: str) -> Any:
+    """The JSON that one radar-extract command prints."""
+    out = subprocess.run(
+        [sys.executable, "-m", "extractor", *args], env=env, capture_output=True, text=True
+    )
+    return json.loads(out.stdout)
 
 
 def run(env: dict[str, str], *args: str) -> tuple[float, float, int]:
@@ -120,6 +130,13 @@ def main() -> int:
                     flush=True,
                 )
         print(f"\nmedians over {args.repeat} runs, {rows:,} rows ({args.era}):")
+        check = run_json(env, *migrate, "--dry-run", "--json")  # after the last run
+        [partition] = check[0]["partitions"]
+        written = sum(pq.ParquetFile(f).metadata.num_rows for f in folder.glob("*.parquet"))
+        print(
+            f"check: the partition is now {partition['status']} ({partition['reason']}), "
+            f"its files hold {written:,} rows of {rows:,}"
+        )
         for mode, runs in results.items():
             wall = statistics.median(r[0] for r in runs)
             cpu = statistics.median(r[1] for r in runs)
