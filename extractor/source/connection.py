@@ -138,12 +138,13 @@ def classify(
     number = error_number(exc)
     detail = scrub(" ".join(str(a) for a in exc.args) or type(exc).__name__, mysql)
     detail = " ".join(detail.split())[:500]
-    # connectorx reports a connection cut mid-stream as an I/O or codec error.
+    # connectorx reports a connection cut mid-stream as an I/O or codec error, or (a KILL
+    # CONNECTION between two packets) as the driver's "server disconnected".
     lost = bool(
         re.search(
             r"lost connection|gone away|broken pipe|connection reset|"
             r"connection refused|unexpected eof|timed out|io error|"
-            r"bytes remaining on stream",
+            r"bytes remaining on stream|server disconnected",
             detail,
             re.I,
         )
