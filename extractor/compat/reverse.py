@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from extractor.compat import decode
-from extractor.compat.rules import EXACT_DOUBLE_DIGITS
+from extractor.compat.rules import EXACT_DOUBLE_DIGITS, plain_type
 from extractor.contract.types import Column
 
 Kind = Literal["identical", "exact", "not_guaranteed", "possibly_lost", "unsupported"]
@@ -71,7 +71,7 @@ class Reverse:
 
 def reverse(column: Column, contract: pa.DataType, found: pa.DataType) -> Reverse:
     """The conversion of `column`, found as `found`, back to the contract's `contract`."""
-    contract, found = _plain(contract), _plain(found)
+    contract, found = plain_type(contract), plain_type(found)
     if contract == found:
         return Reverse("identical", "as it is", lambda a: (a, []))
     if pa.types.is_struct(found) and found.get_field_index("member0") >= 0:
@@ -98,12 +98,6 @@ def unsupported(found: pa.DataType, contract: pa.DataType) -> Reverse:
     return Reverse("unsupported", f"no conversion from {found} to {contract}", apply)
 
 
-def _plain(t: pa.DataType) -> pa.DataType:
-    if pa.types.is_large_string(t):
-        return pa.string()
-    return pa.binary() if pa.types.is_large_binary(t) else t
-
-
 def _null(t: pa.DataType) -> pa.Scalar:
     return pa.scalar(None, t)
 
@@ -127,7 +121,7 @@ def _members(column: Column, contract: pa.DataType, found: pa.StructType) -> Rev
     index = found.get_field_index("member1")
     text = (
         reverse(column, contract, pa.string())
-        if index >= 0 and _plain(found.field(index).type) == pa.string()
+        if index >= 0 and plain_type(found.field(index).type) == pa.string()
         else None
     )
     if inner.kind == "unsupported":

@@ -51,7 +51,7 @@ class Route:
 
 def route(column: Column, contract: pa.DataType, found: pa.DataType) -> Route:
     """The conversion of `column` (written as `contract` by the exact contract) to `found`."""
-    contract, found = _plain(contract), _plain(found)
+    contract, found = plain_type(contract), plain_type(found)
     if contract == found:
         return Route("identical", "as the contract writes it", lambda a: (a, []))
     if pa.types.is_struct(found) and found.get_field_index("member0") >= 0:
@@ -79,7 +79,8 @@ def unsupported(found: pa.DataType) -> Route:
     return Route("unsupported", f"no conversion to {found}: NULL", apply, "every value")
 
 
-def _plain(t: pa.DataType) -> pa.DataType:
+def plain_type(t: pa.DataType) -> pa.DataType:
+    """The 32-bit-offset twin of a large string or binary type: the same values either way."""
     if pa.types.is_large_string(t):
         return pa.string()
     return pa.binary() if pa.types.is_large_binary(t) else t

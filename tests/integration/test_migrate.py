@@ -49,28 +49,7 @@ _SKIP = {"float", "double"}  # the text protocol rounds these; own columns below
 MATRIX = [c for c in CASES if c.id not in _SKIP]
 TABLES = ("store", "store_metrics", "matrix", "drifted")
 
-SOURCE = [
-    """CREATE TABLE store (id INT PRIMARY KEY, `store name` VARCHAR(40), active TINYINT(1),
-       revenue DECIMAL(14,2), big_revenue DECIMAL(20,2), opened DATE, updated_at DATETIME,
-       created_at TIMESTAMP(3) NULL, `2nd score` INT, `preço` VARCHAR(10))""",
-    """INSERT INTO store VALUES
-       (1, 'Centro', 1, 1234.56, 12345678901234567.89, '2020-01-31', '2024-04-29 10:00:00',
-        '2024-04-29 10:00:00.123', 7, 'a'),
-       (2, 'Praia', 0, 0.10, 0.10, '0000-00-00', '2024-04-29 11:30:00', NULL, NULL, NULL),
-       (3, 'Serra', 2, NULL, 1.25, '1999-12-31', NULL, '2038-01-19 03:14:07.999', -1, 'ç')""",
-    """CREATE TABLE store_metrics (id BIGINT PRIMARY KEY, store_id INT, metric_date DATE,
-       visits INT UNSIGNED, conversion DECIMAL(20,6), score DOUBLE, captured_at DATETIME(6),
-       big BIGINT UNSIGNED, flags BIT(12), doc JSON, kind ENUM('a','b'), at TIME(6))""",
-    """INSERT INTO store_metrics VALUES
-       (1, 1, '2024-04-29', 4294967295, 12345678901234.123456, 0.5,
-        '2024-04-29 23:59:59.999999', 9223372036854775807, b'101010101010', '{"a": 1}', 'a',
-        '12:00:00.000001'),
-       (2, 1, '2024-04-30', 0, 0.5, -1.25, '2024-04-30 00:00:00.000000',
-        18446744073709551615, b'0', '[]', 'b', '25:00:00'),
-       (3, 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)""",
-    "CREATE TABLE drifted (id INT PRIMARY KEY, name VARCHAR(20), old_col INT)",
-    "INSERT INTO drifted VALUES (1, 'x', 10), (2, 'y', 20)",
-]
+SOURCE = [*airbyte.STORE_TABLES, *airbyte.DRIFTED_TABLE]
 # The 1.x partition of the matrix with other widths readers may hold.
 MATRIX_1X = {
     "c_int": pa.int32(),
