@@ -39,7 +39,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pyarrow.parquet as pq
-from generate import WIDE_HUGE, WIDE_ROWS, ensure_table, ensure_wide_table, verify_wide
+from generate import (
+    WIDE_HUGE,
+    WIDE_ROWS,
+    ensure_database,
+    ensure_table,
+    ensure_wide_table,
+    verify_wide,
+)
 from measure import rss_floor_kb, run_measured
 from report import Run, combined, report
 from servers import SERVERS, ServerInfo, cli_argv, cpu_seconds, probe
@@ -341,7 +348,8 @@ def main() -> int:
     urls = [(n, SERVERS[n]) for n in args.servers] if args.servers else [("", args.url)]
     results = []
     for _, server_url in urls:
-        info = probe(server_url)
+        ensure_database(server_url, urlsplit(server_url).path.lstrip("/") or "radar_bench")
+        info = probe(server_url)  # connects to that database
         labels, runs = bench_server(args, server_url, info)
         results.append((info.name, labels, runs))
     if len(results) > 1:

@@ -94,6 +94,15 @@ def _is_current(cur: pymysql.cursors.Cursor, database: str, table: str, rows: in
     return int(cur.fetchone()[0]) == rows
 
 
+def ensure_database(url: str, database: str) -> None:
+    """Create `database` if it is missing: on a new machine nothing else could connect to it."""
+    conn = _connect(url)
+    try:
+        conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+    finally:
+        conn.close()
+
+
 def ensure_table(
     url: str, database: str = "radar_bench", table: str = "store_metrics", rows: int = 3_000_000
 ) -> bool:
