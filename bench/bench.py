@@ -27,6 +27,7 @@ CPU time (its /proc/<pid>/stat, when it runs on this machine) is read around eac
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shlex
 import shutil
@@ -343,8 +344,18 @@ def _peers(text: str) -> list[str]:
     return _names(text, dict(PEER_LABELS), "peer")
 
 
+def compile_sources(*checkouts: Path) -> None:
+    """Byte-compile the engine's modules, as installing its wheel does (the image's `pip
+    install`): with PYTHONDONTWRITEBYTECODE set (this machine, the image) an editable install
+    recompiles each of its modules in every process it starts (0.2-0.3 s here), a cost no
+    deployment pays. Stale files are simply rewritten."""
+    for checkout in checkouts:
+        compileall.compile_dir(str(checkout / "extractor"), quiet=1, workers=0)
+
+
 def main() -> int:
     args = parse_args()
+    compile_sources(REPO, *([Path(args.baseline)] if args.baseline else []))
     urls = [(n, SERVERS[n]) for n in args.servers] if args.servers else [("", args.url)]
     results = []
     for _, server_url in urls:

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from extractor.contract.casts import convert_array, convert_batch
-from extractor.contract.types import Column, arrow_schema, plan_column
+from extractor.contract.types import Column, ColumnPlan, arrow_schema, plan_column
 from extractor.errors import SourceError
 
 DATE = plan_column(Column("d", "date", "date"))
@@ -49,6 +49,40 @@ def test_datetime_digits() -> None:
         None,
         None,
     ]
+
+
+def test_datetime_digits_match_the_calendar_and_the_clock() -> None:
+    rng = random.Random(11)
+    first = datetime(1, 1, 1)
+    expected = [first + timedelta(seconds=rng.randrange(0, 315_537_897_600)) for _ in range(50_000)]
+    digits = [int(t.strftime("%Y%m%d%H%M%S").rjust(14, "0")) for t in expected]
+    assert convert_array(pa.array(digits, pa.int64()), DATETIME).to_pylist() == expected
+
+
+@pytest.mark.parametrize(
+    "digits",
+    [20240229240000, 20240229236000, 20240229235960, 20240229999999, 101000000],
+    ids=["hour-24", "minute-60", "second-60", "all-nines", "year-0"],
+)
+def test_invalid_times_become_null(digits: int) -> None:
+    out = convert_array(pa.array([digits, 20240229235959], pa.int64()), DATETIME)
+    assert out.to_pylist() == [None, datetime(2024, 2, 29, 23, 59, 59)]
+
+
+@pytest.mark.parametrize("plan", [DATE, DATETIME], ids=["date", "datetime"])
+def test_digits_no_date_can_have_become_null_not_an_error(plan: ColumnPlan) -> None:
+    # Never sent by MySQL (negative, or past year 9999): NULL by the invalid-date rule.
+    values = [-1, -20240101, 10**15, 2**63 - 1, -(2**63)]
+    out = convert_array(pa.array(values + [None], pa.int64()), plan)
+    assert out.to_pylist() == [None] * 6
+
+
+def test_digits_of_a_slice_and_the_bytes_under_nulls_do_not_matter() -> None:
+    # A NULL's slot holds whatever the reader left there; a slice starts mid-buffer.
+    data = pa.py_buffer(pa.array([0, 20240101, 2**62, 20241231], pa.int64()).buffers()[1])
+    validity = pa.array([True, True, False, True]).buffers()[1]
+    array = pa.Array.from_buffers(pa.int64(), 4, [validity, data], 1).slice(1)
+    assert convert_array(array, DATE).to_pylist() == [date(2024, 1, 1), None, date(2024, 12, 31)]
 
 
 def test_datetime_text_keeps_microseconds_and_nulls_invalid() -> None:
