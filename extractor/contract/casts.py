@@ -102,7 +102,7 @@ def convert_array(array: pa.Array, plan: ColumnPlan) -> pa.Array:
         ymd = pc.divide(digits, 1_000_000)
         hms = pc.subtract(digits, pc.multiply(ymd, 1_000_000))
         days, valid = _digits_days(ymd)
-        second = pc.take(_calendar().second_of_day, _table_index(hms))
+        second = pc.take(_calendar().second_of_day, _table_index(hms, _SECONDS, 60))
         valid = pc.and_(valid, pc.greater_equal(second, 0))
         micros = pc.multiply(pc.add(pc.multiply(days, 86_400), second), 1_000_000)
         return _null_where(_as_type(micros, target), _invalid(valid))
@@ -120,12 +120,14 @@ def convert_array(array: pa.Array, plan: ColumnPlan) -> pa.Array:
 class _Calendar:
     """The proleptic Gregorian calendar as lookup tables, so that a column of digits becomes
     days in a handful of whole-array kernels: a gather instead of calendar arithmetic (the
-    days-from-civil algorithm took 35 kernels): 4.3x less CPU for DATE, 2.8x for DATETIME.
+    days-from-civil algorithm took 35 kernels): 3x less CPU for DATE and DATETIME alike
+    (bench/consumer.py).
 
     Indexed by YYYYMM (0..999_999): `day_zero`, the day before the month's first, in days
     since 1970-01-01; `month_days`, the month's length, 0 where there is no such month (year
     0, month 0 or over 12), so that every day of it is invalid. Indexed by hhmmss
-    (0..999_999): `second_of_day`, -1 where there is no such time.
+    (0..235_959): `second_of_day`, -1 where there is no such time. 6 MB in all (int32, int8):
+    memory is bounded per process, and every pool worker holds its own copy.
     """
 
     day_zero: pa.Array
@@ -133,7 +135,8 @@ class _Calendar:
     second_of_day: pa.Array
 
 
-_DIGITS_SPAN = 1_000_000  # YYYYMM and hhmmss are six digits
+_MONTHS = 1_000_000  # YYYYMM: six digits
+_SECONDS = 240_000  # hhmmss below 24:00:00
 
 
 @functools.cache
@@ -143,12 +146,12 @@ def _calendar() -> _Calendar:
     month = np.arange(-1969 * 12, (10_000 - 1970) * 12 + 1)  # 0001-01 .. 10000-01, from 1970-01
     first = month.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
     yyyymm = (month[:-1] // 12 + 1970) * 100 + month[:-1] % 12 + 1
-    day_zero = np.zeros(_DIGITS_SPAN, np.int64)
+    day_zero = np.zeros(_MONTHS, np.int32)
     day_zero[yyyymm] = first[:-1] - 1
-    month_days = np.zeros(_DIGITS_SPAN, np.int64)
+    month_days = np.zeros(_MONTHS, np.int8)
     month_days[yyyymm] = np.diff(first)
     hour, minute, second = np.meshgrid(np.arange(24), np.arange(60), np.arange(60), indexing="ij")
-    second_of_day = np.full(_DIGITS_SPAN, -1, np.int64)
+    second_of_day = np.full(_SECONDS, -1, np.int32)
     second_of_day[(hour * 10_000 + minute * 100 + second).ravel()] = (
         hour * 3600 + minute * 60 + second
     ).ravel()
@@ -161,22 +164,21 @@ def _digits_days(ymd: pa.Array) -> tuple[pa.Array, pa.Array]:
     yyyymm = pc.divide(ymd, 100)
     day = pc.subtract(ymd, pc.multiply(yyyymm, 100))
     calendar = _calendar()
-    index = _table_index(yyyymm)
+    index = _table_index(yyyymm, _MONTHS, 0)
     valid = pc.and_(
         pc.greater_equal(day, 1), pc.less_equal(day, pc.take(calendar.month_days, index))
     )
     return pc.add(pc.take(calendar.day_zero, index), day), valid
 
 
-def _table_index(number: pa.Array) -> pa.Array:
-    """`number` as an index of the calendar's tables: as is when 0..999_999 (always, from
-    MySQL: years stop at 9999 and no date is negative), else 0. YYYYMM 0 is month 0 of year 0,
-    no valid date; an hhmmss outside the range comes only from a negative value, whose date
-    is out of range too."""
+def _table_index(number: pa.Array, size: int, invalid: int) -> pa.Array:
+    """`number` as an index of a calendar table of `size` entries: as is when it is one of
+    them (always, from MySQL: years stop at 9999 and no date is negative), else `invalid`,
+    an entry that holds no valid value (month 0 of year 0; 00:00:60)."""
     low, high = pc.min_max(number).values()
-    if (low.as_py() or 0) < 0 or (high.as_py() or 0) >= _DIGITS_SPAN:
-        inside = pc.and_(pc.greater_equal(number, 0), pc.less(number, _DIGITS_SPAN))
-        number = pc.if_else(inside, number, 0)
+    if (low.as_py() or 0) < 0 or (high.as_py() or 0) >= size:
+        inside = pc.and_(pc.greater_equal(number, 0), pc.less(number, size))
+        number = pc.if_else(inside, number, invalid)
     return number
 
 
