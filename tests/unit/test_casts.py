@@ -70,10 +70,10 @@ def test_invalid_times_become_null(digits: int) -> None:
 
 
 @pytest.mark.parametrize("plan", [DATE, DATETIME], ids=["date", "datetime"])
-def test_digits_no_date_can_have_become_null_not_an_error(plan: ColumnPlan) -> None:
+def test_digits_of_no_possible_date_become_null_not_an_error(plan: ColumnPlan) -> None:
     # Never sent by MySQL (negative, or past year 9999): NULL by the invalid-date rule.
     values = [-1, -20240101, 10**15, 2**63 - 1, -(2**63)]
-    out = convert_array(pa.array(values + [None], pa.int64()), plan)
+    out = convert_array(pa.array([*values, None], pa.int64()), plan)
     assert out.to_pylist() == [None] * 6
 
 
