@@ -35,7 +35,7 @@ from extractor.config import load_settings
 from extractor.contract import casts
 from extractor.contract.types import arrow_schema, plan_column
 from extractor.run.catalog import discover
-from extractor.sink.parquet import PARQUET_OPTIONS, dictionary_columns
+from extractor.sink.parquet import DICTIONARY_SAMPLE_ROWS, PARQUET_OPTIONS, dictionary_columns
 from extractor.source.batching import plan_batches
 from extractor.source.reader import Server, read_batches
 
@@ -99,7 +99,7 @@ def main() -> int:
     table = pa.Table.from_batches(
         [casts.convert_batch(b, plans, schema, TABLE)[0] for b in batches], schema=schema
     )
-    dictionary = dictionary_columns(table.slice(0, 50_000))
+    dictionary = dictionary_columns(table.slice(0, DICTIONARY_SAMPLE_ROWS))
     for _ in range(args.repeat):
         for name in table.column_names:
             start = time.process_time()

@@ -89,10 +89,7 @@ def convert_array(array: pa.Array, plan: ColumnPlan) -> pa.Array:
         return array if array.type == target else pc.cast(array, target)
     if plan.convert is Convert.UNSCALED_DECIMAL:
         # decimal128 stores the unscaled integer: int64 -> decimal(38, 0), reinterpreted as (p, s).
-        unscaled = pc.cast(array, pa.decimal128(38, 0))
-        return pa.Array.from_buffers(
-            target, len(unscaled), unscaled.buffers(), unscaled.null_count, unscaled.offset
-        )
+        return _as_type(pc.cast(array, pa.decimal128(38, 0)), target)
     if plan.convert is Convert.DATE_DIGITS:
         days, valid = _digits_days(_int64(array))
         days32 = pc.cast(days, pa.int32())  # checked: every valid date fits
@@ -109,7 +106,7 @@ def convert_array(array: pa.Array, plan: ColumnPlan) -> pa.Array:
     if plan.convert is Convert.DATETIME_TEXT:
         return _text_to_temporal(array, target, "%Y-%m-%d %H:%M:%S", 19, _FIRST_MICROS)
     if plan.convert is Convert.EPOCH_MICROS_UTC:
-        micros = array if array.type == pa.int64() else pc.cast(array, pa.int64())
+        micros = _int64(array)
         # A valid TIMESTAMP is at least 1970-01-01 00:00:01 UTC; 0 is the zero timestamp.
         micros = _null_where(micros, pc.equal(micros, 0))
         return pc.cast(micros, target)
@@ -187,7 +184,8 @@ def _int64(array: pa.Array) -> pa.Array:
 
 
 def _as_type(array: pa.Array, target: pa.DataType) -> pa.Array:
-    """The same buffers read as `target` (date32 from int32, timestamp from int64): no copy."""
+    """The same buffers read as `target` (date32 from int32, timestamp from int64, decimal(p, s)
+    from decimal(38, 0)): no copy."""
     return pa.Array.from_buffers(
         target, len(array), array.buffers(), array.null_count, array.offset
     )
